@@ -1,0 +1,3 @@
+module github.com/regstorm/regstorm
+
+go 1.26

@@ -1,0 +1,208 @@
+// Package scheduler holds a hierarchical timer wheel (Varghese & Lauck) for
+// hundreds of thousands of NAPs, and the clocks that drive it.
+//
+// Timers are small integers (a NAP's index), not objects: the wheel keeps
+// parallel slices indexed by id, so 10^6 pending timers are ~20 MB with no
+// pointer for the garbage collector to scan, and Set and Cancel are O(1)
+// with no allocation. Each id has at most one pending deadline; a NAP with
+// several (retransmit, Timer F) asks for the earliest.
+package scheduler
+
+import (
+	"math/bits"
+	"time"
+)
+
+const (
+	slotBits  = 6
+	slotCount = 1 << slotBits // slots per level
+	levels    = 11            // 11 × 6 bits cover every int64 tick
+	none      = 0             // list terminator; ids are stored +1
+)
+
+// Wheel is a hierarchical timing wheel. Deadlines are kept exact: a timer
+// placed in a coarse level is cascaded down as its time approaches, never
+// rounded. It is not safe for concurrent use: one wheel per event loop.
+type Wheel struct {
+	res  time.Duration // duration of one tick
+	now  int64         // last tick processed
+	fire func(id uint32, now time.Duration)
+
+	heads    [levels][slotCount]uint32
+	occupied [levels]uint64 // bit s set: heads[l][s] is not empty
+
+	next, prev []uint32 // doubly linked slot lists, ids +1
+	when       []int64  // deadline tick; -1 when not scheduled
+	loc        []uint16 // level*slotCount + slot, for O(1) unlink
+	pending    int
+}
+
+// NewWheel makes a wheel for ids 0..capacity-1 with the given tick
+// resolution, calling fire for each timer that expires during Advance. fire
+// may Set or Cancel any timer, including the one that fired.
+func NewWheel(capacity int, resolution time.Duration, fire func(id uint32, now time.Duration)) *Wheel {
+	w := &Wheel{
+		res:  resolution,
+		fire: fire,
+		next: make([]uint32, capacity),
+		prev: make([]uint32, capacity),
+		when: make([]int64, capacity),
+		loc:  make([]uint16, capacity),
+	}
+	for i := range w.when {
+		w.when[i] = -1
+	}
+	return w
+}
+
+// Resolution is the duration of one tick.
+func (w *Wheel) Resolution() time.Duration { return w.res }
+
+// Now is the time the wheel has been advanced to.
+func (w *Wheel) Now() time.Duration { return time.Duration(w.now) * w.res }
+
+// Pending is the number of scheduled timers.
+func (w *Wheel) Pending() int { return w.pending }
+
+// Grow extends the id space to capacity (used when NAPs are added).
+func (w *Wheel) Grow(capacity int) {
+	for len(w.when) < capacity {
+		w.next = append(w.next, 0)
+		w.prev = append(w.prev, 0)
+		w.when = append(w.when, -1)
+		w.loc = append(w.loc, 0)
+	}
+}
+
+// Scheduled reports whether id has a pending deadline, and when.
+func (w *Wheel) Scheduled(id uint32) (time.Duration, bool) {
+	t := w.when[id]
+	return time.Duration(t) * w.res, t >= 0
+}
+
+// Set schedules id at the absolute time at, replacing any earlier deadline.
+// A time not after Now fires at the next tick. Times are rounded up to the
+// resolution, so a timer never fires early.
+func (w *Wheel) Set(id uint32, at time.Duration) {
+	if w.when[id] >= 0 {
+		w.unlink(id)
+	}
+	t := int64((at + w.res - 1) / w.res)
+	if t <= w.now {
+		t = w.now + 1
+	}
+	w.when[id] = t
+	w.pending++
+	w.insert(id, t)
+}
+
+// Cancel removes id's pending deadline, if any.
+func (w *Wheel) Cancel(id uint32) {
+	if w.when[id] >= 0 {
+		w.unlink(id)
+		w.when[id] = -1
+		w.pending--
+	}
+}
+
+// insert links id into the slot that holds tick t: the level is the
+// highest 6-bit group in which t and now differ, so the timer is cascaded
+// exactly when now reaches that group's boundary.
+func (w *Wheel) insert(id uint32, t int64) {
+	l := (bits.Len64(uint64(t^w.now)) - 1) / slotBits
+	s := int(t>>(uint(l)*slotBits)) & (slotCount - 1)
+	w.loc[id] = uint16(l*slotCount + s)
+	h := w.heads[l][s]
+	w.next[id] = h
+	w.prev[id] = none
+	if h != none {
+		w.prev[h-1] = id + 1
+	}
+	w.heads[l][s] = id + 1
+	w.occupied[l] |= 1 << uint(s)
+}
+
+func (w *Wheel) unlink(id uint32) {
+	l, s := int(w.loc[id])/slotCount, int(w.loc[id])%slotCount
+	n, p := w.next[id], w.prev[id]
+	if p != none {
+		w.next[p-1] = n
+	} else {
+		w.heads[l][s] = n
+		if n == none {
+			w.occupied[l] &^= 1 << uint(s)
+		}
+	}
+	if n != none {
+		w.prev[n-1] = p
+	}
+}
+
+// nextEvent returns the next tick after now at which a slot must be
+// processed (a level-0 slot firing, or a higher slot cascading), and
+// whether there is one.
+func (w *Wheel) nextEvent() (int64, bool) {
+	for l := 0; l < levels; l++ {
+		shift := uint(l) * slotBits
+		cur := int(w.now>>shift) & (slotCount - 1)
+		// Slots strictly after the current one in this level's rotation.
+		var mask uint64
+		if cur < slotCount-1 {
+			mask = w.occupied[l] &^ (1<<uint(cur+1) - 1)
+		}
+		if mask == 0 {
+			continue
+		}
+		s := int64(bits.TrailingZeros64(mask))
+		block := w.now >> (shift + slotBits) << (shift + slotBits)
+		return block | s<<shift, true
+	}
+	return 0, false
+}
+
+// NextDeadline is the time of the next slot to process, for a driver that
+// sleeps until then. It may be a cascade point earlier than any deadline.
+func (w *Wheel) NextDeadline() (time.Duration, bool) {
+	t, ok := w.nextEvent()
+	return time.Duration(t) * w.res, ok
+}
+
+// Advance processes every tick up to and including to, firing expired
+// timers in deadline order; timers with the same tick fire in an order
+// that is not specified. Time never goes backwards.
+func (w *Wheel) Advance(to time.Duration) {
+	target := int64(to / w.res)
+	for {
+		t, ok := w.nextEvent()
+		if !ok || t > target {
+			if target > w.now {
+				w.now = target
+			}
+			return
+		}
+		w.now = t
+		// The lowest level whose current slot boundary is t: level 0 fires,
+		// higher levels cascade (their timers re-insert into lower levels).
+		for l := levels - 1; l >= 1; l-- {
+			shift := uint(l) * slotBits
+			if t&(1<<shift-1) != 0 {
+				continue
+			}
+			s := int(t>>shift) & (slotCount - 1)
+			for h := w.heads[l][s]; h != none; h = w.heads[l][s] {
+				id := h - 1
+				w.unlink(id)
+				w.insert(id, w.when[id])
+			}
+		}
+		s := int(t) & (slotCount - 1)
+		now := time.Duration(t) * w.res
+		for h := w.heads[0][s]; h != none; h = w.heads[0][s] {
+			id := h - 1
+			w.unlink(id)
+			w.when[id] = -1
+			w.pending--
+			w.fire(id, now)
+		}
+	}
+}

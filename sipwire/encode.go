@@ -1,0 +1,185 @@
+package sipwire
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// Transport is the transport named in Via and in the Contact's transport=.
+type Transport uint8
+
+const (
+	UDP Transport = iota
+	TCP
+)
+
+func (t Transport) via() string {
+	if t == TCP {
+		return "TCP"
+	}
+	return "UDP"
+}
+
+func (t Transport) param() string {
+	if t == TCP {
+		return "tcp"
+	}
+	return "udp"
+}
+
+// String returns the lower-case name ("udp", "tcp").
+func (t Transport) String() string { return t.param() }
+
+// BranchPrefix starts every branch regstorm sends: the RFC 3261 magic
+// cookie, then "rs" so that our own branches are recognisable on the wire.
+const BranchPrefix = "z9hG4bKrs"
+
+// AppendBranch appends BranchPrefix and id as 16 hex digits. Responses are
+// routed back with ParseBranchID, with no map and no allocation.
+func AppendBranch(dst []byte, id uint64) []byte {
+	dst = append(dst, BranchPrefix...)
+	return appendHex64(dst, id)
+}
+
+// ParseBranchID recovers the id from a branch written by AppendBranch.
+func ParseBranchID(branch []byte) (uint64, bool) {
+	if len(branch) != len(BranchPrefix)+16 || string(branch[:len(BranchPrefix)]) != BranchPrefix {
+		return 0, false
+	}
+	var id uint64
+	for _, c := range branch[len(BranchPrefix):] {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		default:
+			return 0, false
+		}
+		id = id<<4 | uint64(d)
+	}
+	return id, true
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendHex64(dst []byte, v uint64) []byte {
+	for shift := 60; shift >= 0; shift -= 4 {
+		dst = append(dst, hexDigits[(v>>uint(shift))&0xf])
+	}
+	return dst
+}
+
+// Register describes one REGISTER (or un-REGISTER) request. The byte
+// slices are owned by the caller and only read.
+type Register struct {
+	Transport  Transport
+	RequestURI []byte // e.g. "sip:example.com"; empty: "sip:" + Domain
+	LocalHost  []byte // Via sent-by and Contact host (IPv6 without brackets)
+	LocalPort  int
+	Branch     uint64 // written with AppendBranch
+	User       []byte // AOR user part (From, To, Contact)
+	Domain     []byte // AOR host part
+	FromTag    []byte
+	CallID     []byte
+	CSeq       uint32
+	Expires    int64 // Contact ;expires=; 0 un-registers
+	// ExpiresHeader also writes an Expires header with the same value
+	// (always written for an un-REGISTER).
+	ExpiresHeader bool
+	// Auth is a complete "Authorization: Digest ..." (or
+	// Proxy-Authorization) field without its CRLF; empty for none.
+	Auth      []byte
+	UserAgent []byte // empty: no User-Agent header
+}
+
+func appendHost(dst, host []byte) []byte {
+	if bytes.IndexByte(host, ':') >= 0 && (len(host) == 0 || host[0] != '[') {
+		dst = append(dst, '[')
+		dst = append(dst, host...)
+		return append(dst, ']')
+	}
+	return append(dst, host...)
+}
+
+func appendHostPort(dst, host []byte, port int) []byte {
+	dst = appendHost(dst, host)
+	if port > 0 {
+		dst = append(dst, ':')
+		dst = strconv.AppendInt(dst, int64(port), 10)
+	}
+	return dst
+}
+
+// AppendRegister writes r as a complete SIP message into dst and returns
+// the extended slice. With enough capacity in dst it does not allocate.
+func AppendRegister(dst []byte, r *Register) []byte {
+	dst = append(dst, "REGISTER "...)
+	if len(r.RequestURI) > 0 {
+		dst = append(dst, r.RequestURI...)
+	} else {
+		dst = append(dst, "sip:"...)
+		dst = appendHost(dst, r.Domain)
+	}
+	dst = append(dst, " SIP/2.0\r\nVia: SIP/2.0/"...)
+	dst = append(dst, r.Transport.via()...)
+	dst = append(dst, ' ')
+	dst = appendHostPort(dst, r.LocalHost, r.LocalPort)
+	dst = append(dst, ";rport;branch="...)
+	dst = AppendBranch(dst, r.Branch)
+	dst = append(dst, "\r\nMax-Forwards: 70\r\nFrom: "...)
+	dst = appendAOR(dst, r)
+	dst = append(dst, ";tag="...)
+	dst = append(dst, r.FromTag...)
+	dst = append(dst, "\r\nTo: "...)
+	dst = appendAOR(dst, r)
+	dst = append(dst, "\r\nCall-ID: "...)
+	dst = append(dst, r.CallID...)
+	dst = append(dst, "\r\nCSeq: "...)
+	dst = strconv.AppendUint(dst, uint64(r.CSeq), 10)
+	dst = append(dst, " REGISTER\r\nContact: "...)
+	dst = AppendContactURI(dst, r, true)
+	dst = append(dst, ";expires="...)
+	dst = strconv.AppendInt(dst, r.Expires, 10)
+	if r.ExpiresHeader || r.Expires == 0 {
+		dst = append(dst, "\r\nExpires: "...)
+		dst = strconv.AppendInt(dst, r.Expires, 10)
+	}
+	if len(r.Auth) > 0 {
+		dst = append(dst, "\r\n"...)
+		dst = append(dst, r.Auth...)
+	}
+	if len(r.UserAgent) > 0 {
+		dst = append(dst, "\r\nUser-Agent: "...)
+		dst = append(dst, r.UserAgent...)
+	}
+	return append(dst, "\r\nContent-Length: 0\r\n\r\n"...)
+}
+
+func appendAOR(dst []byte, r *Register) []byte {
+	dst = append(dst, "<sip:"...)
+	dst = append(dst, r.User...)
+	dst = append(dst, '@')
+	dst = appendHost(dst, r.Domain)
+	return append(dst, '>')
+}
+
+// AppendContactURI writes the Contact URI of r
+// (sip:user@local-host:port;transport=x), inside <> when angle is set.
+// The NAP layer uses the same bytes to find its binding in a 200 OK.
+func AppendContactURI(dst []byte, r *Register, angle bool) []byte {
+	if angle {
+		dst = append(dst, '<')
+	}
+	dst = append(dst, "sip:"...)
+	dst = append(dst, r.User...)
+	dst = append(dst, '@')
+	dst = appendHostPort(dst, r.LocalHost, r.LocalPort)
+	dst = append(dst, ";transport="...)
+	dst = append(dst, r.Transport.param()...)
+	if angle {
+		dst = append(dst, '>')
+	}
+	return dst
+}

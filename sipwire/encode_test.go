@@ -1,0 +1,123 @@
+package sipwire
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+func errorsEOF() error { return io.EOF }
+
+func sampleRegister() *Register {
+	return &Register{
+		Transport: UDP,
+		LocalHost: []byte("127.0.0.1"), LocalPort: 5070,
+		Branch: 0x100000007,
+		User:   []byte("nap000001"), Domain: []byte("example.com"),
+		FromTag: []byte("1a2b3c4d"), CallID: []byte("0000000100000001@regstorm"),
+		CSeq: 7, Expires: 3600,
+		UserAgent: []byte("regstorm"),
+	}
+}
+
+func TestAppendRegisterExact(t *testing.T) {
+	got := string(AppendRegister(nil, sampleRegister()))
+	want := strings.ReplaceAll(`REGISTER sip:example.com SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bKrs0000000100000007
+Max-Forwards: 70
+From: <sip:nap000001@example.com>;tag=1a2b3c4d
+To: <sip:nap000001@example.com>
+Call-ID: 0000000100000001@regstorm
+CSeq: 7 REGISTER
+Contact: <sip:nap000001@127.0.0.1:5070;transport=udp>;expires=3600
+User-Agent: regstorm
+Content-Length: 0
+
+`, "\n", "\r\n")
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestAppendRegisterVariantsRoundTrip(t *testing.T) {
+	auth := `Authorization: Digest username="nap000001", realm="example.com", nonce="n", uri="sip:example.com", response="00", algorithm=MD5`
+	cases := []struct {
+		name string
+		mod  func(r *Register)
+		chk  func(t *testing.T, m *Msg)
+	}{
+		{"tcp", func(r *Register) { r.Transport = TCP }, func(t *testing.T, m *Msg) {
+			eq(t, "via transport", m.Via.Transport, "TCP")
+			eq(t, "contact", m.Contacts[0].URI, "sip:nap000001@127.0.0.1:5070;transport=tcp")
+		}},
+		{"expires header", func(r *Register) { r.ExpiresHeader = true; r.Expires = 120 }, func(t *testing.T, m *Msg) {
+			if m.Expires != 120 || m.Contacts[0].Expires != 120 {
+				t.Errorf("expires %d/%d", m.Expires, m.Contacts[0].Expires)
+			}
+		}},
+		{"unregister", func(r *Register) { r.Expires = 0 }, func(t *testing.T, m *Msg) {
+			if m.Expires != 0 || m.Contacts[0].Expires != 0 {
+				t.Errorf("expires %d/%d", m.Expires, m.Contacts[0].Expires)
+			}
+		}},
+		{"auth", func(r *Register) { r.Auth = []byte(auth) }, func(t *testing.T, m *Msg) {
+			if m.NumAuthorization != 1 {
+				t.Fatal("no Authorization")
+			}
+			eq(t, "authorization", m.Authorization[0], auth[len("Authorization: "):])
+		}},
+		{"proxy auth", func(r *Register) { r.Auth = []byte("Proxy-" + auth) }, func(t *testing.T, m *Msg) {
+			if m.NumProxyAuthorization != 1 {
+				t.Fatal("no Proxy-Authorization")
+			}
+		}},
+		{"ipv6", func(r *Register) { r.LocalHost = []byte("::1"); r.Domain = []byte("[::1]") }, func(t *testing.T, m *Msg) {
+			eq(t, "via host", m.Via.Host, "::1")
+			eq(t, "ruri", m.RequestURI, "sip:[::1]")
+			eq(t, "contact", m.Contacts[0].URI, "sip:nap000001@[::1]:5070;transport=udp")
+		}},
+		{"ruri", func(r *Register) { r.RequestURI = []byte("sip:registrar.example.com:5080") }, func(t *testing.T, m *Msg) {
+			eq(t, "ruri", m.RequestURI, "sip:registrar.example.com:5080")
+			eq(t, "to", m.To.URI, "sip:nap000001@example.com")
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := sampleRegister()
+			c.mod(r)
+			var m Msg
+			b := AppendRegister(nil, r)
+			if err := parseFull(&m, b); err != nil {
+				t.Fatalf("%v\n%s", err, b)
+			}
+			if m.CSeq != 7 || string(m.CallID) != string(r.CallID) || string(m.From.Tag) != "1a2b3c4d" {
+				t.Errorf("identity lost: %d %q %q", m.CSeq, m.CallID, m.From.Tag)
+			}
+			c.chk(t, &m)
+		})
+	}
+}
+
+func TestBranchID(t *testing.T) {
+	for _, id := range []uint64{0, 1, 0xdeadbeef, 1<<64 - 1} {
+		b := AppendBranch(nil, id)
+		got, ok := ParseBranchID(b)
+		if !ok || got != id {
+			t.Errorf("%x -> %s -> %x %v", id, b, got, ok)
+		}
+	}
+	for _, bad := range []string{"z9hG4bK", "z9hG4bKrs00000000000000ag", "z9hG4bKrs000000000000000", "z9hG4bKxx0000000000000000"} {
+		if _, ok := ParseBranchID([]byte(bad)); ok {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestAppendRegisterAllocs(t *testing.T) {
+	r := sampleRegister()
+	r.Auth = []byte(`Authorization: Digest username="nap000001", realm="example.com"`)
+	buf := make([]byte, 0, 2048)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendRegister(buf[:0], r) }); n != 0 {
+		t.Errorf("AppendRegister allocates %v times", n)
+	}
+}
