@@ -129,7 +129,7 @@ func TestRandomAgainstSort(t *testing.T) {
 		}
 	}
 	// Advance in uneven steps, so cascades happen between and inside steps.
-	for now := time.Duration(0); now < 49*time.Hour; now += time.Duration(rng.Int64N(int64(20*time.Minute))) {
+	for now := time.Duration(0); now < 49*time.Hour; now += time.Duration(rng.Int64N(int64(20 * time.Minute))) {
 		w.Advance(now)
 	}
 	w.Advance(49 * time.Hour)
