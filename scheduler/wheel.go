@@ -86,13 +86,14 @@ func (w *Wheel) Scheduled(id uint32) (time.Duration, bool) {
 func (w *Wheel) Set(id uint32, at time.Duration) {
 	if w.when[id] >= 0 {
 		w.unlink(id)
+	} else {
+		w.pending++
 	}
 	t := int64((at + w.res - 1) / w.res)
 	if t <= w.now {
 		t = w.now + 1
 	}
 	w.when[id] = t
-	w.pending++
 	w.insert(id, t)
 }
 

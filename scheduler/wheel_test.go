@@ -64,6 +64,9 @@ func TestCancelAndReset(t *testing.T) {
 	w.Cancel(2)
 	w.Set(3, 7*time.Second) // re-set replaces the earlier deadline
 	w.Cancel(5)             // not scheduled: no-op
+	if w.Pending() != 2 {
+		t.Errorf("Pending() = %d after set, cancel and re-set, want 2", w.Pending())
+	}
 	if at, ok := w.Scheduled(3); !ok || at != 7*time.Second {
 		t.Errorf("Scheduled(3) = %v %v", at, ok)
 	}
