@@ -116,12 +116,7 @@ func appendHostPort(dst, host []byte, port int) []byte {
 // the extended slice. With enough capacity in dst it does not allocate.
 func AppendRegister(dst []byte, r *Register) []byte {
 	dst = append(dst, "REGISTER "...)
-	if len(r.RequestURI) > 0 {
-		dst = append(dst, r.RequestURI...)
-	} else {
-		dst = append(dst, "sip:"...)
-		dst = appendHost(dst, r.Domain)
-	}
+	dst = AppendRequestURI(dst, r)
 	dst = append(dst, " SIP/2.0\r\nVia: SIP/2.0/"...)
 	dst = append(dst, r.Transport.via()...)
 	dst = append(dst, ' ')
@@ -155,6 +150,16 @@ func AppendRegister(dst []byte, r *Register) []byte {
 		dst = append(dst, r.UserAgent...)
 	}
 	return append(dst, "\r\nContent-Length: 0\r\n\r\n"...)
+}
+
+// AppendRequestURI writes the Request-URI r is sent to: RequestURI, or
+// "sip:" + Domain. Digest authentication signs these exact bytes.
+func AppendRequestURI(dst []byte, r *Register) []byte {
+	if len(r.RequestURI) > 0 {
+		return append(dst, r.RequestURI...)
+	}
+	dst = append(dst, "sip:"...)
+	return appendHost(dst, r.Domain)
 }
 
 func appendAOR(dst []byte, r *Register) []byte {

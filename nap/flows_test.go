@@ -1,0 +1,425 @@
+package nap
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/digestfast"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+const rtt = 20 * time.Millisecond // the scripted registrar's answer delay
+
+func silent(*harness, *sipwire.Msg, sent) []reply { return nil }
+
+func ok200(req *sipwire.Msg, extra ...string) []reply {
+	return []reply{{rtt, response(req, 200, "OK", extra...)}}
+}
+
+// Seed figure "Register with no answer", UDP: retransmissions at T1,
+// doubling to T2, Timer F at 32 s, a new REGISTER 5 s later: a 37 s cycle.
+func TestNoAnswerUDP(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, silent)
+	h.start(0)
+	h.run(80 * time.Second)
+	cycle := []float64{0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5}
+	var want []float64
+	for _, base := range []float64{0, 37, 74} {
+		for _, c := range cycle {
+			if base+c <= 80 {
+				want = append(want, base+c)
+			}
+		}
+	}
+	sameTimes(t, "UDP no answer", h.sendTimes(), ms(want...))
+	// New transactions at 0, 37, 74 (CSeq+1, new branch); the rest are
+	// byte-identical retransmissions.
+	sameTimes(t, "new REGISTERs", h.sendTimes(SendRequest), ms(0, 37, 74))
+	for _, s := range h.sends {
+		if s.kind == SendRetransmit {
+			first := h.sends[0]
+			for _, f := range h.sends {
+				if f.kind == SendRequest && f.at <= s.at {
+					first = f
+				}
+			}
+			if string(s.raw) != string(first.raw) {
+				t.Fatalf("retransmission at %v differs from its request", s.at)
+			}
+		}
+	}
+	if h.sends[0].cseq+1 != h.sends[11].cseq || h.sends[0].branch == h.sends[11].branch {
+		t.Errorf("second cycle must be a new transaction: cseq %d→%d", h.sends[0].cseq, h.sends[11].cseq)
+	}
+	if h.counts[EvTimeout] != 2 { // at 32 s and 69 s
+		t.Errorf("%d timeouts by 80 s, want 2", h.counts[EvTimeout])
+	}
+}
+
+// Over TCP: no retransmissions; Timer F, then Retry, then a new REGISTER.
+func TestNoAnswerTCP(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Transport = sipwire.TCP
+	h := newHarness(t, cfg, 1, silent)
+	h.start(0)
+	h.run(80 * time.Second)
+	sameTimes(t, "TCP no answer", h.sendTimes(), ms(0, 37, 74))
+	if h.counts[EvRetransmit] != 0 {
+		t.Errorf("%d retransmissions over TCP", h.counts[EvRetransmit])
+	}
+}
+
+// Over TCP with the registrar not listening: a connection attempt every 5 s.
+func TestTCPConnectRefusedRetriesEvery5s(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Transport = sipwire.TCP
+	var attempts []time.Duration
+	listening := false
+	h := newHarness(t, cfg, 1, func(h *harness, req *sipwire.Msg, s sent) []reply { return ok200(req) })
+	h.connect = func(h *harness, i uint32) bool {
+		attempts = append(attempts, h.now())
+		return listening
+	}
+	h.start(0)
+	h.run(17 * time.Second)
+	sameTimes(t, "connect attempts", attempts, ms(0, 5, 10, 15))
+	listening = true
+	h.run(21 * time.Second)
+	sameTimes(t, "REGISTER after the registrar listens", h.sendTimes(), ms(20))
+	if !h.naps[0].Registered() {
+		t.Fatal("not registered once the registrar listens")
+	}
+}
+
+// TCP connection lost while registered: reconnect at once, re-register.
+func TestTCPConnectionLost(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Transport = sipwire.TCP
+	h := newHarness(t, cfg, 1, func(h *harness, req *sipwire.Msg, s sent) []reply { return ok200(req) })
+	h.start(0)
+	h.run(100 * time.Second)
+	up := true
+	h.connect = func(*harness, uint32) bool { return up }
+	up = false // the reconnect fails once, then works 5 s later
+	h.apply(0, h.m.OnClosed(0, &h.naps[0], h.now()))
+	if h.naps[0].Registered() {
+		t.Fatal("still counted registered after the connection was lost and the reconnect failed")
+	}
+	up = true
+	h.run(200 * time.Second)
+	sameTimes(t, "re-register after reconnect", h.sendTimes(), ms(0, 105))
+	if !h.naps[0].Registered() || h.counts[EvConnLost] != 1 || h.counts[EvConnectFailed] != 1 {
+		t.Errorf("registered %v, lost %d, connect failures %d", h.naps[0].Registered(), h.counts[EvConnLost], h.counts[EvConnectFailed])
+	}
+}
+
+// Refusal (4xx) → retry after 5 s, forever.
+func TestRefusalRetriesAfter5s(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return []reply{{rtt, response(req, 403, "Forbidden")}}
+	})
+	h.start(0)
+	h.run(21 * time.Second)
+	// Each attempt: sent at t, refused at t+20 ms, next at t+5.02 s.
+	sameTimes(t, "403 retries", h.sendTimes(), ms(0, 5.02, 10.04, 15.06, 20.08))
+	if h.counts[EvRefused] != 5 || h.naps[0].Registered() { // the 5th 403 arrives at 20.10 s
+		t.Errorf("refused %d, registered %v", h.counts[EvRefused], h.naps[0].Registered())
+	}
+}
+
+// No negotiation: the registrar echoes expires=3600 → refresh at 1800 s.
+func TestRefreshAtHalfOfDefault(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return ok200(req, contactOf(req, 3600))
+	})
+	h.start(0)
+	h.run(3700 * time.Second)
+	sameTimes(t, "refreshes", h.sendTimes(), ms(0, 1800.02, 3600.04))
+	if h.sends[0].expires != 3600 || h.naps[0].Granted != 3600 {
+		t.Errorf("asked %d, granted %d", h.sends[0].expires, h.naps[0].Granted)
+	}
+}
+
+// Seed case 1: the registrar rewrites our Contact ;expires=600 → refresh at 300 s.
+func TestNegotiationCase1ContactExpires(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		// Another binding of the AOR comes first and must not be taken for ours.
+		return ok200(req, "Contact: <sip:nap000001@10.9.9.9:5060>;expires=50", contactOf(req, 600), "Expires: 3600")
+	})
+	h.start(0)
+	h.run(700 * time.Second)
+	sameTimes(t, "case 1", h.sendTimes(), ms(0, 300.02, 600.04))
+}
+
+// Seed case 2: no Contact ;expires, Expires: 120 → refresh at 60 s.
+func TestNegotiationCase2ExpiresHeader(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return ok200(req, "Contact: <"+string(req.Contacts[0].URI)+">", "Expires: 120")
+	})
+	h.start(0)
+	h.run(130 * time.Second)
+	sameTimes(t, "case 2", h.sendTimes(), ms(0, 60.02, 120.04))
+}
+
+// A registrar granting more than asked: refresh at half of the minimum.
+func TestGrantAboveRequestUsesRequest(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Expires = 100
+	h := newHarness(t, cfg, 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return ok200(req, contactOf(req, 7200))
+	})
+	h.start(0)
+	h.run(60 * time.Second)
+	sameTimes(t, "min(asked, granted)", h.sendTimes(), ms(0, 50.02))
+}
+
+// 401 → REGISTER with the right digest (checked by a real verifier) → 200.
+func TestDigest401Flow(t *testing.T) {
+	const nonce = "ZvHfA2bx3sQBbw+pHhkKkK0rXyD5iKHh"
+	var verified int
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		if req.NumAuthorization == 0 {
+			return []reply{{rtt, response(req, 401, "Unauthorized", `WWW-Authenticate: Digest realm="example.com", nonce="`+nonce+`", qop="auth", algorithm=MD5, opaque="op1"`)}}
+		}
+		var cr digestfast.Credentials
+		if err := digestfast.ParseCredentials(req.Authorization[0], &cr); err != nil {
+			t.Fatalf("Authorization does not parse: %v", err)
+		}
+		ha1, _ := digestfast.ComputeHA1(cr.Algorithm, []byte("nap000001"), []byte("example.com"), []byte("secret"))
+		if string(cr.Username) != "nap000001" || string(cr.Nonce) != nonce || string(cr.URI) != "sip:example.com" ||
+			string(cr.Opaque) != "op1" || !cr.Verify([]byte("REGISTER"), ha1.Bytes()) {
+			return []reply{{rtt, response(req, 403, "Bad credentials")}}
+		}
+		verified++
+		return ok200(req, contactOf(req, 3600))
+	})
+	h.start(0)
+	h.run(2000 * time.Second)
+	// 0: REGISTER, 0.02: 401 → REGISTER with Authorization at once,
+	// 0.04: 200; refresh at 1800.04 → 401 → authenticated → 200.
+	sameTimes(t, "401 flow", h.sendTimes(), ms(0, 0.02, 1800.04, 1800.06))
+	s := h.sends
+	if s[0].auth != "" || s[1].auth == "" || s[1].cseq != s[0].cseq+1 || s[1].branch == s[0].branch {
+		t.Errorf("auth retry must be CSeq+1 with a new branch and credentials: %+v / %+v", s[0].cseq, s[1].cseq)
+	}
+	var first, second sipwire.Msg
+	_ = first.Parse(s[0].raw)
+	_ = second.Parse(s[1].raw)
+	if string(first.CallID) != string(second.CallID) {
+		t.Error("Call-ID changed across the auth retry")
+	}
+	if verified != 2 || h.counts[EvChallenged] != 2 || !h.naps[0].Registered() {
+		t.Errorf("verified %d, challenged %d, registered %v", verified, h.counts[EvChallenged], h.naps[0].Registered())
+	}
+	for _, a := range h.actions {
+		if a.Event == EvRegistered && a.RegLatency != 40*time.Millisecond {
+			t.Errorf("registration latency %v, want 40ms (both round trips)", a.RegLatency)
+		}
+	}
+}
+
+// A second plain challenge to our credentials is a refusal: retry in 5 s.
+func TestSecondChallengeIsRefusal(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return []reply{{rtt, response(req, 401, "Unauthorized", `WWW-Authenticate: Digest realm="r", nonce="n1", qop="auth"`)}}
+	})
+	h.start(0)
+	h.run(5050 * time.Millisecond) // before the next attempt's own challenge
+	sameTimes(t, "wrong password", h.sendTimes(), ms(0, 0.02, 5.04))
+	if h.counts[EvRefused] != 1 {
+		t.Errorf("refused %d", h.counts[EvRefused])
+	}
+}
+
+// stale=true to our credentials: answer again with the new nonce.
+func TestStaleNonceRetried(t *testing.T) {
+	n := 0
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		n++
+		switch n {
+		case 1:
+			return []reply{{rtt, response(req, 401, "Unauthorized", `WWW-Authenticate: Digest realm="r", nonce="old", qop="auth"`)}}
+		case 2:
+			return []reply{{rtt, response(req, 401, "Unauthorized", `WWW-Authenticate: Digest realm="r", nonce="new", qop="auth", stale=true`)}}
+		}
+		if !strings.Contains(string(req.Authorization[0]), `nonce="new"`) {
+			t.Errorf("stale retry did not use the new nonce: %s", req.Authorization[0])
+		}
+		return ok200(req, contactOf(req, 3600))
+	})
+	h.start(0)
+	h.run(time.Second)
+	sameTimes(t, "stale", h.sendTimes(), ms(0, 0.02, 0.04))
+	if !h.naps[0].Registered() {
+		t.Error("not registered after a stale retry")
+	}
+}
+
+// 407 is answered with Proxy-Authorization.
+func TestProxyAuth407(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		if req.NumProxyAuthorization == 0 {
+			return []reply{{rtt, response(req, 407, "Proxy Authentication Required", `Proxy-Authenticate: Digest realm="p", nonce="x", algorithm=SHA-256, qop="auth"`)}}
+		}
+		if !strings.Contains(string(req.ProxyAuthorization[0]), "algorithm=SHA-256") {
+			t.Errorf("%s", req.ProxyAuthorization[0])
+		}
+		return ok200(req)
+	})
+	h.start(0)
+	h.run(time.Second)
+	if !h.naps[0].Registered() || h.sends[1].auth == "" {
+		t.Fatal("407 flow did not register")
+	}
+}
+
+// nextnonce in Authentication-Info: the refresh carries credentials at once.
+func TestNextNonceMakesRefreshPreemptive(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		if req.NumAuthorization == 0 {
+			return []reply{{rtt, response(req, 401, "Unauthorized", `WWW-Authenticate: Digest realm="r", nonce="n1", qop="auth"`)}}
+		}
+		return ok200(req, contactOf(req, 3600), `Authentication-Info: nextnonce="n2", qop=auth`)
+	})
+	h.start(0)
+	h.run(1900 * time.Second)
+	sameTimes(t, "preemptive refresh", h.sendTimes(), ms(0, 0.02, 1800.04))
+	if !strings.Contains(h.sends[2].auth, `nonce="n2"`) || !strings.Contains(h.sends[2].auth, "nc=00000001") {
+		t.Errorf("refresh credentials: %s", h.sends[2].auth)
+	}
+}
+
+// A NAP without a password treats a challenge as a refusal.
+func TestChallengeWithoutPasswordIsRefusal(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return []reply{{rtt, response(req, 401, "Unauthorized", `WWW-Authenticate: Digest realm="r", nonce="n"`)}}
+	})
+	h.m.Dir.(*testDir).password = nil
+	h.start(0)
+	h.run(time.Second)
+	if h.counts[EvRefused] != 1 || len(h.sends) != 1 {
+		t.Errorf("refused %d, sends %d", h.counts[EvRefused], len(h.sends))
+	}
+}
+
+// 423 + Min-Expires: adopt it and re-send at once; later REGISTERs keep it.
+func TestIntervalTooBrief423(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		if s.expires < 7200 {
+			return []reply{{rtt, response(req, 423, "Interval Too Brief", "Min-Expires: 7200")}}
+		}
+		return ok200(req, contactOf(req, s.expires))
+	})
+	h.start(0)
+	h.run(3700 * time.Second)
+	sameTimes(t, "423", h.sendTimes(), ms(0, 0.02, 3600.04))
+	if h.sends[1].expires != 7200 || h.sends[2].expires != 7200 || h.counts[EvRefused] != 0 {
+		t.Errorf("expires %d then %d, refused %d", h.sends[1].expires, h.sends[2].expires, h.counts[EvRefused])
+	}
+}
+
+// A 423 whose Min-Expires is not above ours cannot be satisfied: refusal.
+func TestBogus423IsRefusal(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return []reply{{rtt, response(req, 423, "Interval Too Brief", "Min-Expires: 60")}}
+	})
+	h.start(0)
+	h.run(time.Second)
+	if h.counts[EvRefused] != 1 || len(h.sends) != 1 {
+		t.Errorf("refused %d, sends %d", h.counts[EvRefused], len(h.sends))
+	}
+}
+
+// 1xx stops retransmissions but not Timer F.
+func TestProvisionalStopsRetransmitsNotTimerF(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		if s.kind == SendRetransmit {
+			return nil
+		}
+		return []reply{{700 * time.Millisecond, response(req, 100, "Trying")}}
+	})
+	h.start(0)
+	h.run(37200 * time.Millisecond)
+	// 0: REGISTER, 0.5: retransmit, 0.7: 100 Trying (no more), 32: Timer F, 37: new.
+	sameTimes(t, "1xx", h.sendTimes(), ms(0, 0.5, 37))
+	if h.counts[EvTimeout] != 1 || h.counts[EvProvisional] != 1 {
+		t.Errorf("timeouts %d provisional %d", h.counts[EvTimeout], h.counts[EvProvisional])
+	}
+}
+
+// Late and duplicate responses to finished transactions are ignored.
+func TestLateAndDuplicateResponsesIgnored(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		r := response(req, 200, "OK", contactOf(req, 3600))
+		// The answer to the first transmission comes late (after a
+		// retransmission), and twice.
+		return []reply{{600 * time.Millisecond, r}, {900 * time.Millisecond, r}}
+	})
+	h.start(0)
+	h.run(2 * time.Second)
+	if h.counts[EvRegistered] != 1 || h.counts[EvStale] != 3 {
+		t.Errorf("registered %d times, stale %d (want 1 and 3: the duplicate and both answers to the retransmission)", h.counts[EvRegistered], h.counts[EvStale])
+	}
+	// The refresh timer survived the stale responses.
+	if due, ok := h.sim.Wheel.Scheduled(0); !ok || due != 1800*time.Second+600*time.Millisecond {
+		t.Errorf("refresh timer %v %v after stale responses", due, ok)
+	}
+	// A response with a foreign branch or CSeq is stale too.
+	var other sipwire.Msg
+	_ = other.Parse(response(mustReq(t, h.sends[0].raw), 200, "OK"))
+	other.CSeq++
+	if a := h.m.OnResponse(0, &h.naps[0], h.now(), &other); a.Event != EvStale || a.Wake == 0 {
+		t.Errorf("foreign CSeq: %v wake %v", a.Event, a.Wake)
+	}
+}
+
+func mustReq(t *testing.T, raw []byte) *sipwire.Msg {
+	var m sipwire.Msg
+	if err := m.Parse(raw); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
+
+// Stop: a registered NAP un-REGISTERs (Expires: 0); an unregistered one
+// just stops.
+func TestStopUnregisters(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 2, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		if s.nap == 1 {
+			return []reply{{rtt, response(req, 403, "Forbidden")}}
+		}
+		return ok200(req, contactOf(req, s.expires))
+	})
+	h.start(0)
+	h.start(1)
+	h.run(10 * time.Second)
+	if h.regd != 1 {
+		t.Fatalf("registered gauge %d", h.regd)
+	}
+	h.stop(0)
+	h.stop(1)
+	h.run(11 * time.Second)
+	last := h.sends[len(h.sends)-1]
+	var m sipwire.Msg
+	_ = m.Parse(last.raw)
+	if last.nap != 0 || last.expires != 0 || m.Expires != 0 {
+		t.Errorf("last send: NAP %d expires %d / header %d", last.nap, last.expires, m.Expires)
+	}
+	if h.counts[EvUnregistered] != 1 || h.regd != 0 || h.naps[0].State != Stopped || h.naps[1].State != Stopped {
+		t.Errorf("unregistered %d, gauge %d, states %v %v", h.counts[EvUnregistered], h.regd, h.naps[0].State, h.naps[1].State)
+	}
+	if h.sim.Wheel.Pending() != 0 {
+		t.Errorf("%d timers left after stop", h.sim.Wheel.Pending())
+	}
+}
+
+// Scaled timers: the same 37 s cycle at 1/100 scale.
+func TestScaledTimers(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.T1, cfg.T2, cfg.TimerF, cfg.Retry = 5*time.Millisecond, 40*time.Millisecond, 320*time.Millisecond, 50*time.Millisecond
+	h := newHarness(t, cfg, 1, silent)
+	h.start(0)
+	h.run(372 * time.Millisecond)
+	sameTimes(t, "scaled", h.sendTimes(), ms(0, 0.005, 0.015, 0.035, 0.075, 0.115, 0.155, 0.195, 0.235, 0.275, 0.315, 0.370))
+}

@@ -1,0 +1,227 @@
+package nap
+
+import (
+	"bytes"
+	"container/heap"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/scheduler"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// testDir derives identities the way the real directory will: from the
+// index, with fixed patterns.
+type testDir struct {
+	user, callID, tag []byte
+	password          []byte
+}
+
+func (d *testDir) Identity(i uint32, r *sipwire.Register) {
+	d.user = fmt.Appendf(d.user[:0], "nap%06d", i+1)
+	d.callID = fmt.Appendf(d.callID[:0], "%08x@regstorm", i)
+	d.tag = fmt.Appendf(d.tag[:0], "t%x", i)
+	r.User, r.Domain = d.user, []byte("example.com")
+	r.LocalHost, r.LocalPort = []byte("127.0.0.1"), 5070
+	r.CallID, r.FromTag = d.callID, d.tag
+}
+
+func (d *testDir) Password(uint32) []byte { return d.password }
+
+// sent is one request as seen on the wire by the harness.
+type sent struct {
+	at      time.Duration
+	nap     uint32
+	kind    Send
+	cseq    uint32
+	branch  string
+	expires int64 // Contact ;expires=
+	auth    string
+	raw     []byte
+}
+
+// reply is a response the scripted registrar sends after delay.
+type reply struct {
+	delay time.Duration
+	raw   []byte
+}
+
+type queued struct {
+	at  time.Duration
+	nap uint32
+	raw []byte
+	seq int
+}
+
+type respQueue []queued
+
+func (q respQueue) Len() int { return len(q) }
+func (q respQueue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q respQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *respQueue) Push(x any)   { *q = append(*q, x.(queued)) }
+func (q *respQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// harness runs NAPs against a scripted registrar in simulated time.
+type harness struct {
+	t       testing.TB
+	m       *Machine
+	naps    []NAP
+	sim     *scheduler.Sim
+	queue   respQueue
+	seq     int
+	sends   []sent
+	actions []Action
+	keep    bool // keep every send and action (single-NAP tests)
+	// respond is the registrar: it sees each request and returns replies.
+	respond func(h *harness, req *sipwire.Msg, s sent) []reply
+	// connect decides the outcome of a TCP connect attempt.
+	connect func(h *harness, i uint32) bool
+	counts  map[Event]int
+	regd    int // registered gauge from RegisteredDelta
+}
+
+func newHarness(t testing.TB, cfg Config, n int, respond func(h *harness, req *sipwire.Msg, s sent) []reply) *harness {
+	h := &harness{t: t, naps: make([]NAP, n), respond: respond, keep: n <= 16, counts: map[Event]int{}}
+	h.m = NewMachine(cfg, &testDir{password: []byte("secret")})
+	h.sim = scheduler.NewSim(n, time.Millisecond, func(id uint32, now time.Duration) {
+		h.apply(id, h.m.OnTimer(id, &h.naps[id], now))
+	})
+	h.connect = func(*harness, uint32) bool { return true }
+	return h
+}
+
+func (h *harness) now() time.Duration { return h.sim.Clock.Now() }
+
+func (h *harness) apply(i uint32, a Action) {
+	h.counts[a.Event]++
+	h.regd += int(a.RegisteredDelta)
+	if h.keep {
+		h.actions = append(h.actions, a)
+	}
+	switch a.Send {
+	case SendRequest, SendRetransmit:
+		raw := bytes.Clone(h.m.Out)
+		var req sipwire.Msg
+		if err := req.Parse(raw); err != nil {
+			h.t.Fatalf("NAP %d sent an unparsable request: %v\n%s", i, err, raw)
+		}
+		s := sent{at: h.now(), nap: i, kind: a.Send, cseq: req.CSeq, branch: string(req.Via.Branch), expires: req.Contacts[0].Expires, raw: raw}
+		if req.NumAuthorization > 0 {
+			s.auth = string(req.Authorization[0])
+		} else if req.NumProxyAuthorization > 0 {
+			s.auth = string(req.ProxyAuthorization[0])
+		}
+		if h.keep {
+			h.sends = append(h.sends, s)
+		}
+		if h.respond != nil {
+			for _, r := range h.respond(h, &req, s) {
+				h.seq++
+				heap.Push(&h.queue, queued{at: h.now() + r.delay, nap: i, raw: r.raw, seq: h.seq})
+			}
+		}
+	case SendConnect:
+		if h.connect(h, i) {
+			h.apply(i, h.m.OnConnected(i, &h.naps[i], h.now()))
+		} else {
+			h.apply(i, h.m.OnConnectFailed(i, &h.naps[i], h.now()))
+		}
+		return // the follow-up action set the timer
+	}
+	if a.Wake != 0 {
+		h.sim.Wheel.Set(i, a.Wake)
+	} else {
+		h.sim.Wheel.Cancel(i)
+	}
+}
+
+// run advances simulated time to until, delivering responses and firing
+// timers in time order (a response due at the same tick as a timer first).
+func (h *harness) run(until time.Duration) {
+	var msg sipwire.Msg
+	for {
+		te, tok := h.sim.Wheel.NextDeadline()
+		if len(h.queue) > 0 && h.queue[0].at <= until && (!tok || h.queue[0].at <= te) {
+			q := heap.Pop(&h.queue).(queued)
+			h.sim.Wheel.Advance(q.at - time.Millisecond)
+			h.sim.Clock.Set(q.at)
+			if err := msg.Parse(q.raw); err != nil {
+				h.t.Fatalf("harness built a bad response: %v\n%s", err, q.raw)
+			}
+			h.apply(q.nap, h.m.OnResponse(q.nap, &h.naps[q.nap], q.at, &msg))
+			continue
+		}
+		if !tok || te > until {
+			h.sim.RunUntil(until)
+			return
+		}
+		h.sim.Wheel.Advance(te)
+	}
+}
+
+func (h *harness) start(i uint32) { h.apply(i, h.m.Start(i, &h.naps[i], h.now())) }
+func (h *harness) stop(i uint32)  { h.apply(i, h.m.Stop(i, &h.naps[i], h.now())) }
+
+// response builds a response to req the way a registrar does: Via, From,
+// To (with a tag), Call-ID and CSeq copied, then extra header lines.
+func response(req *sipwire.Msg, code int, reason string, extra ...string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
+	for i := 0; i < req.NumVia; i++ {
+		fmt.Fprintf(&b, "Via: %s\r\n", req.ViaHeaders[i])
+	}
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s;tag=reg1\r\nCall-ID: %s\r\nCSeq: %d %s\r\n", req.FromRaw, req.ToRaw, req.CallID, req.CSeq, req.CSeqMethod)
+	for _, e := range extra {
+		b.WriteString(e + "\r\n")
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.Bytes()
+}
+
+// contactOf echoes the request's Contact URI with an expires parameter.
+func contactOf(req *sipwire.Msg, expires int64) string {
+	return "Contact: <" + string(req.Contacts[0].URI) + ">;expires=" + strconv.FormatInt(expires, 10)
+}
+
+// sendTimes lists the send times of one NAP's requests.
+func (h *harness) sendTimes(kind ...Send) []time.Duration {
+	var out []time.Duration
+	for _, s := range h.sends {
+		if len(kind) == 0 || s.kind == kind[0] {
+			out = append(out, s.at)
+		}
+	}
+	return out
+}
+
+func ms(v ...float64) []time.Duration {
+	out := make([]time.Duration, len(v))
+	for i, x := range v {
+		out[i] = time.Duration(x * float64(time.Second))
+	}
+	return out
+}
+
+func sameTimes(t *testing.T, what string, got, want []time.Duration) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d sends at %v, want %v", what, len(got), got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%s: send %d at %v, want %v (all: %v)", what, i, got[i], want[i], got)
+		}
+	}
+}

@@ -1,0 +1,430 @@
+package nap
+
+import (
+	"time"
+
+	"github.com/regstorm/regstorm/digestfast"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// authState is what a NAP keeps between a challenge and the requests that
+// answer it: the challenge's parameters (copied out of the receive buffer)
+// and the nonce count, so that retransmissions are byte-identical and a
+// refresh can reuse a nextnonce.
+type authState struct {
+	buf        []byte // realm | opaque | nonce: the nonce last, so a nextnonce replaces it in place
+	realmEnd   uint16
+	opaqueEnd  uint16
+	alg        digestfast.Algorithm
+	qop        bool
+	proxy      bool // answer with Proxy-Authorization (407)
+	preemptive bool // send credentials on the next REGISTER (nextnonce)
+	nc         uint32
+	cnonce     uint64
+	ha1        digestfast.HA1Cache
+}
+
+func (a *authState) realm() []byte  { return a.buf[:a.realmEnd] }
+func (a *authState) opaque() []byte { return a.buf[a.realmEnd:a.opaqueEnd] }
+func (a *authState) nonce() []byte  { return a.buf[a.opaqueEnd:] }
+
+func (a *authState) set(c *digestfast.Challenge, proxy bool) {
+	a.buf = append(a.buf[:0], c.Realm...)
+	a.realmEnd = uint16(len(a.buf))
+	a.buf = append(a.buf, c.Opaque...)
+	a.opaqueEnd = uint16(len(a.buf))
+	a.buf = append(a.buf, c.Nonce...)
+	a.alg, a.qop, a.proxy = c.Algorithm, c.QopAuth, proxy
+	a.nc = 0
+}
+
+// setNonce replaces the nonce (Authentication-Info nextnonce); the count
+// starts again.
+func (a *authState) setNonce(nonce []byte) {
+	a.buf = append(a.buf[:a.opaqueEnd], nonce...)
+	a.nc = 0
+}
+
+var methodRegister = []byte("REGISTER")
+
+// Machine runs the NAP state machine for the NAPs of one event loop. It
+// owns the scratch buffers, so one Machine must not be shared between
+// goroutines. After an Action with SendRequest or SendRetransmit, Out holds
+// the request until the next call.
+type Machine struct {
+	Cfg Config
+	Dir Directory
+	Out []byte
+
+	reg     sipwire.Register
+	authBuf []byte
+	ruri    []byte
+	contact []byte
+	cnonce  []byte
+	ch      digestfast.Challenge
+}
+
+// NewMachine makes a machine with its scratch buffers.
+func NewMachine(cfg Config, dir Directory) *Machine {
+	return &Machine{
+		Cfg: cfg, Dir: dir,
+		Out: make([]byte, 0, 2048), authBuf: make([]byte, 0, 1024),
+		ruri: make([]byte, 0, 256), contact: make([]byte, 0, 256), cnonce: make([]byte, 0, 32),
+	}
+}
+
+// The entry points below record the deadline they hand back, so an event
+// that changes nothing (a stale response, say) can return it unchanged.
+
+// Start begins registering NAP i (start, or configuration applied).
+func (m *Machine) Start(i uint32, n *NAP, now time.Duration) Action {
+	return n.record(m.start(i, n, now))
+}
+
+// OnConnected: the TCP connection for NAP i is up.
+func (m *Machine) OnConnected(i uint32, n *NAP, now time.Duration) Action {
+	return n.record(m.onConnected(i, n, now))
+}
+
+// OnConnectFailed: TCP connect refused or timed out: retry after Retry.
+func (m *Machine) OnConnectFailed(i uint32, n *NAP, now time.Duration) Action {
+	return n.record(m.onConnectFailed(i, n, now))
+}
+
+// OnClosed: the TCP connection carrying NAP i was lost: reconnect at once
+// and re-register (a failed reconnect then waits Retry).
+func (m *Machine) OnClosed(i uint32, n *NAP, now time.Duration) Action {
+	return n.record(m.onClosed(i, n, now))
+}
+
+// Stop un-registers NAP i if it is registered (Expires: 0), else stops it.
+func (m *Machine) Stop(i uint32, n *NAP, now time.Duration) Action {
+	return n.record(m.stop(i, n, now))
+}
+
+// OnTimer handles NAP i's timer (set from Action.Wake) firing at now.
+func (m *Machine) OnTimer(i uint32, n *NAP, now time.Duration) Action {
+	return n.record(m.onTimer(i, n, now))
+}
+
+// OnResponse handles a parsed response routed to NAP i by its branch.
+func (m *Machine) OnResponse(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
+	return n.record(m.onResponse(i, n, now, r))
+}
+
+func (n *NAP) record(a Action) Action {
+	n.due = a.Wake
+	return a
+}
+
+// Due is the deadline of the NAP's pending timer (0: none).
+func (n *NAP) Due() time.Duration { return n.due }
+
+func (m *Machine) start(i uint32, n *NAP, now time.Duration) Action {
+	if n.Expires == 0 {
+		n.Expires = m.Cfg.Expires
+	}
+	n.regStart = now
+	if m.Cfg.Transport == sipwire.TCP && n.flags&fConnected == 0 {
+		n.State = Connecting
+		return Action{Send: SendConnect, Event: EvStarted}
+	}
+	a := m.begin(i, n, now, false, false)
+	a.Event = EvStarted
+	return a
+}
+
+func (m *Machine) onConnected(i uint32, n *NAP, now time.Duration) Action {
+	n.flags |= fConnected
+	if n.State != Connecting {
+		return Action{Wake: n.due}
+	}
+	a := m.begin(i, n, now, n.flags&fUnreg != 0, false)
+	a.Event = EvRefresh
+	return a
+}
+
+func (m *Machine) onConnectFailed(i uint32, n *NAP, now time.Duration) Action {
+	n.flags &^= fConnected
+	if n.State == Stopped || n.flags&fUnreg != 0 {
+		return m.halt(n)
+	}
+	a := Action{Event: EvConnectFailed, RegisteredDelta: m.clearRegistered(n)}
+	n.State = ConnectWait
+	a.Wake = now + m.Cfg.Retry
+	return a
+}
+
+func (m *Machine) onClosed(i uint32, n *NAP, now time.Duration) Action {
+	n.flags &^= fConnected
+	switch n.State {
+	case Stopped, Idle:
+		return Action{Wake: n.due}
+	case Unregistering:
+		return m.halt(n)
+	case ConnectWait, Connecting:
+		return Action{Wake: n.due}
+	}
+	a := Action{Event: EvConnLost, RegisteredDelta: m.clearRegistered(n), Send: SendConnect}
+	n.State = Connecting
+	n.regStart = now
+	return a
+}
+
+func (m *Machine) stop(i uint32, n *NAP, now time.Duration) Action {
+	if n.flags&fRegistered == 0 || n.State == Stopped {
+		return m.halt(n)
+	}
+	n.regStart = now
+	if m.Cfg.Transport == sipwire.TCP && n.flags&fConnected == 0 {
+		n.flags |= fUnreg
+		n.State = Connecting
+		return Action{Send: SendConnect}
+	}
+	return m.begin(i, n, now, true, false)
+}
+
+func (m *Machine) halt(n *NAP) Action {
+	a := Action{Event: EvStopped, RegisteredDelta: m.clearRegistered(n)}
+	n.State = Stopped
+	n.flags &^= fUnreg
+	return a
+}
+
+func (m *Machine) clearRegistered(n *NAP) int8 {
+	if n.flags&fRegistered != 0 {
+		n.flags &^= fRegistered
+		return -1
+	}
+	return 0
+}
+
+func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
+	switch n.State {
+	case Trying, Proceeding, Unregistering:
+		if now >= n.timerF {
+			return m.timeout(n, now)
+		}
+		if n.State != Proceeding && m.Cfg.Transport == sipwire.UDP && now >= n.nextRT {
+			m.encode(i, n, n.flags&fUnreg != 0, n.flags&fAuthSent != 0)
+			n.rtEvery = min(2*n.rtEvery, m.Cfg.T2)
+			n.nextRT = now + n.rtEvery
+			return Action{Send: SendRetransmit, Event: EvRetransmit, Wake: m.wake(n)}
+		}
+		return Action{Wake: m.wake(n)}
+	case Registered, RetryWait:
+		n.regStart = now // a refresh or retry is a new attempt for the registration histogram
+		if m.Cfg.Transport == sipwire.TCP && n.flags&fConnected == 0 {
+			n.State = Connecting
+			return Action{Send: SendConnect, Event: EvRefresh}
+		}
+		a := m.begin(i, n, now, false, false)
+		a.Event = EvRefresh
+		return a
+	case ConnectWait:
+		n.State = Connecting
+		return Action{Send: SendConnect}
+	}
+	return Action{}
+}
+
+func (m *Machine) timeout(n *NAP, now time.Duration) Action {
+	if n.flags&fUnreg != 0 {
+		a := m.halt(n)
+		a.Event = EvTimeout
+		return a
+	}
+	n.State = RetryWait
+	return Action{Event: EvTimeout, Wake: now + m.Cfg.Retry, RegisteredDelta: m.clearRegistered(n)}
+}
+
+// refuse ends an attempt with a final failure: retry after Retry, forever.
+func (m *Machine) refuse(n *NAP, now time.Duration, code int) Action {
+	a := Action{Event: EvRefused, Code: code, Latency: now - n.sentAt}
+	if n.flags&fUnreg != 0 {
+		s := m.halt(n)
+		a.Event, a.RegisteredDelta = EvStopped, s.RegisteredDelta
+		return a
+	}
+	a.RegisteredDelta = m.clearRegistered(n)
+	n.State = RetryWait
+	n.stale = 0
+	a.Wake = now + m.Cfg.Retry
+	return a
+}
+
+func (m *Machine) onResponse(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
+	id, ok := sipwire.ParseBranchID(r.Via.Branch)
+	ri, txn := SplitBranchID(id)
+	if !ok || ri != i || txn != n.Txn || r.CSeq != n.CSeq || !sipwire.EqualFold(r.CSeqMethod, "register") ||
+		(n.State != Trying && n.State != Proceeding && n.State != Unregistering) {
+		return Action{Event: EvStale, Code: r.StatusCode, Wake: n.due}
+	}
+	code := r.StatusCode
+	switch {
+	case code < 200:
+		if n.State == Trying {
+			n.State = Proceeding
+		}
+		return Action{Event: EvProvisional, Code: code, Wake: m.wake(n)}
+	case code < 300:
+		return m.success(i, n, now, r)
+	case code == 401 || code == 407:
+		return m.challenged(i, n, now, r)
+	case code == 423:
+		if r.MinExpires > int64(n.Expires) && n.flags&fUnreg == 0 {
+			lat := now - n.sentAt
+			n.Expires = uint32(r.MinExpires)
+			a := m.begin(i, n, now, false, false)
+			a.Event, a.Code, a.Latency = EvMinExpires, code, lat
+			return a
+		}
+	}
+	return m.refuse(n, now, code)
+}
+
+func (m *Machine) success(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
+	a := Action{Code: r.StatusCode, Latency: now - n.sentAt}
+	if n.flags&fUnreg != 0 {
+		s := m.halt(n)
+		a.Event, a.RegisteredDelta = EvUnregistered, s.RegisteredDelta
+		return a
+	}
+	m.Dir.Identity(i, &m.reg)
+	m.reg.Transport = m.Cfg.Transport
+	m.contact = sipwire.AppendContactURI(m.contact[:0], &m.reg, false)
+	granted, src := r.GrantedExpires(m.contact)
+	if src == sipwire.ExpiresNone || granted > int64(n.Expires) {
+		granted = int64(n.Expires) // half of the minimum negotiated
+	}
+	if granted == 0 {
+		return m.refuse(n, now, r.StatusCode) // a binding granted for 0 s is no registration
+	}
+	if n.auth != nil && r.AuthenticationInfo != nil {
+		var ai digestfast.AuthInfo
+		if digestfast.ParseAuthInfo(r.AuthenticationInfo, &ai) == nil && len(ai.NextNonce) > 0 {
+			n.auth.setNonce(ai.NextNonce)
+			n.auth.preemptive = true
+		}
+	}
+	n.Granted = uint32(granted)
+	n.State = Registered
+	n.stale = 0
+	a.Event = EvRegistered
+	a.RegLatency = now - n.regStart
+	if n.flags&fRegistered == 0 {
+		n.flags |= fRegistered
+		a.RegisteredDelta = 1
+	}
+	a.Wake = now + time.Duration(granted)*time.Second/2
+	return a
+}
+
+func (m *Machine) challenged(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
+	code := r.StatusCode
+	m.Dir.Identity(i, &m.reg)
+	if m.Dir.Password(i) == nil {
+		return m.refuse(n, now, code)
+	}
+	vs := r.WWWAuthenticate[:r.NumWWWAuthenticate]
+	if code == 407 {
+		vs = r.ProxyAuthenticate[:r.NumProxyAuthenticate]
+	}
+	if digestfast.SelectChallenge(vs, &m.ch) != nil {
+		return m.refuse(n, now, code) // unknown algorithm, auth-int only, malformed
+	}
+	if n.flags&fAuthSent != 0 {
+		// Our credentials were refused: only a stale nonce earns a retry.
+		if !m.ch.Stale || n.stale >= maxStaleRetries {
+			return m.refuse(n, now, code)
+		}
+		n.stale++
+	}
+	if n.auth == nil {
+		n.auth = &authState{}
+	}
+	n.auth.set(&m.ch, code == 407)
+	lat := now - n.sentAt
+	a := m.begin(i, n, now, n.flags&fUnreg != 0, true)
+	a.Event, a.Code, a.Latency = EvChallenged, code, lat
+	return a
+}
+
+// begin starts a new transaction (CSeq+1, new branch) and encodes it.
+// withAuth forces credentials; otherwise they are sent when a nextnonce
+// allows a preemptive answer.
+func (m *Machine) begin(i uint32, n *NAP, now time.Duration, unreg, forceAuth bool) Action {
+	auth := forceAuth || (n.auth != nil && n.auth.preemptive)
+	n.CSeq++
+	n.Txn++
+	if unreg {
+		n.flags |= fUnreg
+		n.State = Unregistering
+	} else {
+		n.flags &^= fUnreg
+		n.State = Trying
+	}
+	if auth {
+		n.auth.nc++
+		n.auth.cnonce++
+		n.flags |= fAuthSent
+	} else {
+		n.flags &^= fAuthSent
+	}
+	n.sentAt = now
+	n.timerF = now + m.Cfg.TimerF
+	n.rtEvery = m.Cfg.T1
+	n.nextRT = now + m.Cfg.T1
+	m.encode(i, n, unreg, auth)
+	return Action{Send: SendRequest, Wake: m.wake(n)}
+}
+
+// wake is the NAP's next deadline in its current state.
+func (m *Machine) wake(n *NAP) time.Duration {
+	switch n.State {
+	case Trying, Unregistering:
+		if m.Cfg.Transport == sipwire.UDP && n.nextRT < n.timerF {
+			return n.nextRT
+		}
+		return n.timerF
+	case Proceeding:
+		return n.timerF
+	}
+	return 0
+}
+
+// encode writes the current transaction's request into m.Out. It is a
+// pure function of the NAP's state, so a retransmission is byte-identical.
+func (m *Machine) encode(i uint32, n *NAP, unreg, auth bool) {
+	r := &m.reg
+	*r = sipwire.Register{}
+	m.Dir.Identity(i, r)
+	r.Transport = m.Cfg.Transport
+	r.Branch = BranchID(i, n.Txn)
+	r.CSeq = n.CSeq
+	r.Expires = int64(n.Expires)
+	if unreg {
+		r.Expires = 0
+	}
+	r.UserAgent = m.Cfg.UserAgent
+	if auth {
+		a := n.auth
+		m.ch = digestfast.Challenge{Realm: a.realm(), Nonce: a.nonce(), Opaque: a.opaque(), Algorithm: a.alg, QopAuth: a.qop}
+		pass := m.Dir.Password(i)
+		ha1, err := a.ha1.Get(a.alg, r.User, m.ch.Realm, pass)
+		if err == nil {
+			m.ruri = sipwire.AppendRequestURI(m.ruri[:0], r)
+			m.cnonce = digestfast.AppendCNonce(m.cnonce[:0], uint64(i)<<32|a.cnonce)
+			hdr := "Authorization"
+			if a.proxy {
+				hdr = "Proxy-Authorization"
+			}
+			m.authBuf, err = digestfast.AppendAuthorization(m.authBuf[:0], hdr, &m.ch, r.User, ha1,
+				&digestfast.Request{Method: methodRegister, URI: m.ruri, CNonce: m.cnonce, NC: a.nc})
+		}
+		if err == nil {
+			r.Auth = m.authBuf
+		}
+	}
+	m.Out = sipwire.AppendRegister(m.Out[:0], r)
+}
