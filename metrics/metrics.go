@@ -1,0 +1,190 @@
+// Package metrics records what a run measures: latency histograms
+// (HdrHistogram, µs, 3 significant digits) and counters, one Recorder per
+// shard so that the hot path takes no lock of its own, merged on read into
+// the summary of DESIGN.md §8.
+package metrics
+
+import (
+	"encoding/json"
+	"io"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram bounds: 1 µs to 1 h, 3 significant digits.
+const (
+	lowestUS  = 1
+	highestUS = int64(time.Hour / time.Microsecond)
+	sigDigits = 3
+)
+
+// NewHistogram returns an empty latency histogram in µs.
+func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(lowestUS, highestUS, sigDigits) }
+
+// Recorder holds one shard's measurements. Its owner serialises access
+// (the shard lock); Snapshot merges recorders under a lock of its own.
+type Recorder struct {
+	mu sync.Mutex // taken by the owner for writes and by readers for merges
+
+	Transaction  *hdrhistogram.Histogram // first transmission → final response
+	Registration *hdrhistogram.Histogram // first REGISTER → 2xx, auth included
+
+	Requests, Retransmissions, Timeouts, AuthChallenges int64
+	Malformed, Stale, ConnectFailures, ConnLost         int64
+	Unregistered, Refused                               int64
+	Registered                                          int64 // gauge
+	Responses                                           [700]int64
+}
+
+// NewRecorder makes an empty recorder.
+func NewRecorder() *Recorder {
+	return &Recorder{Transaction: NewHistogram(), Registration: NewHistogram()}
+}
+
+// Lock and Unlock let the shard hold the recorder for a batch of updates.
+func (r *Recorder) Lock()   { r.mu.Lock() }
+func (r *Recorder) Unlock() { r.mu.Unlock() }
+
+// Latency records a duration in µs into h, clamped to the histogram range.
+func Latency(h *hdrhistogram.Histogram, d time.Duration) {
+	us := int64(d / time.Microsecond)
+	if us < lowestUS {
+		us = lowestUS
+	} else if us > highestUS {
+		us = highestUS
+	}
+	_ = h.RecordValue(us)
+}
+
+// Response counts a response status code.
+func (r *Recorder) Response(code int) {
+	if code >= 100 && code < len(r.Responses) {
+		r.Responses[code]++
+	}
+}
+
+// Totals is a merged view of several recorders.
+type Totals struct {
+	Transaction, Registration                           *hdrhistogram.Histogram
+	Requests, Retransmissions, Timeouts, AuthChallenges int64
+	Malformed, Stale, ConnectFailures, ConnLost         int64
+	Unregistered, Refused, Registered                   int64
+	Responses                                           map[int]int64
+}
+
+// Merge sums recorders into Totals.
+func Merge(rs []*Recorder) *Totals {
+	t := &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Responses: map[int]int64{}}
+	for _, r := range rs {
+		r.mu.Lock()
+		t.Transaction.Merge(r.Transaction)
+		t.Registration.Merge(r.Registration)
+		t.Requests += r.Requests
+		t.Retransmissions += r.Retransmissions
+		t.Timeouts += r.Timeouts
+		t.AuthChallenges += r.AuthChallenges
+		t.Malformed += r.Malformed
+		t.Stale += r.Stale
+		t.ConnectFailures += r.ConnectFailures
+		t.ConnLost += r.ConnLost
+		t.Unregistered += r.Unregistered
+		t.Refused += r.Refused
+		t.Registered += r.Registered
+		for code, n := range r.Responses {
+			if n > 0 {
+				t.Responses[code] += n
+			}
+		}
+		r.mu.Unlock()
+	}
+	return t
+}
+
+// ResponseTotal is the number of responses of all codes.
+func (t *Totals) ResponseTotal() int64 {
+	var n int64
+	for _, v := range t.Responses {
+		n += v
+	}
+	return n
+}
+
+// Percentiles is the latency object of the summary, in milliseconds.
+type Percentiles struct {
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+	Count int64   `json:"count"`
+}
+
+// PercentilesOf reads a µs histogram into milliseconds.
+func PercentilesOf(h *hdrhistogram.Histogram) Percentiles {
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Percentiles{
+		P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)),
+		P99: ms(h.ValueAtQuantile(99)), P999: ms(h.ValueAtQuantile(99.9)),
+		Max: ms(h.Max()), Count: h.TotalCount(),
+	}
+}
+
+// Summary is the JSON document of DESIGN.md §8.
+type Summary struct {
+	NAPs               int              `json:"naps"`
+	Registered         int64            `json:"registered"`
+	Unregistered       int64            `json:"unregistered"`
+	Transport          string           `json:"transport"`
+	DurationS          float64          `json:"duration_s"`
+	Requests           int64            `json:"requests"`
+	Retransmissions    int64            `json:"retransmissions"`
+	Timeouts           int64            `json:"timeouts"`
+	AuthChallenges     int64            `json:"auth_challenges"`
+	Responses          map[string]int64 `json:"responses"`
+	LatencyMS          Percentiles      `json:"latency_ms"`
+	RegistrationMS     Percentiles      `json:"registration_latency_ms"`
+	RegisterRatePerS   float64          `json:"register_rate_per_s"`
+	Malformed          int64            `json:"malformed"`
+	StaleResponses     int64            `json:"stale_responses"`
+	ConnectFailures    int64            `json:"connect_failures"`
+	ConnectionsLost    int64            `json:"connections_lost"`
+	TimeToAllRegisterS *float64         `json:"time_to_all_registered_s"`
+	ThresholdsFailed   []string         `json:"thresholds_failed"`
+}
+
+// NewSummary fills a summary from merged totals. registered is the gauge at
+// the end of the load phase (before the drain); loadSeconds the load
+// phase's length, for the rate.
+func NewSummary(t *Totals, naps int, transport string, registered int64, loadSeconds float64) *Summary {
+	s := &Summary{
+		NAPs: naps, Registered: registered, Unregistered: t.Unregistered, Transport: transport,
+		DurationS: loadSeconds, Requests: t.Requests, Retransmissions: t.Retransmissions,
+		Timeouts: t.Timeouts, AuthChallenges: t.AuthChallenges, Responses: map[string]int64{},
+		LatencyMS: PercentilesOf(t.Transaction), RegistrationMS: PercentilesOf(t.Registration),
+		Malformed: t.Malformed, StaleResponses: t.Stale, ConnectFailures: t.ConnectFailures,
+		ConnectionsLost: t.ConnLost, ThresholdsFailed: []string{},
+	}
+	codes := make([]int, 0, len(t.Responses))
+	for c := range t.Responses {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	for _, c := range codes {
+		s.Responses[strconv.Itoa(c)] = t.Responses[c]
+	}
+	if loadSeconds > 0 {
+		s.RegisterRatePerS = float64(t.Requests) / loadSeconds
+	}
+	return s
+}
+
+// WriteJSON writes the summary, indented, with a final newline.
+func (s *Summary) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}

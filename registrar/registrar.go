@@ -1,0 +1,509 @@
+// Package registrar is regstorm's embedded SIP registrar (DESIGN.md §6):
+// REGISTER over UDP and TCP, a location service with expiry, min/max
+// expires with 423, digest authentication with expiring nonces and replay
+// refusal, un-REGISTER and "Contact: *", and fault injection for tests.
+//
+// A Worker turns request bytes into response bytes with no I/O, one per
+// event loop; Server puts workers on gnet event loops.
+package registrar
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	mrand "math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/regstorm/regstorm/digestfast"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// ExpiresStyle says where a 200 puts the granted interval.
+type ExpiresStyle uint8
+
+const (
+	StyleContact ExpiresStyle = iota // Contact ;expires= (seed case 1)
+	StyleHeader                      // Expires header only (seed case 2)
+)
+
+// Config configures a registrar.
+type Config struct {
+	Auth  bool
+	Realm string // default: the AOR's domain
+	// Password returns the password of user, or false if unknown.
+	Password       func(user []byte) ([]byte, bool)
+	MinExpires     uint32 // 423 below this (0: none)
+	MaxExpires     uint32 // clamp above this (0: none)
+	DefaultExpires uint32 // when the request gives none (3600)
+	Style          ExpiresStyle
+	NonceTTL       time.Duration // nonce lifetime; expired → 401 stale=true (30 s)
+
+	Drop       float64       // fraction of requests silently ignored
+	Delay      time.Duration // answer this late
+	RejectCode int           // answer this code ...
+	RejectProb float64       // ... to this fraction of requests
+	Silent     bool          // never answer
+}
+
+// Registrar holds the shared state: configuration, location service and
+// the nonce key.
+type Registrar struct {
+	cfg Config
+	Loc *Location
+	key [32]byte
+	Now func() time.Time
+}
+
+// New makes a registrar; zero values take the defaults above.
+func New(cfg Config) *Registrar {
+	if cfg.DefaultExpires == 0 {
+		cfg.DefaultExpires = 3600
+	}
+	if cfg.NonceTTL == 0 {
+		cfg.NonceTTL = 30 * time.Second
+	}
+	r := &Registrar{cfg: cfg, Loc: NewLocation(), Now: time.Now}
+	_, _ = rand.Read(r.key[:])
+	return r
+}
+
+// Config returns the registrar's configuration.
+func (r *Registrar) Config() Config { return r.cfg }
+
+// Verdict says what the transport must do with a Worker's answer.
+type Verdict uint8
+
+const (
+	Reply  Verdict = iota // send Out now
+	Later                 // send Out after Config.Delay
+	Ignore                // send nothing (drop, silent, not a request)
+)
+
+// Worker handles requests for one event loop; it is not goroutine-safe.
+type Worker struct {
+	r    *Registrar
+	m    sipwire.Msg
+	cr   digestfast.Credentials
+	cch  digestfast.HA1Cache
+	Out  []byte
+	rng  *mrand.Rand
+	aor  []byte
+	tmp  []byte
+	cont []byte
+
+	// Counters, owned by the worker (read with Stats after the loop stops
+	// or tolerate approximate values while running).
+	Requests, Malformed, Challenges, AuthFailures, Replays, Stales int64
+	Registered, Unregistered, Rejected, Dropped                   int64
+}
+
+// NewWorker makes a worker for one event loop.
+func (r *Registrar) NewWorker() *Worker {
+	var seed [16]byte
+	_, _ = rand.Read(seed[:])
+	return &Worker{
+		r: r, Out: make([]byte, 0, 4096), aor: make([]byte, 0, 128), tmp: make([]byte, 0, 256),
+		rng: mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))),
+	}
+}
+
+// Handle processes one message and leaves the response, if any, in w.Out.
+// Responses and garbage are ignored: a registrar must not answer them,
+// and answering garbage would make it a reflector.
+func (w *Worker) Handle(msg []byte) Verdict {
+	cfg := &w.r.cfg
+	m := &w.m
+	if err := m.Parse(msg); err != nil || !m.IsRequest {
+		if err != nil {
+			w.Malformed++
+		}
+		return Ignore
+	}
+	w.Requests++
+	if cfg.Silent || (cfg.Drop > 0 && w.rng.Float64() < cfg.Drop) {
+		w.Dropped++
+		return Ignore
+	}
+	verdict := Reply
+	if cfg.Delay > 0 {
+		verdict = Later
+	}
+	if err := m.ParseAddresses(); err != nil {
+		w.Malformed++
+		w.respond(400, "Bad Request")
+		return verdict
+	}
+	if cfg.RejectCode > 0 && w.rng.Float64() < cfg.RejectProb {
+		w.Rejected++
+		w.respond(cfg.RejectCode, reason(cfg.RejectCode))
+		return verdict
+	}
+	if !sipwire.EqualFold(m.Method, "register") {
+		w.respond(405, "Method Not Allowed", "Allow: REGISTER")
+		return verdict
+	}
+	w.register(m)
+	return verdict
+}
+
+func reason(code int) string {
+	switch code {
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Server Time-out"
+	}
+	return "Rejected"
+}
+
+// aorOf writes "user@host" of the To URI into w.aor.
+func (w *Worker) aorOf(uri []byte) (user, host []byte, ok bool) {
+	rest := uri
+	for i, c := range rest {
+		if c == ':' {
+			rest = rest[i+1:]
+			break
+		}
+	}
+	for i, c := range rest {
+		if c == ';' || c == '?' || c == '>' {
+			rest = rest[:i]
+			break
+		}
+	}
+	at := -1
+	for i, c := range rest {
+		if c == '@' {
+			at = i
+		}
+	}
+	if at <= 0 {
+		return nil, nil, false
+	}
+	user, host = rest[:at], rest[at+1:]
+	for i, c := range host { // drop the port: bindings are per user@domain
+		if c == ':' && host[0] != '[' {
+			host = host[:i]
+			break
+		}
+	}
+	w.aor = append(append(append(w.aor[:0], user...), '@'), host...)
+	return user, host, true
+}
+
+func (w *Worker) register(m *sipwire.Msg) {
+	cfg := &w.r.cfg
+	now := w.r.Now()
+	user, host, ok := w.aorOf(m.To.URI)
+	if !ok {
+		w.respond(400, "Bad Request")
+		return
+	}
+	realm := []byte(cfg.Realm)
+	if len(realm) == 0 {
+		realm = host
+	}
+	if cfg.Auth && !w.authorized(m, user, realm, now) {
+		return // w.Out holds the 401/403
+	}
+	// Contact: * removes every binding, and only with Expires: 0.
+	if m.ContactStar {
+		if m.Expires != 0 || m.NumContacts > 0 {
+			w.respond(400, "Bad Request")
+			return
+		}
+		w.r.Loc.with(w.aor, false, func(rec *record) {
+			if rec != nil {
+				w.Unregistered += int64(len(rec.bindings))
+				rec.bindings = rec.bindings[:0]
+			}
+		})
+		w.respond(200, "OK")
+		return
+	}
+	// Validate every contact's interval before changing anything.
+	for i := 0; i < m.NumContacts; i++ {
+		e := w.requested(m, &m.Contacts[i])
+		if e != 0 && cfg.MinExpires > 0 && e < int64(cfg.MinExpires) {
+			w.tmp = strconv.AppendUint(append(w.tmp[:0], "Min-Expires: "...), uint64(cfg.MinExpires), 10)
+			w.respond(423, "Interval Too Brief", string(w.tmp))
+			return
+		}
+	}
+	status := 200
+	var granted int64 = -1
+	w.r.Loc.with(w.aor, m.NumContacts > 0, func(rec *record) {
+		if rec == nil {
+			return
+		}
+		for i := 0; i < m.NumContacts; i++ {
+			c := &m.Contacts[i]
+			e := w.requested(m, c)
+			if cfg.MaxExpires > 0 && e > int64(cfg.MaxExpires) {
+				e = int64(cfg.MaxExpires)
+			}
+			if granted < 0 {
+				granted = e
+			}
+			if !w.bind(rec, c.URI, m, e, now) {
+				status = 500 // an older CSeq for the same Call-ID (RFC 3261 §10.3 step 7)
+				return
+			}
+		}
+		w.cont = w.cont[:0]
+		for _, b := range rec.bindings {
+			left := int64(b.Expires.Sub(now).Round(time.Second) / time.Second)
+			if left <= 0 {
+				continue
+			}
+			w.cont = append(w.cont, "Contact: <"...)
+			w.cont = append(w.cont, b.Contact...)
+			w.cont = append(w.cont, '>')
+			if cfg.Style == StyleContact {
+				w.cont = strconv.AppendInt(append(w.cont, ";expires="...), left, 10)
+			}
+			w.cont = append(w.cont, "\r\n"...)
+		}
+	})
+	if status != 200 {
+		w.respond(500, "Server Internal Error")
+		return
+	}
+	extra := ""
+	if cfg.Style == StyleHeader && granted >= 0 {
+		extra = "Expires: " + strconv.FormatInt(granted, 10)
+	}
+	w.respond(200, "OK", extra)
+}
+
+// requested is the interval a contact asks for: its ;expires, else the
+// Expires header, else the default.
+func (w *Worker) requested(m *sipwire.Msg, c *sipwire.Contact) int64 {
+	switch {
+	case c.Expires >= 0:
+		return c.Expires
+	case m.Expires >= 0:
+		return m.Expires
+	}
+	return int64(w.r.cfg.DefaultExpires)
+}
+
+// bind adds, refreshes or removes (e == 0) one binding. It refuses a CSeq
+// older than the stored one for the same Call-ID.
+func (w *Worker) bind(rec *record, uri []byte, m *sipwire.Msg, e int64, now time.Time) bool {
+	for i := range rec.bindings {
+		b := &rec.bindings[i]
+		if !sipwire.SameURI([]byte(b.Contact), uri) {
+			continue
+		}
+		if b.CallID == string(m.CallID) && m.CSeq < b.CSeq {
+			return false
+		}
+		if e == 0 {
+			rec.bindings = append(rec.bindings[:i], rec.bindings[i+1:]...)
+			w.Unregistered++
+			return true
+		}
+		b.Expires = now.Add(time.Duration(e) * time.Second)
+		if b.CallID != string(m.CallID) {
+			b.CallID = string(m.CallID)
+		}
+		b.CSeq = m.CSeq
+		w.Registered++
+		return true
+	}
+	if e == 0 {
+		return true // removing what is not there is fine
+	}
+	rec.bindings = append(rec.bindings, Binding{Contact: string(uri), Expires: now.Add(time.Duration(e) * time.Second), CallID: string(m.CallID), CSeq: m.CSeq})
+	w.Registered++
+	return true
+}
+
+// authorized checks the request's credentials; when they are missing or
+// wrong it leaves the 401 or 403 in w.Out and returns false.
+func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) bool {
+	cfg := &w.r.cfg
+	if m.NumAuthorization == 0 {
+		w.challenge(realm, now, false)
+		return false
+	}
+	cr := &w.cr
+	if digestfast.ParseCredentials(m.Authorization[0], cr) != nil {
+		w.AuthFailures++
+		w.respond(400, "Bad Request")
+		return false
+	}
+	// The credentials must be for this AOR's user: user B cannot touch A.
+	if string(cr.Username) != string(user) || string(cr.Realm) != string(realm) {
+		w.AuthFailures++
+		w.respond(403, "Forbidden")
+		return false
+	}
+	switch w.r.checkNonce(cr.Nonce, now) {
+	case nonceBad:
+		w.challenge(realm, now, false)
+		return false
+	case nonceExpired:
+		w.Stales++
+		w.challenge(realm, now, true)
+		return false
+	}
+	pass, ok := cfg.Password(user)
+	if !ok {
+		w.AuthFailures++
+		w.respond(403, "Forbidden")
+		return false
+	}
+	ha1, err := w.cch.Get(cr.Algorithm, cr.Username, realm, pass)
+	if err != nil || !cr.Verify(m.Method, ha1.Bytes()) {
+		w.AuthFailures++
+		w.respond(403, "Forbidden")
+		return false
+	}
+	// Replay: the same nonce with a count not above the last one seen.
+	replay := false
+	w.r.Loc.with(w.aor, true, func(rec *record) {
+		if cr.HasNC && string(rec.nonce[:rec.nonceLen]) == string(cr.Nonce) && cr.NC <= rec.nc {
+			replay = true
+			return
+		}
+		rec.nonceLen = uint8(copy(rec.nonce[:], cr.Nonce))
+		rec.nc = cr.NC
+	})
+	if replay {
+		w.Replays++
+		w.challenge(realm, now, false)
+		return false
+	}
+	return true
+}
+
+func (w *Worker) challenge(realm []byte, now time.Time, stale bool) {
+	w.Challenges++
+	var nonce [nonceLen]byte
+	w.r.makeNonce(&nonce, now)
+	h := append(w.tmp[:0], `WWW-Authenticate: Digest realm="`...)
+	h = append(h, realm...)
+	h = append(h, `", nonce="`...)
+	h = append(h, nonce[:]...)
+	h = append(h, `", qop="auth", algorithm=MD5`...)
+	if stale {
+		h = append(h, ", stale=true"...)
+	}
+	w.tmp = h
+	w.respond(401, "Unauthorized", string(h))
+}
+
+// Nonces are stateless: hex(expiry) + hex(SHA-256(key, expiry)[:16]).
+const nonceLen = 16 + 32
+
+type nonceCheck uint8
+
+const (
+	nonceOK nonceCheck = iota
+	nonceBad
+	nonceExpired
+)
+
+func (r *Registrar) makeNonce(dst *[nonceLen]byte, now time.Time) {
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(now.Add(r.cfg.NonceTTL).UnixNano()))
+	mac := r.mac(ts)
+	hex.Encode(dst[:16], ts[:])
+	hex.Encode(dst[16:], mac[:16])
+}
+
+func (r *Registrar) mac(ts [8]byte) [32]byte {
+	var in [40]byte
+	copy(in[:32], r.key[:])
+	copy(in[32:], ts[:])
+	return sha256.Sum256(in[:])
+}
+
+func (r *Registrar) checkNonce(n []byte, now time.Time) nonceCheck {
+	if len(n) != nonceLen {
+		return nonceBad
+	}
+	var ts [8]byte
+	var got [16]byte
+	if _, err := hex.Decode(ts[:], n[:16]); err != nil {
+		return nonceBad
+	}
+	if _, err := hex.Decode(got[:], n[16:]); err != nil {
+		return nonceBad
+	}
+	mac := r.mac(ts)
+	if subtle.ConstantTimeCompare(got[:], mac[:16]) != 1 {
+		return nonceBad
+	}
+	if int64(binary.BigEndian.Uint64(ts[:])) < now.UnixNano() {
+		return nonceExpired
+	}
+	return nonceOK
+}
+
+// respond writes a response to w.m into w.Out: the Vias (the top one with
+// received and rport filled in by the transport later if needed), From,
+// To with a tag, Call-ID, CSeq, the bindings gathered in w.cont for a 200,
+// and extra header lines.
+func (w *Worker) respond(code int, reason string, extra ...string) {
+	m := &w.m
+	o := append(w.Out[:0], "SIP/2.0 "...)
+	o = strconv.AppendInt(o, int64(code), 10)
+	o = append(o, ' ')
+	o = append(o, reason...)
+	o = append(o, "\r\n"...)
+	for i := 0; i < m.NumVia; i++ {
+		o = append(o, "Via: "...)
+		o = append(o, m.ViaHeaders[i]...)
+		o = append(o, "\r\n"...)
+	}
+	o = append(o, "From: "...)
+	o = append(o, m.FromRaw...)
+	o = append(o, "\r\nTo: "...)
+	o = append(o, m.ToRaw...)
+	if m.To.Tag == nil {
+		// A stable tag per Call-ID: FNV-1a, so retransmissions agree.
+		h := uint64(14695981039346656037)
+		for _, c := range m.CallID {
+			h = (h ^ uint64(c)) * 1099511628211
+		}
+		o = append(o, ";tag=rs"...)
+		o = strconv.AppendUint(o, h, 36)
+	}
+	o = append(o, "\r\nCall-ID: "...)
+	o = append(o, m.CallID...)
+	o = append(o, "\r\nCSeq: "...)
+	o = strconv.AppendUint(o, uint64(m.CSeq), 10)
+	o = append(o, ' ')
+	o = append(o, m.CSeqMethod...)
+	o = append(o, "\r\n"...)
+	if code == 200 {
+		o = append(o, w.cont...)
+	}
+	for _, e := range extra {
+		if e != "" {
+			o = append(o, e...)
+			o = append(o, "\r\n"...)
+		}
+	}
+	o = append(o, "Server: regstorm\r\nContent-Length: 0\r\n\r\n"...)
+	w.Out = o
+	w.cont = w.cont[:0]
+}
