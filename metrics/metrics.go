@@ -153,6 +153,7 @@ type Summary struct {
 	ConnectFailures    int64            `json:"connect_failures"`
 	ConnectionsLost    int64            `json:"connections_lost"`
 	TimeToAllRegisterS *float64         `json:"time_to_all_registered_s"`
+	InFlight           *int64           `json:"in_flight"`
 	ThresholdsFailed   []string         `json:"thresholds_failed"`
 }
 

@@ -1,0 +1,363 @@
+// Package engine runs a load: it spreads NAPs over shards, puts their
+// state machines on netio's event loops, ramps them up, stops and drains
+// them, and returns the measurements. The CLI only turns flags into
+// Options.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/nap"
+	"github.com/regstorm/regstorm/netio"
+	"github.com/regstorm/regstorm/scheduler"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// Options is one load run.
+type Options struct {
+	Target    string // host:port of the registrar, proxy or SBC
+	NAPs      int
+	Rate      float64       // new NAPs per second; 0: windowed (see Window)
+	Window    int           // with Rate 0: initial registrations in flight at most (default 1000)
+	Duration  time.Duration // load phase; 0: until ctx is cancelled
+	Drain     time.Duration // bound on the un-REGISTER phase (default 5 s)
+	NAP       nap.Config
+	Identity  Identity
+	PerNAP    bool            // --sockets per-nap
+	LocalIPs  *netio.AddrPool // nil: the address the target is reached from
+	Progress  io.Writer       // live progress, once a second; nil: none
+	TTY       bool            // progress rewrites one line
+	Sockets   int             // shared sockets per event loop (default 4)
+	ShardK    int             // --shard k/N: run only NAPs with index ≡ k (mod N)
+	ShardN    int
+	OnStarted func(target string) // called once the sockets are up (tests)
+}
+
+// Result is what a run measured.
+type Result struct {
+	Summary *metrics.Summary
+	Totals  *metrics.Totals
+	// RegisteredAll is when every NAP was registered at once for the first
+	// time, from the start of the run (0: never).
+	RegisteredAll time.Duration
+	InFlight      int64 // transactions still open when the run ended
+}
+
+type run struct {
+	opts    Options
+	clock   scheduler.Clock
+	loops   *netio.Loops
+	shards  []*shard
+	nShards uint32
+	window  atomic.Int64
+	closing atomic.Bool
+	nNAPs   int
+}
+
+func (r *run) OnMessage(tag any, msg []byte) {
+	switch t := tag.(type) {
+	case *shard:
+		t.onMessage(msg)
+	case *perNAP:
+		t.s.onMessage(msg)
+	}
+}
+
+func (r *run) OnClosed(tag any, err error) {
+	switch t := tag.(type) {
+	case *shard:
+		t.onClosed(t)
+	case *perNAP:
+		t.s.onClosed(t)
+	}
+}
+
+func (r *run) localAddr(global uint64) netip.Addr {
+	if r.opts.LocalIPs == nil {
+		return netip.Addr{}
+	}
+	return r.opts.LocalIPs.At(global)
+}
+
+// Run performs the load and returns its measurements.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.NAPs <= 0 {
+		return nil, errors.New("engine: NAPs must be positive")
+	}
+	if o.Window <= 0 {
+		o.Window = 1000
+	}
+	if o.Drain <= 0 {
+		o.Drain = 5 * time.Second
+	}
+	if o.Sockets <= 0 {
+		o.Sockets = 4
+	}
+	if o.ShardN <= 0 {
+		o.ShardN, o.ShardK = 1, 0
+	}
+	network := "udp"
+	if o.NAP.Transport == sipwire.TCP {
+		network = "tcp"
+	}
+	host, _, err := net.SplitHostPort(o.Target)
+	if err != nil {
+		return nil, fmt.Errorf("engine: target %q: %v", o.Target, err)
+	}
+	if o.Identity.Domain == "" {
+		o.Identity.Domain = host
+		if strings.Contains(host, ":") {
+			o.Identity.Domain = "[" + host + "]"
+		}
+	}
+	if o.Identity.RunID == 0 {
+		o.Identity.RunID = rand.Uint32()
+	}
+	// This process runs NAPs k, k+N, k+2N … of the whole load.
+	mine := (o.NAPs - o.ShardK + o.ShardN - 1) / o.ShardN
+	if o.PerNAP {
+		if err := netio.RaiseFileLimit(uint64(mine) + 256); err != nil {
+			return nil, fmt.Errorf("--sockets per-nap with %d NAPs %v", mine, err)
+		}
+	}
+	r := &run{opts: o, clock: scheduler.NewRealClock(), nNAPs: mine}
+	loops, err := netio.Start(r)
+	if err != nil {
+		return nil, err
+	}
+	r.loops = loops
+	defer loops.Stop()
+
+	nShards := o.Sockets * runtime.GOMAXPROCS(0)
+	if nShards > mine {
+		nShards = mine
+	}
+	r.nShards = uint32(nShards)
+	for k := 0; k < nShards; k++ {
+		n := (mine - k + nShards - 1) / nShards
+		s := &shard{r: r, id: uint32(k), naps: make([]nap.NAP, n), first: make([]bool, n),
+			rec: metrics.NewRecorder(), wake: make(chan struct{}, 1)}
+		s.wheel = scheduler.NewWheel(n, time.Millisecond, s.onTimer)
+		idn := o.Identity
+		s.dir = &directory{id: &idn, shards: uint32(nShards), shard: uint32(k),
+			domain: []byte(o.Identity.Domain), ruri: []byte(o.Identity.RequestURI)}
+		if len(s.dir.ruri) == 0 && len(o.Identity.Users) == 0 {
+			s.dir.ruri = append([]byte("sip:"), o.Identity.Domain...)
+		}
+		s.dir.shardGlobal = func(local uint32) uint64 { return uint64(o.ShardK) + uint64(o.ShardN)*s.globalOf(local) }
+		s.dir.local = s.localHostPort
+		s.m = nap.NewMachine(o.NAP, s.dir)
+		if o.PerNAP {
+			s.conns = make([]*netio.Conn, n)
+		} else {
+			ip := r.localAddr(uint64(k))
+			if network == "udp" {
+				c, err := loops.Dial("udp", netip.AddrPortFrom(ip, 0), o.Target, s)
+				if err != nil {
+					return nil, fmt.Errorf("engine: socket to %s: %v", o.Target, err)
+				}
+				s.conn, s.local = c, c.Local
+			} else {
+				s.local = netip.AddrPortFrom(ip, 0)
+			}
+		}
+		r.shards = append(r.shards, s)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, s := range r.shards {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.loop(stop) }()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	if o.OnStarted != nil {
+		o.OnStarted(o.Target)
+	}
+
+	start := r.clock.Now()
+	loadCtx := ctx
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		loadCtx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	var registeredAll atomic.Int64
+	progressDone := make(chan struct{})
+	go r.progress(loadCtx, start, &registeredAll, progressDone)
+	r.ramp(loadCtx)
+	<-loadCtx.Done()
+	<-progressDone
+	loadTime := r.clock.Now() - start
+
+	registeredAtEnd := r.totals().Registered
+	r.drain()
+	r.closing.Store(true)
+
+	t := r.totals()
+	var inFlight int64
+	for _, s := range r.shards {
+		s.rec.Lock()
+		for i := range s.naps {
+			switch s.naps[i].State {
+			case nap.Trying, nap.Proceeding, nap.Unregistering:
+				inFlight++
+			}
+		}
+		s.rec.Unlock()
+	}
+	sum := metrics.NewSummary(t, mine, network, registeredAtEnd, loadTime.Seconds())
+	ra := time.Duration(registeredAll.Load())
+	if ra > 0 {
+		v := ra.Seconds()
+		sum.TimeToAllRegisterS = &v
+	}
+	inf := inFlight
+	sum.InFlight = &inf
+	return &Result{Summary: sum, Totals: t, RegisteredAll: ra, InFlight: inFlight}, nil
+}
+
+func (r *run) totals() *metrics.Totals {
+	recs := make([]*metrics.Recorder, len(r.shards))
+	for i, s := range r.shards {
+		recs[i] = s.rec
+	}
+	return metrics.Merge(recs)
+}
+
+// ramp starts the NAPs: at Rate per second, or, with Rate 0, keeping at
+// most Window first registrations in flight (as fast as the target answers,
+// never an unbounded burst).
+func (r *run) ramp(ctx context.Context) {
+	o := r.opts
+	started := 0
+	begin := r.clock.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for started < r.nNAPs {
+		target := 0
+		if o.Rate > 0 {
+			elapsed := (r.clock.Now() - begin).Seconds()
+			target = min(r.nNAPs, int(o.Rate*elapsed)+1)
+		} else {
+			target = min(r.nNAPs, started+int(int64(o.Window)-r.window.Load()))
+		}
+		for started < target {
+			s := r.shards[started%len(r.shards)]
+			local := uint32(started / len(r.shards))
+			if s.conns != nil && o.NAP.Transport == sipwire.UDP {
+				// Per-nap UDP: the NAP's own socket, dialled outside the lock.
+				c, err := r.loops.Dial("udp", netip.AddrPortFrom(r.localAddr(s.globalOf(local)), 0), o.Target, &perNAP{s: s, local: local})
+				if err == nil {
+					s.rec.Lock()
+					s.conns[local] = c
+					s.rec.Unlock()
+				}
+			}
+			s.rec.Lock()
+			s.first[local] = true
+			r.window.Add(1)
+			s.apply(local, s.m.Start(local, &s.naps[local], r.clock.Now()))
+			s.rec.Unlock()
+			started++
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// drain un-REGISTERs every registered NAP and waits, at most Drain, for
+// all of them to finish.
+func (r *run) drain() {
+	for _, s := range r.shards {
+		s.rec.Lock()
+		now := r.clock.Now()
+		for i := range s.naps {
+			if s.naps[i].State != nap.Idle {
+				s.apply(uint32(i), s.m.Stop(uint32(i), &s.naps[i], now))
+			}
+		}
+		s.rec.Unlock()
+	}
+	deadline := time.Now().Add(r.opts.Drain)
+	for time.Now().Before(deadline) {
+		busy := false
+		for _, s := range r.shards {
+			s.rec.Lock()
+			for i := range s.naps {
+				if st := s.naps[i].State; st != nap.Stopped && st != nap.Idle {
+					busy = true
+					break
+				}
+			}
+			s.rec.Unlock()
+			if busy {
+				break
+			}
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// progress prints one line a second: registered/NAPs, REGISTER/s, p50/p99,
+// timeouts and failures by code. It also notes when all are registered.
+func (r *run) progress(ctx context.Context, start time.Duration, registeredAll *atomic.Int64, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var lastReq int64
+	lastPrint := start
+	for {
+		select {
+		case <-ctx.Done():
+			if r.opts.Progress != nil && r.opts.TTY {
+				fmt.Fprintln(r.opts.Progress)
+			}
+			return
+		case <-tick.C:
+		}
+		now := r.clock.Now()
+		t := r.totals()
+		if registeredAll.Load() == 0 && t.Registered >= int64(r.nNAPs) {
+			registeredAll.Store(int64(now - start))
+		}
+		if r.opts.Progress == nil || now-lastPrint < time.Second {
+			continue
+		}
+		rate := float64(t.Requests-lastReq) / (now - lastPrint).Seconds()
+		lastReq, lastPrint = t.Requests, now
+		p := metrics.PercentilesOf(t.Transaction)
+		var fails []string
+		for code, n := range t.Responses {
+			if code >= 300 {
+				fails = append(fails, fmt.Sprintf("%d:%d", code, n))
+			}
+		}
+		sort.Strings(fails)
+		line := fmt.Sprintf("%6.1fs registered %d/%d  REGISTER/s %.0f  p50 %.2fms p99 %.2fms  retrans %d timeouts %d  %s",
+			(now - start).Seconds(), t.Registered, r.nNAPs, rate, p.P50, p.P99, t.Retransmissions, t.Timeouts, strings.Join(fails, " "))
+		if r.opts.TTY {
+			fmt.Fprintf(r.opts.Progress, "\r\x1b[K%s", line)
+		} else {
+			fmt.Fprintln(r.opts.Progress, line)
+		}
+	}
+}

@@ -1,0 +1,257 @@
+package engine
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/nap"
+	"github.com/regstorm/regstorm/netio"
+	"github.com/regstorm/regstorm/scheduler"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// shard is a slice of the NAPs (global index ≡ id mod shards) with its own
+// wheel, machine, recorder and sockets. One lock (the recorder's) covers
+// all of it; it is taken by the shard's timer goroutine, the ramp and the
+// event loop delivering a response.
+type shard struct {
+	r     *run
+	id    uint32
+	naps  []nap.NAP
+	first []bool // the NAP's first registration attempt is still open (ramp window)
+	wheel *scheduler.Wheel
+	m     *nap.Machine
+	dir   *directory
+	rec   *metrics.Recorder
+	msg   sipwire.Msg
+
+	conn    *netio.Conn   // --sockets shared
+	conns   []*netio.Conn // --sockets per-nap
+	local   netip.AddrPort
+	hostBuf []byte
+
+	connectQ   []uint32 // NAPs waiting for a TCP connect (done by the timer goroutine)
+	wake       chan struct{}
+	sleepUntil atomic.Int64
+}
+
+// perNAP tags a per-nap socket.
+type perNAP struct {
+	s     *shard
+	local uint32
+}
+
+func (s *shard) globalOf(local uint32) uint64 {
+	return uint64(local)*uint64(s.r.nShards) + uint64(s.id)
+}
+
+// onTimer is the wheel's fire function (shard lock held).
+func (s *shard) onTimer(local uint32, _ time.Duration) {
+	s.apply(local, s.m.OnTimer(local, &s.naps[local], s.r.clock.Now()))
+}
+
+// apply carries out an Action (shard lock held): count it, send, arm the
+// timer, queue a connect.
+func (s *shard) apply(local uint32, a nap.Action) {
+	rec := s.rec
+	switch a.Event {
+	case nap.EvStale:
+		rec.Stale++
+	case nap.EvTimeout:
+		rec.Timeouts++
+	case nap.EvChallenged:
+		rec.AuthChallenges++
+	case nap.EvConnectFailed:
+		rec.ConnectFailures++
+	case nap.EvConnLost:
+		rec.ConnLost++
+	case nap.EvUnregistered:
+		rec.Unregistered++
+	case nap.EvRefused:
+		rec.Refused++
+	case nap.EvRegistered:
+		metrics.Latency(rec.Registration, a.RegLatency)
+	}
+	if a.Code != 0 && a.Event != nap.EvStale {
+		rec.Response(a.Code)
+		if a.Code >= 200 {
+			metrics.Latency(rec.Transaction, a.Latency)
+		}
+	}
+	rec.Registered += int64(a.RegisteredDelta)
+	if s.first[local] {
+		switch a.Event {
+		case nap.EvRegistered, nap.EvRefused, nap.EvTimeout, nap.EvStopped, nap.EvConnectFailed:
+			s.first[local] = false
+			s.r.window.Add(-1)
+		}
+	}
+	switch a.Send {
+	case nap.SendRequest, nap.SendRetransmit:
+		if a.Send == nap.SendRequest {
+			rec.Requests++
+		} else {
+			rec.Retransmissions++
+		}
+		if c := s.connFor(local); c != nil {
+			_ = c.Send(s.m.Out) // a lost datagram is what retransmissions are for
+		}
+	case nap.SendConnect:
+		s.connectQ = append(s.connectQ, local)
+		s.signal(0)
+	}
+	if a.Wake != 0 {
+		s.wheel.Set(local, a.Wake)
+		s.signal(a.Wake)
+	} else {
+		s.wheel.Cancel(local)
+	}
+}
+
+func (s *shard) connFor(local uint32) *netio.Conn {
+	if s.conns != nil {
+		return s.conns[local]
+	}
+	return s.conn
+}
+
+// signal wakes the timer goroutine if at is before its planned wake-up.
+func (s *shard) signal(at time.Duration) {
+	if int64(at) < s.sleepUntil.Load() {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// OnMessage handles a datagram or framed message for this shard (event
+// loop goroutine).
+func (s *shard) onMessage(msg []byte) {
+	s.rec.Lock()
+	defer s.rec.Unlock()
+	m := &s.msg
+	if err := m.Parse(msg); err != nil || m.IsRequest {
+		s.rec.Malformed++
+		return
+	}
+	// Branches carry the shard-local index: a response comes back on the
+	// socket of the shard that sent the request.
+	id, ok := sipwire.ParseBranchID(m.Via.Branch)
+	local, _ := nap.SplitBranchID(id)
+	if !ok || local >= uint32(len(s.naps)) {
+		s.rec.Stale++ // not one of ours
+		return
+	}
+	s.apply(local, s.m.OnResponse(local, &s.naps[local], s.r.clock.Now(), m))
+}
+
+// onClosed: a TCP connection of this shard was lost (event loop goroutine).
+func (s *shard) onClosed(tag any) {
+	if s.r.closing.Load() {
+		return
+	}
+	s.rec.Lock()
+	defer s.rec.Unlock()
+	now := s.r.clock.Now()
+	if p, ok := tag.(*perNAP); ok {
+		s.conns[p.local] = nil
+		s.apply(p.local, s.m.OnClosed(p.local, &s.naps[p.local], now))
+		return
+	}
+	s.conn = nil
+	for i := range s.naps {
+		s.apply(uint32(i), s.m.OnClosed(uint32(i), &s.naps[i], now))
+	}
+}
+
+// loop is the shard's timer goroutine: it fires due timers and runs the
+// TCP connects the machine asked for, sleeping until the next deadline.
+func (s *shard) loop(stop <-chan struct{}) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		s.rec.Lock()
+		s.wheel.Advance(s.r.clock.Now())
+		queued := s.connectQ
+		s.connectQ = nil
+		next, ok := s.wheel.NextDeadline()
+		s.rec.Unlock()
+		if len(queued) > 0 {
+			s.connect(queued)
+			continue
+		}
+		now := s.r.clock.Now()
+		d := 100 * time.Millisecond
+		if ok && next-now < d {
+			d = next - now
+		}
+		if d < 0 {
+			d = 0
+		}
+		s.sleepUntil.Store(int64(now + d))
+		t.Reset(d)
+		select {
+		case <-stop:
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+		s.sleepUntil.Store(0)
+	}
+}
+
+// connect dials for the queued NAPs without holding the shard lock (a dial
+// waits for an event loop that may itself be waiting for the lock), then
+// reports each outcome to the machine.
+func (s *shard) connect(queued []uint32) {
+	r := s.r
+	if s.conns == nil { // shared: one connection for the shard
+		s.rec.Lock()
+		c := s.conn
+		s.rec.Unlock()
+		var err error
+		if c == nil {
+			c, err = r.loops.Dial("tcp", s.local, r.opts.Target, s)
+		}
+		s.rec.Lock()
+		if err == nil {
+			s.conn = c
+		}
+		now := r.clock.Now()
+		for _, l := range queued {
+			if err == nil {
+				s.apply(l, s.m.OnConnected(l, &s.naps[l], now))
+			} else {
+				s.apply(l, s.m.OnConnectFailed(l, &s.naps[l], now))
+			}
+		}
+		s.rec.Unlock()
+		return
+	}
+	for _, l := range queued {
+		c, err := r.loops.Dial("tcp", netip.AddrPortFrom(r.localAddr(s.globalOf(l)), 0), r.opts.Target, &perNAP{s: s, local: l})
+		s.rec.Lock()
+		now := r.clock.Now()
+		if err == nil {
+			s.conns[l] = c
+			s.apply(l, s.m.OnConnected(l, &s.naps[l], now))
+		} else {
+			s.apply(l, s.m.OnConnectFailed(l, &s.naps[l], now))
+		}
+		s.rec.Unlock()
+	}
+}
+
+// localHostPort is a NAP's Contact address: its socket's local address
+// (its own socket in per-nap mode). Called under the shard lock.
+func (s *shard) localHostPort(local uint32) ([]byte, int) {
+	ap := s.local
+	if c := s.connFor(local); c != nil {
+		ap = c.Local
+	}
+	s.hostBuf = ap.Addr().Unmap().AppendTo(s.hostBuf[:0])
+	return s.hostBuf, int(ap.Port())
+}

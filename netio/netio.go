@@ -1,0 +1,204 @@
+// Package netio carries SIP messages between regstorm's NAPs and a target
+// on gnet/v2 event loops (one per core): connected UDP and TCP sockets bound
+// to chosen local addresses, TCP framed into whole messages, and sends that
+// are safe from any goroutine (a UDP datagram or a small TCP write goes
+// straight to the socket; a TCP write the kernel cannot take at once is
+// queued on the connection's event loop).
+package netio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+	"golang.org/x/sys/unix"
+
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// Receiver gets what arrives. Both calls come on an event loop goroutine;
+// msg is valid only during the call.
+type Receiver interface {
+	// OnMessage delivers one datagram (UDP) or one framed message (TCP) that
+	// arrived on a connection opened with tag.
+	OnMessage(tag any, msg []byte)
+	// OnClosed reports a TCP connection lost (or closed because its stream
+	// could not be framed).
+	OnClosed(tag any, err error)
+}
+
+// Loops is a set of gnet client event loops.
+type Loops struct {
+	gnet.BuiltinEventEngine
+	cli  *gnet.Client
+	recv Receiver
+}
+
+// quiet is a gnet logger that keeps stdout clean for JSON output and
+// reports only errors, on stderr.
+type quiet struct{}
+
+func (quiet) Debugf(string, ...any) {}
+func (quiet) Infof(string, ...any)  {}
+func (quiet) Warnf(string, ...any)  {}
+func (quiet) Errorf(f string, a ...any) {
+	fmt.Fprintf(os.Stderr, "regstorm: gnet: "+f+"\n", a...)
+}
+func (quiet) Fatalf(f string, a ...any) {
+	fmt.Fprintf(os.Stderr, "regstorm: gnet: "+f+"\n", a...)
+	os.Exit(1)
+}
+
+// QuietLogger is the option every gnet engine of regstorm uses.
+func QuietLogger() gnet.Option { return gnet.WithLogger(quiet{}) }
+
+// Start makes client event loops, one per core, delivering to recv.
+func Start(recv Receiver) (*Loops, error) {
+	l := &Loops{recv: recv}
+	cli, err := gnet.NewClient(l, gnet.WithMulticore(true), QuietLogger(), gnet.WithLogLevel(logging.ErrorLevel),
+		gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20), gnet.WithTCPNoDelay(gnet.TCPNoDelay))
+	if err != nil {
+		return nil, err
+	}
+	if err := cli.Start(); err != nil {
+		return nil, err
+	}
+	l.cli = cli
+	return l, nil
+}
+
+// Stop closes every connection and stops the loops.
+func (l *Loops) Stop() error { return l.cli.Stop() }
+
+// Conn is one socket to the target.
+type Conn struct {
+	gc     gnet.Conn
+	fd     int
+	tcp    bool
+	tag    any
+	Local  netip.AddrPort
+	queued atomic.Int32 // TCP writes handed to the loop and not yet done
+	mu     sync.Mutex   // orders direct and queued TCP writes
+	closed atomic.Bool
+}
+
+// connState is what a gnet connection carries as its context.
+type connState struct {
+	c *Conn
+}
+
+// Dial opens a connected socket from local (port 0: any) to remote.
+func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag any) (*Conn, error) {
+	var nc net.Conn
+	var err error
+	switch network {
+	case "udp":
+		var ra *net.UDPAddr
+		if ra, err = net.ResolveUDPAddr("udp", remote); err == nil {
+			nc, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(local), ra)
+		}
+	case "tcp":
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local)}
+		nc, err = d.DialContext(context.Background(), "tcp", remote)
+	default:
+		return nil, fmt.Errorf("netio: unknown network %q", network)
+	}
+	if err != nil {
+		return nil, err
+	}
+	laddr, _ := netip.ParseAddrPort(nc.LocalAddr().String())
+	c := &Conn{tcp: network == "tcp", tag: tag, Local: laddr}
+	gc, err := l.cli.EnrollContext(nc, &connState{c: c})
+	if err != nil {
+		return nil, err
+	}
+	c.gc, c.fd = gc, gc.Fd()
+	return c, nil
+}
+
+// Tag is the value given to Dial.
+func (c *Conn) Tag() any { return c.tag }
+
+// ErrClosed is returned by Send on a closed connection.
+var ErrClosed = errors.New("netio: connection closed")
+
+// Send writes one message. Safe from any goroutine.
+func (c *Conn) Send(b []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if !c.tcp {
+		_, err := unix.Write(c.fd, b) // one datagram; EAGAIN drops it, as a lossy network would
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queued.Load() == 0 { // nothing pending on the loop: the socket may take it now
+		n, err := unix.Write(c.fd, b)
+		if err == nil && n == len(b) {
+			return nil
+		}
+		if err != nil && err != unix.EAGAIN {
+			return err
+		}
+		if n > 0 {
+			b = b[n:]
+		}
+	}
+	// The rest goes through the loop, in order, after anything queued.
+	c.queued.Add(1)
+	return c.gc.AsyncWrite(append([]byte(nil), b...), func(gnet.Conn, error) error {
+		c.queued.Add(-1)
+		return nil
+	})
+}
+
+// Close closes the connection (OnClosed follows for TCP).
+func (c *Conn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	return c.gc.Close()
+}
+
+func (l *Loops) OnTraffic(gc gnet.Conn) gnet.Action {
+	st, _ := gc.Context().(*connState)
+	if st == nil {
+		return gnet.Close
+	}
+	if !st.c.tcp {
+		buf, _ := gc.Next(-1)
+		l.recv.OnMessage(st.c.tag, buf)
+		return gnet.None
+	}
+	for {
+		buf, _ := gc.Peek(-1)
+		adv, tok, err := sipwire.SplitMessage(buf, false)
+		if err != nil {
+			return gnet.Close
+		}
+		if adv == 0 {
+			return gnet.None
+		}
+		if tok != nil {
+			l.recv.OnMessage(st.c.tag, tok)
+		}
+		_, _ = gc.Discard(adv)
+	}
+}
+
+func (l *Loops) OnClose(gc gnet.Conn, err error) gnet.Action {
+	st, _ := gc.Context().(*connState)
+	if st != nil && st.c.tcp {
+		st.c.closed.Store(true)
+		l.recv.OnClosed(st.c.tag, err)
+	}
+	return gnet.None
+}

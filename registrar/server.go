@@ -1,0 +1,226 @@
+package registrar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+	"golang.org/x/sys/unix"
+
+	"github.com/regstorm/regstorm/netio"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// Server runs a Registrar on gnet event loops (one per core), over UDP
+// and/or TCP on one port.
+type Server struct {
+	gnet.BuiltinEventEngine
+	Reg  *Registrar
+	Addr string // host:port actually listened on
+
+	eng     gnet.Engine
+	booted  chan struct{}
+	done    chan error
+	stop    chan struct{}
+	mu      sync.Mutex
+	workers []*Worker
+	pool    sync.Pool
+}
+
+type tcpConn struct{}
+
+// Listen starts a server on host:port for the given transports ("udp",
+// "tcp"). Port 0 picks a free port, the same for both transports.
+func Listen(reg *Registrar, host string, port int, transports []string) (*Server, error) {
+	if len(transports) == 0 {
+		return nil, errors.New("registrar: no transport")
+	}
+	s := &Server{Reg: reg, booted: make(chan struct{}), done: make(chan error, 1), stop: make(chan struct{})}
+	s.pool.New = func() any {
+		w := reg.NewWorker()
+		s.mu.Lock()
+		s.workers = append(s.workers, w)
+		s.mu.Unlock()
+		return w
+	}
+	if port == 0 {
+		p, err := freePort(host, transports)
+		if err != nil {
+			return nil, err
+		}
+		port = p
+	}
+	s.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+	var addrs []string
+	for _, t := range transports {
+		switch t {
+		case "udp", "tcp":
+			addrs = append(addrs, t+"://"+s.Addr)
+		default:
+			return nil, fmt.Errorf("registrar: unknown transport %q (want udp, tcp)", t)
+		}
+	}
+	go func() {
+		s.done <- gnet.Rotate(s, addrs,
+			gnet.WithMulticore(true), gnet.WithReusePort(true),
+			gnet.WithLogLevel(logging.ErrorLevel), netio.QuietLogger(),
+			gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20))
+	}()
+	select {
+	case <-s.booted:
+	case err := <-s.done:
+		return nil, fmt.Errorf("registrar: listen on %s: %w", s.Addr, err)
+	case <-time.After(5 * time.Second):
+		return nil, fmt.Errorf("registrar: listen on %s: timed out", s.Addr)
+	}
+	go s.sweep()
+	return s, nil
+}
+
+// freePort finds a port free for every transport on host.
+func freePort(host string, transports []string) (int, error) {
+	for try := 0; try < 50; try++ {
+		l, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return 0, err
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		ok := true
+		for _, t := range transports {
+			if t == "tcp" {
+				tl, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+				if err != nil {
+					ok = false
+					break
+				}
+				tl.Close()
+			}
+		}
+		l.Close()
+		if ok {
+			return port, nil
+		}
+	}
+	return 0, errors.New("registrar: no free port")
+}
+
+func (s *Server) sweep() {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.Reg.Loc.Sweep(now)
+		}
+	}
+}
+
+// Close stops the event loops and waits for them.
+func (s *Server) Close() error {
+	close(s.stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.eng.Stop(ctx)
+	<-s.done
+	return err
+}
+
+// Stats sums the workers' counters (exact once the server is closed).
+func (s *Server) Stats() (st Worker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.workers {
+		st.Requests += w.Requests
+		st.Malformed += w.Malformed
+		st.Challenges += w.Challenges
+		st.AuthFailures += w.AuthFailures
+		st.Replays += w.Replays
+		st.Stales += w.Stales
+		st.Registered += w.Registered
+		st.Unregistered += w.Unregistered
+		st.Rejected += w.Rejected
+		st.Dropped += w.Dropped
+	}
+	return st
+}
+
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	close(s.booted)
+	return gnet.None
+}
+
+// OnOpen marks stream connections; datagram "connections" never open.
+func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	c.SetContext(tcpConn{})
+	return nil, gnet.None
+}
+
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	w := s.pool.Get().(*Worker)
+	defer s.pool.Put(w)
+	if c.Context() == nil { // UDP: one datagram
+		buf, _ := c.Next(-1)
+		switch w.Handle(buf) {
+		case Reply:
+			_, _ = c.Write(w.Out)
+		case Later:
+			s.later(c, w.Out, true)
+		}
+		return gnet.None
+	}
+	for { // TCP: as many whole messages as are buffered
+		buf, _ := c.Peek(-1)
+		adv, tok, err := sipwire.SplitMessage(buf, false)
+		if err != nil {
+			return gnet.Close // the stream cannot be resynchronised
+		}
+		if adv == 0 {
+			return gnet.None
+		}
+		if tok != nil {
+			switch w.Handle(tok) {
+			case Reply:
+				_, _ = c.Write(w.Out)
+			case Later:
+				s.later(c, w.Out, false)
+			}
+		}
+		_, _ = c.Discard(adv)
+	}
+}
+
+// later sends a copy of out after the configured delay (fault injection;
+// allocation here is fine).
+func (s *Server) later(c gnet.Conn, out []byte, udp bool) {
+	data := append([]byte(nil), out...)
+	delay := s.Reg.cfg.Delay
+	if !udp {
+		time.AfterFunc(delay, func() { _ = c.AsyncWrite(data, nil) })
+		return
+	}
+	fd := c.Fd()
+	ua, ok := c.RemoteAddr().(*net.UDPAddr)
+	if !ok {
+		return
+	}
+	var sa unix.Sockaddr
+	if ip4 := ua.IP.To4(); ip4 != nil {
+		a := &unix.SockaddrInet4{Port: ua.Port}
+		copy(a.Addr[:], ip4)
+		sa = a
+	} else {
+		a := &unix.SockaddrInet6{Port: ua.Port}
+		copy(a.Addr[:], ua.IP.To16())
+		sa = a
+	}
+	time.AfterFunc(delay, func() { _ = unix.Sendto(fd, data, 0, sa) })
+}
