@@ -97,7 +97,7 @@ type Worker struct {
 	// Counters, owned by the worker (read with Stats after the loop stops
 	// or tolerate approximate values while running).
 	Requests, Malformed, Challenges, AuthFailures, Replays, Stales int64
-	Registered, Unregistered, Rejected, Dropped                   int64
+	Registered, Unregistered, Rejected, Dropped                    int64
 }
 
 // NewWorker makes a worker for one event loop.
