@@ -284,17 +284,34 @@ func (r *run) ramp(ctx context.Context) {
 // drain un-REGISTERs every registered NAP and waits, at most Drain, for
 // all of them to finish.
 func (r *run) drain() {
-	for _, s := range r.shards {
-		s.rec.Lock()
-		now := r.clock.Now()
-		for i := range s.naps {
-			if s.naps[i].State != nap.Idle {
-				s.apply(uint32(i), s.m.Stop(uint32(i), &s.naps[i], now))
-			}
-		}
-		s.rec.Unlock()
-	}
 	deadline := time.Now().Add(r.opts.Drain)
+	// Like the ramp, at most Window un-REGISTERs in flight: a burst of 10^5
+	// datagrams would only overflow socket buffers and cost retransmissions.
+	for i := 0; time.Now().Before(deadline); i++ {
+		progressed := false
+		for _, s := range r.shards {
+			if i >= len(s.naps) {
+				continue
+			}
+			progressed = true
+			for r.window.Load() >= int64(r.opts.Window) && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Microsecond)
+			}
+			s.rec.Lock()
+			if st := s.naps[i].State; st != nap.Idle && st != nap.Stopped {
+				a := s.m.Stop(uint32(i), &s.naps[i], r.clock.Now())
+				if a.Send == nap.SendRequest {
+					s.first[i] = true
+					r.window.Add(1)
+				}
+				s.apply(uint32(i), a)
+			}
+			s.rec.Unlock()
+		}
+		if !progressed {
+			break
+		}
+	}
 	for time.Now().Before(deadline) {
 		busy := false
 		for _, s := range r.shards {

@@ -83,7 +83,7 @@ func (s *shard) apply(local uint32, a nap.Action) {
 	rec.Registered += int64(a.RegisteredDelta)
 	if s.first[local] {
 		switch a.Event {
-		case nap.EvRegistered, nap.EvRefused, nap.EvTimeout, nap.EvStopped, nap.EvConnectFailed:
+		case nap.EvRegistered, nap.EvRefused, nap.EvTimeout, nap.EvStopped, nap.EvConnectFailed, nap.EvUnregistered:
 			s.first[local] = false
 			s.r.window.Add(-1)
 		}

@@ -1,0 +1,113 @@
+// Command regstorm simulates many SIP gateways keeping their registrations
+// alive at a registrar, and measures how it copes. This package turns flags
+// into engine and registrar options; the work happens there.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+)
+
+// usageError is a bad flag, file or value: exit 2, nothing started.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, for tests: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.Run(args)
+	var ue usageError
+	var ec cli.ExitCoder
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "regstorm: %s\n", ue.msg)
+		return 2
+	case errors.As(err, &ec):
+		if msg := ec.Error(); msg != "" {
+			fmt.Fprintf(stderr, "regstorm: %s\n", msg)
+		}
+		return ec.ExitCode()
+	default:
+		// Flag parsing errors from urfave/cli ("flag provided but not
+		// defined", a bad number): usage errors too.
+		fmt.Fprintf(stderr, "regstorm: %v\n", err)
+		return 2
+	}
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "regstorm",
+		Usage:     "simulate many SIP gateways keeping their registrations alive, and measure the registrar",
+		UsageText: "regstorm [run] [flags]   |   regstorm registrar [flags]",
+		Writer:    stdout, ErrWriter: stderr,
+		Flags:           runFlags(),
+		Action:          func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
+		HideHelpCommand: true,
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usagef("%v (see regstorm --help)", err)
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run() decides exit codes
+		Commands: []*cli.Command{
+			{
+				Name: "run", Usage: "run the load (the default command)", Flags: runFlags(),
+				Action:       func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
+				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
+			},
+			{
+				Name: "registrar", Usage: "run the embedded registrar alone", Flags: registrarFlags(),
+				Action:       func(c *cli.Context) error { return runRegistrar(c, stderr) },
+				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
+			},
+		},
+	}
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM (stop, drain,
+// summary); a second one exits at once.
+func signalContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		fmt.Fprintln(stderr, "\nregstorm: stopping: un-registering (Ctrl-C again to quit at once)")
+		cancel()
+		<-ch
+		fmt.Fprintln(stderr, "regstorm: quit")
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// isTTY reports whether w is a terminal (live progress rewrites a line).
+func isTTY(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func env(name string) []string {
+	return []string{"REGSTORM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
+}
