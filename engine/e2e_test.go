@@ -2,10 +2,13 @@ package engine
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/regstorm/regstorm/nap"
+	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/sipwire"
 )
@@ -112,4 +115,96 @@ func TestTCPShared(t *testing.T) {
 		t.Fatalf("registered %d, timeouts %d, unregistered %d", s.Registered, s.Timeouts, s.Unregistered)
 	}
 	checkSums(t, res)
+}
+
+// scaled returns the seed's timers at 1/50: T1 10 ms, T2 80 ms, Timer F
+// 640 ms, retry 100 ms (a 740 ms no-answer cycle).
+func scaled(o Options) Options {
+	o.NAP.T1, o.NAP.T2, o.NAP.TimerF, o.NAP.Retry = 10*time.Millisecond, 80*time.Millisecond, 640*time.Millisecond, 100*time.Millisecond
+	return o
+}
+
+// With the registrar silent, NAPs follow the (scaled) 32+5 s cycle; once it
+// answers again, all register.
+func TestSilentThenRestored(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{Silent: true}, "udp")
+	o := scaled(baseOptions(srv.Addr, 300))
+	o.Duration = 3 * time.Second
+	go func() {
+		time.Sleep(1600 * time.Millisecond) // two full cycles: REGISTERs at 0, 0.74, 1.48 s
+		srv.Reg.SetSilent(false)
+	}()
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	if s.Registered != 300 {
+		t.Fatalf("registered %d of 300 after the registrar came back", s.Registered)
+	}
+	// Each NAP timed out twice (at 0.64 and 1.38 s) and retransmitted 10
+	// times per silent cycle (10, 30, 70, 150, 230 … 630 ms: see the nap tests).
+	if s.Timeouts != 600 {
+		t.Errorf("timeouts %d, want 600 (two cycles × 300 NAPs)", s.Timeouts)
+	}
+	if s.Retransmissions < 6000 {
+		t.Errorf("retransmissions %d, want >= 6000", s.Retransmissions)
+	}
+	checkSums(t, res)
+}
+
+// With 20 % of requests dropped, every NAP still registers through
+// retransmissions.
+func TestDropTwentyPercent(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{Drop: 0.2}, "udp")
+	o := scaled(baseOptions(srv.Addr, 1000))
+	o.Duration = 1500 * time.Millisecond
+	o.Drain = time.Second
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	if s.Registered != 1000 || s.Retransmissions < 100 {
+		t.Fatalf("registered %d, retransmissions %d", s.Registered, s.Retransmissions)
+	}
+	checkSums(t, res)
+}
+
+// --local-ip with a CIDR and per-nap sockets: NAPs register from many
+// loopback source addresses.
+func TestLocalIPCIDRPerNAP(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{}, "udp")
+	o := baseOptions(srv.Addr, 200)
+	o.PerNAP = true
+	pool, err := netio.ParseAddrPool("127.0.0.0/25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.LocalIPs = pool
+	o.Duration = 1500 * time.Millisecond
+	hosts := map[string]bool{}
+	seen := make(chan struct{})
+	go func() {
+		defer close(seen)
+		time.Sleep(time.Second) // all registered, not yet drained
+		for _, b := range srv.Reg.Loc.All(time.Now()) {
+			u, _ := strings.CutPrefix(b.Contact, "sip:")
+			_, hp, _ := strings.Cut(u, "@")
+			h, _, _ := net.SplitHostPort(strings.Split(hp, ";")[0])
+			hosts[h] = true
+		}
+	}()
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-seen
+	if res.Summary.Registered != 200 {
+		t.Fatalf("registered %d", res.Summary.Registered)
+	}
+	// 200 NAPs over the 128 addresses of 127.0.0.0/25.
+	if len(hosts) != 128 {
+		t.Errorf("contacts came from %d distinct hosts, want 128", len(hosts))
+	}
 }

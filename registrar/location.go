@@ -79,6 +79,24 @@ func (l *Location) Bindings(aor string, now time.Time) []Binding {
 	return out
 }
 
+// All returns a copy of every live binding.
+func (l *Location) All(now time.Time) []Binding {
+	var out []Binding
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.Lock()
+		for _, rec := range s.aors {
+			for _, b := range rec.bindings {
+				if b.Expires.After(now) {
+					out = append(out, b)
+				}
+			}
+		}
+		s.Unlock()
+	}
+	return out
+}
+
 // Count is the number of live bindings and of AORs holding them.
 func (l *Location) Count(now time.Time) (bindings, aors int) {
 	for i := range l.shards {

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	mrand "math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/regstorm/regstorm/digestfast"
@@ -51,11 +52,16 @@ type Config struct {
 // Registrar holds the shared state: configuration, location service and
 // the nonce key.
 type Registrar struct {
-	cfg Config
-	Loc *Location
-	key [32]byte
-	Now func() time.Time
+	cfg    Config
+	Loc    *Location
+	key    [32]byte
+	Now    func() time.Time
+	silent atomic.Bool // Config.Silent, switchable while running
 }
+
+// SetSilent makes the registrar stop (true) or resume (false) answering,
+// as an outage would, without closing its sockets.
+func (r *Registrar) SetSilent(on bool) { r.silent.Store(on) }
 
 // New makes a registrar; zero values take the defaults above.
 func New(cfg Config) *Registrar {
@@ -66,6 +72,7 @@ func New(cfg Config) *Registrar {
 		cfg.NonceTTL = 30 * time.Second
 	}
 	r := &Registrar{cfg: cfg, Loc: NewLocation(), Now: time.Now}
+	r.silent.Store(cfg.Silent)
 	_, _ = rand.Read(r.key[:])
 	return r
 }
@@ -123,7 +130,7 @@ func (w *Worker) Handle(msg []byte) Verdict {
 		return Ignore
 	}
 	w.Requests++
-	if cfg.Silent || (cfg.Drop > 0 && w.rng.Float64() < cfg.Drop) {
+	if w.r.silent.Load() || (cfg.Drop > 0 && w.rng.Float64() < cfg.Drop) {
 		w.Dropped++
 		return Ignore
 	}
