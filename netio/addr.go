@@ -78,18 +78,23 @@ func (p *AddrPool) At(i uint64) netip.Addr {
 	return p.list[0]
 }
 
-// RaiseFileLimit raises RLIMIT_NOFILE to its hard maximum and reports
-// whether need descriptors fit.
+// RaiseFileLimit raises RLIMIT_NOFILE so that need descriptors fit: the
+// soft limit up to the hard one, and the hard one too when allowed (root,
+// up to fs.nr_open). It says clearly when the limit stays too low.
 func RaiseFileLimit(need uint64) error {
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return err
 	}
-	if rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
-		_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+	if need <= rl.Cur {
+		return nil
 	}
+	want := unix.Rlimit{Cur: max(need, rl.Max), Max: max(need, rl.Max)}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &want); err != nil {
+		rl.Cur = rl.Max // not allowed to raise the hard limit: take what there is
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+	}
+	_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
 	if need > rl.Cur {
 		return fmt.Errorf("needs %d file descriptors, but the limit is %d (hard limit %d): raise it with `ulimit -n` or use --sockets shared", need, rl.Cur, rl.Max)
 	}

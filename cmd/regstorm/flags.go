@@ -202,6 +202,12 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	if o.Target == "" {
 		// No target: the embedded registrar, in-process, on a free port.
+		// Over TCP it holds one descriptor per NAP connection as well.
+		if o.PerNAP || o.NAP.Transport == sipwire.TCP {
+			if err := netio.RaiseFileLimit(2*uint64(o.NAPs) + 512); err != nil {
+				return usagef("--naps %d with the embedded registrar %v", o.NAPs, err)
+			}
+		}
 		srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
