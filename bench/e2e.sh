@@ -36,7 +36,7 @@ PY
   awk '{print $8}' "$OUT/$name.runs" | stats "$name transaction p99 (ms)"
 }
 
-measure udp-100k --naps 100000 --duration 10s
+[ "${SKIP_EMBEDDED:-}" ] || measure udp-100k --naps 100000 --duration 10s
 
 # TCP per-nap needs a descriptor per NAP on both sides: with this machine's
 # hard limit of 20000 the registrar runs as its own process.
@@ -45,7 +45,13 @@ PORT="${PORT:-25060}"
 REG=$!
 trap 'kill $REG 2>/dev/null || true' EXIT
 sleep 1
-measure tcp-pernap-10k --target "sip:127.0.0.1:$PORT" --naps 10000 --transport tcp --sockets per-nap --duration 10s
+[ "${SKIP_TCP:-}" ] || measure tcp-pernap-10k --target "sip:127.0.0.1:$PORT" --naps 10000 --transport tcp --sockets per-nap --duration 10s
+regcpu() { awk '{print $14 + $15}' "/proc/$REG/stat"; } # utime + stime, clock ticks
+before=$(regcpu)
 measure udp-100k-separate-registrar --target "sip:127.0.0.1:$PORT" --naps 100000 --duration 10s
+after=$(regcpu)
+reqs=$(awk '{s += $7} END {print s}' "$OUT/udp-100k-separate-registrar.runs")
+awk -v b="$before" -v a="$after" -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+  printf "registrar CPU for %d REGISTERs: %.2f s = %.2f us per REGISTER (%.0f REGISTER/s per core)\n", r, (a-b)/hz, (a-b)/hz/r*1e6, r/((a-b)/hz) }'
 kill -INT $REG; wait $REG || true
 tail -1 "$OUT/registrar.log"
