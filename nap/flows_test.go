@@ -423,3 +423,31 @@ func TestScaledTimers(t *testing.T) {
 	h.run(372 * time.Millisecond)
 	sameTimes(t, "scaled", h.sendTimes(), ms(0, 0.005, 0.015, 0.035, 0.075, 0.115, 0.155, 0.195, 0.235, 0.275, 0.315, 0.370))
 }
+
+// A timer that fires late (as real timers do) must not shift the later
+// retransmissions: they stay on the T1 grid and the 10th still precedes
+// Timer F. Found with SIPp: in real time the 10th retransmission used to
+// lose the race with Timer F.
+func TestLateTimersDoNotDrift(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.T1, cfg.T2, cfg.TimerF, cfg.Retry = 10*time.Millisecond, 80*time.Millisecond, 640*time.Millisecond, 100*time.Millisecond
+	m := NewMachine(cfg, &testDir{})
+	var n NAP
+	a := m.Start(0, &n, 0)
+	var sends []time.Duration
+	late := 3 * time.Millisecond // every timer fires 3 ms after its deadline
+	for i := 0; i < 30 && a.Wake != 0; i++ {
+		now := a.Wake + late
+		a = m.OnTimer(0, &n, now)
+		if a.Send == SendRetransmit {
+			sends = append(sends, now-late)
+		}
+		if a.Event == EvTimeout {
+			if a.Wake != 740*time.Millisecond {
+				t.Errorf("next REGISTER due at %v, want 740ms (Timer F due + retry)", a.Wake)
+			}
+			break
+		}
+	}
+	sameTimes(t, "due times of the retransmissions", sends, ms(0.010, 0.030, 0.070, 0.150, 0.230, 0.310, 0.390, 0.470, 0.550, 0.630))
+}

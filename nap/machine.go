@@ -207,8 +207,11 @@ func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
 		}
 		if n.State != Proceeding && m.Cfg.Transport == sipwire.UDP && now >= n.nextRT {
 			m.encode(i, n, n.flags&fUnreg != 0, n.flags&fAuthSent != 0)
+			// From the due time, not from now: a timer that fires late must
+			// not push every later retransmission (and Timer F's race
+			// with the last one) by its lateness.
 			n.rtEvery = min(2*n.rtEvery, m.Cfg.T2)
-			n.nextRT = now + n.rtEvery
+			n.nextRT += n.rtEvery
 			return Action{Send: SendRetransmit, Event: EvRetransmit, Wake: m.wake(n)}
 		}
 		return Action{Wake: m.wake(n)}
@@ -235,7 +238,9 @@ func (m *Machine) timeout(n *NAP, now time.Duration) Action {
 		return a
 	}
 	n.State = RetryWait
-	return Action{Event: EvTimeout, Wake: now + m.Cfg.Retry, RegisteredDelta: m.clearRegistered(n)}
+	// Timer F's due time + Retry: the seed's 32 + 5 s cycle, however late
+	// the timer fired.
+	return Action{Event: EvTimeout, Wake: n.timerF + m.Cfg.Retry, RegisteredDelta: m.clearRegistered(n)}
 }
 
 // refuse ends an attempt with a final failure: retry after Retry, forever.
