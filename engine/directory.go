@@ -61,7 +61,8 @@ type User struct{ Name, Domain, Password string }
 
 // LoadUsers reads a SIPp -inf CSV: first line SEQUENTIAL or RANDOM (or
 // USER), then "user;domain;password" lines (domain and password may be
-// empty), '#' comments and blank lines skipped. RANDOM shuffles the order
+// empty) and '#' comments. A blank line may only end the file: SIPp stops
+// reading at one. RANDOM shuffles the order
 // once, with a fixed seed so that runs repeat. Errors name file and line.
 func LoadUsers(path string) ([]User, error) {
 	f, err := os.Open(path)
@@ -73,13 +74,25 @@ func LoadUsers(path string) ([]User, error) {
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	var users []User
 	order := ""
-	line := 0
+	line, blank := 0, 0
 	for sc.Scan() {
 		line++
 		t := strings.TrimSpace(sc.Text())
-		if t == "" || strings.HasPrefix(t, "#") {
+		if t == "" {
+			if blank == 0 {
+				blank = line
+			}
 			continue
 		}
+		if strings.HasPrefix(t, "#") {
+			continue
+		}
+		if blank > 0 && order != "" {
+			// SIPp stops reading at a blank line: refuse rather than let the
+			// two tools see different users from one file.
+			return nil, fmt.Errorf("%s:%d: blank line before more users (SIPp stops reading there; remove it)", path, blank)
+		}
+		blank = 0
 		if order == "" {
 			switch strings.ToUpper(t) {
 			case "SEQUENTIAL", "RANDOM", "USER":

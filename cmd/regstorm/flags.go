@@ -14,6 +14,7 @@ import (
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
+	"github.com/regstorm/regstorm/profiles"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/sipwire"
 )
@@ -43,7 +44,36 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "summary", Usage: "write the JSON summary to FILE, or - for stdout", EnvVars: env("summary")},
 		&cli.StringFlag{Name: "shard", Usage: "k/N: run only NAPs with index ≡ k (mod N)", EnvVars: env("shard")},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output", EnvVars: env("quiet")},
+		&cli.StringFlag{Name: "profile", Usage: "ready profile name (" + strings.Join(profiles.Names(), ", ") + ") or YAML file; flags and env vars override it", EnvVars: env("profile")},
 	}
+}
+
+// applyProfile sets every flag the profile names that the command line and
+// the environment left unset.
+func applyProfile(c *cli.Context) error {
+	name := c.String("profile")
+	if name == "" {
+		return nil
+	}
+	var known []string
+	for _, f := range runFlags() {
+		if n := f.Names()[0]; n != "profile" {
+			known = append(known, n)
+		}
+	}
+	settings, err := profiles.Load(name, known)
+	if err != nil {
+		return usagef("--profile: %v", err)
+	}
+	for _, st := range settings {
+		if c.IsSet(st.Key) {
+			continue
+		}
+		if err := c.Set(st.Key, st.Value); err != nil {
+			return usagef("--profile %s: line %d: %s: %q is not a valid value", name, st.Line, st.Key, st.Value)
+		}
+	}
+	return nil
 }
 
 func registrarFlags() []cli.Flag {
@@ -184,6 +214,9 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() > 0 {
 		return usagef("unexpected argument %q (see regstorm --help)", c.Args().First())
+	}
+	if err := applyProfile(c); err != nil {
+		return err
 	}
 	o, err := loadOptions(c)
 	if err != nil {

@@ -81,3 +81,36 @@ func TestDefaultRunWritesTheSummary(t *testing.T) {
 		t.Errorf("--quiet printed %q", errb.String())
 	}
 }
+
+func TestProfileAppliedAndOverridden(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "p.yaml")
+	os.WriteFile(prof, []byte("naps: 250\nduration: 1s\nquiet: true\nexpires: 600\n"), 0o644)
+	var out, errb bytes.Buffer
+	// --naps on the command line wins over the profile's 250.
+	code := run([]string{"regstorm", "--profile", prof, "--naps", "120", "--summary", "-"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var s map[string]any
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s["naps"].(float64) != 120 || s["registered"].(float64) != 120 {
+		t.Errorf("naps %v registered %v", s["naps"], s["registered"])
+	}
+	if errb.Len() != 0 {
+		t.Errorf("the profile's quiet: true was not applied: %q", errb.String())
+	}
+	for body, want := range map[string]string{
+		"naps: 10\nnapz: 3\n": `unknown key "napz"`,
+		"naps: lots\n":        `line 1: naps: "lots" is not a valid value`,
+		"transport: sctp\n":   `--transport "sctp"`,
+	} {
+		os.WriteFile(prof, []byte(body), 0o644)
+		errb.Reset()
+		if code := run([]string{"regstorm", "--profile", prof}, &out, &errb); code != 2 || !strings.Contains(errb.String(), want) {
+			t.Errorf("%q: exit %d, %q (want 2 and %q)", body, code, errb.String(), want)
+		}
+	}
+}

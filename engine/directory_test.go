@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+func TestPattern(t *testing.T) {
+	for _, c := range []struct {
+		pat  string
+		n    uint64
+		want string
+	}{
+		{"nap%06d", 42, "nap000042"}, {"gw%d-x", 7, "gw7-x"}, {"fixed", 3, "fixed"}, {"%03d", 12345, "12345"},
+	} {
+		p, err := ParsePattern(c.pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(p.Append(nil, c.n)); got != c.want {
+			t.Errorf("%s(%d) = %s, want %s", c.pat, c.n, got, c.want)
+		}
+	}
+	for _, bad := range []string{"nap%s", "a%db%d", "x%"} {
+		if _, err := ParsePattern(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func writeFile(t *testing.T, body string) string {
+	f := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestLoadUsersSIPpFormat(t *testing.T) {
+	u, err := LoadUsers(writeFile(t, "# header comment\nSEQUENTIAL\nnap1;example.com;pw1\n# in between\nnap2;;\nnap3\n\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u) != 3 || u[0] != (User{"nap1", "example.com", "pw1"}) || u[1] != (User{Name: "nap2"}) || u[2].Name != "nap3" {
+		t.Errorf("%+v", u)
+	}
+	r, _ := LoadUsers(writeFile(t, "RANDOM\na\nb\nc\nd\ne\nf\n"))
+	if len(r) != 6 || (r[0].Name == "a" && r[1].Name == "b" && r[2].Name == "c") {
+		t.Errorf("RANDOM kept the file order: %+v", r)
+	}
+	for body, want := range map[string]string{
+		"nap1;x;y\n":                     ":1: first line must be SEQUENTIAL",
+		"SEQUENTIAL\nnap1\n\nnap2\n":      ":3: blank line before more users",
+		"SEQUENTIAL\nbad user;x;y\n":      ":2: bad user name",
+		"SEQUENTIAL\nok;bad domain;y\n":   ":2: bad domain",
+		"SEQUENTIAL\n# only a comment\n": "no users",
+	} {
+		if _, err := LoadUsers(writeFile(t, body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}
+
+func TestDirectoryUsesCSVDomainAndPassword(t *testing.T) {
+	id := &Identity{Users: []User{{"a", "one.example", "pa"}, {"b", "", ""}}, RunID: 1}
+	d := &directory{id: id, domain: []byte("default.example"),
+		shardGlobal: func(l uint32) uint64 { return uint64(l) },
+		local:       func(uint32) ([]byte, int) { return []byte("127.0.0.1"), 5070 }}
+	var r sipwire.Register
+	d.Identity(0, &r)
+	if string(r.User) != "a" || string(r.Domain) != "one.example" || string(d.Password(0)) != "pa" {
+		t.Errorf("user 0: %s@%s %s", r.User, r.Domain, d.Password(0))
+	}
+	d.Identity(1, &r)
+	if string(r.User) != "b" || string(r.Domain) != "default.example" || d.Password(1) != nil {
+		t.Errorf("user 1: %s@%s %q", r.User, r.Domain, d.Password(1))
+	}
+}
