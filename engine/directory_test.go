@@ -54,9 +54,9 @@ func TestLoadUsersSIPpFormat(t *testing.T) {
 	}
 	for body, want := range map[string]string{
 		"nap1;x;y\n":                     ":1: first line must be SEQUENTIAL",
-		"SEQUENTIAL\nnap1\n\nnap2\n":      ":3: blank line before more users",
-		"SEQUENTIAL\nbad user;x;y\n":      ":2: bad user name",
-		"SEQUENTIAL\nok;bad domain;y\n":   ":2: bad domain",
+		"SEQUENTIAL\nnap1\n\nnap2\n":     ":3: blank line before more users",
+		"SEQUENTIAL\nbad user;x;y\n":     ":2: bad user name",
+		"SEQUENTIAL\nok;bad domain;y\n":  ":2: bad domain",
 		"SEQUENTIAL\n# only a comment\n": "no users",
 	} {
 		if _, err := LoadUsers(writeFile(t, body)); err == nil || !strings.Contains(err.Error(), want) {

@@ -29,10 +29,10 @@ func TestReadyProfilesLoad(t *testing.T) {
 func TestErrorsNameFileLineAndKey(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string]string{
-		"naps: 10\nnapz: 5\n":        `:2: unknown key "napz"`,
-		"naps: 10\nnaps: 5\n":        `:2: key "naps" given twice`,
-		"naps: [1, 2]\n":             `:1: key "naps": want a single value`,
-		"- naps\n":                   `a profile is a mapping`,
+		"naps: 10\nnapz: 5\n":       `:2: unknown key "napz"`,
+		"naps: 10\nnaps: 5\n":       `:2: key "naps" given twice`,
+		"naps: [1, 2]\n":            `:1: key "naps": want a single value`,
+		"- naps\n":                  `a profile is a mapping`,
 		"naps: 10\n  bad: indent\n": `yaml`,
 	}
 	for body, want := range cases {
