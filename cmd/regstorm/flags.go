@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "summary", Usage: "write the JSON summary to FILE, or - for stdout", EnvVars: env("summary")},
 		&cli.StringFlag{Name: "shard", Usage: "k/N: run only NAPs with index ≡ k (mod N)", EnvVars: env("shard")},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output", EnvVars: env("quiet")},
+		&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the run to FILE (go tool pprof)", EnvVars: env("cpuprofile")},
 		&cli.StringFlag{Name: "profile", Usage: "ready profile name (" + strings.Join(profiles.Names(), ", ") + ") or YAML file; flags and env vars override it", EnvVars: env("profile")},
 	}
 }
@@ -253,6 +255,17 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	if !c.Bool("quiet") {
 		o.Progress, o.TTY = stderr, isTTY(stderr)
+	}
+	if f := c.String("cpuprofile"); f != "" {
+		pf, err := os.Create(f)
+		if err != nil {
+			return usagef("--cpuprofile: %v", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return usagef("--cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
