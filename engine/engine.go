@@ -28,22 +28,24 @@ import (
 
 // Options is one load run.
 type Options struct {
-	Target    string // host:port of the registrar, proxy or SBC
-	NAPs      int
-	Rate      float64       // new NAPs per second; 0: windowed (see Window)
-	Window    int           // with Rate 0: initial registrations in flight at most (default 1000)
-	Duration  time.Duration // load phase; 0: until ctx is cancelled
-	Drain     time.Duration // bound on the un-REGISTER phase (default 5 s)
-	NAP       nap.Config
-	Identity  Identity
-	PerNAP    bool            // --sockets per-nap
-	LocalIPs  *netio.AddrPool // nil: the address the target is reached from
-	Progress  io.Writer       // live progress, once a second; nil: none
-	TTY       bool            // progress rewrites one line
-	Sockets   int             // shared sockets per event loop (default 4)
-	ShardK    int             // --shard k/N: run only NAPs with index ≡ k (mod N)
-	ShardN    int
-	OnStarted func(target string) // called once the sockets are up (tests)
+	Target     string // host:port of the registrar, proxy or SBC
+	NAPs       int
+	Rate       float64       // new NAPs per second; 0: windowed (see Window)
+	Window     int           // with Rate 0: initial registrations in flight at most (default 1000)
+	Duration   time.Duration // load phase; 0: until ctx is cancelled
+	Drain      time.Duration // bound on the un-REGISTER phase (default 5 s)
+	NAP        nap.Config
+	Identity   Identity
+	PerNAP     bool                // --sockets per-nap
+	LocalIPs   *netio.AddrPool     // nil: the address the target is reached from
+	Progress   io.Writer           // live progress, once a second; nil: none
+	TTY        bool                // progress rewrites one line
+	Sockets    int                 // shared sockets per event loop (default 4)
+	Thresholds []metrics.Threshold // --fail-on
+	ShardK     int                 // --shard k/N: run only NAPs with index ≡ k (mod N)
+	ShardN     int
+	OnStarted  func(target string) // called once the sockets are up (tests)
+	Hlog       io.Writer           // HdrHistogram interval log, one interval a second; nil: none
 }
 
 // Result is what a run measured.
@@ -54,6 +56,8 @@ type Result struct {
 	// time, from the start of the run (0: never).
 	RegisteredAll time.Duration
 	InFlight      int64 // transactions still open when the run ended
+	// Crossed lists the --fail-on conditions that held, with the values.
+	Crossed []string
 }
 
 type run struct {
@@ -65,6 +69,9 @@ type run struct {
 	window  atomic.Int64
 	closing atomic.Bool
 	nNAPs   int
+
+	hlog     *metrics.Hlog
+	hlogFrom time.Time
 }
 
 func (r *run) OnMessage(tag any, msg []byte) {
@@ -148,7 +155,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	r.nShards = uint32(nShards)
 	for k := 0; k < nShards; k++ {
 		n := (mine - k + nShards - 1) / nShards
-		s := &shard{r: r, id: uint32(k), naps: make([]nap.NAP, n), first: make([]bool, n),
+		s := &shard{r: r, id: uint32(k), naps: make([]nap.NAP, n), first: make([]bool, n), lag: make([]uint32, n),
 			rec: metrics.NewRecorder(), wake: make(chan struct{}, 1)}
 		s.wheel = scheduler.NewWheel(n, time.Millisecond, s.onTimer)
 		idn := o.Identity
@@ -195,6 +202,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer cancel()
 	}
 	var registeredAll atomic.Int64
+	if o.Hlog != nil {
+		hl, err := metrics.NewHlog(o.Hlog, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("--hlog: %v", err)
+		}
+		r.hlog, r.hlogFrom = hl, time.Now()
+	}
 	progressDone := make(chan struct{})
 	go r.progress(loadCtx, start, &registeredAll, progressDone)
 	r.ramp(loadCtx)
@@ -202,7 +216,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	<-progressDone
 	loadTime := r.clock.Now() - start
 
-	registeredAtEnd := r.totals().Registered
+	registeredAtEnd := r.registered()
 	r.drain()
 	r.closing.Store(true)
 
@@ -218,6 +232,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		s.rec.Unlock()
 	}
+	r.writeInterval() // the drain's interval
 	sum := metrics.NewSummary(t, mine, network, registeredAtEnd, loadTime.Seconds())
 	ra := time.Duration(registeredAll.Load())
 	if ra > 0 {
@@ -226,7 +241,41 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	inf := inFlight
 	sum.InFlight = &inf
-	return &Result{Summary: sum, Totals: t, RegisteredAll: ra, InFlight: inFlight}, nil
+	res := &Result{Summary: sum, Totals: t, RegisteredAll: ra, InFlight: inFlight}
+	if o.Thresholds != nil {
+		res.Crossed = metrics.Check(o.Thresholds, sum)
+	}
+	if r.hlog != nil {
+		if err := r.hlog.Summary(sum); err != nil {
+			return nil, fmt.Errorf("--hlog: %v", err)
+		}
+	}
+	return res, nil
+}
+
+// writeInterval writes the interval since the last one to the .hlog.
+func (r *run) writeInterval() {
+	if r.hlog == nil {
+		return
+	}
+	recs := make([]*metrics.Recorder, len(r.shards))
+	for i, s := range r.shards {
+		recs[i] = s.rec
+	}
+	now := time.Now()
+	_ = r.hlog.Interval(metrics.TakeInterval(recs), r.hlogFrom, now)
+	r.hlogFrom = now
+}
+
+// registered is the registered gauge, without merging histograms.
+func (r *run) registered() int64 {
+	var n int64
+	for _, s := range r.shards {
+		s.rec.Lock()
+		n += s.rec.Registered
+		s.rec.Unlock()
+	}
+	return n
 }
 
 func (r *run) totals() *metrics.Totals {
@@ -269,7 +318,12 @@ func (r *run) ramp(ctx context.Context) {
 			s.rec.Lock()
 			s.first[local] = true
 			r.window.Add(1)
-			s.apply(local, s.m.Start(local, &s.naps[local], r.clock.Now()))
+			now := r.clock.Now()
+			if o.Rate > 0 { // paced: NAP number `started` was due at begin + started/Rate
+				due := begin + time.Duration(float64(started)/o.Rate*float64(time.Second))
+				s.scheduled, s.curLag = true, max(now-due, 0)
+			}
+			s.apply(local, s.m.Start(local, &s.naps[local], now))
 			s.rec.Unlock()
 			started++
 		}
@@ -352,13 +406,18 @@ func (r *run) progress(ctx context.Context, start time.Duration, registeredAll *
 		case <-tick.C:
 		}
 		now := r.clock.Now()
-		t := r.totals()
-		if registeredAll.Load() == 0 && t.Registered >= int64(r.nNAPs) {
+		if registeredAll.Load() == 0 && r.registered() >= int64(r.nNAPs) {
 			registeredAll.Store(int64(now - start))
 		}
-		if r.opts.Progress == nil || now-lastPrint < time.Second {
+		if now-lastPrint < time.Second {
 			continue
 		}
+		r.writeInterval()
+		if r.opts.Progress == nil {
+			lastPrint = now
+			continue
+		}
+		t := r.totals() // histograms merged once a second, only to print
 		rate := float64(t.Requests-lastReq) / (now - lastPrint).Seconds()
 		lastReq, lastPrint = t.Requests, now
 		p := metrics.PercentilesOf(t.Transaction)

@@ -20,12 +20,18 @@ type shard struct {
 	r     *run
 	id    uint32
 	naps  []nap.NAP
-	first []bool // the NAP's first registration attempt is still open (ramp window)
-	wheel *scheduler.Wheel
-	m     *nap.Machine
-	dir   *directory
-	rec   *metrics.Recorder
-	msg   sipwire.Msg
+	first []bool   // the NAP's first registration attempt is still open (ramp window)
+	lag   []uint32 // µs the current transaction was sent after it was due
+
+	// Set by a caller of apply for the action it passes: the send was due
+	// at a scheduled time (timer, paced ramp) and left this late.
+	scheduled bool
+	curLag    time.Duration
+	wheel     *scheduler.Wheel
+	m         *nap.Machine
+	dir       *directory
+	rec       *metrics.Recorder
+	msg       sipwire.Msg
 
 	conn    *netio.Conn   // --sockets shared
 	conns   []*netio.Conn // --sockets per-nap
@@ -47,9 +53,12 @@ func (s *shard) globalOf(local uint32) uint64 {
 	return uint64(local)*uint64(s.r.nShards) + uint64(s.id)
 }
 
-// onTimer is the wheel's fire function (shard lock held).
-func (s *shard) onTimer(local uint32, _ time.Duration) {
-	s.apply(local, s.m.OnTimer(local, &s.naps[local], s.r.clock.Now()))
+// onTimer is the wheel's fire function (shard lock held); due is the
+// timer's deadline, so now − due is how late the tester is.
+func (s *shard) onTimer(local uint32, due time.Duration) {
+	now := s.r.clock.Now()
+	s.scheduled, s.curLag = true, max(now-due, 0)
+	s.apply(local, s.m.OnTimer(local, &s.naps[local], now))
 }
 
 // apply carries out an Action (shard lock held): count it, send, arm the
@@ -77,7 +86,7 @@ func (s *shard) apply(local uint32, a nap.Action) {
 	if a.Code != 0 && a.Event != nap.EvStale {
 		rec.Response(a.Code)
 		if a.Code >= 200 {
-			metrics.Latency(rec.Transaction, a.Latency)
+			rec.TransactionDone(a.Latency, time.Duration(s.lag[local])*time.Microsecond)
 		}
 	}
 	rec.Registered += int64(a.RegisteredDelta)
@@ -92,6 +101,13 @@ func (s *shard) apply(local uint32, a nap.Action) {
 	case nap.SendRequest, nap.SendRetransmit:
 		if a.Send == nap.SendRequest {
 			rec.Requests++
+			lag := s.curLag
+			if !s.scheduled {
+				lag = 0 // sent at once on a response: nothing was due earlier
+			} else {
+				metrics.Latency(rec.RefreshError, lag)
+			}
+			s.lag[local] = uint32(min(lag/time.Microsecond, 1<<32-1))
 		} else {
 			rec.Retransmissions++
 		}
@@ -108,6 +124,7 @@ func (s *shard) apply(local uint32, a nap.Action) {
 	} else {
 		s.wheel.Cancel(local)
 	}
+	s.scheduled, s.curLag = false, 0
 }
 
 func (s *shard) connFor(local uint32) *netio.Conn {

@@ -32,6 +32,15 @@ type Recorder struct {
 
 	Transaction  *hdrhistogram.Histogram // first transmission → final response
 	Registration *hdrhistogram.Histogram // first REGISTER → 2xx, auth included
+	// Corrected is Transaction measured from when the request was due, not
+	// when it was sent: a tester that falls behind cannot hide a slow
+	// target (coordinated omission, as wrk2 corrects it).
+	Corrected *hdrhistogram.Histogram
+	// RefreshError is sent − due of timer-driven REGISTERs (refreshes,
+	// retries) and of paced starts.
+	RefreshError *hdrhistogram.Histogram
+	// Interval is Transaction since the last TakeInterval (the .hlog).
+	Interval *hdrhistogram.Histogram
 
 	Requests, Retransmissions, Timeouts, AuthChallenges int64
 	Malformed, Stale, ConnectFailures, ConnLost         int64
@@ -42,7 +51,8 @@ type Recorder struct {
 
 // NewRecorder makes an empty recorder.
 func NewRecorder() *Recorder {
-	return &Recorder{Transaction: NewHistogram(), Registration: NewHistogram()}
+	return &Recorder{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
+		RefreshError: NewHistogram(), Interval: NewHistogram()}
 }
 
 // Lock and Unlock let the shard hold the recorder for a batch of updates.
@@ -60,6 +70,27 @@ func Latency(h *hdrhistogram.Histogram, d time.Duration) {
 	_ = h.RecordValue(us)
 }
 
+// TransactionDone records one transaction's latency, and its corrected
+// latency given how late it was sent (lag).
+func (r *Recorder) TransactionDone(latency, lag time.Duration) {
+	Latency(r.Transaction, latency)
+	Latency(r.Interval, latency)
+	Latency(r.Corrected, latency+lag)
+}
+
+// TakeInterval merges the interval histograms of rs into one and resets
+// them; the .hlog writes one such histogram a second.
+func TakeInterval(rs []*Recorder) *hdrhistogram.Histogram {
+	h := NewHistogram()
+	for _, r := range rs {
+		r.mu.Lock()
+		h.Merge(r.Interval)
+		r.Interval.Reset()
+		r.mu.Unlock()
+	}
+	return h
+}
+
 // Response counts a response status code.
 func (r *Recorder) Response(code int) {
 	if code >= 100 && code < len(r.Responses) {
@@ -69,7 +100,7 @@ func (r *Recorder) Response(code int) {
 
 // Totals is a merged view of several recorders.
 type Totals struct {
-	Transaction, Registration                           *hdrhistogram.Histogram
+	Transaction, Registration, Corrected, RefreshError  *hdrhistogram.Histogram
 	Requests, Retransmissions, Timeouts, AuthChallenges int64
 	Malformed, Stale, ConnectFailures, ConnLost         int64
 	Unregistered, Refused, Registered                   int64
@@ -78,11 +109,14 @@ type Totals struct {
 
 // Merge sums recorders into Totals.
 func Merge(rs []*Recorder) *Totals {
-	t := &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Responses: map[int]int64{}}
+	t := &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
+		RefreshError: NewHistogram(), Responses: map[int]int64{}}
 	for _, r := range rs {
 		r.mu.Lock()
 		t.Transaction.Merge(r.Transaction)
 		t.Registration.Merge(r.Registration)
+		t.Corrected.Merge(r.Corrected)
+		t.RefreshError.Merge(r.RefreshError)
 		t.Requests += r.Requests
 		t.Retransmissions += r.Retransmissions
 		t.Timeouts += r.Timeouts
@@ -147,6 +181,8 @@ type Summary struct {
 	Responses          map[string]int64 `json:"responses"`
 	LatencyMS          Percentiles      `json:"latency_ms"`
 	RegistrationMS     Percentiles      `json:"registration_latency_ms"`
+	CorrectedMS        Percentiles      `json:"latency_corrected_ms"`
+	RefreshErrorMS     Percentiles      `json:"refresh_error_ms"`
 	RegisterRatePerS   float64          `json:"register_rate_per_s"`
 	Malformed          int64            `json:"malformed"`
 	StaleResponses     int64            `json:"stale_responses"`
@@ -166,6 +202,7 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		DurationS: loadSeconds, Requests: t.Requests, Retransmissions: t.Retransmissions,
 		Timeouts: t.Timeouts, AuthChallenges: t.AuthChallenges, Responses: map[string]int64{},
 		LatencyMS: PercentilesOf(t.Transaction), RegistrationMS: PercentilesOf(t.Registration),
+		CorrectedMS: PercentilesOf(t.Corrected), RefreshErrorMS: PercentilesOf(t.RefreshError),
 		Malformed: t.Malformed, StaleResponses: t.Stale, ConnectFailures: t.ConnectFailures,
 		ConnectionsLost: t.ConnLost, ThresholdsFailed: []string{},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/profiles"
@@ -43,6 +44,8 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "sockets", Value: "shared", Usage: "shared (NAPs multiplexed on a few sockets) or per-nap (one local port per NAP)", EnvVars: env("sockets")},
 		&cli.StringFlag{Name: "local-ip", Usage: "source addresses: a list or CIDR, e.g. 127.0.0.0/16", EnvVars: env("local-ip")},
 		&cli.StringFlag{Name: "summary", Usage: "write the JSON summary to FILE, or - for stdout", EnvVars: env("summary")},
+		&cli.StringFlag{Name: "hlog", Usage: "write an HdrHistogram interval log (1 s intervals, µs) to FILE; shards merge with `regstorm merge`", EnvVars: env("hlog")},
+		&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds, e.g. 'p99>50ms,timeouts>0,registered<100%,rate<5000' (see README)", EnvVars: env("fail-on")},
 		&cli.StringFlag{Name: "shard", Usage: "k/N: run only NAPs with index ≡ k (mod N)", EnvVars: env("shard")},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output", EnvVars: env("quiet")},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the run to FILE (go tool pprof)", EnvVars: env("cpuprofile")},
@@ -210,6 +213,11 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 			return o, err
 		}
 	}
+	if e := c.String("fail-on"); e != "" {
+		if o.Thresholds, err = metrics.ParseThresholds(e); err != nil {
+			return o, usagef("--fail-on: %v", err)
+		}
+	}
 	return o, nil
 }
 
@@ -234,6 +242,14 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 		defer file.Close()
 		summaryOut = file
+	}
+	if f := c.String("hlog"); f != "" {
+		file, err := os.Create(f)
+		if err != nil {
+			return usagef("--hlog: %v", err)
+		}
+		defer file.Close()
+		o.Hlog = file
 	}
 	if o.Target == "" {
 		// No target: the embedded registrar, in-process, on a free port.
@@ -280,6 +296,64 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		if err := res.Summary.WriteJSON(summaryOut); err != nil {
 			return cli.Exit(err.Error(), 1)
 		}
+	}
+	if len(res.Crossed) > 0 {
+		for _, line := range res.Crossed {
+			fmt.Fprintf(stderr, "regstorm: --fail-on crossed: %s\n", line)
+		}
+		return cli.Exit("", 1)
+	}
+	return nil
+}
+
+// runMerge merges the .hlog files of shards into one summary: counts are
+// summed, percentiles come from the merged histogram.
+func runMerge(c *cli.Context, stdout io.Writer) error {
+	if c.Args().Len() == 0 {
+		return usagef("merge: give the .hlog files of the shards")
+	}
+	var parts []*metrics.Summary
+	merged := metrics.NewHistogram()
+	for _, f := range c.Args().Slice() {
+		file, err := os.Open(f)
+		if err != nil {
+			return usagef("merge: %v", err)
+		}
+		h, _, sum, err := metrics.ReadHlog(file)
+		file.Close()
+		if err != nil {
+			return usagef("merge: %s: %v", f, err)
+		}
+		if sum == nil {
+			return usagef("merge: %s has no regstorm summary line (was its run cut short?)", f)
+		}
+		merged.Merge(h)
+		parts = append(parts, sum)
+	}
+	out := metrics.MergeSummaries(parts, merged)
+	if e := c.String("fail-on"); e != "" {
+		ts, err := metrics.ParseThresholds(e)
+		if err != nil {
+			return usagef("--fail-on: %v", err)
+		}
+		for _, line := range metrics.Check(ts, out) {
+			fmt.Fprintf(c.App.ErrWriter, "regstorm: --fail-on crossed: %s\n", line)
+		}
+	}
+	w := stdout
+	if f := c.String("summary"); f != "-" && f != "" {
+		file, err := os.Create(f)
+		if err != nil {
+			return usagef("--summary: %v", err)
+		}
+		defer file.Close()
+		w = file
+	}
+	if err := out.WriteJSON(w); err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	if len(out.ThresholdsFailed) > 0 {
+		return cli.Exit("", 1)
 	}
 	return nil
 }

@@ -73,6 +73,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
 			},
 			{
+				Name: "merge", Usage: "merge the .hlog files of shards into one summary", ArgsUsage: "a.hlog b.hlog ...",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "summary", Value: "-", Usage: "write the merged JSON summary to FILE, or - for stdout"},
+					&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds for the merged summary"},
+				},
+				Action:       func(c *cli.Context) error { return runMerge(c, stdout) },
+				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
+			},
+			{
 				Name: "registrar", Usage: "run the embedded registrar alone", Flags: registrarFlags(),
 				Action:       func(c *cli.Context) error { return runRegistrar(c, stderr) },
 				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },

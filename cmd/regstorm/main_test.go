@@ -3,11 +3,24 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/regstorm/regstorm/registrar"
 )
+
+// TestMain lets the test binary act as regstorm itself, so that tests can
+// start real separate processes (shards) without a build step.
+func TestMain(m *testing.M) {
+	if os.Getenv("REGSTORM_TEST_EXEC") == "1" {
+		os.Exit(run(append([]string{"regstorm"}, os.Args[1:]...), os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
 
 func TestUsageErrorsExit2NamingTheFlag(t *testing.T) {
 	dir := t.TempDir()
@@ -112,5 +125,95 @@ func TestProfileAppliedAndOverridden(t *testing.T) {
 		if code := run([]string{"regstorm", "--profile", prof}, &out, &errb); code != 2 || !strings.Contains(errb.String(), want) {
 			t.Errorf("%q: exit %d, %q (want 2 and %q)", body, code, errb.String(), want)
 		}
+	}
+}
+
+func decode(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	return m
+}
+
+// Four shards as four local processes against one registrar merge to the
+// same totals as one process running the whole load.
+func TestShardsAsProcessesMergeToOneRun(t *testing.T) {
+	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	common := []string{"--target", "sip:" + srv.Addr, "--naps", "400", "--duration", "2s", "--quiet"}
+	var procs []*exec.Cmd
+	for k := 0; k < 4; k++ {
+		args := append(append([]string{}, common...), "--shard", fmt.Sprintf("%d/4", k), "--hlog", filepath.Join(dir, fmt.Sprintf("shard%d.hlog", k)))
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), "REGSTORM_TEST_EXEC=1")
+		var eb bytes.Buffer
+		cmd.Stderr = &eb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+		defer func() {
+			if t.Failed() {
+				t.Logf("shard stderr: %s", eb.String())
+			}
+		}()
+	}
+	for _, p := range procs {
+		if err := p.Wait(); err != nil {
+			t.Fatalf("shard process: %v", err)
+		}
+	}
+	var out, errb bytes.Buffer
+	files, _ := filepath.Glob(filepath.Join(dir, "shard*.hlog"))
+	if code := run(append([]string{"regstorm", "merge"}, files...), &out, &errb); code != 0 {
+		t.Fatalf("merge exit %d: %s", code, errb.String())
+	}
+	merged := decode(t, out.Bytes())
+
+	out.Reset()
+	if code := run(append([]string{"regstorm"}, append(common, "--hlog", filepath.Join(dir, "one.hlog"), "--summary", "-")...), &out, &errb); code != 0 {
+		t.Fatalf("single run exit %d: %s", code, errb.String())
+	}
+	one := decode(t, out.Bytes())
+	for _, k := range []string{"naps", "registered", "unregistered", "requests", "timeouts"} {
+		if merged[k] != one[k] {
+			t.Errorf("%s: merged shards %v, one run %v", k, merged[k], one[k])
+		}
+	}
+	if merged["naps"].(float64) != 400 || merged["registered"].(float64) != 400 {
+		t.Errorf("merged %v naps, %v registered", merged["naps"], merged["registered"])
+	}
+	mc := merged["latency_ms"].(map[string]any)["count"]
+	oc := one["latency_ms"].(map[string]any)["count"]
+	if mc != oc || mc.(float64) != merged["requests"].(float64) {
+		t.Errorf("latency samples: merged %v, one run %v, requests %v", mc, oc, merged["requests"])
+	}
+	if fmt.Sprint(merged["responses"]) != fmt.Sprint(one["responses"]) {
+		t.Errorf("responses: merged %v, one run %v", merged["responses"], one["responses"])
+	}
+}
+
+func TestFailOn(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"regstorm", "--naps", "50", "--duration", "1s", "--quiet", "--summary", "-", "--fail-on", "requests<1000000,timeouts>0"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "crossed: requests<1000000 (measured 100)") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	if s := decode(t, out.Bytes()); fmt.Sprint(s["thresholds_failed"]) != "[requests<1000000]" {
+		t.Errorf("thresholds_failed %v", s["thresholds_failed"])
+	}
+	errb.Reset()
+	if code := run([]string{"regstorm", "--naps", "50", "--fail-on", "p99>>5"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--fail-on") {
+		t.Errorf("bad expression: exit %d, %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"regstorm", "--naps", "50", "--duration", "1s", "--quiet", "--fail-on", "registered<100%,timeouts>0"}, &out, &errb); code != 0 {
+		t.Errorf("no threshold crossed: exit %d, %q", code, errb.String())
 	}
 }

@@ -1,0 +1,135 @@
+package metrics
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// summaryComment starts the comment line in which a .hlog carries the
+// run's summary (counters included), so that merge can add them up.
+const summaryComment = "[regstorm-summary] "
+
+// Hlog writes the standard HdrHistogram interval log (one interval a
+// second) of transaction latency, in µs, readable by HistogramLogAnalyzer
+// and hdrhistogram-go's reader.
+type Hlog struct {
+	w    *hdrhistogram.HistogramLogWriter
+	base int64 // ms since epoch
+}
+
+// NewHlog writes the log header for a run that started at start.
+func NewHlog(w io.Writer, start time.Time) (*Hlog, error) {
+	lw := hdrhistogram.NewHistogramLogWriter(w)
+	base := start.UnixMilli()
+	lw.SetBaseTime(base)
+	for _, f := range []func() error{
+		lw.OutputLogFormatVersion,
+		func() error {
+			return lw.OutputComment("[regstorm: transaction latency, first transmission to final response, in microseconds]")
+		},
+		func() error { return lw.OutputStartTime(base) },
+		func() error { return lw.OutputBaseTime(base) },
+		lw.OutputLegend,
+	} {
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
+	return &Hlog{w: lw, base: base}, nil
+}
+
+// Interval writes one interval histogram covering [from, to).
+func (l *Hlog) Interval(h *hdrhistogram.Histogram, from, to time.Time) error {
+	h.SetStartTimeMs(from.UnixMilli())
+	h.SetEndTimeMs(to.UnixMilli())
+	return l.w.OutputIntervalHistogram(h)
+}
+
+// Summary appends the run's summary as a comment line.
+func (l *Hlog) Summary(s *Summary) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return l.w.OutputComment(summaryComment + string(b))
+}
+
+// ReadHlog reads one .hlog: every interval merged into one histogram, the
+// number of intervals, and the run summary its comment carries (nil if
+// absent, e.g. a log cut short).
+func ReadHlog(r io.Reader) (*hdrhistogram.Histogram, int, *Summary, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	merged := NewHistogram()
+	lr := hdrhistogram.NewHistogramLogReader(bytes.NewReader(data))
+	n := 0
+	for {
+		h, err := lr.NextIntervalHistogram()
+		if err != nil {
+			return nil, n, nil, fmt.Errorf("interval %d: %v", n+1, err)
+		}
+		if h == nil {
+			break
+		}
+		merged.Merge(h)
+		n++
+	}
+	var sum *Summary
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "#"+summaryComment); ok {
+			sum = &Summary{}
+			if err := json.Unmarshal([]byte(rest), sum); err != nil {
+				return nil, n, nil, fmt.Errorf("summary comment: %v", err)
+			}
+		}
+	}
+	return merged, n, sum, nil
+}
+
+// MergeSummaries adds the counts of shard summaries and takes latency
+// percentiles from the merged histogram (never averages percentiles).
+func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
+	out := &Summary{Responses: map[string]int64{}, ThresholdsFailed: []string{}}
+	var maxDur float64
+	for _, p := range parts {
+		out.NAPs += p.NAPs
+		out.Registered += p.Registered
+		out.Unregistered += p.Unregistered
+		out.Requests += p.Requests
+		out.Retransmissions += p.Retransmissions
+		out.Timeouts += p.Timeouts
+		out.AuthChallenges += p.AuthChallenges
+		out.Malformed += p.Malformed
+		out.StaleResponses += p.StaleResponses
+		out.ConnectFailures += p.ConnectFailures
+		out.ConnectionsLost += p.ConnectionsLost
+		out.RegisterRatePerS += p.RegisterRatePerS // shards run side by side: rates add
+		for c, v := range p.Responses {
+			out.Responses[c] += v
+		}
+		if p.InFlight != nil {
+			if out.InFlight == nil {
+				out.InFlight = new(int64)
+			}
+			*out.InFlight += *p.InFlight
+		}
+		if p.Transport != "" {
+			out.Transport = p.Transport
+		}
+		maxDur = max(maxDur, p.DurationS)
+	}
+	out.DurationS = maxDur
+	out.LatencyMS = PercentilesOf(merged)
+	return out
+}
