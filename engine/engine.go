@@ -46,6 +46,9 @@ type Options struct {
 	ShardN     int
 	OnStarted  func(target string) // called once the sockets are up (tests)
 	Hlog       io.Writer           // HdrHistogram interval log, one interval a second; nil: none
+	// MetricsAddr serves Prometheus metrics (/metrics) during the run; "" for
+	// none. The address is the user's: 127.0.0.1:9090 stays on loopback.
+	MetricsAddr string
 }
 
 // Result is what a run measured.
@@ -141,6 +144,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	r := &run{opts: o, clock: scheduler.NewRealClock(), nNAPs: mine}
+	if o.MetricsAddr != "" {
+		stop, addr, err := metrics.ServeMetrics(o.MetricsAddr, func() (*metrics.Totals, int) { return r.totals(), mine })
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-addr %s: %v", o.MetricsAddr, err)
+		}
+		defer stop()
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "regstorm: Prometheus metrics on http://%s/metrics\n", addr)
+		}
+	}
 	loops, err := netio.Start(r)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "local-ip", Usage: "source addresses: a list or CIDR, e.g. 127.0.0.0/16", EnvVars: env("local-ip")},
 		&cli.StringFlag{Name: "summary", Usage: "write the JSON summary to FILE, or - for stdout", EnvVars: env("summary")},
 		&cli.StringFlag{Name: "hlog", Usage: "write an HdrHistogram interval log (1 s intervals, µs) to FILE; shards merge with `regstorm merge`", EnvVars: env("hlog")},
+		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on host:port during the run, e.g. 127.0.0.1:9090", EnvVars: env("metrics-addr")},
 		&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds, e.g. 'p99>50ms,timeouts>0,registered<100%,rate<5000' (see README)", EnvVars: env("fail-on")},
 		&cli.StringFlag{Name: "shard", Usage: "k/N: run only NAPs with index ≡ k (mod N)", EnvVars: env("shard")},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output", EnvVars: env("quiet")},
@@ -213,6 +214,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 			return o, err
 		}
 	}
+	o.MetricsAddr = c.String("metrics-addr")
 	if e := c.String("fail-on"); e != "" {
 		if o.Thresholds, err = metrics.ParseThresholds(e); err != nil {
 			return o, usagef("--fail-on: %v", err)
