@@ -75,6 +75,7 @@ type run struct {
 
 	hlog     *metrics.Hlog
 	hlogFrom time.Time
+	timeline []metrics.TimePoint // one point a second, written by progress only
 }
 
 func (r *run) OnMessage(tag any, msg []byte) {
@@ -254,6 +255,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	inf := inFlight
 	sum.InFlight = &inf
+	sum.Timeline = r.timeline
 	res := &Result{Summary: sum, Totals: t, RegisteredAll: ra, InFlight: inFlight}
 	if o.Thresholds != nil {
 		res.Crossed = metrics.Check(o.Thresholds, sum)
@@ -280,15 +282,22 @@ func (r *run) writeInterval() {
 	r.hlogFrom = now
 }
 
-// registered is the registered gauge, without merging histograms.
-func (r *run) registered() int64 {
-	var n int64
+// counters reads requests and the registered gauge, without merging
+// histograms.
+func (r *run) counters() (requests, registered int64) {
 	for _, s := range r.shards {
 		s.rec.Lock()
-		n += s.rec.Registered
+		requests += s.rec.Requests
+		registered += s.rec.Registered
 		s.rec.Unlock()
 	}
-	return n
+	return
+}
+
+// registered is the registered gauge, without merging histograms.
+func (r *run) registered() int64 {
+	_, reg := r.counters()
+	return reg
 }
 
 func (r *run) totals() *metrics.Totals {
@@ -426,8 +435,11 @@ func (r *run) progress(ctx context.Context, start time.Duration, registeredAll *
 			continue
 		}
 		r.writeInterval()
+		reqs, reg := r.counters()
+		r.timeline = append(r.timeline, metrics.TimePoint{T: (now - start).Seconds(), Registered: reg,
+			Rate: float64(reqs-lastReq) / (now - lastPrint).Seconds()})
 		if r.opts.Progress == nil {
-			lastPrint = now
+			lastPrint, lastReq = now, reqs
 			continue
 		}
 		t := r.totals() // histograms merged once a second, only to print

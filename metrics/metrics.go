@@ -190,7 +190,37 @@ type Summary struct {
 	ConnectionsLost    int64            `json:"connections_lost"`
 	TimeToAllRegisterS *float64         `json:"time_to_all_registered_s"`
 	InFlight           *int64           `json:"in_flight"`
-	ThresholdsFailed   []string         `json:"thresholds_failed"`
+	Timeline           []TimePoint      `json:"timeline,omitempty"`
+	// Distributions: latency (ms) by percentile, as HdrHistogram plots it.
+	LatencyDistribution      []PercentilePoint `json:"latency_distribution,omitempty"`
+	RegistrationDistribution []PercentilePoint `json:"registration_distribution,omitempty"`
+	ThresholdsFailed         []string          `json:"thresholds_failed"`
+}
+
+// TimePoint is one second of a run.
+type TimePoint struct {
+	T          float64 `json:"t"` // seconds since the start
+	Registered int64   `json:"registered"`
+	Rate       float64 `json:"register_per_s"`
+}
+
+// PercentilePoint is one point of a latency distribution.
+type PercentilePoint struct {
+	Percentile float64 `json:"percentile"`
+	MS         float64 `json:"ms"`
+}
+
+// Distribution reads a µs histogram as percentile → ms, with 5 ticks per
+// half distance to 100 % (HdrHistogram's plotting convention).
+func Distribution(h *hdrhistogram.Histogram) []PercentilePoint {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	var out []PercentilePoint
+	for _, b := range h.CumulativeDistributionWithTicks(5) {
+		out = append(out, PercentilePoint{Percentile: b.Quantile, MS: float64(b.ValueAt) / 1000})
+	}
+	return out
 }
 
 // NewSummary fills a summary from merged totals. registered is the gauge at
@@ -203,6 +233,7 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		Timeouts: t.Timeouts, AuthChallenges: t.AuthChallenges, Responses: map[string]int64{},
 		LatencyMS: PercentilesOf(t.Transaction), RegistrationMS: PercentilesOf(t.Registration),
 		CorrectedMS: PercentilesOf(t.Corrected), RefreshErrorMS: PercentilesOf(t.RefreshError),
+		LatencyDistribution: Distribution(t.Transaction), RegistrationDistribution: Distribution(t.Registration),
 		Malformed: t.Malformed, StaleResponses: t.Stale, ConnectFailures: t.ConnectFailures,
 		ConnectionsLost: t.ConnLost, ThresholdsFailed: []string{},
 	}

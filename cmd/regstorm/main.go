@@ -31,7 +31,7 @@ func main() {
 // run is main without os.Exit, for tests: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(args)
+	err := app.Run(flagsFirst(args))
 	var ue usageError
 	var ec cli.ExitCoder
 	switch {
@@ -82,12 +82,51 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
 			},
 			{
+				Name: "report", Usage: "render a summary JSON as one self-contained HTML page", ArgsUsage: "summary.json",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "html", Value: "report.html", Usage: "write the page to FILE"},
+					&cli.StringFlag{Name: "title", Usage: "page title (default: the summary file's name)"},
+				},
+				Action:       func(c *cli.Context) error { return runReport(c, stderr) },
+				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
+			},
+			{
 				Name: "registrar", Usage: "run the embedded registrar alone", Flags: registrarFlags(),
 				Action:       func(c *cli.Context) error { return runRegistrar(c, stderr) },
 				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
 			},
 		},
 	}
+}
+
+// flagsFirst lets `regstorm report s.json --html out.html` and `regstorm
+// merge a.hlog b.hlog --summary -` work as DESIGN §7 writes them: urfave/cli
+// stops reading flags at the first file name, so for these two commands
+// (whose flags all take a value) the flags are moved before the files.
+func flagsFirst(args []string) []string {
+	if len(args) < 3 || (args[1] != "report" && args[1] != "merge") {
+		return args
+	}
+	var flags, files []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			files = append(files, rest[i+1:]...)
+			i = len(rest)
+		case strings.HasPrefix(a, "-") && a != "-":
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(rest) {
+				i++
+				flags = append(flags, rest[i])
+			}
+		default:
+			files = append(files, a)
+		}
+	}
+	out := append([]string{args[0], args[1]}, flags...)
+	return append(out, files...)
 }
 
 // signalContext is cancelled by the first SIGINT/SIGTERM (stop, drain,

@@ -217,3 +217,40 @@ func TestFailOn(t *testing.T) {
 		t.Errorf("no threshold crossed: exit %d, %q", code, errb.String())
 	}
 }
+
+func TestFlagsAfterFiles(t *testing.T) {
+	got := strings.Join(flagsFirst([]string{"regstorm", "report", "s.json", "--html", "o.html", "--title=x"}), " ")
+	if got != "regstorm report --html o.html --title=x s.json" {
+		t.Errorf("%s", got)
+	}
+	got = strings.Join(flagsFirst([]string{"regstorm", "merge", "a.hlog", "b.hlog", "--summary", "-"}), " ")
+	if got != "regstorm merge --summary - a.hlog b.hlog" {
+		t.Errorf("%s", got)
+	}
+	got = strings.Join(flagsFirst([]string{"regstorm", "--naps", "5"}), " ")
+	if got != "regstorm --naps 5" {
+		t.Errorf("%s", got)
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	sum := filepath.Join(dir, "s.json")
+	if code := run([]string{"regstorm", "--naps", "100", "--duration", "1s", "--quiet", "--summary", sum}, &out, &errb); code != 0 {
+		t.Fatalf("run: %d %s", code, errb.String())
+	}
+	html := filepath.Join(dir, "r.html")
+	if code := run([]string{"regstorm", "report", sum, "--html", html}, &out, &errb); code != 0 {
+		t.Fatalf("report: %d %s", code, errb.String())
+	}
+	b, _ := os.ReadFile(html)
+	if strings.Count(string(b), "<svg") != 4 || !strings.Contains(string(b), `data-series="transaction"`) {
+		t.Errorf("report page incomplete (%d bytes)", len(b))
+	}
+	os.WriteFile(sum, []byte("not json"), 0o644)
+	errb.Reset()
+	if code := run([]string{"regstorm", "report", sum}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "not a regstorm summary") {
+		t.Errorf("bad summary: %d %q", code, errb.String())
+	}
+}

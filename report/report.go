@@ -1,0 +1,221 @@
+// Package report renders a run's summary as one self-contained HTML page:
+// the headline figures, latency by percentile (HdrHistogram's log-scale
+// percentile axis), registered NAPs and REGISTER/s over time, and
+// responses by code. Charts are inline SVG built here: the page fetches
+// nothing and runs no script.
+package report
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/regstorm/regstorm/metrics"
+)
+
+const (
+	width, height            = 760, 300
+	left, right, top, bottom = 70, 20, 20, 45
+)
+
+// series is one line of a chart.
+type series struct {
+	Name, Color string
+	X, Y        []float64
+}
+
+// chart is an SVG line chart with linear y and a given x axis.
+type chart struct {
+	Title, XLabel, YLabel string
+	Series                []series
+	XTicks                []tick // nil: linear ticks
+	XMax                  float64
+}
+
+type tick struct {
+	At    float64
+	Label string
+}
+
+func (c chart) svg() template.HTML {
+	var ymax, xmax float64 = 0, c.XMax
+	for _, s := range c.Series {
+		for i := range s.X {
+			ymax = math.Max(ymax, s.Y[i])
+			xmax = math.Max(xmax, s.X[i])
+		}
+	}
+	if ymax <= 0 {
+		ymax = 1
+	}
+	ymax *= 1.1
+	if xmax <= 0 {
+		xmax = 1
+	}
+	pw, ph := float64(width-left-right), float64(height-top-bottom)
+	px := func(x float64) float64 { return float64(left) + x/xmax*pw }
+	py := func(y float64) float64 { return float64(top) + ph - y/ymax*ph }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`, width, height, width, height, template.HTMLEscapeString(c.Title))
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="#fff" stroke="#999"/>`, left, top, pw, ph)
+	for i := 0; i <= 4; i++ { // y grid
+		y := ymax * float64(i) / 4
+		fmt.Fprintf(&b, `<line x1="%d" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" font-size="11" text-anchor="end">%s</text>`,
+			left, px(xmax), py(y), py(y), left-6, py(y)+4, num(y))
+	}
+	ticks := c.XTicks
+	if ticks == nil {
+		for i := 0; i <= 5; i++ {
+			x := xmax * float64(i) / 5
+			ticks = append(ticks, tick{x, num(x)})
+		}
+	}
+	for _, t := range ticks {
+		if t.At > xmax {
+			continue
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%.1f" stroke="#eee"/><text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>`,
+			px(t.At), px(t.At), top, py(0), px(t.At), py(0)+16, template.HTMLEscapeString(t.Label))
+	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="12" text-anchor="middle">%s</text>`, px(xmax/2), height-6, template.HTMLEscapeString(c.XLabel))
+	fmt.Fprintf(&b, `<text x="14" y="%.1f" font-size="12" text-anchor="middle" transform="rotate(-90 14 %.1f)">%s</text>`, py(ymax/2), py(ymax/2), template.HTMLEscapeString(c.YLabel))
+	for i, s := range c.Series {
+		if len(s.X) == 0 {
+			continue
+		}
+		var d strings.Builder
+		for k := range s.X {
+			cmd := "L"
+			if k == 0 {
+				cmd = "M"
+			}
+			fmt.Fprintf(&d, "%s%.1f,%.1f ", cmd, px(s.X[k]), py(s.Y[k]))
+		}
+		fmt.Fprintf(&b, `<path class="series" data-series="%s" d="%s" fill="none" stroke="%s" stroke-width="2"/>`, template.HTMLEscapeString(s.Name), strings.TrimSpace(d.String()), s.Color)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="%s">%s</text>`, left+10, top+16+16*i, s.Color, template.HTMLEscapeString(s.Name))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) // built from numbers and escaped labels only
+}
+
+func num(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 2, 64)
+}
+
+// percentileX maps a percentile to HdrHistogram's axis: log10(1/(1-p)).
+func percentileX(p float64) float64 {
+	if p >= 100 {
+		p = 99.9999
+	}
+	return math.Log10(1 / (1 - p/100))
+}
+
+func distribution(name, color string, pts []metrics.PercentilePoint) series {
+	s := series{Name: name, Color: color}
+	for _, p := range pts {
+		s.X = append(s.X, percentileX(p.Percentile))
+		s.Y = append(s.Y, p.MS)
+	}
+	return s
+}
+
+// bars is a bar chart of responses by code.
+func bars(resp map[string]int64) template.HTML {
+	codes := make([]string, 0, len(resp))
+	var maxv int64 = 1
+	for c, v := range resp {
+		codes = append(codes, c)
+		maxv = max(maxv, v)
+	}
+	sort.Strings(codes)
+	h := 40 + 26*len(codes)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img" aria-label="responses by code">`, width, h)
+	for i, c := range codes {
+		w := float64(resp[c]) / float64(maxv) * float64(width-200)
+		color := "#2a7"
+		if n, _ := strconv.Atoi(c); n >= 300 && n != 401 && n != 407 {
+			color = "#c33"
+		}
+		y := 20 + 26*i
+		fmt.Fprintf(&b, `<text x="60" y="%d" font-size="13" text-anchor="end">%s</text><rect class="bar" data-code="%s" x="70" y="%d" width="%.1f" height="18" fill="%s"/><text x="%.1f" y="%d" font-size="12">%d</text>`,
+			y+14, template.HTMLEscapeString(c), template.HTMLEscapeString(c), y, w, color, 76+w, y+14, resp[c])
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+var page = template.Must(template.New("report").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<style>
+body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;color:#222;max-width:800px}
+h1{font-size:20px} h2{font-size:15px;margin-top:28px}
+table{border-collapse:collapse;font-size:13px} td{padding:3px 12px 3px 0} td.v{text-align:right;font-variant-numeric:tabular-nums}
+.fail{color:#c33;font-weight:bold}
+</style></head><body>
+<h1>{{.Title}}</h1>
+<table>
+{{range .Rows}}<tr><td>{{.K}}</td><td class="v">{{.V}}</td></tr>
+{{end}}</table>
+{{if .Failed}}<p class="fail">--fail-on crossed: {{.Failed}}</p>{{end}}
+<h2>Latency by percentile</h2>{{.Latency}}
+<h2>Registered NAPs</h2>{{.Registered}}
+<h2>REGISTER/s</h2>{{.Rate}}
+<h2>Responses by code</h2>{{.Responses}}
+<p style="font-size:11px;color:#777">regstorm report. Latency: first transmission to final response per transaction; registration: first REGISTER to 2xx, auth included; HdrHistogram, 3 significant digits.</p>
+</body></html>
+`))
+
+type row struct{ K, V string }
+
+// WriteHTML renders s as one HTML page.
+func WriteHTML(w io.Writer, s *metrics.Summary, title string) error {
+	ms := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) + " ms" }
+	rows := []row{
+		{"NAPs", strconv.Itoa(s.NAPs)}, {"transport", s.Transport},
+		{"registered at the end of the load", strconv.FormatInt(s.Registered, 10)},
+		{"un-registered in the drain", strconv.FormatInt(s.Unregistered, 10)},
+		{"load phase", strconv.FormatFloat(s.DurationS, 'f', 1, 64) + " s"},
+		{"REGISTER transactions", strconv.FormatInt(s.Requests, 10)},
+		{"REGISTER/s (average)", strconv.FormatFloat(s.RegisterRatePerS, 'f', 0, 64)},
+		{"retransmissions", strconv.FormatInt(s.Retransmissions, 10)},
+		{"timeouts", strconv.FormatInt(s.Timeouts, 10)},
+		{"auth challenges", strconv.FormatInt(s.AuthChallenges, 10)},
+		{"latency p50 / p99 / p99.9 / max", ms(s.LatencyMS.P50) + " / " + ms(s.LatencyMS.P99) + " / " + ms(s.LatencyMS.P999) + " / " + ms(s.LatencyMS.Max)},
+		{"registration p50 / p99", ms(s.RegistrationMS.P50) + " / " + ms(s.RegistrationMS.P99)},
+		{"corrected latency p99 (from due time)", ms(s.CorrectedMS.P99)},
+		{"refresh timing error p99", ms(s.RefreshErrorMS.P99)},
+	}
+	if s.TimeToAllRegisterS != nil {
+		rows = append(rows, row{"all NAPs registered after", strconv.FormatFloat(*s.TimeToAllRegisterS, 'f', 2, 64) + " s"})
+	}
+	var reg, rate series
+	reg = series{Name: "registered", Color: "#27c"}
+	rate = series{Name: "REGISTER/s", Color: "#e80"}
+	for _, p := range s.Timeline {
+		reg.X, reg.Y = append(reg.X, p.T), append(reg.Y, float64(p.Registered))
+		rate.X, rate.Y = append(rate.X, p.T), append(rate.Y, p.Rate)
+	}
+	pticks := []tick{{0, "0%"}, {1, "90%"}, {2, "99%"}, {3, "99.9%"}, {4, "99.99%"}, {5, "99.999%"}, {6, "99.9999%"}}
+	data := map[string]any{
+		"Title": title, "Rows": rows, "Failed": strings.Join(s.ThresholdsFailed, ", "),
+		"Latency": chart{Title: "latency by percentile", XLabel: "percentile", YLabel: "ms", XTicks: pticks, XMax: 3,
+			Series: []series{distribution("transaction", "#27c", s.LatencyDistribution), distribution("registration", "#e80", s.RegistrationDistribution)}}.svg(),
+		"Registered": chart{Title: "registered NAPs over time", XLabel: "s", YLabel: "NAPs", Series: []series{reg}}.svg(),
+		"Rate":       chart{Title: "REGISTER/s over time", XLabel: "s", YLabel: "REGISTER/s", Series: []series{rate}}.svg(),
+		"Responses":  bars(s.Responses),
+	}
+	return page.Execute(w, data)
+}

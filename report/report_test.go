@@ -1,0 +1,64 @@
+package report
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/metrics"
+)
+
+func summary() *metrics.Summary {
+	h := metrics.NewHistogram()
+	for i := 1; i <= 10000; i++ {
+		metrics.Latency(h, time.Duration(i)*time.Microsecond*10)
+	}
+	s := &metrics.Summary{NAPs: 100, Registered: 100, Transport: "udp", Requests: 200, DurationS: 3,
+		Responses: map[string]int64{"200": 190, "401": 5, "503": 5}, ThresholdsFailed: []string{"p99>50ms"},
+		LatencyMS: metrics.PercentilesOf(h), LatencyDistribution: metrics.Distribution(h), RegistrationDistribution: metrics.Distribution(h)}
+	for i := 1; i <= 3; i++ {
+		s.Timeline = append(s.Timeline, metrics.TimePoint{T: float64(i), Registered: int64(33 * i), Rate: 66})
+	}
+	return s
+}
+
+func TestWriteHTMLHasEveryChart(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteHTML(&b, summary(), "regstorm <test> & co"); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	if n := strings.Count(html, "<svg"); n != 4 {
+		t.Errorf("%d charts, want 4", n)
+	}
+	for _, series := range []string{"transaction", "registration", "registered", "REGISTER/s"} {
+		re := regexp.MustCompile(`data-series="` + regexp.QuoteMeta(series) + `" d="M[0-9.]+,[0-9.]+ (L[0-9.]+,[0-9.]+ ?){2,}"`)
+		if !re.MatchString(html) {
+			t.Errorf("series %q missing or empty", series)
+		}
+	}
+	for _, code := range []string{"200", "401", "503"} {
+		if !strings.Contains(html, `data-code="`+code+`"`) {
+			t.Errorf("no bar for %s", code)
+		}
+	}
+	if !strings.Contains(html, "regstorm &lt;test&gt; &amp; co") || !strings.Contains(html, "p99&gt;50ms") {
+		t.Error("title or crossed threshold not shown (escaped)")
+	}
+	// Self-contained: no script, no external fetch.
+	for _, bad := range []string{"<script", "src=", "<link", "@import", "url("} {
+		if strings.Contains(html, bad) {
+			t.Errorf("page contains %q", bad)
+		}
+	}
+}
+
+func TestPercentileAxis(t *testing.T) {
+	for p, want := range map[float64]float64{0: 0, 90: 1, 99: 2, 99.9: 3} {
+		if got := percentileX(p); got < want-1e-9 || got > want+1e-9 {
+			t.Errorf("x(%v) = %v, want %v", p, got, want)
+		}
+	}
+}
