@@ -319,7 +319,16 @@ func runMerge(c *cli.Context, stdout io.Writer) error {
 	}
 	var parts []*metrics.Summary
 	merged := metrics.NewHistogram()
-	for _, f := range c.Args().Slice() {
+	var files []string
+	for _, a := range c.Args().Slice() {
+		// Expand globs here too, so a shell-less container can merge /results/*.hlog.
+		if m, err := filepath.Glob(a); err == nil && len(m) > 0 {
+			files = append(files, m...)
+		} else {
+			files = append(files, a)
+		}
+	}
+	for _, f := range files {
 		file, err := os.Open(f)
 		if err != nil {
 			return usagef("merge: %v", err)
