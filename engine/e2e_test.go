@@ -99,8 +99,8 @@ func TestTCPPerNAP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := res.Summary; s.Registered != 500 || s.Timeouts != 0 || s.Unregistered != 500 || s.Transport != "tcp" {
-		t.Fatalf("registered %d, timeouts %d, unregistered %d", s.Registered, s.Timeouts, s.Unregistered)
+	if s := res.Summary; s.Registered != 500 || s.Timeouts != 0 || s.Unregistered != 500 || s.Transport != "tcp" || s.Connects != 500 {
+		t.Fatalf("registered %d, timeouts %d, unregistered %d, connects %d", s.Registered, s.Timeouts, s.Unregistered, s.Connects)
 	}
 	checkSums(t, res)
 }

@@ -234,8 +234,9 @@ func (s *shard) connect(queued []uint32) {
 			c, err = r.loops.Dial("tcp", s.local, r.opts.Target, s)
 		}
 		s.rec.Lock()
-		if err == nil {
+		if err == nil && s.conn != c {
 			s.conn = c
+			s.rec.Connects++
 		}
 		now := r.clock.Now()
 		for _, l := range queued {
@@ -254,6 +255,7 @@ func (s *shard) connect(queued []uint32) {
 		now := r.clock.Now()
 		if err == nil {
 			s.conns[l] = c
+			s.rec.Connects++
 			s.apply(l, s.m.OnConnected(l, &s.naps[l], now))
 		} else {
 			s.apply(l, s.m.OnConnectFailed(l, &s.naps[l], now))

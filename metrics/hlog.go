@@ -112,6 +112,7 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		out.AuthChallenges += p.AuthChallenges
 		out.Malformed += p.Malformed
 		out.StaleResponses += p.StaleResponses
+		out.Connects += p.Connects
 		out.ConnectFailures += p.ConnectFailures
 		out.ConnectionsLost += p.ConnectionsLost
 		out.RegisterRatePerS += p.RegisterRatePerS // shards run side by side: rates add

@@ -44,7 +44,7 @@ type Recorder struct {
 
 	Requests, Retransmissions, Timeouts, AuthChallenges int64
 	Malformed, Stale, ConnectFailures, ConnLost         int64
-	Unregistered, Refused                               int64
+	Unregistered, Refused, Connects                     int64
 	Registered                                          int64 // gauge
 	Responses                                           [700]int64
 }
@@ -103,7 +103,7 @@ type Totals struct {
 	Transaction, Registration, Corrected, RefreshError  *hdrhistogram.Histogram
 	Requests, Retransmissions, Timeouts, AuthChallenges int64
 	Malformed, Stale, ConnectFailures, ConnLost         int64
-	Unregistered, Refused, Registered                   int64
+	Unregistered, Refused, Registered, Connects         int64
 	Responses                                           map[int]int64
 }
 
@@ -128,6 +128,7 @@ func Merge(rs []*Recorder) *Totals {
 		t.Unregistered += r.Unregistered
 		t.Refused += r.Refused
 		t.Registered += r.Registered
+		t.Connects += r.Connects
 		for code, n := range r.Responses {
 			if n > 0 {
 				t.Responses[code] += n
@@ -186,6 +187,7 @@ type Summary struct {
 	RegisterRatePerS   float64          `json:"register_rate_per_s"`
 	Malformed          int64            `json:"malformed"`
 	StaleResponses     int64            `json:"stale_responses"`
+	Connects           int64            `json:"tcp_connects"`
 	ConnectFailures    int64            `json:"connect_failures"`
 	ConnectionsLost    int64            `json:"connections_lost"`
 	TimeToAllRegisterS *float64         `json:"time_to_all_registered_s"`
@@ -234,7 +236,7 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		LatencyMS: PercentilesOf(t.Transaction), RegistrationMS: PercentilesOf(t.Registration),
 		CorrectedMS: PercentilesOf(t.Corrected), RefreshErrorMS: PercentilesOf(t.RefreshError),
 		LatencyDistribution: Distribution(t.Transaction), RegistrationDistribution: Distribution(t.Registration),
-		Malformed: t.Malformed, StaleResponses: t.Stale, ConnectFailures: t.ConnectFailures,
+		Malformed: t.Malformed, StaleResponses: t.Stale, Connects: t.Connects, ConnectFailures: t.ConnectFailures,
 		ConnectionsLost: t.ConnLost, ThresholdsFailed: []string{},
 	}
 	codes := make([]int, 0, len(t.Responses))

@@ -27,6 +27,7 @@ var counterHelp = map[string]string{
 	"regstorm_malformed_total":        "Messages that did not parse.",
 	"regstorm_stale_responses_total":  "Responses to no current transaction (late or duplicate).",
 	"regstorm_connect_failures_total": "TCP connects that failed.",
+	"regstorm_tcp_connects_total":     "TCP connections opened.",
 	"regstorm_connections_lost_total": "TCP connections lost.",
 	"regstorm_unregistered_total":     "un-REGISTERs answered 2xx.",
 }
@@ -58,7 +59,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		"regstorm_timeouts_total": t.Timeouts, "regstorm_auth_challenges_total": t.AuthChallenges,
 		"regstorm_malformed_total": t.Malformed, "regstorm_stale_responses_total": t.Stale,
 		"regstorm_connect_failures_total": t.ConnectFailures, "regstorm_connections_lost_total": t.ConnLost,
-		"regstorm_unregistered_total": t.Unregistered,
+		"regstorm_unregistered_total": t.Unregistered, "regstorm_tcp_connects_total": t.Connects,
 	}
 	for name, v := range counters {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
