@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +40,7 @@ type Options struct {
 	Progress   io.Writer           // live progress, once a second; nil: none
 	TTY        bool                // progress rewrites one line
 	Sockets    int                 // shared sockets per event loop (default 4)
+	EventLoops int                 // gnet event loops (default 1)
 	Thresholds []metrics.Threshold // --fail-on
 	ShardK     int                 // --shard k/N: run only NAPs with index ≡ k (mod N)
 	ShardN     int
@@ -155,14 +155,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			fmt.Fprintf(o.Progress, "regstorm: Prometheus metrics on http://%s/metrics\n", addr)
 		}
 	}
-	loops, err := netio.Start(r)
+	loops, err := netio.Start(r, max(o.EventLoops, 1))
 	if err != nil {
 		return nil, err
 	}
 	r.loops = loops
 	defer loops.Stop()
 
-	nShards := o.Sockets * runtime.GOMAXPROCS(0)
+	// One event loop unless told otherwise: measured on 2 cores, a second
+	// loop doubles the CPU per transaction at 2 000 REGISTER/s (thread
+	// wake-ups per datagram) and adds nothing at 110 000/s (bench/RESULTS.md).
+	nLoops := max(o.EventLoops, 1)
+	o.EventLoops = nLoops
+	nShards := o.Sockets * nLoops
 	if nShards > mine {
 		nShards = mine
 	}

@@ -59,10 +59,11 @@ func (quiet) Fatalf(f string, a ...any) {
 // QuietLogger is the option every gnet engine of regstorm uses.
 func QuietLogger() gnet.Option { return gnet.WithLogger(quiet{}) }
 
-// Start makes client event loops, one per core, delivering to recv.
-func Start(recv Receiver) (*Loops, error) {
+// Start makes client event loops delivering to recv: loops of them, or
+// one per core when loops is 0.
+func Start(recv Receiver, loops int) (*Loops, error) {
 	l := &Loops{recv: recv}
-	cli, err := gnet.NewClient(l, gnet.WithMulticore(true), QuietLogger(), gnet.WithLogLevel(logging.ErrorLevel),
+	cli, err := gnet.NewClient(l, gnet.WithMulticore(true), gnet.WithNumEventLoop(loops), QuietLogger(), gnet.WithLogLevel(logging.ErrorLevel),
 		gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20), gnet.WithTCPNoDelay(gnet.TCPNoDelay))
 	if err != nil {
 		return nil, err

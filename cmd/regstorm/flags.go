@@ -45,6 +45,8 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "retry", Value: d.Retry, Usage: "wait after a refusal, timeout or failed connect", EnvVars: env("retry")},
 		&cli.DurationFlag{Name: "drain", Value: 5 * time.Second, Usage: "bound on the un-REGISTER phase at stop", EnvVars: env("drain")},
 		&cli.StringFlag{Name: "sockets", Value: "shared", Usage: "shared (NAPs multiplexed on a few sockets) or per-nap (one local port per NAP)", EnvVars: env("sockets")},
+		&cli.IntFlag{Name: "event-loops", Value: 1, Usage: "gnet event loops; more than 1 only pays on many cores (see bench/RESULTS.md)", EnvVars: env("event-loops")},
+		&cli.IntFlag{Name: "sockets-per-loop", Value: 4, Usage: "with --sockets shared: sockets per event loop", EnvVars: env("sockets-per-loop")},
 		&cli.StringFlag{Name: "local-ip", Usage: "source addresses: a list or CIDR, e.g. 127.0.0.0/16", EnvVars: env("local-ip")},
 		&cli.StringFlag{Name: "summary", Usage: "write the JSON summary to FILE, or - for stdout", EnvVars: env("summary")},
 		&cli.StringFlag{Name: "hlog", Usage: "write an HdrHistogram interval log (1 s intervals, µs) to FILE; shards merge with `regstorm merge`", EnvVars: env("hlog")},
@@ -175,6 +177,12 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		return o, usagef("--duration %v: must not be negative", o.Duration)
 	}
 	o.Drain = c.Duration("drain")
+	if o.EventLoops = c.Int("event-loops"); o.EventLoops < 0 {
+		return o, usagef("--event-loops %d: must not be negative", o.EventLoops)
+	}
+	if o.Sockets = c.Int("sockets-per-loop"); o.Sockets <= 0 {
+		return o, usagef("--sockets-per-loop %d: must be positive", o.Sockets)
+	}
 	switch c.String("sockets") {
 	case "shared":
 	case "per-nap":
