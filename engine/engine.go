@@ -196,6 +196,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					return nil, fmt.Errorf("engine: socket to %s: %v", o.Target, err)
 				}
 				s.conn, s.local = c, c.Local
+				s.batch = netio.NewBatch(c)
 			} else {
 				s.local = netip.AddrPortFrom(ip, 0)
 			}

@@ -38,6 +38,13 @@ type shard struct {
 	local   netip.AddrPort
 	hostBuf []byte
 
+	// batch gathers the datagrams the timer loop sends during one Advance
+	// (a refresh wave fires thousands of timers a tick) into sendmmsg
+	// calls. Shared UDP sockets only; nil otherwise. batching is set while
+	// the timer loop holds the lock.
+	batch    *netio.Batch
+	batching bool
+
 	connectQ   []uint32 // NAPs waiting for a TCP connect (done by the timer goroutine)
 	wake       chan struct{}
 	sleepUntil atomic.Int64
@@ -111,7 +118,9 @@ func (s *shard) apply(local uint32, a nap.Action) {
 		} else {
 			rec.Retransmissions++
 		}
-		if c := s.connFor(local); c != nil {
+		if s.batching {
+			s.batch.Add(s.m.Out) // copied: m.Out is reused by the next action
+		} else if c := s.connFor(local); c != nil {
 			_ = c.Send(s.m.Out) // a lost datagram is what retransmissions are for
 		}
 	case nap.SendConnect:
@@ -191,7 +200,12 @@ func (s *shard) loop(stop <-chan struct{}) {
 	defer t.Stop()
 	for {
 		s.rec.Lock()
+		s.batching = s.batch != nil
 		s.wheel.Advance(s.r.clock.Now())
+		if s.batching {
+			s.batch.Flush()
+			s.batching = false
+		}
 		queued := s.connectQ
 		s.connectQ = nil
 		next, ok := s.wheel.NextDeadline()
