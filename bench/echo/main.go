@@ -57,11 +57,16 @@ func newRing(withAddrs bool) *ring {
 }
 
 func mmsg(trap uintptr, fd int, r *ring, n int, flags int) (int, error) {
-	got, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(n), uintptr(flags), 0, 0)
-	if errno != 0 {
-		return 0, errno
+	for {
+		got, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(n), uintptr(flags), 0, 0)
+		if errno == unix.EINTR { // the Go runtime's preemption signal
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(got), nil
 	}
-	return int(got), nil
 }
 
 func cpu() time.Duration {
@@ -103,7 +108,8 @@ func check(err error) {
 // until it has been idle for idle.
 func serve(addr string, idle time.Duration) {
 	fd := udpSocket(sockaddr(addr), nil)
-	check(unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: int64(idle / time.Microsecond)}))
+	tv := unix.NsecToTimeval(idle.Nanoseconds())
+	check(unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
 	r := newRing(true)
 	start := cpu()
 	total := 0
