@@ -32,15 +32,44 @@ type Threshold struct {
 	pct    bool
 }
 
-var latencyMetrics = map[string]bool{
-	"p50": true, "p90": true, "p99": true, "p999": true, "max": true,
-	"reg_p50": true, "reg_p99": true, "reg_max": true, "corrected_p99": true, "refresh_error_p99": true,
+// metric is one name the grammar knows: how to read it from a summary,
+// and whether it is a latency (units us/ms/s) or a count.
+type metric struct {
+	latency bool
+	value   func(s *Summary) float64
 }
 
-var countMetrics = map[string]bool{
-	"registered": true, "unregistered": true, "requests": true, "retransmissions": true, "timeouts": true,
-	"auth_challenges": true, "malformed": true, "connect_failures": true, "connections_lost": true,
-	"rate": true, "4xx": true, "5xx": true, "6xx": true,
+func countMetric(n func(s *Summary) int64) metric {
+	return metric{value: func(s *Summary) float64 { return float64(n(s)) }}
+}
+
+func latencyMetric(ms func(s *Summary) float64) metric { return metric{latency: true, value: ms} }
+
+// metricTable is the one table behind both parsing and evaluation. The
+// percent form of registered/unregistered, response classes and single
+// codes are handled in Value.
+var metricTable = map[string]metric{
+	"p50":               latencyMetric(func(s *Summary) float64 { return s.LatencyMS.P50 }),
+	"p90":               latencyMetric(func(s *Summary) float64 { return s.LatencyMS.P90 }),
+	"p99":               latencyMetric(func(s *Summary) float64 { return s.LatencyMS.P99 }),
+	"p999":              latencyMetric(func(s *Summary) float64 { return s.LatencyMS.P999 }),
+	"max":               latencyMetric(func(s *Summary) float64 { return s.LatencyMS.Max }),
+	"reg_p50":           latencyMetric(func(s *Summary) float64 { return s.RegistrationMS.P50 }),
+	"reg_p99":           latencyMetric(func(s *Summary) float64 { return s.RegistrationMS.P99 }),
+	"reg_max":           latencyMetric(func(s *Summary) float64 { return s.RegistrationMS.Max }),
+	"corrected_p99":     latencyMetric(func(s *Summary) float64 { return s.CorrectedMS.P99 }),
+	"refresh_error_p99": latencyMetric(func(s *Summary) float64 { return s.RefreshErrorMS.P99 }),
+	"registered":        countMetric(func(s *Summary) int64 { return s.Registered }),
+	"unregistered":      countMetric(func(s *Summary) int64 { return s.Unregistered }),
+	"requests":          countMetric(func(s *Summary) int64 { return s.Requests }),
+	"retransmissions":   countMetric(func(s *Summary) int64 { return s.Retransmissions }),
+	"timeouts":          countMetric(func(s *Summary) int64 { return s.Timeouts }),
+	"auth_challenges":   countMetric(func(s *Summary) int64 { return s.AuthChallenges }),
+	"malformed":         countMetric(func(s *Summary) int64 { return s.Malformed }),
+	"connect_failures":  countMetric(func(s *Summary) int64 { return s.ConnectFailures }),
+	"connections_lost":  countMetric(func(s *Summary) int64 { return s.ConnectionsLost }),
+	"rate":              {value: func(s *Summary) float64 { return s.RegisterRatePerS }},
+	"4xx":               {}, "5xx": {}, "6xx": {}, // response classes: Value counts them
 }
 
 // ParseThresholds parses a --fail-on expression; the error names the
@@ -72,9 +101,10 @@ func ParseThresholds(expr string) ([]Threshold, error) {
 		if err != nil || num == "" {
 			return nil, fmt.Errorf("%q: %q is not a number", raw, num)
 		}
+		m, known := metricTable[t.metric]
 		_, isCode := strconv.Atoi(t.metric)
 		switch {
-		case latencyMetrics[t.metric]:
+		case known && m.latency:
 			switch unit {
 			case "", "ms":
 			case "us":
@@ -84,7 +114,7 @@ func ParseThresholds(expr string) ([]Threshold, error) {
 			default:
 				return nil, fmt.Errorf("%q: latency unit must be us, ms or s", raw)
 			}
-		case countMetrics[t.metric] || isCode == nil:
+		case known || isCode == nil:
 			switch {
 			case unit == "":
 			case unit == "%" && (t.metric == "registered" || t.metric == "unregistered"):
@@ -115,54 +145,6 @@ func splitUnit(s string) (num, unit string) {
 // Value is the metric's value in s (ms for latencies, % when asked).
 func (t Threshold) Value(s *Summary) float64 {
 	switch t.metric {
-	case "p50":
-		return s.LatencyMS.P50
-	case "p90":
-		return s.LatencyMS.P90
-	case "p99":
-		return s.LatencyMS.P99
-	case "p999":
-		return s.LatencyMS.P999
-	case "max":
-		return s.LatencyMS.Max
-	case "reg_p50":
-		return s.RegistrationMS.P50
-	case "reg_p99":
-		return s.RegistrationMS.P99
-	case "reg_max":
-		return s.RegistrationMS.Max
-	case "corrected_p99":
-		return s.CorrectedMS.P99
-	case "refresh_error_p99":
-		return s.RefreshErrorMS.P99
-	case "registered", "unregistered":
-		n := float64(s.Registered)
-		if t.metric == "unregistered" {
-			n = float64(s.Unregistered)
-		}
-		if t.pct {
-			if s.NAPs == 0 {
-				return 0
-			}
-			return 100 * n / float64(s.NAPs)
-		}
-		return n
-	case "requests":
-		return float64(s.Requests)
-	case "retransmissions":
-		return float64(s.Retransmissions)
-	case "timeouts":
-		return float64(s.Timeouts)
-	case "auth_challenges":
-		return float64(s.AuthChallenges)
-	case "malformed":
-		return float64(s.Malformed)
-	case "connect_failures":
-		return float64(s.ConnectFailures)
-	case "connections_lost":
-		return float64(s.ConnectionsLost)
-	case "rate":
-		return s.RegisterRatePerS
 	case "4xx", "5xx", "6xx":
 		var n int64
 		for code, v := range s.Responses {
@@ -173,7 +155,18 @@ func (t Threshold) Value(s *Summary) float64 {
 		}
 		return float64(n)
 	}
-	return float64(s.Responses[t.metric])
+	m, ok := metricTable[t.metric]
+	if !ok {
+		return float64(s.Responses[t.metric]) // a single status code
+	}
+	v := m.value(s)
+	if t.pct {
+		if s.NAPs == 0 {
+			return 0
+		}
+		return 100 * v / float64(s.NAPs)
+	}
+	return v
 }
 
 // Crossed reports whether the failure condition holds.
