@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regstorm/regstorm/registrar"
 )
@@ -253,4 +257,60 @@ func TestReportCommand(t *testing.T) {
 	if code := run([]string{"regstorm", "report", sum}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "not a regstorm summary") {
 		t.Errorf("bad summary: %d %q", code, errb.String())
 	}
+}
+
+// No output of a run contains a password: not the progress lines, the
+// summary, the .hlog or the Prometheus metrics (issue 8).
+func TestPasswordAppearsInNoOutput(t *testing.T) {
+	const pass = "Sup3rS3cret-pw"
+	srv, err := registrar.Listen(registrar.New(registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }}),
+		"127.0.0.1", 0, []string{"udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	sum, hlog := filepath.Join(dir, "s.json"), filepath.Join(dir, "r.hlog")
+	metricsAddr := freeTCPAddr(t)
+	scraped := make(chan string, 1)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			scraped <- "scrape failed: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		scraped <- string(b)
+	}()
+	var out, errb bytes.Buffer
+	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "200", "--password", pass, "--duration", "2s",
+		"--summary", sum, "--hlog", hlog, "--metrics-addr", metricsAddr}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	metrics := <-scraped
+	if !strings.Contains(metrics, "regstorm_registered 200") {
+		t.Fatalf("the run did not authenticate (or was not scraped): %.300s", metrics)
+	}
+	s, _ := os.ReadFile(sum)
+	h, _ := os.ReadFile(hlog)
+	if !strings.Contains(string(s), `"auth_challenges": 400`) {
+		t.Errorf("expected every REGISTER and un-REGISTER to be challenged: %.200s", s)
+	}
+	for name, text := range map[string]string{"stdout": out.String(), "stderr (progress)": errb.String(), "summary": string(s), "hlog": string(h), "metrics": metrics} {
+		if strings.Contains(text, pass) || strings.Contains(text, "Sup3rS3cret") {
+			t.Errorf("the password appears in %s", name)
+		}
+	}
+}
+
+func freeTCPAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
