@@ -451,3 +451,30 @@ func TestLateTimersDoNotDrift(t *testing.T) {
 	}
 	sameTimes(t, "due times of the retransmissions", sends, ms(0.010, 0.030, 0.070, 0.150, 0.230, 0.310, 0.390, 0.470, 0.550, 0.630))
 }
+
+// Stop while the first REGISTER is still unanswered: the registrar may yet
+// bind it, so the NAP un-REGISTERs anyway.
+func TestStopWithRegisterInFlightUnregisters(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return []reply{{time.Second, response(req, 200, "OK", contactOf(req, s.expires))}}
+	})
+	h.start(0)
+	h.run(100 * time.Millisecond) // REGISTER sent, 200 not back yet
+	h.stop(0)
+	h.run(3 * time.Second)
+	unreg := 0
+	for _, s := range h.sends {
+		if s.kind == SendRequest && s.expires == 0 {
+			unreg++
+			if s.at != 100*time.Millisecond {
+				t.Errorf("un-REGISTER at %v, want at the stop (100ms)", s.at)
+			}
+		}
+	}
+	if unreg != 1 {
+		t.Fatalf("%d un-REGISTERs, want 1", unreg)
+	}
+	if h.naps[0].State != Stopped || h.counts[EvUnregistered] != 1 || h.regd != 0 {
+		t.Errorf("state %v, unregistered %d, gauge %d", h.naps[0].State, h.counts[EvUnregistered], h.regd)
+	}
+}

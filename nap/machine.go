@@ -172,7 +172,10 @@ func (m *Machine) onClosed(i uint32, n *NAP, now time.Duration) Action {
 }
 
 func (m *Machine) stop(i uint32, n *NAP, now time.Duration) Action {
-	if n.flags&fRegistered == 0 || n.State == Stopped {
+	// A REGISTER still in flight may yet create a binding: un-REGISTER then
+	// too (harmless when none exists), so a stop leaves nothing behind.
+	inFlight := (n.State == Trying || n.State == Proceeding) && n.flags&fUnreg == 0
+	if (n.flags&fRegistered == 0 && !inFlight) || n.State == Stopped {
 		return m.halt(n)
 	}
 	n.regStart = now

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/registrar"
+)
+
+// startProcess runs the test binary as regstorm (see TestMain) in its own
+// process, so that signals reach it as they would from a terminal.
+func startProcess(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "REGSTORM_TEST_EXEC=1")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &errb
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// Ctrl-C during ramp-up and during steady state: every registered NAP
+// un-REGISTERs within --drain (the registrar holds 0 bindings), the
+// summary is written, and the exit code is 0.
+func TestCtrlCUnregistersEveryNAP(t *testing.T) {
+	for _, phase := range []struct {
+		name  string
+		args  []string
+		after time.Duration
+	}{
+		{"ramp-up", []string{"--naps", "5000", "--rate", "2000"}, time.Second}, // ~2 000 started of 5 000
+		{"steady state", []string{"--naps", "3000"}, 1500 * time.Millisecond},  // all registered
+	} {
+		t.Run(phase.name, func(t *testing.T) {
+			srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			sum := filepath.Join(t.TempDir(), "s.json")
+			args := append([]string{"--target", "sip:" + srv.Addr, "--quiet", "--summary", sum, "--drain", "10s"}, phase.args...)
+			cmd, errb := startProcess(t, args...)
+			time.Sleep(phase.after)
+			if n, _ := srv.Reg.Loc.Count(time.Now()); n == 0 {
+				t.Fatal("nothing registered before the signal")
+			}
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if code := exitCode(err); code != 0 {
+					t.Fatalf("exit %d: %s", code, errb.String())
+				}
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatal("did not stop within the drain")
+			}
+			if n, _ := srv.Reg.Loc.Count(time.Now()); n != 0 {
+				t.Errorf("%d bindings left at the registrar after Ctrl-C", n)
+			}
+			b, err := os.ReadFile(sum)
+			if err != nil {
+				t.Fatalf("no summary after Ctrl-C: %v", err)
+			}
+			var s map[string]any
+			if err := json.Unmarshal(b, &s); err != nil {
+				t.Fatal(err)
+			}
+			if s["registered"].(float64) == 0 || s["registered"] != s["unregistered"] {
+				t.Errorf("registered %v, unregistered %v", s["registered"], s["unregistered"])
+			}
+		})
+	}
+}
+
+// A second Ctrl-C quits at once, even while the drain is still waiting on
+// a registrar that stopped answering.
+func TestSecondCtrlCQuitsAtOnce(t *testing.T) {
+	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cmd, _ := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "500", "--quiet", "--drain", "60s")
+	time.Sleep(time.Second)
+	srv.Reg.SetSilent(true) // the un-REGISTERs will never be answered
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if code := exitCode(err); code != 130 {
+			t.Errorf("exit %d, want 130", code)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("took %v after the second Ctrl-C", d)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the second Ctrl-C did not quit")
+	}
+}
