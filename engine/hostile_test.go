@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// hostilePeer answers every first REGISTER (CSeq 1) with a barrage of bad
+// messages and a challenge nobody can answer, and every later REGISTER
+// with a 200 OK that has no Contact.
+func hostilePeer(t *testing.T) (addr string, stop func()) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 65536)
+		var m sipwire.Msg
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if m.Parse(buf[:n]) != nil || !m.IsRequest {
+				continue
+			}
+			head := fmt.Sprintf("Via: %s\r\nFrom: %s\r\nTo: %s;tag=x\r\nCall-ID: %s\r\nCSeq: %d REGISTER\r\n",
+				m.ViaHeaders[0], m.FromRaw, m.ToRaw, m.CallID, m.CSeq)
+			send := func(s string) { _, _ = pc.WriteTo([]byte(s), from) }
+			if m.CSeq > 1 {
+				send("SIP/2.0 200 OK\r\n" + head + "Content-Length: 0\r\n\r\n") // no Contact, no Expires
+				continue
+			}
+			ok := "SIP/2.0 200 OK\r\n" + head + "Contact: <sip:x@y>;expires=60\r\nContent-Length: 0\r\n\r\n"
+			send("\x00\x01garbage \xff\xfe not SIP at all")                                 // garbage
+			send(ok[:len(ok)/2])                                                            // truncated
+			send(strings.Replace(ok, "Content-Length: 0", "Content-Length: 500", 1))        // lies about its body
+			send(strings.Replace(ok, string(m.Via.Branch), "z9hG4bKrs00000000deadbeef", 1)) // unknown branch
+			send("SIP/2.0 401 Unauthorized\r\n" + head + `WWW-Authenticate: Digest realm="r", nonce="n", algorithm=SHA-512-256` + "\r\nContent-Length: 0\r\n\r\n")
+			send("SIP/2.0 200 OK\r\n" + head + "X-Pad: " + strings.Repeat("a", 60000) + "\r\nContent-Length: 0\r\n\r\n") // huge header, after the transaction ended
+		}
+	}()
+	return pc.LocalAddr().String(), func() { pc.Close(); wg.Wait() }
+}
+
+func TestHostileResponsesAreCountedAndSurvived(t *testing.T) {
+	addr, stop := hostilePeer(t)
+	defer stop()
+	o := scaled(baseOptions(addr, 100))
+	o.Duration, o.Drain = 1500*time.Millisecond, 500*time.Millisecond
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	// Per NAP: garbage, the truncated 200 and the lying Content-Length are
+	// malformed; the unknown-branch 200 and the 60 KB 200 (after the 401
+	// ended the transaction) are stale; the 401 with an unknown algorithm
+	// is a refusal, so the NAP retries after --retry, and the 200 without
+	// Contact registers it for its own E. The drain's un-REGISTER gets a
+	// 200 too.
+	if s.Malformed != 300 || s.StaleResponses != 200 {
+		t.Errorf("malformed %d (want 300), stale %d (want 200)", s.Malformed, s.StaleResponses)
+	}
+	if s.Responses["401"] != 100 || s.AuthChallenges != 0 {
+		t.Errorf("401s %d (want 100, each refused), challenges answered %d (want 0)", s.Responses["401"], s.AuthChallenges)
+	}
+	if s.Registered != 100 || s.Unregistered != 100 || s.Timeouts != 0 || s.Requests != 300 {
+		t.Errorf("registered %d, unregistered %d, timeouts %d, requests %d (want 100, 100, 0, 300)", s.Registered, s.Unregistered, s.Timeouts, s.Requests)
+	}
+}
