@@ -1,12 +1,9 @@
 package sipwire
 
 import (
-	"io"
 	"strings"
 	"testing"
 )
-
-func errorsEOF() error { return io.EOF }
 
 func sampleRegister() *Register {
 	return &Register{

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -313,14 +314,12 @@ type oneByteReader struct{ b []byte }
 
 func (r *oneByteReader) Read(p []byte) (int, error) {
 	if len(r.b) == 0 {
-		return 0, errEOF
+		return 0, io.EOF
 	}
 	p[0] = r.b[0]
 	r.b = r.b[1:]
 	return 1, nil
 }
-
-var errEOF = errorsEOF()
 
 func TestParseAllocs(t *testing.T) {
 	var m Msg
