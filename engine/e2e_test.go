@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,3 +253,53 @@ func TestMetricsServedDuringRun(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// The registrar goes away (listener and connections closed) and comes back
+// on the same port: over TCP every NAP sees its connection lost, retries
+// the connection every --retry while it is refused, and re-registers once
+// the registrar is back.
+func TestTCPRegistrarRestart(t *testing.T) {
+	first, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, portS, _ := net.SplitHostPort(first.Addr)
+	port, _ := strconv.Atoi(portS)
+	o := scaled(baseOptions(first.Addr, 200))
+	o.NAP.Transport = sipwire.TCP
+	o.Duration = 3 * time.Second
+	restarted := make(chan *registrar.Server, 1)
+	go func() {
+		defer close(restarted)
+		time.Sleep(800 * time.Millisecond)
+		first.Close() // the outage: connections reset, connects refused
+		time.Sleep(800 * time.Millisecond)
+		s, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", port, []string{"tcp"})
+		if err != nil {
+			t.Errorf("restart on port %d: %v", port, err)
+			return
+		}
+		restarted <- s
+	}()
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := <-restarted
+	if second != nil {
+		defer second.Close()
+	}
+	s := res.Summary
+	if s.ConnectionsLost < 1 || s.ConnectFailures < 1 {
+		t.Errorf("connections lost %d, connect failures %d: the outage was not seen", s.ConnectionsLost, s.ConnectFailures)
+	}
+	if s.Registered != 200 {
+		t.Fatalf("registered %d of 200 after the registrar came back", s.Registered)
+	}
+	if second == nil {
+		t.Fatal("registrar did not restart")
+	}
+	if n, _ := second.Reg.Loc.Count(time.Now()); n != 0 {
+		t.Errorf("%d bindings left after the drain", n)
+	}
+}
