@@ -114,6 +114,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Drain <= 0 {
 		o.Drain = 5 * time.Second
 	}
+	if o.EventLoops <= 0 {
+		// One event loop unless told otherwise: measured on 2 cores, a second
+		// loop doubles the CPU per transaction at 2 000 REGISTER/s (thread
+		// wake-ups per datagram) and adds nothing at 110 000/s (bench/RESULTS.md).
+		o.EventLoops = 1
+	}
 	if o.Sockets <= 0 {
 		o.Sockets = 4
 	}
@@ -155,19 +161,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			fmt.Fprintf(o.Progress, "regstorm: Prometheus metrics on http://%s/metrics\n", addr)
 		}
 	}
-	loops, err := netio.Start(r, max(o.EventLoops, 1))
+	loops, err := netio.Start(r, o.EventLoops)
 	if err != nil {
 		return nil, err
 	}
 	r.loops = loops
 	defer loops.Stop()
 
-	// One event loop unless told otherwise: measured on 2 cores, a second
-	// loop doubles the CPU per transaction at 2 000 REGISTER/s (thread
-	// wake-ups per datagram) and adds nothing at 110 000/s (bench/RESULTS.md).
-	nLoops := max(o.EventLoops, 1)
-	o.EventLoops = nLoops
-	nShards := o.Sockets * nLoops
+	nShards := o.Sockets * o.EventLoops
 	if nShards > mine {
 		nShards = mine
 	}
