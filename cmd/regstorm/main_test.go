@@ -144,23 +144,13 @@ func decode(t *testing.T, b []byte) map[string]any {
 // Four shards as four local processes against one registrar merge to the
 // same totals as one process running the whole load.
 func TestShardsAsProcessesMergeToOneRun(t *testing.T) {
-	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startRegistrar(t, registrar.Config{})
 	dir := t.TempDir()
 	common := []string{"--target", "sip:" + srv.Addr, "--naps", "400", "--duration", "2s", "--quiet"}
 	var procs []*exec.Cmd
 	for k := 0; k < 4; k++ {
 		args := append(append([]string{}, common...), "--shard", fmt.Sprintf("%d/4", k), "--hlog", filepath.Join(dir, fmt.Sprintf("shard%d.hlog", k)))
-		cmd := exec.Command(os.Args[0], args...)
-		cmd.Env = append(os.Environ(), "REGSTORM_TEST_EXEC=1")
-		var eb bytes.Buffer
-		cmd.Stderr = &eb
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, eb := startProcess(t, args...)
 		procs = append(procs, cmd)
 		defer func() {
 			if t.Failed() {
@@ -263,12 +253,7 @@ func TestReportCommand(t *testing.T) {
 // summary, the .hlog or the Prometheus metrics (issue 8).
 func TestPasswordAppearsInNoOutput(t *testing.T) {
 	const pass = "Sup3rS3cret-pw"
-	srv, err := registrar.Listen(registrar.New(registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }}),
-		"127.0.0.1", 0, []string{"udp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }})
 	dir := t.TempDir()
 	sum, hlog := filepath.Join(dir, "s.json"), filepath.Join(dir, "r.hlog")
 	metricsAddr := freeTCPAddr(t)

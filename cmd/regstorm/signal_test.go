@@ -27,6 +27,32 @@ func startProcess(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	return cmd, &errb
 }
 
+// startRegistrar runs a registrar on a free loopback UDP port for the test.
+func startRegistrar(t *testing.T, cfg registrar.Config) *registrar.Server {
+	t.Helper()
+	srv, err := registrar.Listen(registrar.New(cfg), "127.0.0.1", 0, []string{"udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// waitExit waits at most limit for cmd, killing it past that; ok is false
+// when it had to be killed.
+func waitExit(cmd *exec.Cmd, limit time.Duration) (code int, ok bool) {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return exitCode(err), true
+	case <-time.After(limit):
+		_ = cmd.Process.Kill()
+		<-done
+		return -1, false
+	}
+}
+
 func exitCode(err error) int {
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode()
@@ -50,11 +76,7 @@ func TestCtrlCUnregistersEveryNAP(t *testing.T) {
 		{"steady state", []string{"--naps", "3000"}, 1500 * time.Millisecond},  // all registered
 	} {
 		t.Run(phase.name, func(t *testing.T) {
-			srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv := startRegistrar(t, registrar.Config{})
 			sum := filepath.Join(t.TempDir(), "s.json")
 			args := append([]string{"--target", "sip:" + srv.Addr, "--quiet", "--summary", sum, "--drain", "10s"}, phase.args...)
 			cmd, errb := startProcess(t, args...)
@@ -63,16 +85,12 @@ func TestCtrlCUnregistersEveryNAP(t *testing.T) {
 				t.Fatal("nothing registered before the signal")
 			}
 			_ = cmd.Process.Signal(syscall.SIGINT)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if code := exitCode(err); code != 0 {
-					t.Fatalf("exit %d: %s", code, errb.String())
-				}
-			case <-time.After(20 * time.Second):
-				_ = cmd.Process.Kill()
+			code, ok := waitExit(cmd, 20*time.Second)
+			if !ok {
 				t.Fatal("did not stop within the drain")
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
 			}
 			if n, _ := srv.Reg.Loc.Count(time.Now()); n != 0 {
 				t.Errorf("%d bindings left at the registrar after Ctrl-C", n)
@@ -95,11 +113,7 @@ func TestCtrlCUnregistersEveryNAP(t *testing.T) {
 // A second Ctrl-C quits at once, even while the drain is still waiting on
 // a registrar that stopped answering.
 func TestSecondCtrlCQuitsAtOnce(t *testing.T) {
-	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startRegistrar(t, registrar.Config{})
 	cmd, _ := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "500", "--quiet", "--drain", "60s")
 	time.Sleep(time.Second)
 	srv.Reg.SetSilent(true) // the un-REGISTERs will never be answered
@@ -107,18 +121,14 @@ func TestSecondCtrlCQuitsAtOnce(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if code := exitCode(err); code != 130 {
-			t.Errorf("exit %d, want 130", code)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("took %v after the second Ctrl-C", d)
-		}
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
+	code, ok := waitExit(cmd, 10*time.Second)
+	if !ok {
 		t.Fatal("the second Ctrl-C did not quit")
+	}
+	if code != 130 {
+		t.Errorf("exit %d, want 130", code)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v after the second Ctrl-C", d)
 	}
 }
