@@ -76,6 +76,12 @@ func TestUDPSharedRegistersAndDrains(t *testing.T) {
 	if s.LatencyMS.Count != s.Requests {
 		t.Errorf("latency samples %d != requests %d", s.LatencyMS.Count, s.Requests)
 	}
+	if p := s.Process; p == nil || p.HeapBytes == 0 || p.RSSBytes == 0 || p.Goroutines == 0 || p.OpenFDs == 0 {
+		t.Errorf("process sample %+v: want heap, RSS, goroutines and fds", p)
+	}
+	if len(s.Timeline) == 0 || s.Timeline[0].HeapBytes == 0 {
+		t.Errorf("timeline %v: want a process sample each second", s.Timeline)
+	}
 }
 
 func TestUDPAuthEveryNAPChallenged(t *testing.T) {
@@ -156,20 +162,66 @@ func TestSilentThenRestored(t *testing.T) {
 	checkSums(t, res)
 }
 
-// With 20 % of requests dropped, every NAP still registers through
-// retransmissions.
-func TestDropTwentyPercent(t *testing.T) {
-	srv := startRegistrar(t, registrar.Config{Drop: 0.2}, "udp")
-	o := scaled(baseOptions(srv.Addr, 1000))
-	o.Duration = 1500 * time.Millisecond
-	o.Drain = time.Second
+// With 10 % and 30 % of requests dropped (issue 8), every NAP still
+// registers through retransmissions, and each is counted once.
+func TestDropTenAndThirtyPercent(t *testing.T) {
+	for _, drop := range []float64{0.1, 0.3} {
+		t.Run(strconv.FormatFloat(drop, 'f', -1, 64), func(t *testing.T) {
+			srv := startRegistrar(t, registrar.Config{Drop: drop}, "udp")
+			o := scaled(baseOptions(srv.Addr, 1000))
+			o.Duration = 1500 * time.Millisecond
+			o.Drain = time.Second
+			res, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := res.Summary
+			// About drop × (requests + retransmissions) copies vanish; the
+			// first REGISTERs alone lose ~drop × 1000.
+			if s.Registered != 1000 || s.Timeouts != 0 || float64(s.Retransmissions) < drop*1000*0.7 {
+				t.Fatalf("registered %d, timeouts %d, retransmissions %d", s.Registered, s.Timeouts, s.Retransmissions)
+			}
+			t.Logf("drop %v: requests %d, retransmissions %d, timeouts %d", drop, s.Requests, s.Retransmissions, s.Timeouts)
+			if s.Unregistered != 1000 {
+				t.Errorf("unregistered %d of 1000 in the drain", s.Unregistered)
+			}
+			checkSums(t, res)
+		})
+	}
+}
+
+// A registrar answering after 2.5 × T1 (issue 8): the NAP retransmits once
+// before the answer, the registrar answers both copies, and the second
+// 200 arrives for a finished transaction. It is counted as stale, never as
+// a second registration or a second transaction.
+func TestDelayAboveT1DuplicatesAbsorbed(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{Delay: 25 * time.Millisecond}, "udp")
+	o := scaled(baseOptions(srv.Addr, 500)) // T1 10 ms: copies at 0 and 10 ms, answers at 25 and 35 ms
+	o.Rate = 2000
+	o.Duration = time.Second
 	res, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := res.Summary
-	if s.Registered != 1000 || s.Retransmissions < 100 {
-		t.Fatalf("registered %d, retransmissions %d", s.Registered, s.Retransmissions)
+	if s.Registered != 500 || s.Timeouts != 0 || s.Unregistered != 500 {
+		t.Fatalf("registered %d, timeouts %d, unregistered %d", s.Registered, s.Timeouts, s.Unregistered)
+	}
+	// 500 REGISTERs and 500 un-REGISTERs, each retransmitted at 10 ms.
+	if s.Requests != 1000 || s.Retransmissions < 1000 {
+		t.Fatalf("requests %d (want 1000), retransmissions %d (want >= 1000)", s.Requests, s.Retransmissions)
+	}
+	if s.Responses["200"] != 1000 {
+		t.Errorf("200s counted %d, want 1000: one per transaction", s.Responses["200"])
+	}
+	t.Logf("requests %d, retransmissions %d, 200s %d, stale %d", s.Requests, s.Retransmissions, s.Responses["200"], s.StaleResponses)
+	// The duplicates of the REGISTER phase all arrive during the load; those
+	// of the drain may arrive after the sockets close.
+	if s.StaleResponses < 500 || s.StaleResponses > s.Retransmissions {
+		t.Errorf("stale %d, want between 500 and the %d retransmissions", s.StaleResponses, s.Retransmissions)
+	}
+	if s.RegistrationMS.Count != 500 || s.LatencyMS.Count != 1000 {
+		t.Errorf("registration samples %d (want 500), transaction samples %d (want 1000)", s.RegistrationMS.Count, s.LatencyMS.Count)
 	}
 	checkSums(t, res)
 }

@@ -238,6 +238,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	loadTime := r.clock.Now() - start
 
 	registeredAtEnd := r.registered()
+	proc := metrics.SampleProcess()
 	r.drain()
 	r.closing.Store(true)
 
@@ -263,6 +264,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	inf := inFlight
 	sum.InFlight = &inf
 	sum.Timeline = r.timeline
+	sum.Process = &proc
 	res := &Result{Summary: sum, Totals: t, RegisteredAll: ra, InFlight: inFlight}
 	if o.Thresholds != nil {
 		res.Crossed = metrics.Check(o.Thresholds, sum)
@@ -444,7 +446,7 @@ func (r *run) progress(ctx context.Context, start time.Duration, registeredAll *
 		r.writeInterval()
 		reqs, reg := r.counters()
 		r.timeline = append(r.timeline, metrics.TimePoint{T: (now - start).Seconds(), Registered: reg,
-			Rate: float64(reqs-lastReq) / (now - lastPrint).Seconds()})
+			Rate: float64(reqs-lastReq) / (now - lastPrint).Seconds(), Process: metrics.SampleProcess()})
 		if r.opts.Progress == nil {
 			lastPrint, lastReq = now, reqs
 			continue

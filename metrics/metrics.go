@@ -193,6 +193,8 @@ type Summary struct {
 	TimeToAllRegisterS *float64         `json:"time_to_all_registered_s"`
 	InFlight           *int64           `json:"in_flight"`
 	Timeline           []TimePoint      `json:"timeline,omitempty"`
+	// Process is the tester at the end of the load phase, before the drain.
+	Process *Process `json:"process,omitempty"`
 	// Distributions: latency (ms) by percentile, as HdrHistogram plots it.
 	LatencyDistribution      []PercentilePoint `json:"latency_distribution,omitempty"`
 	RegistrationDistribution []PercentilePoint `json:"registration_distribution,omitempty"`
@@ -204,6 +206,7 @@ type TimePoint struct {
 	T          float64 `json:"t"` // seconds since the start
 	Registered int64   `json:"registered"`
 	Rate       float64 `json:"register_per_s"`
+	Process
 }
 
 // PercentilePoint is one point of a latency distribution.

@@ -1,0 +1,28 @@
+package metrics
+
+import (
+	"os"
+	"testing"
+)
+
+func TestSampleProcessSeesThisProcess(t *testing.T) {
+	before := SampleProcess()
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { <-done }()
+	after := SampleProcess()
+	if after.HeapBytes == 0 || after.RSSBytes == 0 {
+		t.Fatalf("heap %d rss %d: want both > 0", after.HeapBytes, after.RSSBytes)
+	}
+	if after.OpenFDs != before.OpenFDs+1 {
+		t.Errorf("open fds %d after opening one, was %d", after.OpenFDs, before.OpenFDs)
+	}
+	if after.Goroutines < before.Goroutines+1 {
+		t.Errorf("goroutines %d after starting one, was %d", after.Goroutines, before.Goroutines)
+	}
+}
