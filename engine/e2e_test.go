@@ -346,12 +346,55 @@ func TestTCPRegistrarRestart(t *testing.T) {
 		t.Errorf("connections lost %d, connect failures %d: the outage was not seen", s.ConnectionsLost, s.ConnectFailures)
 	}
 	if s.Registered != 200 {
-		t.Fatalf("registered %d of 200 after the registrar came back", s.Registered)
+		t.Fatalf("registered %d of 200 after the registrar came back; connects %d, failures %d, lost %d, timeouts %d, in flight %d, requests %d", s.Registered, s.Connects, s.ConnectFailures, s.ConnectionsLost, s.Timeouts, res.InFlight, s.Requests)
 	}
 	if second == nil {
 		t.Fatal("registrar did not restart")
 	}
 	if n, _ := second.Reg.Loc.Count(time.Now()); n != 0 {
 		t.Errorf("%d bindings left after the drain", n)
+	}
+}
+
+// A peer that accepts every TCP connection and resets it at once: the
+// reset can arrive before the engine has stored the new connection. Every
+// NAP must see each attempt fail or the connection lost, and try again;
+// none may send into a dead connection and sit there timing out.
+func TestTCPPeerResettingEveryConnection(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	for _, perNAP := range []bool{false, true} {
+		o := scaled(baseOptions(l.Addr().String(), 40))
+		o.NAP.Transport = sipwire.TCP
+		o.PerNAP = perNAP
+		o.Duration = 1500 * time.Millisecond
+		o.Drain = 200 * time.Millisecond
+		res, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := res.Summary
+		attempts := s.ConnectFailures + s.ConnectionsLost
+		t.Logf("per-nap %v: connects %d, failures %d, lost %d, timeouts %d, requests %d", perNAP, s.Connects, s.ConnectFailures, s.ConnectionsLost, s.Timeouts, s.Requests)
+		if s.Timeouts != 0 || s.Registered != 0 {
+			t.Errorf("per-nap %v: %d timeouts, %d registered: a NAP used a connection that was already reset", perNAP, s.Timeouts, s.Registered)
+		}
+		// Retry 100 ms over 1.5 s: about 14 attempts a NAP; ask for half.
+		if attempts < 40*7 {
+			t.Errorf("per-nap %v: %d failed or lost connections for 40 NAPs over 1.5 s, want >= %d", perNAP, attempts, 40*7)
+		}
 	}
 }

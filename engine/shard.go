@@ -183,9 +183,15 @@ func (s *shard) onClosed(tag any) {
 	defer s.rec.Unlock()
 	now := s.r.clock.Now()
 	if p, ok := tag.(*perNAP); ok {
+		if c := s.conns[p.local]; c != nil && !c.Closed() {
+			return // an older connection of the NAP, already replaced
+		}
 		s.conns[p.local] = nil
 		s.apply(p.local, s.m.OnClosed(p.local, &s.naps[p.local], now))
 		return
+	}
+	if s.conn != nil && !s.conn.Closed() {
+		return // an older connection of the shard, already replaced
 	}
 	s.conn = nil
 	for i := range s.naps {
@@ -248,6 +254,11 @@ func (s *shard) connect(queued []uint32) {
 			c, err = r.loops.Dial("tcp", s.local, r.opts.Target, s)
 		}
 		s.rec.Lock()
+		if err == nil && c.Closed() {
+			// Reset before it was stored: its OnClosed found the NAPs still
+			// connecting and changed nothing, so this attempt failed.
+			err, s.conn = netio.ErrClosed, nil
+		}
 		if err == nil && s.conn != c {
 			s.conn = c
 			s.rec.Connects++
@@ -267,6 +278,9 @@ func (s *shard) connect(queued []uint32) {
 		c, err := r.loops.Dial("tcp", netip.AddrPortFrom(r.localAddr(s.globalOf(l)), 0), r.opts.Target, &perNAP{s: s, local: l})
 		s.rec.Lock()
 		now := r.clock.Now()
+		if err == nil && c.Closed() { // reset before it was stored (see above)
+			err = netio.ErrClosed
+		}
 		if err == nil {
 			s.conns[l] = c
 			s.rec.Connects++

@@ -166,6 +166,11 @@ func (c *Conn) Send(b []byte) error {
 	})
 }
 
+// Closed tells whether the connection is gone (closed here, or OnClosed
+// already delivered): a TCP connection can be reset by the peer before
+// Dial's caller has even stored it.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
 // Close closes the connection (OnClosed follows for TCP).
 func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
