@@ -1,9 +1,10 @@
-// Package netio carries SIP messages between regstorm's NAPs and a target
-// on gnet/v2 event loops (one per core): connected UDP and TCP sockets bound
-// to chosen local addresses, TCP framed into whole messages, and sends that
-// are safe from any goroutine (a UDP datagram or a small TCP write goes
-// straight to the socket; a TCP write the kernel cannot take at once is
-// queued on the connection's event loop).
+// Package netio carries SIP messages between regstorm's NAPs and a target:
+// connected UDP and TCP sockets bound to chosen local addresses. TCP runs
+// on gnet/v2 event loops, framed into whole messages; UDP is read with
+// recvmmsg by a goroutine per socket on Go's netpoller (udp.go says why
+// not gnet). Sends are safe from any goroutine: a UDP datagram or a small
+// TCP write goes straight to the socket; a TCP write the kernel cannot
+// take at once is queued on the connection's event loop.
 package netio
 
 import (
@@ -23,7 +24,8 @@ import (
 	"github.com/regstorm/regstorm/sipwire"
 )
 
-// Receiver gets what arrives. Both calls come on an event loop goroutine;
+// Receiver gets what arrives, on an event loop (TCP) or a socket's reader
+// goroutine (UDP): calls for different sockets may run at the same time.
 // msg is valid only during the call.
 type Receiver interface {
 	// OnMessage delivers one datagram (UDP) or one framed message (TCP) that
@@ -39,6 +41,7 @@ type Loops struct {
 	gnet.BuiltinEventEngine
 	cli  *gnet.Client
 	recv Receiver
+	udp  udpSet // UDP sockets, read outside gnet (see udp.go)
 }
 
 // quiet is a gnet logger that keeps stdout clean for JSON output and
@@ -76,11 +79,15 @@ func Start(recv Receiver, loops int) (*Loops, error) {
 }
 
 // Stop closes every connection and stops the loops.
-func (l *Loops) Stop() error { return l.cli.Stop() }
+func (l *Loops) Stop() error {
+	l.closeUDP()
+	return l.cli.Stop()
+}
 
 // Conn is one socket to the target.
 type Conn struct {
-	gc     gnet.Conn
+	gc     gnet.Conn    // TCP
+	udp    *net.UDPConn // UDP
 	fd     int
 	tcp    bool
 	tag    any
@@ -101,10 +108,7 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 	var err error
 	switch network {
 	case "udp":
-		var ra *net.UDPAddr
-		if ra, err = net.ResolveUDPAddr("udp", remote); err == nil {
-			nc, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(local), ra)
-		}
+		return l.dialUDP(local, remote, tag)
 	case "tcp":
 		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local)}
 		nc, err = d.DialContext(context.Background(), "tcp", remote)
@@ -120,7 +124,7 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 		return nil, err
 	}
 	laddr, _ := netip.ParseAddrPort(nc.LocalAddr().String())
-	c := &Conn{tcp: network == "tcp", tag: tag, Local: laddr}
+	c := &Conn{tcp: true, tag: tag, Local: laddr}
 	gc, err := l.cli.EnrollContext(nc, &connState{c: c})
 	if err != nil {
 		return nil, err
@@ -175,6 +179,9 @@ func (c *Conn) Closed() bool { return c.closed.Load() }
 func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
+	}
+	if c.udp != nil {
+		return c.udp.Close()
 	}
 	return c.gc.Close()
 }

@@ -1,0 +1,117 @@
+package netio
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+type collect struct {
+	mu   sync.Mutex
+	msgs []string
+	got  chan struct{}
+}
+
+func (c *collect) OnMessage(_ any, msg []byte) {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, string(msg))
+	c.mu.Unlock()
+	select {
+	case c.got <- struct{}{}:
+	default:
+	}
+}
+func (c *collect) OnClosed(any, error) {}
+
+// A registrar that goes away makes the kernel answer with ICMP port
+// unreachable, which a connected UDP socket reports as ECONNREFUSED. The
+// socket must live on and receive once the registrar is back.
+func TestUDPSocketSurvivesPortUnreachable(t *testing.T) {
+	// A port with nothing behind it.
+	probe, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.LocalAddr().String()
+	probe.Close()
+
+	rcv := &collect{got: make(chan struct{}, 1)}
+	loops, err := Start(rcv, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loops.Stop()
+	c, err := loops.Dial("udp", netip.AddrPort{}, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ { // each draws an ICMP error
+		_ = c.Send([]byte("into the void"))
+		time.Sleep(time.Millisecond)
+	}
+	if c.Closed() {
+		t.Fatal("the socket closed itself on port unreachable")
+	}
+
+	srv, err := net.ListenPacket("udp", addr) // the registrar is back
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	defer srv.Close()
+	if err := c.Send([]byte("hello")); err != nil {
+		t.Fatalf("send after the restart: %v", err)
+	}
+	buf := make([]byte, 100)
+	_ = srv.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, from, err := srv.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("registrar read %q, %v", buf[:n], err)
+	}
+	if _, err := srv.WriteTo([]byte("200 OK"), from); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rcv.got:
+	case <-time.After(3 * time.Second):
+		t.Fatal("no answer delivered after the restart")
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.msgs) != 1 || rcv.msgs[0] != "200 OK" {
+		t.Fatalf("delivered %q", rcv.msgs)
+	}
+}
+
+// Stop closes UDP sockets and waits for their readers.
+func TestStopClosesUDPSockets(t *testing.T) {
+	srv, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	loops, err := Start(sink{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []*Conn
+	for i := 0; i < 10; i++ {
+		c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if err := loops.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range conns {
+		if !c.Closed() || c.Send([]byte("x")) != ErrClosed {
+			t.Errorf("conn %d still open after Stop", i)
+		}
+	}
+	if _, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil); err == nil {
+		t.Error("Dial after Stop succeeded")
+	}
+}
