@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -443,12 +445,29 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "regstorm registrar: listening on %s (%s)\n", srv.Addr, strings.Join(transports, ","))
 	ctx, stop := signalContext(stderr)
 	defer stop()
-	<-ctx.Done()
+	// SIGUSR1 prints the counters and the bindings held, without stopping
+	// (approximate while requests are being handled).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-usr1:
+			printRegistrarStats(stderr, srv)
+		}
+	}
 	err = srv.Close()
-	st := srv.Stats()
-	fmt.Fprintf(stderr, "regstorm registrar: %d requests, %d bindings made, %d removed, %d challenges, %d auth failures, %d replays refused, %d malformed\n",
-		st.Requests, st.Registered, st.Unregistered, st.Challenges, st.AuthFailures, st.Replays, st.Malformed)
+	printRegistrarStats(stderr, srv)
 	return err
+}
+
+func printRegistrarStats(w io.Writer, srv *registrar.Server) {
+	st := srv.Stats()
+	held, aors := srv.Reg.Loc.Count(time.Now())
+	fmt.Fprintf(w, "regstorm registrar: %d requests, %d bindings made, %d removed, %d held for %d AoRs, %d challenges, %d auth failures, %d replays refused, %d malformed\n",
+		st.Requests, st.Registered, st.Unregistered, held, aors, st.Challenges, st.AuthFailures, st.Replays, st.Malformed)
 }
 
 // passwordLookup builds the registrar's password function from --users or
