@@ -103,8 +103,12 @@ func TestCtrlCUnregistersEveryNAP(t *testing.T) {
 			if err := json.Unmarshal(b, &s); err != nil {
 				t.Fatal(err)
 			}
-			if s["registered"].(float64) == 0 || s["registered"] != s["unregistered"] {
-				t.Errorf("registered %v, unregistered %v", s["registered"], s["unregistered"])
+			// registered is counted when the load ends; a NAP whose REGISTER
+			// was in flight then registers during the drain and is
+			// un-registered too (DESIGN §8). 0 bindings left is the proof.
+			reg, unreg := s["registered"].(float64), s["unregistered"].(float64)
+			if reg == 0 || unreg < reg || unreg > reg+100 {
+				t.Errorf("registered %v, unregistered %v: want every registered NAP un-registered, plus at most the few in flight at the stop", reg, unreg)
 			}
 		})
 	}
