@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,12 +58,18 @@ func freePort(t *testing.T) int {
 // given #!trydef overrides and waits until its control socket answers.
 func startKamailio(t *testing.T, defs map[string]string) *kamailio {
 	t.Helper()
+	return startKamailioOn(t, freePort(t), defs)
+}
+
+// startKamailioOn is startKamailio on a given port (a restart).
+func startKamailioOn(t *testing.T, port int, defs map[string]string) *kamailio {
+	t.Helper()
 	bin, err := exec.LookPath("kamailio")
 	if err != nil {
 		t.Fatalf("kamailio not installed (apt-get install kamailio): %v", err)
 	}
 	dir := t.TempDir()
-	k := &kamailio{t: t, port: freePort(t), ctl: "unix:" + filepath.Join(dir, "ctl"), log: filepath.Join(dir, "kamailio.log")}
+	k := &kamailio{t: t, port: port, ctl: "unix:" + filepath.Join(dir, "ctl"), log: filepath.Join(dir, "kamailio.log")}
 	args := []string{"-f", "../bench/peers/kamailio.cfg", "-DD", "-E", "-P", filepath.Join(dir, "kamailio.pid"), "-Y", dir,
 		"-A", "KPORT=" + strconv.Itoa(k.port), "-A", `KCTL="` + k.ctl + `"`}
 	for name, v := range defs {
@@ -74,6 +81,7 @@ func startKamailio(t *testing.T, defs map[string]string) *kamailio {
 	}
 	k.cmd = exec.Command(bin, args...)
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
+	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kill() takes the children too
 	if err := k.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +110,13 @@ func startKamailio(t *testing.T, defs map[string]string) *kamailio {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// kill ends Kamailio and all its children at once (SIGKILL to the
+// process group), as a crash would: usrloc is in memory, so it is lost.
+func (k *kamailio) kill() {
+	_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
+	_, _ = k.cmd.Process.Wait()
 }
 
 func tail(s string, n int) string {
