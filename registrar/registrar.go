@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/sipwire"
@@ -140,21 +141,23 @@ func (w *Worker) Handle(msg []byte) Verdict {
 	}
 	if err := m.ParseAddresses(); err != nil {
 		w.Malformed++
-		w.respond(400, "Bad Request")
+		w.respond(400, "Bad Request", nil)
 		return verdict
 	}
 	if cfg.RejectCode > 0 && w.rng.Float64() < cfg.RejectProb {
 		w.Rejected++
-		w.respond(cfg.RejectCode, reason(cfg.RejectCode))
+		w.respond(cfg.RejectCode, reason(cfg.RejectCode), nil)
 		return verdict
 	}
 	if !sipwire.EqualFold(m.Method, "register") {
-		w.respond(405, "Method Not Allowed", "Allow: REGISTER")
+		w.respond(405, "Method Not Allowed", allowRegister)
 		return verdict
 	}
 	w.register(m)
 	return verdict
 }
+
+var allowRegister = []byte("Allow: REGISTER")
 
 func reason(code int) string {
 	switch code {
@@ -218,7 +221,7 @@ func (w *Worker) register(m *sipwire.Msg) {
 	now := w.r.Now()
 	user, host, ok := w.aorOf(m.To.URI)
 	if !ok {
-		w.respond(400, "Bad Request")
+		w.respond(400, "Bad Request", nil)
 		return
 	}
 	realm := []byte(cfg.Realm)
@@ -231,7 +234,7 @@ func (w *Worker) register(m *sipwire.Msg) {
 	// Contact: * removes every binding, and only with Expires: 0.
 	if m.ContactStar {
 		if m.Expires != 0 || m.NumContacts > 0 {
-			w.respond(400, "Bad Request")
+			w.respond(400, "Bad Request", nil)
 			return
 		}
 		w.r.Loc.with(w.aor, false, func(rec *record) {
@@ -240,7 +243,7 @@ func (w *Worker) register(m *sipwire.Msg) {
 				rec.bindings = rec.bindings[:0]
 			}
 		})
-		w.respond(200, "OK")
+		w.respond(200, "OK", nil)
 		return
 	}
 	// Validate every contact's interval before changing anything.
@@ -248,7 +251,7 @@ func (w *Worker) register(m *sipwire.Msg) {
 		e := w.requested(m, &m.Contacts[i])
 		if e != 0 && cfg.MinExpires > 0 && e < int64(cfg.MinExpires) {
 			w.tmp = strconv.AppendUint(append(w.tmp[:0], "Min-Expires: "...), uint64(cfg.MinExpires), 10)
-			w.respond(423, "Interval Too Brief", string(w.tmp))
+			w.respond(423, "Interval Too Brief", w.tmp)
 			return
 		}
 	}
@@ -288,12 +291,13 @@ func (w *Worker) register(m *sipwire.Msg) {
 		}
 	})
 	if status != 200 {
-		w.respond(500, "Server Internal Error")
+		w.respond(500, "Server Internal Error", nil)
 		return
 	}
-	extra := ""
+	var extra []byte
 	if cfg.Style == StyleHeader && granted >= 0 {
-		extra = "Expires: " + strconv.FormatInt(granted, 10)
+		extra = strconv.AppendInt(append(w.tmp[:0], "Expires: "...), granted, 10)
+		w.tmp = extra
 	}
 	w.respond(200, "OK", extra)
 }
@@ -315,7 +319,7 @@ func (w *Worker) requested(m *sipwire.Msg, c *sipwire.Contact) int64 {
 func (w *Worker) bind(rec *record, uri []byte, m *sipwire.Msg, e int64, now time.Time) bool {
 	for i := range rec.bindings {
 		b := &rec.bindings[i]
-		if !sipwire.SameURI([]byte(b.Contact), uri) {
+		if !sipwire.SameURI(unsafe.Slice(unsafe.StringData(b.Contact), len(b.Contact)), uri) { // read only: no copy
 			continue
 		}
 		if b.CallID == string(m.CallID) && m.CSeq < b.CSeq {
@@ -353,13 +357,13 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 	cr := &w.cr
 	if digestfast.ParseCredentials(m.Authorization[0], cr) != nil {
 		w.AuthFailures++
-		w.respond(400, "Bad Request")
+		w.respond(400, "Bad Request", nil)
 		return false
 	}
 	// The credentials must be for this AOR's user: user B cannot touch A.
 	if string(cr.Username) != string(user) || string(cr.Realm) != string(realm) {
 		w.AuthFailures++
-		w.respond(403, "Forbidden")
+		w.respond(403, "Forbidden", nil)
 		return false
 	}
 	switch w.r.checkNonce(cr.Nonce, now) {
@@ -374,13 +378,13 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 	pass, ok := cfg.Password(user)
 	if !ok {
 		w.AuthFailures++
-		w.respond(403, "Forbidden")
+		w.respond(403, "Forbidden", nil)
 		return false
 	}
 	ha1, err := w.cch.Get(cr.Algorithm, cr.Username, realm, pass)
 	if err != nil || !cr.Verify(m.Method, ha1.Bytes()) {
 		w.AuthFailures++
-		w.respond(403, "Forbidden")
+		w.respond(403, "Forbidden", nil)
 		return false
 	}
 	// Replay: the same nonce with a count not above the last one seen.
@@ -414,7 +418,7 @@ func (w *Worker) challenge(realm []byte, now time.Time, stale bool) {
 		h = append(h, ", stale=true"...)
 	}
 	w.tmp = h
-	w.respond(401, "Unauthorized", string(h))
+	w.respond(401, "Unauthorized", h)
 }
 
 // Nonces are stateless: hex(expiry) + hex(SHA-256(key, expiry)[:16]).
@@ -469,7 +473,10 @@ func (r *Registrar) checkNonce(n []byte, now time.Time) nonceCheck {
 // received and rport filled in by the transport later if needed), From,
 // To with a tag, Call-ID, CSeq, the bindings gathered in w.cont for a 200,
 // and extra header lines.
-func (w *Worker) respond(code int, reason string, extra ...string) {
+// respond writes a response to w.m into w.Out, with one optional extra
+// header line (nil: none); bytes, not strings, so answering allocates
+// nothing.
+func (w *Worker) respond(code int, reason string, extra []byte) {
 	m := &w.m
 	o := append(w.Out[:0], "SIP/2.0 "...)
 	o = strconv.AppendInt(o, int64(code), 10)
@@ -504,11 +511,9 @@ func (w *Worker) respond(code int, reason string, extra ...string) {
 	if code == 200 {
 		o = append(o, w.cont...)
 	}
-	for _, e := range extra {
-		if e != "" {
-			o = append(o, e...)
-			o = append(o, "\r\n"...)
-		}
+	if len(extra) > 0 {
+		o = append(o, extra...)
+		o = append(o, "\r\n"...)
 	}
 	o = append(o, "Server: regstorm\r\nContent-Length: 0\r\n\r\n"...)
 	w.Out = o

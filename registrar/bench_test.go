@@ -1,0 +1,90 @@
+package registrar
+
+import (
+	"testing"
+
+	"github.com/regstorm/regstorm/digestfast"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// BenchmarkRefresh is the registrar's work for a refresh without auth: an
+// existing binding, same Call-ID, higher CSeq, 200 with the Contact list.
+func BenchmarkRefresh(b *testing.B) {
+	w := New(Config{}).NewWorker()
+	reqs := make([][]byte, 2)
+	for i := range reqs {
+		reqs[i] = reqBytes("nap000001", uint32(i+1), sipwire.UDP)
+	}
+	if w.Handle(reqs[0]) != Reply {
+		b.Fatal("no answer")
+	}
+	b.ReportAllocs()
+	var cseq uint32 = 1
+	for b.Loop() {
+		cseq++
+		req := sipwire.AppendRegister(reqs[1][:0], &sipwire.Register{
+			Transport: sipwire.UDP, LocalHost: []byte("127.0.0.1"), LocalPort: 5070, Branch: uint64(cseq),
+			User: []byte("nap000001"), Domain: []byte("example.com"), FromTag: []byte("f"),
+			CallID: []byte("c-nap000001"), CSeq: cseq, Expires: 300,
+		})
+		reqs[1] = req
+		if w.Handle(req) != Reply {
+			b.Fatal("no answer")
+		}
+	}
+}
+
+// BenchmarkChallengeAndAuthorizedRefresh is one authenticated refresh as
+// regstorm's NAPs do it: REGISTER → 401, REGISTER with credentials → 200.
+func BenchmarkChallengeAndAuthorizedRefresh(b *testing.B) {
+	w := New(Config{Auth: true, Password: passwords}).NewWorker()
+	var resp sipwire.Msg
+	var ch digestfast.Challenge
+	user := []byte("nap000001")
+	ha1 := new(digestfast.HA1)
+	buf := make([]byte, 0, 2048)
+	auth := make([]byte, 0, 512)
+	chBuf := make([]byte, 0, 512)
+	var cseq uint32
+	reg := sipwire.Register{
+		Transport: sipwire.UDP, LocalHost: []byte("127.0.0.1"), LocalPort: 5070,
+		User: user, Domain: []byte("example.com"), FromTag: []byte("f"), CallID: []byte("c-nap000001"), Expires: 300,
+	}
+	step := func(withAuth bool) int {
+		cseq++
+		reg.CSeq, reg.Branch, reg.Auth = cseq, uint64(cseq), nil
+		if withAuth {
+			var err error
+			auth, err = digestfast.AppendAuthorization(auth[:0], "Authorization", &ch, user, ha1,
+				&digestfast.Request{Method: []byte("REGISTER"), URI: []byte("sip:example.com"), CNonce: []byte("cn"), NC: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			reg.Auth = auth
+		}
+		buf = sipwire.AppendRegister(buf[:0], &reg)
+		if w.Handle(buf) != Reply || resp.Parse(w.Out) != nil {
+			b.Fatal("no answer")
+		}
+		if resp.StatusCode == 401 {
+			chBuf = append(chBuf[:0], resp.WWWAuthenticate[0]...)
+			if err := digestfast.ParseChallenge(chBuf, &ch); err != nil {
+				b.Fatal(err)
+			}
+			*ha1, _ = digestfast.ComputeHA1(ch.Algorithm, user, ch.Realm, []byte("secret-nap000001"))
+		}
+		return resp.StatusCode
+	}
+	if step(false) != 401 || step(true) != 200 {
+		b.Fatal("setup: want 401 then 200")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if c := step(false); c != 401 {
+			b.Fatalf("refresh without credentials: %d", c)
+		}
+		if c := step(true); c != 200 {
+			b.Fatalf("refresh with credentials: %d", c)
+		}
+	}
+}
