@@ -14,11 +14,16 @@ type Process struct {
 	RSSBytes   uint64 `json:"rss_bytes"`  // resident set, from /proc/self/statm
 	Goroutines uint64 `json:"goroutines"`
 	OpenFDs    int    `json:"open_fds"` // entries of /proc/self/fd
+	// GC so far: cycles, and the CPU they took (runtime estimate).
+	GCCycles     uint64  `json:"gc_cycles"`
+	GCCPUSeconds float64 `json:"gc_cpu_seconds"`
 }
 
 var processSamples = []metrics.Sample{
 	{Name: "/memory/classes/heap/objects:bytes"},
 	{Name: "/sched/goroutines:goroutines"},
+	{Name: "/gc/cycles/total:gc-cycles"},
+	{Name: "/cpu/classes/gc/total:cpu-seconds"},
 }
 
 // SampleProcess reads Process without stopping the world (runtime/metrics,
@@ -27,7 +32,8 @@ func SampleProcess() Process {
 	s := make([]metrics.Sample, len(processSamples))
 	copy(s, processSamples)
 	metrics.Read(s)
-	p := Process{HeapBytes: s[0].Value.Uint64(), Goroutines: s[1].Value.Uint64()}
+	p := Process{HeapBytes: s[0].Value.Uint64(), Goroutines: s[1].Value.Uint64(),
+		GCCycles: s[2].Value.Uint64(), GCCPUSeconds: s[3].Value.Float64()}
 	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
 		if f := bytes.Fields(b); len(f) > 1 {
 			pages, _ := strconv.ParseUint(string(f[1]), 10, 64)

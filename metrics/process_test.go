@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"os"
+	"runtime"
 	"testing"
 )
 
@@ -18,6 +19,10 @@ func TestSampleProcessSeesThisProcess(t *testing.T) {
 	after := SampleProcess()
 	if after.HeapBytes == 0 || after.RSSBytes == 0 {
 		t.Fatalf("heap %d rss %d: want both > 0", after.HeapBytes, after.RSSBytes)
+	}
+	runtime.GC()
+	if gc := SampleProcess(); gc.GCCycles < after.GCCycles+1 {
+		t.Errorf("gc cycles %d after runtime.GC, was %d", gc.GCCycles, after.GCCycles)
 	}
 	if after.OpenFDs != before.OpenFDs+1 {
 		t.Errorf("open fds %d after opening one, was %d", after.OpenFDs, before.OpenFDs)
