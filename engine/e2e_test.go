@@ -398,3 +398,27 @@ func TestTCPPeerResettingEveryConnection(t *testing.T) {
 		}
 	}
 }
+
+// With a coarse --tick, responses wait in the socket for up to a tick,
+// but latency counts from the kernel's arrival time: it must stay at the
+// loopback round trip, not grow by half a tick on average.
+func TestTickDoesNotInflateLatency(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{}, "udp")
+	o := baseOptions(srv.Addr, 500)
+	o.Tick = 40 * time.Millisecond
+	o.Rate = 1000
+	o.Duration = 1500 * time.Millisecond
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	if s.Registered != 500 || s.Timeouts != 0 || s.Unregistered != 500 {
+		t.Fatalf("registered %d, timeouts %d, unregistered %d", s.Registered, s.Timeouts, s.Unregistered)
+	}
+	checkSums(t, res)
+	// Uncorrected, the median would be about 20 ms (uniform over a tick).
+	if s.LatencyMS.P50 > 5 {
+		t.Errorf("latency p50 %.2f ms with a 40 ms tick: the wait in the socket was counted", s.LatencyMS.P50)
+	}
+}

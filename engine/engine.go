@@ -35,12 +35,15 @@ type Options struct {
 	Drain      time.Duration // bound on the un-REGISTER phase (default 5 s)
 	NAP        nap.Config
 	Identity   Identity
-	PerNAP     bool                // --sockets per-nap
-	LocalIPs   *netio.AddrPool     // nil: the address the target is reached from
-	Progress   io.Writer           // live progress, once a second; nil: none
-	TTY        bool                // progress rewrites one line
-	Sockets    int                 // shared sockets per event loop (default 4)
-	EventLoops int                 // gnet event loops (default 1)
+	PerNAP     bool            // --sockets per-nap
+	LocalIPs   *netio.AddrPool // nil: the address the target is reached from
+	Progress   io.Writer       // live progress, once a second; nil: none
+	TTY        bool            // progress rewrites one line
+	Sockets    int             // shared sockets per event loop (default 4)
+	EventLoops int             // gnet event loops (default 1)
+	// Tick: the UDP loop wakes at most once per Tick and handles what came
+	// meanwhile in one batch (0: on every datagram). See netio.SetQuantum.
+	Tick       time.Duration
 	Thresholds []metrics.Threshold // --fail-on
 	ShardK     int                 // --shard k/N: run only NAPs with index ≡ k (mod N)
 	ShardN     int
@@ -73,6 +76,16 @@ type run struct {
 	closing atomic.Bool
 	nNAPs   int
 
+	// UDP: one epoll loop thread (netio) runs the ramp and every shard's
+	// timers through tickUDP; TCP: a ramp goroutine and a timer goroutine
+	// per shard.
+	udp           bool
+	udpSleepUntil atomic.Int64 // when the UDP loop will wake by itself; 0 while it is awake
+	rampMu        sync.Mutex   // held by whoever runs a ramp step
+	rampOn        atomic.Bool  // the UDP loop still ramps
+	rampBegin     time.Duration
+	rampStarted   int
+
 	hlog     *metrics.Hlog
 	hlogFrom time.Time
 	timeline []metrics.TimePoint // one point a second, written by progress only
@@ -85,6 +98,26 @@ func (r *run) OnMessage(tag any, msg []byte) {
 	case *perNAP:
 		t.s.onMessage(msg)
 	}
+}
+
+// OnMessageAt takes a UDP datagram with the kernel's arrival time.
+func (r *run) OnMessageAt(tag any, msg []byte, arrived time.Time) {
+	var s *shard
+	switch t := tag.(type) {
+	case *shard:
+		s = t
+	case *perNAP:
+		s = t.s
+	default:
+		return
+	}
+	// How long it waited in the socket (the UDP loop's quantum): the
+	// transaction ended at its arrival, not when we read it.
+	var waited time.Duration
+	if !arrived.IsZero() {
+		waited = min(max(time.Since(arrived), 0), time.Second)
+	}
+	s.onMessageWaited(msg, waited)
 }
 
 func (r *run) OnClosed(tag any, err error) {
@@ -167,6 +200,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	r.loops = loops
 	defer loops.Stop()
+	loops.SetQuantum(o.Tick)
 
 	nShards := o.Sockets * o.EventLoops
 	if nShards > mine {
@@ -206,9 +240,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for _, s := range r.shards {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.loop(stop) }()
+	r.udp = network == "udp"
+	if !r.udp {
+		for _, s := range r.shards {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.loop(stop) }()
+		}
 	}
 	defer func() { close(stop); wg.Wait() }()
 	if o.OnStarted != nil {
@@ -232,7 +269,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	progressDone := make(chan struct{})
 	go r.progress(loadCtx, start, &registeredAll, progressDone)
-	r.ramp(loadCtx)
+	r.rampBegin = r.clock.Now()
+	if r.udp {
+		r.rampOn.Store(true)
+		loops.SetTick(r.tickUDP)
+		<-loadCtx.Done()
+		r.rampOn.Store(false)
+		r.rampMu.Lock() // wait out a ramp step in progress: the drain must see every start
+		r.rampMu.Unlock()
+	} else {
+		r.ramp(loadCtx)
+	}
 	<-loadCtx.Done()
 	<-progressDone
 	loadTime := r.clock.Now() - start
@@ -321,42 +368,14 @@ func (r *run) totals() *metrics.Totals {
 // most Window first registrations in flight (as fast as the target answers,
 // never an unbounded burst).
 func (r *run) ramp(ctx context.Context) {
-	o := r.opts
-	started := 0
-	begin := r.clock.Now()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for started < r.nNAPs {
-		target := 0
-		if o.Rate > 0 {
-			elapsed := (r.clock.Now() - begin).Seconds()
-			target = min(r.nNAPs, int(o.Rate*elapsed)+1)
-		} else {
-			target = min(r.nNAPs, started+int(int64(o.Window)-r.window.Load()))
-		}
-		for started < target {
-			s := r.shards[started%len(r.shards)]
-			local := uint32(started / len(r.shards))
-			if s.conns != nil && o.NAP.Transport == sipwire.UDP {
-				// Per-nap UDP: the NAP's own socket, dialled outside the lock.
-				c, err := r.loops.Dial("udp", netip.AddrPortFrom(r.localAddr(s.globalOf(local)), 0), o.Target, &perNAP{s: s, local: local})
-				if err == nil {
-					s.rec.Lock()
-					s.conns[local] = c
-					s.rec.Unlock()
-				}
-			}
-			s.rec.Lock()
-			s.first[local] = true
-			r.window.Add(1)
-			now := r.clock.Now()
-			if o.Rate > 0 { // paced: NAP number `started` was due at begin + started/Rate
-				due := begin + time.Duration(float64(started)/o.Rate*float64(time.Second))
-				s.scheduled, s.curLag = true, max(now-due, 0)
-			}
-			s.apply(local, s.m.Start(local, &s.naps[local], now))
-			s.rec.Unlock()
-			started++
+	for {
+		r.rampMu.Lock()
+		_, done := r.rampStep()
+		r.rampMu.Unlock()
+		if done {
+			return
 		}
 		select {
 		case <-ctx.Done():
@@ -364,6 +383,92 @@ func (r *run) ramp(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// rampStep starts the NAPs that are due: paced, those whose start time
+// (begin + i/Rate) has come; windowed, as many as the window has room
+// for. It returns when the next start is due (0: when the window frees)
+// and whether the ramp is over. rampMu is held.
+func (r *run) rampStep() (next time.Duration, done bool) {
+	o := r.opts
+	target := 0
+	if o.Rate > 0 {
+		elapsed := (r.clock.Now() - r.rampBegin).Seconds()
+		target = min(r.nNAPs, int(o.Rate*elapsed)+1)
+	} else {
+		target = min(r.nNAPs, r.rampStarted+int(int64(o.Window)-r.window.Load()))
+	}
+	for r.rampStarted < target {
+		started := r.rampStarted
+		s := r.shards[started%len(r.shards)]
+		local := uint32(started / len(r.shards))
+		if s.conns != nil && o.NAP.Transport == sipwire.UDP {
+			// Per-nap UDP: the NAP's own socket, dialled outside the lock.
+			c, err := r.loops.Dial("udp", netip.AddrPortFrom(r.localAddr(s.globalOf(local)), 0), o.Target, &perNAP{s: s, local: local})
+			if err == nil {
+				s.lock()
+				s.conns[local] = c
+				s.unlock()
+			}
+		}
+		s.lock()
+		// On the UDP loop, the REGISTERs join the shard's sendmmsg batch,
+		// flushed by tickUDP right after this step.
+		s.batching = r.udp && s.batch != nil
+		s.first[local] = true
+		r.window.Add(1)
+		now := r.clock.Now()
+		if o.Rate > 0 { // paced: NAP number `started` was due at begin + started/Rate
+			due := r.rampBegin + time.Duration(float64(started)/o.Rate*float64(time.Second))
+			s.scheduled, s.curLag = true, max(now-due, 0)
+		}
+		s.apply(local, s.m.Start(local, &s.naps[local], now))
+		s.batching = false
+		s.unlock()
+		r.rampStarted++
+	}
+	if r.rampStarted >= r.nNAPs {
+		return 0, true
+	}
+	if o.Rate > 0 {
+		return r.rampBegin + time.Duration(float64(r.rampStarted)/o.Rate*float64(time.Second)), false
+	}
+	return 0, false
+}
+
+// tickUDP runs on the UDP loop's thread after each wake-up (datagrams
+// already delivered): it runs a ramp step, fires every shard's due timers
+// (sending with sendmmsg) and returns how long the loop may sleep.
+func (r *run) tickUDP() time.Duration {
+	r.udpSleepUntil.Store(0) // awake: other goroutines must wake us for anything new
+	next := r.clock.Now() + 100*time.Millisecond
+	if r.rampOn.Load() {
+		r.rampMu.Lock()
+		if r.rampOn.Load() {
+			due, done := r.rampStep()
+			if done {
+				r.rampOn.Store(false)
+			} else if due > 0 {
+				next = min(next, due)
+			}
+		}
+		r.rampMu.Unlock()
+	}
+	for _, s := range r.shards {
+		s.lock()
+		s.batching = s.batch != nil
+		s.wheel.Advance(r.clock.Now())
+		if s.batching {
+			s.batch.Flush() // the ramp step's REGISTERs too
+			s.batching = false
+		}
+		if d, ok := s.wheel.NextDeadline(); ok {
+			next = min(next, d)
+		}
+		s.unlock()
+	}
+	r.udpSleepUntil.Store(int64(next))
+	return next - r.clock.Now()
 }
 
 // drain un-REGISTERs every registered NAP and waits, at most Drain, for

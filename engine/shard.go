@@ -45,6 +45,10 @@ type shard struct {
 	batch    *netio.Batch
 	batching bool
 
+	// onLoop: the lock is held by the UDP loop's thread, which recomputes
+	// its sleep after this anyway (no wake-up needed).
+	onLoop bool
+
 	connectQ   []uint32 // NAPs waiting for a TCP connect (done by the timer goroutine)
 	wake       chan struct{}
 	sleepUntil atomic.Int64
@@ -143,8 +147,30 @@ func (s *shard) connFor(local uint32) *netio.Conn {
 	return s.conn
 }
 
-// signal wakes the timer goroutine if at is before its planned wake-up.
+// lock takes the shard lock for the ramp or the UDP loop; unlock
+// releases it.
+func (s *shard) lock() {
+	s.rec.Lock()
+	s.onLoop = s.r.udp
+}
+
+func (s *shard) unlock() {
+	s.onLoop = false
+	s.rec.Unlock()
+}
+
+// signal wakes the timer goroutine (TCP) or the UDP loop if at is before
+// its planned wake-up.
 func (s *shard) signal(at time.Duration) {
+	if s.r.udp {
+		if s.onLoop {
+			return
+		}
+		if su := s.r.udpSleepUntil.Load(); su == 0 || int64(at) < su {
+			s.r.loops.Wake()
+		}
+		return
+	}
 	if int64(at) < s.sleepUntil.Load() {
 		select {
 		case s.wake <- struct{}{}:
@@ -155,9 +181,13 @@ func (s *shard) signal(at time.Duration) {
 
 // OnMessage handles a datagram or framed message for this shard (event
 // loop goroutine).
-func (s *shard) onMessage(msg []byte) {
-	s.rec.Lock()
-	defer s.rec.Unlock()
+func (s *shard) onMessage(msg []byte) { s.onMessageWaited(msg, 0) }
+
+// onMessageWaited handles a message that arrived waited ago: its
+// transaction's latency ends at the arrival.
+func (s *shard) onMessageWaited(msg []byte, waited time.Duration) {
+	s.lock() // over UDP, on the UDP loop's thread
+	defer s.unlock()
 	m := &s.msg
 	if err := m.Parse(msg); err != nil || m.IsRequest {
 		s.rec.Malformed++
@@ -171,7 +201,14 @@ func (s *shard) onMessage(msg []byte) {
 		s.rec.Stale++ // not one of ours
 		return
 	}
-	s.apply(local, s.m.OnResponse(local, &s.naps[local], s.r.clock.Now(), m))
+	a := s.m.OnResponse(local, &s.naps[local], s.r.clock.Now(), m)
+	if a.Latency > waited {
+		a.Latency -= waited
+	}
+	if a.RegLatency > waited {
+		a.RegLatency -= waited
+	}
+	s.apply(local, a)
 }
 
 // onClosed: a TCP connection of this shard was lost (event loop goroutine).

@@ -41,7 +41,7 @@ type Loops struct {
 	gnet.BuiltinEventEngine
 	cli  *gnet.Client
 	recv Receiver
-	udp  udpSet // UDP sockets, read outside gnet (see udp.go)
+	udp  *udpLoop // UDP sockets, read outside gnet (see udp.go)
 }
 
 // quiet is a gnet logger that keeps stdout clean for JSON output and
@@ -75,19 +75,22 @@ func Start(recv Receiver, loops int) (*Loops, error) {
 		return nil, err
 	}
 	l.cli = cli
+	if err := l.startUDP(); err != nil {
+		_ = cli.Stop()
+		return nil, err
+	}
 	return l, nil
 }
 
 // Stop closes every connection and stops the loops.
 func (l *Loops) Stop() error {
-	l.closeUDP()
+	l.stopUDP()
 	return l.cli.Stop()
 }
 
 // Conn is one socket to the target.
 type Conn struct {
-	gc     gnet.Conn    // TCP
-	udp    *net.UDPConn // UDP
+	gc     gnet.Conn // TCP
 	fd     int
 	tcp    bool
 	tag    any
@@ -175,13 +178,14 @@ func (c *Conn) Send(b []byte) error {
 // Dial's caller has even stored it.
 func (c *Conn) Closed() bool { return c.closed.Load() }
 
-// Close closes the connection (OnClosed follows for TCP).
+// Close closes a TCP connection (OnClosed follows). UDP sockets close
+// with Loops.Stop, after the loop reading them has ended.
 func (c *Conn) Close() error {
+	if !c.tcp {
+		return errUDPClose // UDP sockets live as long as their Loops
+	}
 	if c.closed.Swap(true) {
 		return nil
-	}
-	if c.udp != nil {
-		return c.udp.Close()
 	}
 	return c.gc.Close()
 }

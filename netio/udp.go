@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
-	"syscall"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -13,41 +15,224 @@ import (
 	"github.com/regstorm/regstorm/sipwire"
 )
 
-// UDP sockets are not on gnet: a gnet client connection closes itself on
-// the first EPOLLERR, and a connected UDP socket gets one for every ICMP
-// port unreachable, i.e. whenever the registrar is down for a moment. The
-// NAPs would then write into a closed descriptor forever. Here a reader
-// goroutine per socket waits on Go's netpoller, reads with recvmmsg, and
-// takes such errors for what they are: a lost datagram.
+// UDP sockets are neither on gnet nor on Go's netpoller.
+//
+//   - A gnet client connection closes itself on the first EPOLLERR, and a
+//     connected UDP socket gets one for every ICMP port unreachable, that
+//     is whenever the registrar is down for a moment: the NAPs would then
+//     write into a closed descriptor forever.
+//   - Waking a goroutine per datagram through Go's netpoller and timers
+//     costs 20–40 µs of CPU per wake-up on this 2-core machine (scheduler
+//     spinning and futex hand-offs): at 2 000 REGISTER/s that alone is
+//     more than SIPp spends per transaction (bench/RESULTS.md).
+//
+// Instead one OS thread runs an epoll loop over every UDP socket: it
+// sleeps in epoll_wait until a datagram arrives or the next timer is due
+// (the timeout comes from the tick function the engine sets), reads with
+// recvmmsg, and calls the tick, which fires due timers and sends with
+// sendmmsg. ICMP errors are read, counted as what they are (a lost
+// datagram) and forgotten.
 
 // recvBatch is how many datagrams one recvmmsg may return.
 const recvBatch = 16
 
-// recvBufs are one reader's buffers, taken from a pool only while it
-// reads: 10^4 per-NAP sockets do not hold 10^4 MiB of buffers.
 type recvBufs struct {
 	bufs [recvBatch][sipwire.MaxMessageSize]byte
 	iov  [recvBatch]unix.Iovec
 	msgs [recvBatch]mmsghdr
+	ctrl [recvBatch][64]byte // SO_TIMESTAMPNS control messages
 }
 
-var recvPool = sync.Pool{New: func() any {
+func newRecvBufs() *recvBufs {
 	rb := new(recvBufs)
 	for i := range rb.msgs {
 		rb.iov[i].Base = &rb.bufs[i][0]
 		rb.iov[i].SetLen(len(rb.bufs[i]))
 		rb.msgs[i].hdr.Iov = &rb.iov[i]
 		rb.msgs[i].hdr.SetIovlen(1)
+		rb.msgs[i].hdr.Control = &rb.ctrl[i][0]
 	}
 	return rb
-}}
+}
 
-// udpSet tracks the UDP sockets of a Loops, to close them in Stop.
-type udpSet struct {
-	mu      sync.Mutex
-	conns   map[*Conn]struct{}
-	stopped bool
-	readers sync.WaitGroup
+// arrival reads the kernel's receive time of message i from its
+// SO_TIMESTAMPNS control message (zero time if there is none).
+func (rb *recvBufs) arrival(i int) time.Time {
+	c := rb.ctrl[i][:rb.msgs[i].hdr.Controllen]
+	for len(c) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(c) {
+			break
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS && int(h.Len) >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&c[unix.CmsgLen(0)]))
+			return time.Unix(ts.Sec, ts.Nsec)
+		}
+		c = c[min(unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)), len(c)):]
+	}
+	return time.Time{}
+}
+
+// TimedReceiver is a Receiver that takes UDP datagrams with the kernel's
+// arrival time: with a tick (SetQuantum) a datagram may wait in the
+// socket for up to a quantum, and latency must not include that wait.
+type TimedReceiver interface {
+	OnMessageAt(tag any, msg []byte, arrived time.Time)
+}
+
+// maxSleep bounds an epoll_wait when no timer is due sooner, so a tick
+// function set late or a stop is noticed.
+const maxSleep = 5 * time.Millisecond
+
+// udpLoop is the epoll loop of a Loops' UDP sockets.
+type udpLoop struct {
+	epfd, evfd int
+	mu         sync.Mutex
+	conns      map[int32]*Conn
+	stopped    bool
+	stop       atomic.Bool
+	done       chan struct{}
+	tick       atomic.Pointer[func() time.Duration]
+	quantum    atomic.Int64 // ns; 0: wake on every datagram
+	ICMPErrors atomic.Int64
+}
+
+func (l *Loops) startUDP() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return err
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return err
+	}
+	l.udp = &udpLoop{epfd: epfd, evfd: evfd, conns: map[int32]*Conn{}, done: make(chan struct{})}
+	go l.udp.run(l.recv)
+	return nil
+}
+
+// SetTick installs the function the UDP loop calls after every wake-up,
+// on its own thread: it fires what is due and says how long the loop may
+// sleep before it must be called again.
+func (l *Loops) SetTick(tick func() time.Duration) {
+	l.udp.tick.Store(&tick)
+	l.Wake()
+}
+
+// Wake makes the UDP loop call its tick soon (something became due
+// earlier than it planned to sleep). Safe from any goroutine.
+func (l *Loops) Wake() {
+	var one = [8]byte{1}
+	_, _ = unix.Write(l.udp.evfd, one[:])
+}
+
+// SetQuantum makes the UDP loop wake at most once per q: after a wake-up
+// it sleeps the rest of q before it looks at its sockets again, so the
+// datagrams of that time are read with one recvmmsg and answered with one
+// sendmmsg. On this machine every thread wake-up costs 10–15 µs of CPU;
+// batching them is what takes the CPU per transaction below the
+// datagram-per-wake-up floor. Timers fire up to q late; latency is
+// measured from the kernel's arrival timestamp, so it does not grow.
+func (l *Loops) SetQuantum(q time.Duration) { l.udp.quantum.Store(int64(q)) }
+
+// ICMPErrors counts the errors UDP sockets reported (port unreachable
+// while the target was down, mostly).
+func (l *Loops) ICMPErrors() int64 { return l.udp.ICMPErrors.Load() }
+
+func (u *udpLoop) run(recv Receiver) {
+	// The loop blocks in epoll_wait on its own thread: no goroutine hand-off
+	// between a datagram's arrival and its processing.
+	runtime.LockOSThread()
+	defer close(u.done)
+	events := make([]unix.EpollEvent, 256)
+	rb := newRecvBufs()
+	timed, _ := recv.(TimedReceiver)
+	wait := maxSleep
+	var evbuf [8]byte
+	for !u.stop.Load() {
+		n, err := epollWaitRaw(u.epfd, events, int(wait/time.Millisecond))
+		if err != 0 && err != unix.EINTR {
+			return
+		}
+		woke := time.Now()
+		for i := 0; i < n; i++ {
+			fd := events[i].Fd
+			if int(fd) == u.evfd {
+				_, _ = unix.Read(u.evfd, evbuf[:])
+				continue
+			}
+			u.mu.Lock()
+			c := u.conns[fd]
+			u.mu.Unlock()
+			if c != nil {
+				u.read(c, rb, recv, timed)
+			}
+		}
+		wait = maxSleep
+		if t := u.tick.Load(); t != nil {
+			wait = min(max((*t)(), 0), maxSleep)
+		}
+		if q := time.Duration(u.quantum.Load()); q > 0 {
+			// Nap the rest of the quantum (a thread sleep, not a Go timer),
+			// then look again: whatever arrived meanwhile is read at once.
+			if rest := q - time.Since(woke); rest > 0 && !u.stop.Load() {
+				ts := unix.NsecToTimespec(int64(rest))
+				_, _, _ = unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+				wait -= rest
+			}
+		}
+		// epoll_wait counts whole milliseconds: round up, or the loop would
+		// spin until a sub-millisecond deadline.
+		wait = max((wait+time.Millisecond-1)/time.Millisecond*time.Millisecond, 0)
+	}
+}
+
+// epollWaitRaw is epoll_wait without telling the Go scheduler: as a
+// normal syscall, every wait parked the P in "syscall" state and kept the
+// runtime's sysmon thread polling every 20 µs (tens of thousands of
+// wake-ups a second, measured with strace). Waits are short (maxSleep),
+// and a preemption or GC signal interrupts them with EINTR.
+func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, unix.Errno) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	return int(n), errno
+}
+
+// read delivers what c's socket holds, a recvmmsg at a time.
+func (u *udpLoop) read(c *Conn, rb *recvBufs, recv Receiver, timed TimedReceiver) {
+	for errs := 0; errs < 4; {
+		for i := range rb.msgs {
+			rb.msgs[i].hdr.SetControllen(len(rb.ctrl[i]))
+		}
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&rb.msgs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == unix.EAGAIN:
+			return
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			// ECONNREFUSED and the like: an ICMP error for an earlier
+			// datagram, reported once and cleared. The socket lives on.
+			u.ICMPErrors.Add(1)
+			errs++
+			continue
+		}
+		for i := 0; i < int(n); i++ {
+			if timed != nil {
+				timed.OnMessageAt(c.tag, rb.bufs[i][:rb.msgs[i].len], rb.arrival(i))
+			} else {
+				recv.OnMessage(c.tag, rb.bufs[i][:rb.msgs[i].len])
+			}
+		}
+		if int(n) < recvBatch {
+			return // level-triggered: anything newer is reported again
+		}
+	}
 }
 
 func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, error) {
@@ -55,88 +240,84 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, er
 	if err != nil {
 		return nil, err
 	}
-	var la *net.UDPAddr
-	if local.IsValid() {
-		la = net.UDPAddrFromAddrPort(local)
+	rap := ra.AddrPort()
+	family := unix.AF_INET6
+	if rap.Addr().Unmap().Is4() && (!local.IsValid() || !local.Addr().IsValid() || local.Addr().Unmap().Is4()) {
+		family = unix.AF_INET
 	}
-	uc, err := net.DialUDP("udp", la, ra)
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	_ = uc.SetReadBuffer(4 << 20)
-	_ = uc.SetWriteBuffer(4 << 20)
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		uc.Close()
-		return nil, err
+	fail := func(err error) (*Conn, error) { unix.Close(fd); return nil, err }
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) // arrival times (TimedReceiver)
+	if local.IsValid() && (local.Addr().IsValid() || local.Port() != 0) {
+		if err := unix.Bind(fd, sockaddrOf(family, local)); err != nil {
+			return fail(err)
+		}
 	}
-	c := &Conn{udp: uc, tag: tag}
-	c.Local, _ = netip.ParseAddrPort(uc.LocalAddr().String())
-	_ = rc.Control(func(fd uintptr) { c.fd = int(fd) })
-
-	u := &l.udp
+	if err := unix.Connect(fd, sockaddrOf(family, rap)); err != nil {
+		return fail(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail(err)
+	}
+	c := &Conn{fd: fd, tag: tag, Local: addrPortOf(sa)}
+	u := l.udp
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	if u.stopped {
-		u.mu.Unlock()
-		uc.Close()
-		return nil, ErrClosed
+		return fail(ErrClosed)
 	}
-	if u.conns == nil {
-		u.conns = map[*Conn]struct{}{}
+	if err := unix.EpollCtl(u.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+		return fail(err)
 	}
-	u.conns[c] = struct{}{}
-	u.readers.Add(1)
-	u.mu.Unlock()
-	go l.readUDP(c, rc)
+	u.conns[int32(fd)] = c
 	return c, nil
 }
 
-// readUDP delivers c's datagrams until c is closed.
-func (l *Loops) readUDP(c *Conn, rc syscall.RawConn) {
-	defer l.udp.readers.Done()
-	for !c.closed.Load() {
-		err := rc.Read(func(fd uintptr) bool {
-			rb := recvPool.Get().(*recvBufs)
-			defer recvPool.Put(rb)
-			for {
-				n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&rb.msgs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
-				switch {
-				case errno == unix.EAGAIN:
-					return false // wait for the netpoller
-				case errno == unix.EINTR:
-					continue
-				case errno != 0:
-					// ECONNREFUSED and the like: an ICMP error for an earlier
-					// datagram, reported once and cleared. The socket lives on.
-					if c.closed.Load() {
-						return true
-					}
-					continue
-				}
-				for i := 0; i < int(n); i++ {
-					l.recv.OnMessage(c.tag, rb.bufs[i][:rb.msgs[i].len])
-				}
-				if int(n) < recvBatch {
-					return false // drained; an arrival from now on wakes us
-				}
-			}
-		})
-		if err != nil && (errors.Is(err, net.ErrClosed) || c.closed.Load()) {
-			return
-		}
+func sockaddrOf(family int, ap netip.AddrPort) unix.Sockaddr {
+	if family == unix.AF_INET {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
 	}
+	a := ap.Addr()
+	if !a.IsValid() {
+		a = netip.IPv6Unspecified()
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
 }
 
-// closeUDP closes every UDP socket and waits for their readers.
-func (l *Loops) closeUDP() {
-	u := &l.udp
+func addrPortOf(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// stopUDP ends the loop, then closes every UDP socket.
+func (l *Loops) stopUDP() {
+	u := l.udp
+	u.stop.Store(true)
+	l.Wake()
+	<-u.done
 	u.mu.Lock()
 	u.stopped = true
 	conns := u.conns
 	u.conns = nil
 	u.mu.Unlock()
-	for c := range conns {
-		_ = c.Close()
+	for _, c := range conns {
+		if !c.closed.Swap(true) {
+			unix.Close(c.fd)
+		}
 	}
-	u.readers.Wait()
+	unix.Close(u.evfd)
+	unix.Close(u.epfd)
 }
+
+var errUDPClose = errors.New("netio: UDP sockets close with Loops.Stop")

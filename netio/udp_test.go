@@ -115,3 +115,65 @@ func TestStopClosesUDPSockets(t *testing.T) {
 		t.Error("Dial after Stop succeeded")
 	}
 }
+
+type timedCollect struct {
+	collect
+	arrived []time.Time
+}
+
+func (c *timedCollect) OnMessageAt(tag any, msg []byte, at time.Time) {
+	c.mu.Lock()
+	c.arrived = append(c.arrived, at)
+	c.mu.Unlock()
+	c.OnMessage(tag, msg)
+}
+
+// With a quantum, datagrams wait in the socket until the loop wakes; a
+// TimedReceiver gets each one's kernel arrival time, earlier than the
+// moment it was read.
+func TestQuantumDeliversKernelArrivalTimes(t *testing.T) {
+	srv, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	rcv := &timedCollect{collect: collect{got: make(chan struct{}, 1)}}
+	loops, err := Start(rcv, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loops.Stop()
+	loops.SetQuantum(50 * time.Millisecond)
+	c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_ = srv.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, from, err := srv.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	if _, err := srv.WriteTo([]byte("pong"), from); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rcv.got:
+	case <-time.After(3 * time.Second):
+		t.Fatal("nothing delivered")
+	}
+	read := time.Now()
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.arrived) != 1 || rcv.msgs[0] != "pong" {
+		t.Fatalf("delivered %q with %d times", rcv.msgs, len(rcv.arrived))
+	}
+	at := rcv.arrived[0]
+	if at.IsZero() || at.Before(sent.Add(-time.Millisecond)) || at.After(read) {
+		t.Fatalf("arrival %v: want between the send %v and the delivery %v", at, sent, read)
+	}
+}

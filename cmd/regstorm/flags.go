@@ -48,6 +48,7 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "drain", Value: 5 * time.Second, Usage: "bound on the un-REGISTER phase at stop", EnvVars: env("drain")},
 		&cli.StringFlag{Name: "sockets", Value: "shared", Usage: "shared (NAPs multiplexed on a few sockets) or per-nap (one local port per NAP)", EnvVars: env("sockets")},
 		&cli.IntFlag{Name: "event-loops", Value: 1, Usage: "gnet event loops; more than 1 only pays on many cores (see bench/RESULTS.md)", EnvVars: env("event-loops")},
+		&cli.DurationFlag{Name: "tick", Value: time.Millisecond, Usage: "UDP: wake at most once per tick and batch what came meanwhile (0: wake on every datagram); latency still counts from the kernel's arrival time", EnvVars: env("tick")},
 		&cli.IntFlag{Name: "sockets-per-loop", Value: 4, Usage: "with --sockets shared: sockets per event loop", EnvVars: env("sockets-per-loop")},
 		&cli.StringFlag{Name: "local-ip", Usage: "source addresses: a list or CIDR, e.g. 127.0.0.0/16", EnvVars: env("local-ip")},
 		&cli.StringFlag{Name: "summary", Usage: "write the JSON summary to FILE, or - for stdout", EnvVars: env("summary")},
@@ -181,6 +182,9 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	o.Drain = c.Duration("drain")
 	if o.EventLoops = c.Int("event-loops"); o.EventLoops < 0 {
 		return o, usagef("--event-loops %d: must not be negative", o.EventLoops)
+	}
+	if o.Tick = c.Duration("tick"); o.Tick < 0 || o.Tick > 100*time.Millisecond {
+		return o, usagef("--tick %v: want 0 (wake on every datagram) up to 100ms", o.Tick)
 	}
 	if o.Sockets = c.Int("sockets-per-loop"); o.Sockets <= 0 {
 		return o, usagef("--sockets-per-loop %d: must be positive", o.Sockets)
