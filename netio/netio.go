@@ -1,8 +1,8 @@
 // Package netio carries SIP messages between regstorm's NAPs and a target:
 // connected UDP and TCP sockets bound to chosen local addresses. TCP runs
-// on gnet/v2 event loops, framed into whole messages; UDP is read with
-// recvmmsg by a goroutine per socket on Go's netpoller (udp.go says why
-// not gnet). Sends are safe from any goroutine: a UDP datagram or a small
+// on gnet/v2 event loops, framed into whole messages; UDP runs on one
+// epoll loop thread with recvmmsg and sendmmsg (udp.go says why not
+// gnet). Sends are safe from any goroutine: a UDP datagram or a small
 // TCP write goes straight to the socket; a TCP write the kernel cannot
 // take at once is queued on the connection's event loop.
 package netio
@@ -24,8 +24,8 @@ import (
 	"github.com/regstorm/regstorm/sipwire"
 )
 
-// Receiver gets what arrives, on an event loop (TCP) or a socket's reader
-// goroutine (UDP): calls for different sockets may run at the same time.
+// Receiver gets what arrives, on a gnet event loop (TCP) or the UDP loop's
+// thread: calls for different sockets may run at the same time.
 // msg is valid only during the call.
 type Receiver interface {
 	// OnMessage delivers one datagram (UDP) or one framed message (TCP) that

@@ -30,8 +30,8 @@ import (
 // sleeps in epoll_wait until a datagram arrives or the next timer is due
 // (the timeout comes from the tick function the engine sets), reads with
 // recvmmsg, and calls the tick, which fires due timers and sends with
-// sendmmsg. ICMP errors are read, counted as what they are (a lost
-// datagram) and forgotten.
+// sendmmsg. ICMP errors are read and forgotten: to a NAP they are a lost
+// datagram, which retransmissions and Timer F already handle.
 
 // recvBatch is how many datagrams one recvmmsg may return.
 const recvBatch = 16
@@ -94,7 +94,6 @@ type udpLoop struct {
 	done       chan struct{}
 	tick       atomic.Pointer[func() time.Duration]
 	quantum    atomic.Int64 // ns; 0: wake on every datagram
-	ICMPErrors atomic.Int64
 }
 
 func (l *Loops) startUDP() error {
@@ -140,10 +139,6 @@ func (l *Loops) Wake() {
 // datagram-per-wake-up floor. Timers fire up to q late; latency is
 // measured from the kernel's arrival timestamp, so it does not grow.
 func (l *Loops) SetQuantum(q time.Duration) { l.udp.quantum.Store(int64(q)) }
-
-// ICMPErrors counts the errors UDP sockets reported (port unreachable
-// while the target was down, mostly).
-func (l *Loops) ICMPErrors() int64 { return l.udp.ICMPErrors.Load() }
 
 func (u *udpLoop) run(recv Receiver) {
 	// The loop blocks in epoll_wait on its own thread: no goroutine hand-off
@@ -218,7 +213,6 @@ func (u *udpLoop) read(c *Conn, rb *recvBufs, recv Receiver, timed TimedReceiver
 		case errno != 0:
 			// ECONNREFUSED and the like: an ICMP error for an earlier
 			// datagram, reported once and cleared. The socket lives on.
-			u.ICMPErrors.Add(1)
 			errs++
 			continue
 		}
