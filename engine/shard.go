@@ -38,10 +38,10 @@ type shard struct {
 	local   netip.AddrPort
 	hostBuf []byte
 
-	// batch gathers the datagrams the timer loop sends during one Advance
-	// (a refresh wave fires thousands of timers a tick) into sendmmsg
-	// calls. Shared UDP sockets only; nil otherwise. batching is set while
-	// the timer loop holds the lock.
+	// batch gathers what the UDP loop sends during one tick (a refresh
+	// wave fires thousands of timers a tick; a ramp step starts many NAPs)
+	// into sendmmsg calls. Shared UDP sockets only; nil otherwise.
+	// batching is set while the UDP loop holds the lock.
 	batch    *netio.Batch
 	batching bool
 
@@ -236,19 +236,15 @@ func (s *shard) onClosed(tag any) {
 	}
 }
 
-// loop is the shard's timer goroutine: it fires due timers and runs the
-// TCP connects the machine asked for, sleeping until the next deadline.
+// loop is the shard's timer goroutine over TCP (UDP shards are ticked by
+// the UDP loop, run.tickUDP): it fires due timers and runs the TCP
+// connects the machine asked for, sleeping until the next deadline.
 func (s *shard) loop(stop <-chan struct{}) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
 		s.rec.Lock()
-		s.batching = s.batch != nil
 		s.wheel.Advance(s.r.clock.Now())
-		if s.batching {
-			s.batch.Flush()
-			s.batching = false
-		}
 		queued := s.connectQ
 		s.connectQ = nil
 		next, ok := s.wheel.NextDeadline()
