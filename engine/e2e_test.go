@@ -58,6 +58,16 @@ func checkSums(t *testing.T, res *Result) {
 	}
 }
 
+// checkCycle: all n NAPs registered during the load, none timed out, and
+// all were un-registered in the drain.
+func checkCycle(t *testing.T, res *Result, n int64) {
+	t.Helper()
+	s := res.Summary
+	if s.Registered != n || s.Timeouts != 0 || s.Unregistered != n {
+		t.Fatalf("registered %d, timeouts %d, unregistered %d (want %d, 0, %d)", s.Registered, s.Timeouts, s.Unregistered, n, n)
+	}
+}
+
 func TestUDPSharedRegistersAndDrains(t *testing.T) {
 	srv := startRegistrar(t, registrar.Config{})
 	o := baseOptions(srv.Addr, 3000)
@@ -66,9 +76,7 @@ func TestUDPSharedRegistersAndDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := res.Summary
-	if s.Registered != 3000 || s.Timeouts != 0 || s.Unregistered != 3000 {
-		t.Fatalf("registered %d, timeouts %d, unregistered %d", s.Registered, s.Timeouts, s.Unregistered)
-	}
+	checkCycle(t, res, 3000)
 	checkSums(t, res)
 	if n, _ := srv.Reg.Loc.Count(time.Now()); n != 0 {
 		t.Errorf("%d bindings left at the registrar after the drain", n)
@@ -120,9 +128,7 @@ func TestTCPShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := res.Summary; s.Registered != 800 || s.Timeouts != 0 || s.Unregistered != 800 {
-		t.Fatalf("registered %d, timeouts %d, unregistered %d", s.Registered, s.Timeouts, s.Unregistered)
-	}
+	checkCycle(t, res, 800)
 	checkSums(t, res)
 }
 
@@ -204,9 +210,7 @@ func TestDelayAboveT1DuplicatesAbsorbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := res.Summary
-	if s.Registered != 500 || s.Timeouts != 0 || s.Unregistered != 500 {
-		t.Fatalf("registered %d, timeouts %d, unregistered %d", s.Registered, s.Timeouts, s.Unregistered)
-	}
+	checkCycle(t, res, 500)
 	// 500 REGISTERs and 500 un-REGISTERs, each retransmitted at 10 ms.
 	if s.Requests != 1000 || s.Retransmissions < 1000 {
 		t.Fatalf("requests %d (want 1000), retransmissions %d (want >= 1000)", s.Requests, s.Retransmissions)
@@ -413,9 +417,7 @@ func TestTickDoesNotInflateLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := res.Summary
-	if s.Registered != 500 || s.Timeouts != 0 || s.Unregistered != 500 {
-		t.Fatalf("registered %d, timeouts %d, unregistered %d", s.Registered, s.Timeouts, s.Unregistered)
-	}
+	checkCycle(t, res, 500)
 	checkSums(t, res)
 	// Uncorrected, the median would be about 20 ms (uniform over a tick).
 	if s.LatencyMS.P50 > 5 {
