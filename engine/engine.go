@@ -91,16 +91,11 @@ type run struct {
 	timeline []metrics.TimePoint // one point a second, written by progress only
 }
 
-func (r *run) OnMessage(tag any, msg []byte) {
-	switch t := tag.(type) {
-	case *shard:
-		t.onMessage(msg)
-	case *perNAP:
-		t.s.onMessage(msg)
-	}
-}
+// OnMessage takes a TCP message, handled as it is read.
+func (r *run) OnMessage(tag any, msg []byte) { r.OnMessageAt(tag, msg, time.Time{}) }
 
-// OnMessageAt takes a UDP datagram with the kernel's arrival time.
+// OnMessageAt takes a UDP datagram with the kernel's arrival time (zero:
+// unknown, count it as arriving now).
 func (r *run) OnMessageAt(tag any, msg []byte, arrived time.Time) {
 	var s *shard
 	switch t := tag.(type) {

@@ -181,8 +181,6 @@ func (s *shard) signal(at time.Duration) {
 
 // OnMessage handles a datagram or framed message for this shard (event
 // loop goroutine).
-func (s *shard) onMessage(msg []byte) { s.onMessageWaited(msg, 0) }
-
 // onMessageWaited handles a message that arrived waited ago: its
 // transaction's latency ends at the arrival.
 func (s *shard) onMessageWaited(msg []byte, waited time.Duration) {
