@@ -273,6 +273,15 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, er
 	return c, nil
 }
 
+// Sockaddr is ap as a socket address: IPv4 (also for a v4-mapped
+// address) or IPv6.
+func Sockaddr(ap netip.AddrPort) unix.Sockaddr {
+	if ap.Addr().Unmap().Is4() {
+		return sockaddrOf(unix.AF_INET, ap)
+	}
+	return sockaddrOf(unix.AF_INET6, ap)
+}
+
 func sockaddrOf(family int, ap netip.AddrPort) unix.Sockaddr {
 	if family == unix.AF_INET {
 		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}

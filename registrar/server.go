@@ -212,15 +212,6 @@ func (s *Server) later(c gnet.Conn, out []byte, udp bool) {
 	if !ok {
 		return
 	}
-	var sa unix.Sockaddr
-	if ip4 := ua.IP.To4(); ip4 != nil {
-		a := &unix.SockaddrInet4{Port: ua.Port}
-		copy(a.Addr[:], ip4)
-		sa = a
-	} else {
-		a := &unix.SockaddrInet6{Port: ua.Port}
-		copy(a.Addr[:], ua.IP.To16())
-		sa = a
-	}
+	sa := netio.Sockaddr(ua.AddrPort())
 	time.AfterFunc(delay, func() { _ = unix.Sendto(fd, data, 0, sa) })
 }
