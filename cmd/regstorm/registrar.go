@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/registrar"
+)
+
+func registrarFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:5060", Usage: "host:port (port 0: any free port)", EnvVars: env("listen")},
+		&cli.StringFlag{Name: "transport", Value: "udp,tcp", Usage: "udp, tcp or both", EnvVars: env("registrar-transport")},
+		&cli.BoolFlag{Name: "auth", Usage: "require digest authentication", EnvVars: env("auth")},
+		&cli.StringFlag{Name: "realm", Usage: "digest realm (default: the AOR's domain)", EnvVars: env("realm")},
+		&cli.StringFlag{Name: "password", Value: "secret", Usage: "password pattern; %d is the number in the user name", EnvVars: env("registrar-password")},
+		&cli.StringFlag{Name: "users", Usage: "SIPp CSV of user;domain;password (overrides --password)", EnvVars: env("registrar-users")},
+		&cli.IntFlag{Name: "min-expires", Usage: "answer 423 below this", EnvVars: env("min-expires")},
+		&cli.IntFlag{Name: "max-expires", Usage: "clamp requested intervals to this", EnvVars: env("max-expires")},
+		&cli.StringFlag{Name: "expires-style", Value: "contact", Usage: "granted interval in Contact ;expires (contact) or only in the Expires header (header)", EnvVars: env("expires-style")},
+		&cli.Float64Flag{Name: "drop", Usage: "fraction of requests silently ignored", EnvVars: env("drop")},
+		&cli.DurationFlag{Name: "delay", Usage: "answer this late", EnvVars: env("delay")},
+		&cli.StringFlag{Name: "reject", Usage: "CODE:P, e.g. 503:0.05", EnvVars: env("reject")},
+		&cli.BoolFlag{Name: "silent", Usage: "never answer", EnvVars: env("silent")},
+	}
+}
+
+func runRegistrar(c *cli.Context, stderr io.Writer) error {
+	cfg := registrar.Config{
+		Auth: c.Bool("auth"), Realm: c.String("realm"),
+		Drop: c.Float64("drop"), Delay: c.Duration("delay"), Silent: c.Bool("silent"),
+	}
+	if v := c.Int("min-expires"); v < 0 {
+		return usagef("--min-expires %d: must not be negative", v)
+	} else {
+		cfg.MinExpires = uint32(v)
+	}
+	if v := c.Int("max-expires"); v < 0 {
+		return usagef("--max-expires %d: must not be negative", v)
+	} else {
+		cfg.MaxExpires = uint32(v)
+	}
+	if cfg.MaxExpires > 0 && cfg.MinExpires > cfg.MaxExpires {
+		return usagef("--min-expires %d is above --max-expires %d", cfg.MinExpires, cfg.MaxExpires)
+	}
+	switch c.String("expires-style") {
+	case "contact":
+	case "header":
+		cfg.Style = registrar.StyleHeader
+	default:
+		return usagef("--expires-style %q: want contact or header", c.String("expires-style"))
+	}
+	if cfg.Drop < 0 || cfg.Drop > 1 {
+		return usagef("--drop %v: want a fraction 0..1", cfg.Drop)
+	}
+	if r := c.String("reject"); r != "" {
+		code, p, ok := strings.Cut(r, ":")
+		n, err1 := strconv.Atoi(code)
+		f, err2 := strconv.ParseFloat(p, 64)
+		if !ok || err1 != nil || err2 != nil || n < 300 || n > 699 || f < 0 || f > 1 {
+			return usagef("--reject %q: want CODE:P with CODE 300..699 and P 0..1, e.g. 503:0.05", r)
+		}
+		cfg.RejectCode, cfg.RejectProb = n, f
+	}
+	pass, err := passwordLookup(c)
+	if err != nil {
+		return err
+	}
+	cfg.Password = pass
+	host, portS, err := net.SplitHostPort(c.String("listen"))
+	port, perr := strconv.Atoi(portS)
+	if err != nil || perr != nil || port < 0 || port > 65535 {
+		return usagef("--listen %q: want host:port", c.String("listen"))
+	}
+	var transports []string
+	for _, t := range strings.Split(c.String("transport"), ",") {
+		switch t = strings.TrimSpace(strings.ToLower(t)); t {
+		case "udp", "tcp":
+			transports = append(transports, t)
+		default:
+			return usagef("--transport %q: want udp, tcp or udp,tcp", c.String("transport"))
+		}
+	}
+	srv, err := registrar.Listen(registrar.New(cfg), host, port, transports)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	fmt.Fprintf(stderr, "regstorm registrar: listening on %s (%s)\n", srv.Addr, strings.Join(transports, ","))
+	ctx, stop := signalContext(stderr)
+	defer stop()
+	// SIGUSR1 prints the counters and the bindings held, without stopping
+	// (approximate while requests are being handled).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-usr1:
+			printRegistrarStats(stderr, srv)
+		}
+	}
+	err = srv.Close()
+	printRegistrarStats(stderr, srv)
+	return err
+}
+
+func printRegistrarStats(w io.Writer, srv *registrar.Server) {
+	st := srv.Stats()
+	held, aors := srv.Reg.Loc.Count(time.Now())
+	fmt.Fprintf(w, "regstorm registrar: %d requests, %d bindings made, %d removed, %d held for %d AoRs, %d challenges, %d auth failures, %d replays refused, %d malformed\n",
+		st.Requests, st.Registered, st.Unregistered, held, aors, st.Challenges, st.AuthFailures, st.Replays, st.Malformed)
+}
+
+// passwordLookup builds the registrar's password function from --users or
+// the --password pattern (%d is the number found in the user name).
+func passwordLookup(c *cli.Context) (func(user []byte) ([]byte, bool), error) {
+	if f := c.String("users"); f != "" {
+		users, err := engine.LoadUsers(f)
+		if err != nil {
+			return nil, usagef("--users: %v", err)
+		}
+		m := make(map[string][]byte, len(users))
+		for _, u := range users {
+			m[u.Name] = []byte(u.Password)
+		}
+		return func(user []byte) ([]byte, bool) { p, ok := m[string(user)]; return p, ok }, nil
+	}
+	pat, err := engine.ParsePattern(c.String("password"))
+	if err != nil {
+		return nil, usagef("--password: the pattern is invalid (only %%d or %%0Nd is supported)")
+	}
+	return func(user []byte) ([]byte, bool) {
+		// The number in the user name ("nap000042" → 42) fills the pattern.
+		var n uint64
+		seen := false
+		for _, ch := range user {
+			if ch >= '0' && ch <= '9' {
+				n = n*10 + uint64(ch-'0')
+				seen = true
+			}
+		}
+		if !seen {
+			n = 0
+		}
+		return pat.Append(nil, n), true
+	}, nil
+}

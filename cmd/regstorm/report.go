@@ -1,0 +1,44 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/report"
+)
+
+// runReport renders summary.json (from --summary or merge) as HTML.
+func runReport(c *cli.Context, stderr io.Writer) error {
+	if c.Args().Len() != 1 {
+		return usagef("report: give one summary JSON file")
+	}
+	f := c.Args().First()
+	data, err := os.ReadFile(f)
+	if err != nil {
+		return usagef("report: %v", err)
+	}
+	var s metrics.Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		return usagef("report: %s: not a regstorm summary: %v", f, err)
+	}
+	title := c.String("title")
+	if title == "" {
+		title = "regstorm: " + filepath.Base(f)
+	}
+	out, err := os.Create(c.String("html"))
+	if err != nil {
+		return usagef("--html: %v", err)
+	}
+	defer out.Close()
+	if err := report.WriteHTML(out, &s, title); err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	fmt.Fprintf(stderr, "regstorm: report written to %s\n", c.String("html"))
+	return nil
+}
