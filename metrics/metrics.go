@@ -192,6 +192,17 @@ type Summary struct {
 	ConnectionsLost    int64            `json:"connections_lost"`
 	TimeToAllRegisterS *float64         `json:"time_to_all_registered_s"`
 	InFlight           *int64           `json:"in_flight"`
+	// Abandoned: transactions ended with neither a final response nor a
+	// timeout (replaced by an un-REGISTER at stop, cut by the drain bound,
+	// a NAP removed). requests = final responses + timeouts + abandoned + in_flight.
+	Abandoned        int64 `json:"abandoned"`
+	MessagesSent     int64 `json:"messages_sent"`
+	MessagesReceived int64 `json:"messages_received"`
+	// DrainLatencyMS: the stop's un-REGISTERs, apart from latency_ms (the load).
+	DrainLatencyMS Percentiles `json:"drain_latency_ms"`
+	// FailureExamples: for each failure ("503", "timeout"), the user of one
+	// NAP it happened to, for the human summary.
+	FailureExamples map[string]string `json:"failure_examples,omitempty"`
 	Timeline           []TimePoint      `json:"timeline,omitempty"`
 	// Process is the tester at the end of the load phase, before the drain.
 	Process *Process `json:"process,omitempty"`
