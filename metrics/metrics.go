@@ -203,7 +203,7 @@ type Summary struct {
 	// FailureExamples: for each failure ("503", "timeout"), the user of one
 	// NAP it happened to, for the human summary.
 	FailureExamples map[string]string `json:"failure_examples,omitempty"`
-	Timeline           []TimePoint      `json:"timeline,omitempty"`
+	Timeline        []TimePoint       `json:"timeline,omitempty"`
 	// Process is the tester at the end of the load phase, before the drain.
 	Process *Process `json:"process,omitempty"`
 	// Distributions: latency (ms) by percentile, as HdrHistogram plots it.
