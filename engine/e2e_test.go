@@ -39,8 +39,9 @@ func baseOptions(target string, naps int) Options {
 	}
 }
 
-// checkSums: every request ended in a final response, a timeout, or is
-// still in flight; and nothing was malformed.
+// checkSums: every request ended in a final response, a timeout, was
+// abandoned, or is still in flight by its NAP's state (DESIGN §8); and
+// nothing was malformed.
 func checkSums(t *testing.T, res *Result) {
 	t.Helper()
 	s := res.Summary
@@ -50,8 +51,14 @@ func checkSums(t *testing.T, res *Result) {
 			finals += n
 		}
 	}
-	if s.Requests != finals+s.Timeouts+res.InFlight {
-		t.Errorf("requests %d != final responses %d + timeouts %d + in flight %d", s.Requests, finals, s.Timeouts, res.InFlight)
+	if s.Requests != finals+s.Timeouts+s.Abandoned+res.InFlight {
+		t.Errorf("requests %d != final responses %d + timeouts %d + abandoned %d + in flight %d", s.Requests, finals, s.Timeouts, s.Abandoned, res.InFlight)
+	}
+	if s.InFlight == nil || *s.InFlight != res.InFlight {
+		t.Errorf("summary in_flight %v, result %d", s.InFlight, res.InFlight)
+	}
+	if s.MessagesSent != s.Requests+s.Retransmissions {
+		t.Errorf("messages sent %d != requests %d + retransmissions %d", s.MessagesSent, s.Requests, s.Retransmissions)
 	}
 	if s.Malformed != 0 {
 		t.Errorf("%d malformed", s.Malformed)
@@ -81,8 +88,13 @@ func TestUDPSharedRegistersAndDrains(t *testing.T) {
 	if n, _ := srv.Reg.Loc.Count(time.Now()); n != 0 {
 		t.Errorf("%d bindings left at the registrar after the drain", n)
 	}
-	if s.LatencyMS.Count != s.Requests {
-		t.Errorf("latency samples %d != requests %d", s.LatencyMS.Count, s.Requests)
+	// The load's transactions and the drain's un-REGISTERs, each in its
+	// own histogram.
+	if s.LatencyMS.Count != 3000 || s.DrainLatencyMS.Count != 3000 {
+		t.Errorf("latency samples %d (load), %d (drain): want 3000 each", s.LatencyMS.Count, s.DrainLatencyMS.Count)
+	}
+	if s.MessagesReceived < 6000 {
+		t.Errorf("messages received %d, want >= 6000", s.MessagesReceived)
 	}
 	if p := s.Process; p == nil || p.HeapBytes == 0 || p.RSSBytes == 0 || p.Goroutines == 0 || p.OpenFDs == 0 {
 		t.Errorf("process sample %+v: want heap, RSS, goroutines and fds", p)
@@ -224,8 +236,8 @@ func TestDelayAboveT1DuplicatesAbsorbed(t *testing.T) {
 	if s.StaleResponses < 500 || s.StaleResponses > s.Retransmissions {
 		t.Errorf("stale %d, want between 500 and the %d retransmissions", s.StaleResponses, s.Retransmissions)
 	}
-	if s.RegistrationMS.Count != 500 || s.LatencyMS.Count != 1000 {
-		t.Errorf("registration samples %d (want 500), transaction samples %d (want 1000)", s.RegistrationMS.Count, s.LatencyMS.Count)
+	if s.RegistrationMS.Count != 500 || s.LatencyMS.Count != 500 || s.DrainLatencyMS.Count != 500 {
+		t.Errorf("registration samples %d, transaction samples %d, drain samples %d (want 500 each)", s.RegistrationMS.Count, s.LatencyMS.Count, s.DrainLatencyMS.Count)
 	}
 	checkSums(t, res)
 }

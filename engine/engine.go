@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,6 +180,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	r := &run{opts: o, clock: scheduler.NewRealClock(), nNAPs: mine}
+	// Every branch of this run carries this random value, xor the shard:
+	// unique across NAPs, sockets, processes and runs (DESIGN §2).
+	salt := rand.Uint64()
 	if o.MetricsAddr != "" {
 		stop, addr, err := metrics.ServeMetrics(o.MetricsAddr, func() (*metrics.Totals, int) { return r.totals(), mine })
 		if err != nil {
@@ -216,6 +220,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		s.dir.shardGlobal = func(local uint32) uint64 { return uint64(o.ShardK) + uint64(o.ShardN)*s.globalOf(local) }
 		s.dir.local = s.localHostPort
 		s.m = nap.NewMachine(o.NAP, s.dir)
+		s.m.Salt = salt ^ uint64(k)
 		if o.PerNAP {
 			s.conns = make([]*netio.Conn, n)
 		} else {
@@ -305,6 +310,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	inf := inFlight
 	sum.InFlight = &inf
+	sum.FailureExamples = r.failureExamples()
 	sum.Timeline = r.timeline
 	sum.Process = &proc
 	res := &Result{Summary: sum, Totals: t, RegisteredAll: ra, InFlight: inFlight}
@@ -317,6 +323,35 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// failureExamples names, for each kind of failure, the user of one NAP it
+// happened to (nil when nothing failed).
+func (r *run) failureExamples() map[string]string {
+	var out map[string]string
+	var reg sipwire.Register
+	for _, s := range r.shards {
+		s.rec.Lock()
+		for key, local := range s.examples {
+			name := strconv.Itoa(key)
+			switch key {
+			case exampleTimeout:
+				name = "timeout"
+			case exampleConnect:
+				name = "connect-failed"
+			}
+			if _, ok := out[name]; ok {
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			s.dir.Identity(local, &reg)
+			out[name] = string(reg.User)
+		}
+		s.rec.Unlock()
+	}
+	return out
 }
 
 // writeInterval writes the interval since the last one to the .hlog.
@@ -485,7 +520,9 @@ func (r *run) drain() {
 			s.rec.Lock()
 			if st := s.naps[i].State; st != nap.Idle && st != nap.Stopped {
 				a := s.m.Stop(uint32(i), &s.naps[i], r.clock.Now())
-				if a.Send == nap.SendRequest {
+				if a.Send == nap.SendRequest && !s.first[i] {
+					// A first REGISTER in flight holds its window slot
+					// already: the un-REGISTER replacing it takes it over.
 					s.first[i] = true
 					r.window.Add(1)
 				}

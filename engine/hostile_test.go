@@ -44,10 +44,10 @@ func hostilePeer(t *testing.T, barrages *atomic.Int64) (addr string, stop func()
 			}
 			barrages.Add(1) // a retransmitted first REGISTER gets another barrage
 			ok := "SIP/2.0 200 OK\r\n" + head + "Contact: <sip:x@y>;expires=60\r\nContent-Length: 0\r\n\r\n"
-			send("\x00\x01garbage \xff\xfe not SIP at all")                                 // garbage
-			send(ok[:len(ok)/2])                                                            // truncated
-			send(strings.Replace(ok, "Content-Length: 0", "Content-Length: 500", 1))        // lies about its body
-			send(strings.Replace(ok, string(m.Via.Branch), "z9hG4bKrs00000000deadbeef", 1)) // unknown branch
+			send("\x00\x01garbage \xff\xfe not SIP at all")                                                 // garbage
+			send(ok[:len(ok)/2])                                                                            // truncated
+			send(strings.Replace(ok, "Content-Length: 0", "Content-Length: 500", 1))                        // lies about its body
+			send(strings.Replace(ok, string(m.Via.Branch), "z9hG4bKrs0000000000000000deadbeefdeadbeef", 1)) // unknown branch
 			send("SIP/2.0 401 Unauthorized\r\n" + head + `WWW-Authenticate: Digest realm="r", nonce="n", algorithm=SHA-512-256` + "\r\nContent-Length: 0\r\n\r\n")
 			send("SIP/2.0 200 OK\r\n" + head + "X-Pad: " + strings.Repeat("a", 60000) + "\r\nContent-Length: 0\r\n\r\n") // huge header, after the transaction ended
 		}

@@ -49,6 +49,10 @@ type shard struct {
 	// its sleep after this anyway (no wake-up needed).
 	onLoop bool
 
+	// examples: for each failure (a status code, exampleTimeout,
+	// exampleConnect), the first NAP it happened to, for the summary.
+	examples map[int]uint32
+
 	connectQ   []uint32 // NAPs waiting for a TCP connect (done by the timer goroutine)
 	wake       chan struct{}
 	sleepUntil atomic.Int64
@@ -81,23 +85,35 @@ func (s *shard) apply(local uint32, a nap.Action) {
 		rec.Stale++
 	case nap.EvTimeout:
 		rec.Timeouts++
+		if !a.Unregister {
+			s.example(exampleTimeout, local)
+		}
 	case nap.EvChallenged:
 		rec.AuthChallenges++
 	case nap.EvConnectFailed:
 		rec.ConnectFailures++
+		s.example(exampleConnect, local)
 	case nap.EvConnLost:
 		rec.ConnLost++
 	case nap.EvUnregistered:
 		rec.Unregistered++
 	case nap.EvRefused:
 		rec.Refused++
+		s.example(a.Code, local)
 	case nap.EvRegistered:
 		metrics.Latency(rec.Registration, a.RegLatency)
+	}
+	if a.Abandoned {
+		rec.Abandoned++
 	}
 	if a.Code != 0 && a.Event != nap.EvStale {
 		rec.Response(a.Code)
 		if a.Code >= 200 {
-			rec.TransactionDone(a.Latency, time.Duration(s.lag[local])*time.Microsecond)
+			if a.Unregister {
+				rec.UnregisterDone(a.Latency)
+			} else {
+				rec.TransactionDone(a.Latency, time.Duration(s.lag[local])*time.Microsecond)
+			}
 		}
 	}
 	rec.Registered += int64(a.RegisteredDelta)
@@ -122,6 +138,7 @@ func (s *shard) apply(local uint32, a nap.Action) {
 		} else {
 			rec.Retransmissions++
 		}
+		rec.MessagesSent++
 		if s.batching {
 			s.batch.Add(s.m.Out) // copied: m.Out is reused by the next action
 		} else if c := s.connFor(local); c != nil {
@@ -138,6 +155,22 @@ func (s *shard) apply(local uint32, a nap.Action) {
 		s.wheel.Cancel(local)
 	}
 	s.scheduled, s.curLag = false, 0
+}
+
+// Keys of shard.examples that are not status codes.
+const (
+	exampleTimeout = -1
+	exampleConnect = -2
+)
+
+// example remembers the first NAP a failure happened to.
+func (s *shard) example(key int, local uint32) {
+	if _, ok := s.examples[key]; !ok {
+		if s.examples == nil {
+			s.examples = map[int]uint32{}
+		}
+		s.examples[key] = local
+	}
 }
 
 func (s *shard) connFor(local uint32) *netio.Conn {
@@ -186,16 +219,18 @@ func (s *shard) signal(at time.Duration) {
 func (s *shard) onMessageWaited(msg []byte, waited time.Duration) {
 	s.lock() // over UDP, on the UDP loop's thread
 	defer s.unlock()
+	s.rec.MessagesReceived++
 	m := &s.msg
 	if err := m.Parse(msg); err != nil || m.IsRequest {
 		s.rec.Malformed++
 		return
 	}
-	// Branches carry the shard-local index: a response comes back on the
-	// socket of the shard that sent the request.
-	id, ok := sipwire.ParseBranchID(m.Via.Branch)
+	// Branches carry the shard's salt and the shard-local index: a
+	// response comes back on the socket of the shard that sent the
+	// request, from whatever address the registrar sends it.
+	salt, id, ok := sipwire.ParseBranch(m.Via.Branch)
 	local, _ := nap.SplitBranchID(id)
-	if !ok || local >= uint32(len(s.naps)) {
+	if !ok || salt != s.m.Salt || local >= uint32(len(s.naps)) {
 		s.rec.Stale++ // not one of ours
 		return
 	}

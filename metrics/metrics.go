@@ -41,10 +41,14 @@ type Recorder struct {
 	RefreshError *hdrhistogram.Histogram
 	// Interval is Transaction since the last TakeInterval (the .hlog).
 	Interval *hdrhistogram.Histogram
+	// Drain is the un-REGISTERs' latency, kept apart from Transaction so
+	// that latency_ms and --fail-on p99 describe the load.
+	Drain *hdrhistogram.Histogram
 
 	Requests, Retransmissions, Timeouts, AuthChallenges int64
 	Malformed, Stale, ConnectFailures, ConnLost         int64
-	Unregistered, Refused, Connects                     int64
+	Unregistered, Refused, Connects, Abandoned          int64
+	MessagesSent, MessagesReceived                      int64
 	Registered                                          int64 // gauge
 	Responses                                           [700]int64
 }
@@ -52,7 +56,7 @@ type Recorder struct {
 // NewRecorder makes an empty recorder.
 func NewRecorder() *Recorder {
 	return &Recorder{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Interval: NewHistogram()}
+		RefreshError: NewHistogram(), Interval: NewHistogram(), Drain: NewHistogram()}
 }
 
 // Lock and Unlock let the shard hold the recorder for a batch of updates.
@@ -78,6 +82,9 @@ func (r *Recorder) TransactionDone(latency, lag time.Duration) {
 	Latency(r.Corrected, latency+lag)
 }
 
+// UnregisterDone records one un-REGISTER transaction's latency.
+func (r *Recorder) UnregisterDone(latency time.Duration) { Latency(r.Drain, latency) }
+
 // TakeInterval merges the interval histograms of rs into one and resets
 // them; the .hlog writes one such histogram a second.
 func TakeInterval(rs []*Recorder) *hdrhistogram.Histogram {
@@ -101,22 +108,28 @@ func (r *Recorder) Response(code int) {
 // Totals is a merged view of several recorders.
 type Totals struct {
 	Transaction, Registration, Corrected, RefreshError  *hdrhistogram.Histogram
+	Drain                                               *hdrhistogram.Histogram
 	Requests, Retransmissions, Timeouts, AuthChallenges int64
 	Malformed, Stale, ConnectFailures, ConnLost         int64
 	Unregistered, Refused, Registered, Connects         int64
+	Abandoned, MessagesSent, MessagesReceived           int64
 	Responses                                           map[int]int64
 }
 
 // Merge sums recorders into Totals.
 func Merge(rs []*Recorder) *Totals {
 	t := &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Responses: map[int]int64{}}
+		RefreshError: NewHistogram(), Drain: NewHistogram(), Responses: map[int]int64{}}
 	for _, r := range rs {
 		r.mu.Lock()
 		t.Transaction.Merge(r.Transaction)
 		t.Registration.Merge(r.Registration)
 		t.Corrected.Merge(r.Corrected)
 		t.RefreshError.Merge(r.RefreshError)
+		t.Drain.Merge(r.Drain)
+		t.Abandoned += r.Abandoned
+		t.MessagesSent += r.MessagesSent
+		t.MessagesReceived += r.MessagesReceived
 		t.Requests += r.Requests
 		t.Retransmissions += r.Retransmissions
 		t.Timeouts += r.Timeouts
@@ -252,6 +265,8 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		LatencyDistribution: Distribution(t.Transaction), RegistrationDistribution: Distribution(t.Registration),
 		Malformed: t.Malformed, StaleResponses: t.Stale, Connects: t.Connects, ConnectFailures: t.ConnectFailures,
 		ConnectionsLost: t.ConnLost, ThresholdsFailed: []string{},
+		Abandoned: t.Abandoned, MessagesSent: t.MessagesSent, MessagesReceived: t.MessagesReceived,
+		DrainLatencyMS: PercentilesOf(t.Drain),
 	}
 	codes := make([]int, 0, len(t.Responses))
 	for c := range t.Responses {

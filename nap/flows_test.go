@@ -1,6 +1,7 @@
 package nap
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -476,5 +477,113 @@ func TestStopWithRegisterInFlightUnregisters(t *testing.T) {
 	}
 	if h.naps[0].State != Stopped || h.counts[EvUnregistered] != 1 || h.regd != 0 {
 		t.Errorf("state %v, unregistered %d, gauge %d", h.naps[0].State, h.counts[EvUnregistered], h.regd)
+	}
+}
+
+// A registrar that closes the TCP connection after every answer (issue
+// 12): the NAP stays registered, reconnects and re-registers at most once
+// per Retry, never in a storm, and at stop reconnects to un-REGISTER.
+func TestTCPRegistrarClosingAfterEachAnswer(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Transport = sipwire.TCP
+	h := newHarness(t, cfg, 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		return ok200(req, contactOf(req, 3600))
+	})
+	h.closeAfterAnswer = true
+	connects := 0
+	h.connect = func(*harness, uint32) bool { connects++; return true }
+	h.start(0)
+	h.run(21 * time.Second)
+	sameTimes(t, "REGISTERs", h.sendTimes(), ms(0, 5, 10, 15, 20))
+	if !h.naps[0].Registered() || h.regd != 1 {
+		t.Fatalf("registered %v (gauge %d): a lost connection does not end a binding", h.naps[0].Registered(), h.regd)
+	}
+	h.stop(0)
+	h.run(22 * time.Second)
+	if got := h.sends[len(h.sends)-1]; got.expires != 0 || got.at != 21*time.Second {
+		t.Fatalf("last send at %v expires %d: want the un-REGISTER at stop (21 s)", got.at, got.expires)
+	}
+	if h.naps[0].State != Stopped || h.regd != 0 || connects != 6 || h.counts[EvUnregistered] != 1 {
+		t.Errorf("state %v, gauge %d, connects %d (want 6), unregistered %d", h.naps[0].State, h.regd, connects, h.counts[EvUnregistered])
+	}
+	h.checkCounts()
+}
+
+// A REGISTER in flight when its connection drops is abandoned and sent
+// again after Retry from the first one, not at once.
+func TestTCPConnectionLostInFlight(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Transport = sipwire.TCP
+	h := newHarness(t, cfg, 1, nil) // never answers
+	h.start(0)
+	h.run(time.Second)
+	h.apply(0, h.m.OnClosed(0, &h.naps[0], h.now()))
+	if h.abandoned != 1 || h.naps[0].State != RetryWait {
+		t.Fatalf("abandoned %d, state %v", h.abandoned, h.naps[0].State)
+	}
+	h.run(6 * time.Second)
+	sameTimes(t, "REGISTERs", h.sendTimes(), ms(0, 5))
+	h.checkCounts()
+}
+
+// Stop while a REGISTER is in flight: the un-REGISTER replaces it, and the
+// replaced transaction is counted as abandoned, so every request is
+// accounted for (DESIGN §8), over UDP and TCP.
+func TestStopInFlightAbandons(t *testing.T) {
+	for _, tr := range []sipwire.Transport{sipwire.UDP, sipwire.TCP} {
+		t.Run(tr.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Transport = tr
+			h := newHarness(t, cfg, 3, func(h *harness, req *sipwire.Msg, s sent) []reply {
+				if req.Contacts[0].Expires == 0 {
+					return ok200(req)
+				}
+				return nil // the REGISTERs get no answer
+			})
+			for i := range uint32(3) {
+				h.start(i)
+			}
+			h.run(2 * time.Second)
+			for i := range uint32(3) {
+				h.stop(i)
+			}
+			h.run(3 * time.Second)
+			if h.requests != 6 || h.abandoned != 3 || h.counts[EvUnregistered] != 3 || h.timeouts != 0 {
+				t.Fatalf("requests %d abandoned %d unregistered %d timeouts %d", h.requests, h.abandoned, h.counts[EvUnregistered], h.timeouts)
+			}
+			h.checkCounts()
+		})
+	}
+}
+
+// Branches carry the machine's salt: two machines (two socket groups, two
+// runs) never send the same branch for the same NAP and transaction, and a
+// response carrying another salt is stale, not taken as ours.
+func TestBranchCarriesSalt(t *testing.T) {
+	var got [2]string
+	var ms [2]*Machine
+	for k := range 2 {
+		h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply { return ok200(req) })
+		h.m.Salt = uint64(k+1) * 0x9e3779b97f4a7c15
+		h.start(0)
+		got[k], ms[k] = h.sends[0].branch, h.m
+	}
+	if got[0] == got[1] {
+		t.Fatalf("same branch %s from two salts", got[0])
+	}
+	// Machine 0's NAP answered with machine 1's branch: not its transaction.
+	h := newHarness(t, DefaultConfig(), 1, nil)
+	h.m.Salt = ms[0].Salt
+	h.start(0)
+	var req sipwire.Msg
+	_ = req.Parse(h.sends[0].raw)
+	resp := response(&req, 200, "OK")
+	resp = bytes.Replace(resp, []byte(got[0]), []byte(got[1]), 1)
+	var msg sipwire.Msg
+	if err := msg.Parse(resp); err != nil {
+		t.Fatal(err)
+	}
+	if a := h.m.OnResponse(0, &h.naps[0], h.now(), &msg); a.Event != EvStale {
+		t.Fatalf("a response with another salt gave %v, want stale", a.Event)
 	}
 }

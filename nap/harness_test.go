@@ -90,6 +90,11 @@ type harness struct {
 	connect func(h *harness, i uint32) bool
 	counts  map[Event]int
 	regd    int // registered gauge from RegisteredDelta
+	// closeAfterAnswer: the registrar closes the TCP connection right
+	// after each response it sends (some real ones do).
+	closeAfterAnswer bool
+	// Transaction accounting, as the engine keeps it (DESIGN §8).
+	requests, finals, timeouts, abandoned int
 }
 
 func newHarness(t testing.TB, cfg Config, n int, respond func(h *harness, req *sipwire.Msg, s sent) []reply) *harness {
@@ -107,6 +112,18 @@ func (h *harness) now() time.Duration { return h.sim.Clock.Now() }
 func (h *harness) apply(i uint32, a Action) {
 	h.counts[a.Event]++
 	h.regd += int(a.RegisteredDelta)
+	if a.Code >= 200 && a.Event != EvStale {
+		h.finals++
+	}
+	if a.Event == EvTimeout {
+		h.timeouts++
+	}
+	if a.Abandoned {
+		h.abandoned++
+	}
+	if a.Send == SendRequest {
+		h.requests++
+	}
 	if h.keep {
 		h.actions = append(h.actions, a)
 	}
@@ -161,6 +178,9 @@ func (h *harness) run(until time.Duration) {
 				h.t.Fatalf("harness built a bad response: %v\n%s", err, q.raw)
 			}
 			h.apply(q.nap, h.m.OnResponse(q.nap, &h.naps[q.nap], q.at, &msg))
+			if h.closeAfterAnswer {
+				h.apply(q.nap, h.m.OnClosed(q.nap, &h.naps[q.nap], q.at))
+			}
 			continue
 		}
 		if !tok || te > until {
@@ -168,6 +188,22 @@ func (h *harness) run(until time.Duration) {
 			return
 		}
 		h.sim.Wheel.Advance(te)
+	}
+}
+
+// checkCounts: every request ended in a final response, a timeout or was
+// abandoned, or is still in flight by its NAP's state (DESIGN §8).
+func (h *harness) checkCounts() {
+	h.t.Helper()
+	inFlight := 0
+	for i := range h.naps {
+		switch h.naps[i].State {
+		case Trying, Proceeding, Unregistering:
+			inFlight++
+		}
+	}
+	if h.requests != h.finals+h.timeouts+h.abandoned+inFlight {
+		h.t.Errorf("requests %d != finals %d + timeouts %d + abandoned %d + in flight %d", h.requests, h.finals, h.timeouts, h.abandoned, inFlight)
 	}
 }
 

@@ -55,6 +55,9 @@ type Machine struct {
 	Cfg Config
 	Dir Directory
 	Out []byte
+	// Salt goes into every branch next to the NAP's index and transaction
+	// (sipwire.AppendBranch); a response with another salt is not ours.
+	Salt uint64
 
 	reg     sipwire.Register
 	authBuf []byte
@@ -158,14 +161,35 @@ func (m *Machine) onConnectFailed(i uint32, n *NAP, now time.Duration) Action {
 func (m *Machine) onClosed(i uint32, n *NAP, now time.Duration) Action {
 	n.flags &^= fConnected
 	switch n.State {
-	case Stopped, Idle:
+	case Stopped, Idle, ConnectWait, Connecting:
 		return Action{Wake: n.due}
 	case Unregistering:
-		return m.halt(n)
-	case ConnectWait, Connecting:
-		return Action{Wake: n.due}
+		a := m.halt(n)
+		a.Abandoned = true
+		return a
+	case RetryWait:
+		// Waiting anyway: the timer reconnects when the wait is over.
+		return Action{Event: EvConnLost, Wake: n.due}
 	}
-	a := Action{Event: EvConnLost, RegisteredDelta: m.clearRegistered(n), Send: SendConnect}
+	// Registered, or a REGISTER in flight (lost with the connection). The
+	// binding outlives its connection: a registered NAP stays registered,
+	// reconnects and re-registers, but never sooner than Retry after its
+	// last REGISTER, so a registrar that closes after every answer sees one
+	// REGISTER per Retry, not a reconnect storm.
+	a := Action{Event: EvConnLost, Abandoned: n.State == Trying || n.State == Proceeding}
+	at := max(now, n.sentAt+m.Cfg.Retry)
+	if n.State == Registered {
+		at = min(at, n.due) // the refresh was due sooner anyway
+	}
+	if at > now {
+		n.State = RetryWait
+		if n.flags&fRegistered != 0 {
+			n.State = Registered
+		}
+		a.Wake = at
+		return a
+	}
+	a.Send = SendConnect
 	n.State = Connecting
 	n.regStart = now
 	return a
@@ -184,7 +208,9 @@ func (m *Machine) stop(i uint32, n *NAP, now time.Duration) Action {
 		n.State = Connecting
 		return Action{Send: SendConnect}
 	}
-	return m.begin(i, n, now, true, false)
+	a := m.begin(i, n, now, true, false)
+	a.Abandoned = inFlight // the REGISTER's answer will be stale
+	return a
 }
 
 func (m *Machine) halt(n *NAP) Action {
@@ -237,7 +263,7 @@ func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
 func (m *Machine) timeout(n *NAP, now time.Duration) Action {
 	if n.flags&fUnreg != 0 {
 		a := m.halt(n)
-		a.Event = EvTimeout
+		a.Event, a.Unregister = EvTimeout, true
 		return a
 	}
 	n.State = RetryWait
@@ -262,12 +288,20 @@ func (m *Machine) refuse(n *NAP, now time.Duration, code int) Action {
 }
 
 func (m *Machine) onResponse(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
-	id, ok := sipwire.ParseBranchID(r.Via.Branch)
+	salt, id, ok := sipwire.ParseBranch(r.Via.Branch)
 	ri, txn := SplitBranchID(id)
-	if !ok || ri != i || txn != n.Txn || r.CSeq != n.CSeq || !sipwire.EqualFold(r.CSeqMethod, "register") ||
+	if !ok || salt != m.Salt || ri != i || txn != n.Txn || r.CSeq != n.CSeq || !sipwire.EqualFold(r.CSeqMethod, "register") ||
 		(n.State != Trying && n.State != Proceeding && n.State != Unregistering) {
 		return Action{Event: EvStale, Code: r.StatusCode, Wake: n.due}
 	}
+	unreg := n.flags&fUnreg != 0
+	a := m.final(i, n, now, r)
+	a.Unregister = unreg
+	return a
+}
+
+// final handles a response to the NAP's current transaction.
+func (m *Machine) final(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
 	code := r.StatusCode
 	switch {
 	case code < 200:
@@ -408,7 +442,7 @@ func (m *Machine) encode(i uint32, n *NAP, unreg, auth bool) {
 	*r = sipwire.Register{}
 	m.Dir.Identity(i, r)
 	r.Transport = m.Cfg.Transport
-	r.Branch = BranchID(i, n.Txn)
+	r.BranchSalt, r.Branch = m.Salt, BranchID(i, n.Txn)
 	r.CSeq = n.CSeq
 	r.Expires = int64(n.Expires)
 	if unreg {

@@ -146,9 +146,17 @@ type Action struct {
 	Latency, RegLatency time.Duration
 	// RegisteredDelta is +1 or -1 when Registered() changed, for a gauge.
 	RegisteredDelta int8
+	// Abandoned: the transaction that was open ended with neither a final
+	// response nor a timeout (replaced by an un-REGISTER at stop, its
+	// connection lost), so that every request is accounted for.
+	Abandoned bool
+	// Unregister: the transaction that just ended (Latency, a timeout) was
+	// an un-REGISTER.
+	Unregister bool
 }
 
-// BranchID is the id written in a transaction's Via branch.
+// BranchID is the id written in a transaction's Via branch (with the
+// Machine's Salt).
 func BranchID(i uint32, txn uint32) uint64 { return uint64(i)<<32 | uint64(txn) }
 
 // SplitBranchID undoes BranchID.

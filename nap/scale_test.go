@@ -69,13 +69,13 @@ func BenchmarkRefreshCycle(b *testing.B) {
 	var req, resp sipwire.Msg
 	_ = req.Parse(m.Out)
 	raw := response(&req, 200, "OK", contactOf(&req, 3600))
-	branch := make([]byte, 0, 32)
+	branch := make([]byte, 0, 64)
 	b.ReportAllocs()
 	now := time.Duration(0)
 	for b.Loop() {
 		// Patch the response to the current transaction, as the wire would.
 		_ = resp.Parse(raw)
-		branch = sipwire.AppendBranch(branch[:0], BranchID(0, n.Txn))
+		branch = sipwire.AppendBranch(branch[:0], m.Salt, BranchID(0, n.Txn))
 		resp.Via.Branch = branch
 		resp.CSeq = n.CSeq
 		now += 20 * time.Millisecond

@@ -82,7 +82,7 @@ func TestRegisterNoAuth(t *testing.T) {
 		t.Fatalf("%d, %d contacts, expires %d", resp.StatusCode, resp.NumContacts, resp.Contacts[0].Expires)
 	}
 	_ = resp.ParseAddresses()
-	if len(resp.To.Tag) == 0 || string(resp.Via.Branch) != "z9hG4bKrs0000000000000001" || resp.CSeq != 1 {
+	if len(resp.To.Tag) == 0 || string(resp.Via.Branch) != "z9hG4bKrs00000000000000000000000000000001" || resp.CSeq != 1 {
 		t.Errorf("to-tag %q branch %q cseq %d", resp.To.Tag, resp.Via.Branch, resp.CSeq)
 	}
 	b := r.Loc.Bindings("nap000001@example.com", time.Now())

@@ -34,20 +34,41 @@ func (t Transport) String() string { return t.param() }
 // cookie, then "rs" so that our own branches are recognisable on the wire.
 const BranchPrefix = "z9hG4bKrs"
 
-// AppendBranch appends BranchPrefix and id as 16 hex digits. Responses are
-// routed back with ParseBranchID, with no map and no allocation.
-func AppendBranch(dst []byte, id uint64) []byte {
+// branchLen is the length of a branch written by AppendBranch.
+const branchLen = len(BranchPrefix) + 32
+
+// AppendBranch appends BranchPrefix, salt and id as 16 hex digits each.
+// The salt is random per run and differs per socket group, so that no two
+// NAPs, sockets, processes or runs send the same branch (RFC 3261
+// §8.1.1.7: a registrar may key its transactions on the branch alone);
+// the id names the NAP and its transaction, so a response is routed back
+// by ParseBranch with no map and no allocation.
+func AppendBranch(dst []byte, salt, id uint64) []byte {
 	dst = append(dst, BranchPrefix...)
+	dst = appendHex64(dst, salt)
 	return appendHex64(dst, id)
 }
 
-// ParseBranchID recovers the id from a branch written by AppendBranch.
-func ParseBranchID(branch []byte) (uint64, bool) {
-	if len(branch) != len(BranchPrefix)+16 || string(branch[:len(BranchPrefix)]) != BranchPrefix {
-		return 0, false
+// ParseBranch recovers the salt and id from a branch written by
+// AppendBranch.
+func ParseBranch(branch []byte) (salt, id uint64, ok bool) {
+	if len(branch) != branchLen || string(branch[:len(BranchPrefix)]) != BranchPrefix {
+		return 0, 0, false
 	}
-	var id uint64
-	for _, c := range branch[len(BranchPrefix):] {
+	h := branch[len(BranchPrefix):]
+	if salt, ok = parseHex64(h[:16]); !ok {
+		return 0, 0, false
+	}
+	if id, ok = parseHex64(h[16:]); !ok {
+		return 0, 0, false
+	}
+	return salt, id, true
+}
+
+// parseHex64 reads 16 lower-case hex digits.
+func parseHex64(h []byte) (uint64, bool) {
+	var v uint64
+	for _, c := range h {
 		var d byte
 		switch {
 		case c >= '0' && c <= '9':
@@ -57,9 +78,9 @@ func ParseBranchID(branch []byte) (uint64, bool) {
 		default:
 			return 0, false
 		}
-		id = id<<4 | uint64(d)
+		v = v<<4 | uint64(d)
 	}
-	return id, true
+	return v, true
 }
 
 const hexDigits = "0123456789abcdef"
@@ -78,7 +99,8 @@ type Register struct {
 	RequestURI []byte // e.g. "sip:example.com"; empty: "sip:" + Domain
 	LocalHost  []byte // Via sent-by and Contact host (IPv6 without brackets)
 	LocalPort  int
-	Branch     uint64 // written with AppendBranch
+	BranchSalt uint64 // written with AppendBranch: the run's and socket group's salt
+	Branch     uint64 // written with AppendBranch: the NAP and its transaction
 	User       []byte // AOR user part (From, To, Contact)
 	Domain     []byte // AOR host part
 	FromTag    []byte
@@ -122,7 +144,7 @@ func AppendRegister(dst []byte, r *Register) []byte {
 	dst = append(dst, ' ')
 	dst = appendHostPort(dst, r.LocalHost, r.LocalPort)
 	dst = append(dst, ";rport;branch="...)
-	dst = AppendBranch(dst, r.Branch)
+	dst = AppendBranch(dst, r.BranchSalt, r.Branch)
 	dst = append(dst, "\r\nMax-Forwards: 70\r\nFrom: "...)
 	dst = appendAOR(dst, r)
 	dst = append(dst, ";tag="...)

@@ -9,8 +9,8 @@ func sampleRegister() *Register {
 	return &Register{
 		Transport: UDP,
 		LocalHost: []byte("127.0.0.1"), LocalPort: 5070,
-		Branch: 0x100000007,
-		User:   []byte("nap000001"), Domain: []byte("example.com"),
+		BranchSalt: 0x5a17c0de12345678, Branch: 0x100000007,
+		User: []byte("nap000001"), Domain: []byte("example.com"),
 		FromTag: []byte("1a2b3c4d"), CallID: []byte("0000000100000001@regstorm"),
 		CSeq: 7, Expires: 3600,
 		UserAgent: []byte("regstorm"),
@@ -20,7 +20,7 @@ func sampleRegister() *Register {
 func TestAppendRegisterExact(t *testing.T) {
 	got := string(AppendRegister(nil, sampleRegister()))
 	want := strings.ReplaceAll(`REGISTER sip:example.com SIP/2.0
-Via: SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bKrs0000000100000007
+Via: SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bKrs5a17c0de123456780000000100000007
 Max-Forwards: 70
 From: <sip:nap000001@example.com>;tag=1a2b3c4d
 To: <sip:nap000001@example.com>
@@ -95,16 +95,17 @@ func TestAppendRegisterVariantsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestBranchID(t *testing.T) {
-	for _, id := range []uint64{0, 1, 0xdeadbeef, 1<<64 - 1} {
-		b := AppendBranch(nil, id)
-		got, ok := ParseBranchID(b)
-		if !ok || got != id {
-			t.Errorf("%x -> %s -> %x %v", id, b, got, ok)
+func TestBranch(t *testing.T) {
+	for _, v := range [][2]uint64{{0, 0}, {1, 1}, {0x5a17c0de12345678, 0xdeadbeef}, {1<<64 - 1, 1<<64 - 1}} {
+		b := AppendBranch(nil, v[0], v[1])
+		salt, id, ok := ParseBranch(b)
+		if !ok || salt != v[0] || id != v[1] {
+			t.Errorf("%x %x -> %s -> %x %x %v", v[0], v[1], b, salt, id, ok)
 		}
 	}
-	for _, bad := range []string{"z9hG4bK", "z9hG4bKrs00000000000000ag", "z9hG4bKrs000000000000000", "z9hG4bKxx0000000000000000"} {
-		if _, ok := ParseBranchID([]byte(bad)); ok {
+	for _, bad := range []string{"z9hG4bK", "z9hG4bKrs000000000000000000000000000000ag", "z9hG4bKrs0000000000000000000000000000000",
+		"z9hG4bKxx00000000000000000000000000000000", "z9hG4bKrs0000000000000001", "z9hG4bKrs0000000000000000000000000000000A"} {
+		if _, _, ok := ParseBranch([]byte(bad)); ok {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -38,7 +38,7 @@ func FuzzParse(f *testing.F) {
 		// Helpers on a parsed message must not panic either.
 		_ = m.ParseAddresses()
 		m.GrantedExpires([]byte("sip:nap000001@127.0.0.1:5070"))
-		ParseBranchID(m.Via.Branch)
+		ParseBranch(m.Via.Branch)
 	})
 }
 

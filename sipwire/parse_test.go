@@ -44,7 +44,7 @@ func TestParse200OK(t *testing.T) {
 	if m.Via.Port != 5070 || m.Via.RPort != 5070 {
 		t.Errorf("via port %d rport %d", m.Via.Port, m.Via.RPort)
 	}
-	eq(t, "branch", m.Via.Branch, "z9hG4bKrs0000000100000007")
+	eq(t, "branch", m.Via.Branch, "z9hG4bKrs5a17c0de123456780000000100000007")
 	eq(t, "received", m.Via.Received, "127.0.0.1")
 	eq(t, "from uri", m.From.URI, "sip:nap000001@example.com")
 	eq(t, "from tag", m.From.Tag, "1a2b3c4d")
@@ -62,9 +62,9 @@ func TestParse200OK(t *testing.T) {
 		t.Errorf("expires %d cl %d body %q", m.Expires, m.ContentLength, m.Body)
 	}
 	eq(t, "server", m.Server, "kamailio (5.6.3 (x86_64/linux))")
-	id, ok := ParseBranchID(m.Via.Branch)
-	if !ok || id != 0x100000007 {
-		t.Errorf("branch id %x %v", id, ok)
+	salt, id, ok := ParseBranch(m.Via.Branch)
+	if !ok || salt != 0x5a17c0de12345678 || id != 0x100000007 {
+		t.Errorf("branch salt %x id %x %v", salt, id, ok)
 	}
 }
 

@@ -18,7 +18,7 @@ var register = fixtures.Register
 // folded lines and two Contacts on one line plus one on another line; the
 // display names hold ',', ';' and '>' inside quotes.
 var compactFolded = crlf(`SIP/2.0 200 OK
-v: SIP / 2.0 / UDP [2001:db8::9]:5070;branch=z9hG4bKrs00000000000000aa
+v: SIP / 2.0 / UDP [2001:db8::9]:5070;branch=z9hG4bKrs5a17c0de1234567800000000000000aa
 V : SIP/2.0/TCP proxy.example.com;branch=z9hG4bKproxy1
 f: "Bob, \"the; gateway\" >" <sip:bob@example.com;expires=99>;tag=ab
 t:sip:bob@example.com

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/registrar"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// deadPort returns a loopback address where nothing listens (UDP and TCP).
+func deadPort(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	c.Close()
+	return addr
+}
+
+// A target where nothing listens: every REGISTER is replaced by an
+// un-REGISTER at stop (abandoned) and every un-REGISTER is cut by the
+// drain bound (in flight). Before abandoned existed, the 100 replaced
+// REGISTERs were counted nowhere.
+func TestDeadPortCountsAddUp(t *testing.T) {
+	o := baseOptions(deadPort(t), 100)
+	o.Duration, o.Drain = 300*time.Millisecond, 200*time.Millisecond
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	if s.Requests != 200 || s.Abandoned != 100 || res.InFlight != 100 || s.Timeouts != 0 || s.Registered != 0 {
+		t.Fatalf("requests %d abandoned %d in flight %d timeouts %d registered %d (want 200, 100, 100, 0, 0)",
+			s.Requests, s.Abandoned, res.InFlight, s.Timeouts, s.Registered)
+	}
+	checkSums(t, res)
+}
+
+// Stopped in the middle of a paced ramp: REGISTERs in flight at the stop
+// are abandoned for their un-REGISTERs, and the counts still add up.
+func TestStopDuringRampCountsAddUp(t *testing.T) {
+	for _, tr := range []sipwire.Transport{sipwire.UDP, sipwire.TCP} {
+		t.Run(tr.String(), func(t *testing.T) {
+			srv := startRegistrar(t, registrar.Config{Delay: 30 * time.Millisecond})
+			o := baseOptions(srv.Addr, 5000)
+			o.NAP.Transport = tr
+			o.Rate = 4000 // 1.25 s of ramp, cut at 0.4 s with ~120 REGISTERs in flight
+			o.Duration, o.Drain = 400*time.Millisecond, 2*time.Second
+			o.Window = 10000 // the drain reaches the NAPs in flight before their answers
+			res, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := res.Summary
+			if s.Abandoned == 0 || s.Unregistered < s.Registered {
+				t.Fatalf("abandoned %d (want > 0: REGISTERs in flight at the stop), registered %d, unregistered %d", s.Abandoned, s.Registered, s.Unregistered)
+			}
+			checkSums(t, res)
+			if n, _ := srv.Reg.Loc.Count(time.Now()); n != 0 {
+				t.Errorf("%d bindings left after the drain", n)
+			}
+		})
+	}
+}
+
+// Stopped during an outage (a silent registrar, scaled timers): some NAPs
+// have timed out, the rest are in flight; the drain's un-REGISTERs are
+// cut by the bound. Every request is still accounted for.
+func TestStopDuringOutageCountsAddUp(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{Silent: true}, "udp")
+	o := scaled(baseOptions(srv.Addr, 300))
+	o.Rate = 500 // starts spread over 0.6 s: at the stop some have timed out, some not
+	o.Duration, o.Drain = time.Second, 300*time.Millisecond
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	if s.Timeouts == 0 || s.Abandoned == 0 || res.InFlight == 0 {
+		t.Fatalf("timeouts %d abandoned %d in flight %d: want all three", s.Timeouts, s.Abandoned, res.InFlight)
+	}
+	checkSums(t, res)
+	if s.FailureExamples["timeout"] == "" {
+		t.Errorf("failure examples %v: want a NAP that timed out", s.FailureExamples)
+	}
+}
+
+// A refusing registrar: the summary names one NAP per failure code.
+func TestFailureExamples(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 1}, "udp")
+	o := baseOptions(srv.Addr, 20)
+	o.Duration = 200 * time.Millisecond
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex := res.Summary.FailureExamples["403"]; len(ex) != len("nap000001") || ex[:3] != "nap" {
+		t.Fatalf("failure examples %v: want a NAP user for 403", res.Summary.FailureExamples)
+	}
+	checkSums(t, res)
+}
