@@ -48,6 +48,11 @@ type Config struct {
 	RejectCode int           // answer this code ...
 	RejectProb float64       // ... to this fraction of requests
 	Silent     bool          // never answer
+
+	// ReusePort lets Listen share a port another process already holds
+	// (SO_REUSEPORT: the kernel splits the requests between them). Without
+	// it Listen refuses such a port with ErrPortInUse.
+	ReusePort bool
 }
 
 // Registrar holds the shared state: configuration, location service and

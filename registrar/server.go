@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -34,6 +36,9 @@ type Server struct {
 }
 
 type tcpConn struct{}
+
+// ErrPortInUse is Listen's refusal of a port another process holds.
+var ErrPortInUse = errors.New("port already in use by another process")
 
 // Listen starts a server on host:port for the given transports ("udp",
 // "tcp"). Port 0 picks a free port, the same for both transports.
@@ -66,9 +71,16 @@ func Listen(reg *Registrar, host string, port int, transports []string) (*Server
 			return nil, fmt.Errorf("registrar: unknown transport %q (want udp, tcp)", t)
 		}
 	}
+	if !reg.cfg.ReusePort {
+		if err := portFree(s.Addr, transports); err != nil {
+			return nil, err
+		}
+	}
 	go func() {
+		// SO_REUSEADDR: the TIME-WAIT connections this listener leaves
+		// behind then do not block portFree at a restart on the same port.
 		s.done <- gnet.Rotate(s, addrs,
-			gnet.WithMulticore(true), gnet.WithReusePort(true),
+			gnet.WithMulticore(true), gnet.WithReusePort(true), gnet.WithReuseAddr(true),
 			gnet.WithLogLevel(logging.ErrorLevel), netio.QuietLogger(),
 			gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20))
 	}()
@@ -81,6 +93,34 @@ func Listen(reg *Registrar, host string, port int, transports []string) (*Server
 	}
 	go s.sweep()
 	return s, nil
+}
+
+// portFree checks that no other socket holds addr, before gnet binds it
+// with SO_REUSEPORT (one socket per event loop; gnet always sets it for
+// UDP), which would join the other process's sockets and share the
+// requests with it. The probes set no SO_REUSEPORT, so any holder makes
+// them fail. (Two registrars started at the same instant can still both
+// pass; the window is the few milliseconds until gnet binds.)
+func portFree(addr string, transports []string) error {
+	for _, t := range transports {
+		var c io.Closer
+		var err error
+		if t == "tcp" {
+			// Go sets SO_REUSEADDR: a port left with connections in
+			// TIME-WAIT (a restart) passes, one with a listener does not.
+			c, err = net.Listen("tcp", addr)
+		} else {
+			c, err = net.ListenPacket("udp", addr)
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s %s: %w", t, addr, ErrPortInUse)
+		}
+		if err != nil {
+			return fmt.Errorf("registrar: %w", err)
+		}
+		c.Close()
+	}
+	return nil
 }
 
 // freePort finds a port free for every transport on host.

@@ -2,7 +2,10 @@ package registrar
 
 import (
 	"bufio"
+	"errors"
+	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -72,4 +75,65 @@ func TestServerUDPAndTCP(t *testing.T) {
 	if n, aors := s.Reg.Loc.Count(time.Now()); n != 4 || aors != 4 {
 		t.Errorf("%d bindings for %d AORs, want 4/4", n, aors)
 	}
+}
+
+// A second registrar on a port one already holds is refused, for UDP and
+// for TCP: the first one's SO_REUSEPORT sockets would otherwise let the
+// kernel split the requests between the two. Config.ReusePort shares the
+// port on purpose.
+func TestListenRefusesAPortAlreadyHeld(t *testing.T) {
+	first, err := Listen(New(Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	_, portS, _ := net.SplitHostPort(first.Addr)
+	port, _ := strconv.Atoi(portS)
+	for _, tr := range []string{"udp", "tcp"} {
+		second, err := Listen(New(Config{}), "127.0.0.1", port, []string{tr})
+		if err == nil {
+			second.Close()
+			t.Errorf("%s: a second registrar listened on %s too", tr, first.Addr)
+			continue
+		}
+		if !errors.Is(err, ErrPortInUse) {
+			t.Errorf("%s: %v, want ErrPortInUse", tr, err)
+		}
+		shared, err := Listen(New(Config{ReusePort: true}), "127.0.0.1", port, []string{tr})
+		if err != nil {
+			t.Errorf("%s with ReusePort: %v", tr, err)
+			continue
+		}
+		shared.Close()
+	}
+}
+
+// The port check must not refuse a restart on the port just left: the
+// closed TCP connections of the first registrar sit in TIME-WAIT on it.
+func TestListenAgainAfterTCPConnectionsClosed(t *testing.T) {
+	first, err := Listen(New(Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, portS, _ := net.SplitHostPort(first.Addr)
+	port, _ := strconv.Atoi(portS)
+	c, err := net.Dial("tcp", first.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(reqBytes("nap000001", 1, sipwire.TCP)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()                 // the registrar closes first: its side goes to TIME-WAIT
+	_, _ = io.Copy(io.Discard, c) // until its FIN
+	c.Close()
+	again, err := Listen(New(Config{}), "127.0.0.1", port, []string{"udp", "tcp"})
+	if err != nil {
+		t.Fatalf("restart on port %d: %v", port, err)
+	}
+	again.Close()
 }
