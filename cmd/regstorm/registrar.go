@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ func registrarFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:5060", Usage: "host:port (port 0: any free port)", EnvVars: env("listen")},
 		&cli.StringFlag{Name: "transport", Value: "udp,tcp", Usage: "udp, tcp or both", EnvVars: env("registrar-transport")},
+		&cli.BoolFlag{Name: "reuseport", Usage: "share --listen with other processes (SO_REUSEPORT: the kernel splits the requests); without it a port already held is refused", EnvVars: env("reuseport")},
 		&cli.BoolFlag{Name: "auth", Usage: "require digest authentication", EnvVars: env("auth")},
 		&cli.StringFlag{Name: "realm", Usage: "digest realm (default: the AOR's domain)", EnvVars: env("realm")},
 		&cli.StringFlag{Name: "password", Value: "secret", Usage: "password pattern; %d is the number in the user name", EnvVars: env("registrar-password")},
@@ -39,6 +41,7 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	cfg := registrar.Config{
 		Auth: c.Bool("auth"), Realm: c.String("realm"),
 		Drop: c.Float64("drop"), Delay: c.Duration("delay"), Silent: c.Bool("silent"),
+		ReusePort: c.Bool("reuseport"),
 	}
 	if v := c.Int("min-expires"); v < 0 {
 		return usagef("--min-expires %d: must not be negative", v)
@@ -92,6 +95,9 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 		}
 	}
 	srv, err := registrar.Listen(registrar.New(cfg), host, port, transports)
+	if errors.Is(err, registrar.ErrPortInUse) {
+		return usagef("--listen: %v (--reuseport shares it)", err)
+	}
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
