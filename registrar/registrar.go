@@ -53,6 +53,10 @@ type Config struct {
 	// (SO_REUSEPORT: the kernel splits the requests between them). Without
 	// it Listen refuses such a port with ErrPortInUse.
 	ReusePort bool
+
+	// CloseAfterAnswer closes a TCP connection right after each answer is
+	// written, as some registrars do (fault injection).
+	CloseAfterAnswer bool
 }
 
 // Registrar holds the shared state: configuration, location service and

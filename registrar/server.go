@@ -230,6 +230,9 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 			switch w.Handle(tok) {
 			case Reply:
 				_, _ = c.Write(w.Out)
+				if s.Reg.cfg.CloseAfterAnswer {
+					return gnet.Close // gnet sends what is still buffered first
+				}
 			case Later:
 				s.later(c, w.Out, false)
 			}
@@ -244,7 +247,11 @@ func (s *Server) later(c gnet.Conn, out []byte, udp bool) {
 	data := append([]byte(nil), out...)
 	delay := s.Reg.cfg.Delay
 	if !udp {
-		time.AfterFunc(delay, func() { _ = c.AsyncWrite(data, nil) })
+		var then gnet.AsyncCallback
+		if s.Reg.cfg.CloseAfterAnswer {
+			then = func(c gnet.Conn, _ error) error { return c.Close() }
+		}
+		time.AfterFunc(delay, func() { _ = c.AsyncWrite(data, then) })
 		return
 	}
 	fd := c.Fd()

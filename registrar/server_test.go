@@ -137,3 +137,36 @@ func TestListenAgainAfterTCPConnectionsClosed(t *testing.T) {
 	}
 	again.Close()
 }
+
+// With CloseAfterAnswer, a TCP client gets its answer and then EOF, for
+// answers sent at once and for delayed ones.
+func TestCloseAfterAnswerTCP(t *testing.T) {
+	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
+		s, err := Listen(New(Config{CloseAfterAnswer: true, Delay: delay}), "127.0.0.1", 0, []string{"tcp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(reqBytes("nap000001", 1, sipwire.TCP)); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(c)
+		sc.Split(sipwire.SplitMessage)
+		var m sipwire.Msg
+		if !sc.Scan() {
+			t.Fatalf("delay %v: no answer: %v", delay, sc.Err())
+		}
+		if err := m.Parse(sc.Bytes()); err != nil || m.StatusCode != 200 {
+			t.Fatalf("delay %v: %v %d", delay, err, m.StatusCode)
+		}
+		if sc.Scan() || sc.Err() != nil {
+			t.Errorf("delay %v: after the answer: %q, %v; want EOF", delay, sc.Bytes(), sc.Err())
+		}
+		c.Close()
+		s.Close()
+	}
+}
