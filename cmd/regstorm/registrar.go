@@ -34,6 +34,7 @@ func registrarFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "delay", Usage: "answer this late", EnvVars: env("delay")},
 		&cli.StringFlag{Name: "reject", Usage: "CODE:P, e.g. 503:0.05", EnvVars: env("reject")},
 		&cli.BoolFlag{Name: "silent", Usage: "never answer", EnvVars: env("silent")},
+		&cli.BoolFlag{Name: "close-after-answer", Usage: "TCP: close the connection right after each answer", EnvVars: env("close-after-answer")},
 	}
 }
 
@@ -41,7 +42,7 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	cfg := registrar.Config{
 		Auth: c.Bool("auth"), Realm: c.String("realm"),
 		Drop: c.Float64("drop"), Delay: c.Duration("delay"), Silent: c.Bool("silent"),
-		ReusePort: c.Bool("reuseport"),
+		ReusePort: c.Bool("reuseport"), CloseAfterAnswer: c.Bool("close-after-answer"),
 	}
 	if v := c.Int("min-expires"); v < 0 {
 		return usagef("--min-expires %d: must not be negative", v)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/registrar"
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 // lockedBuffer is a process's stderr, read by the test while the process
@@ -63,6 +66,21 @@ func startRegistrarProcess(t *testing.T, args ...string) (*exec.Cmd, *lockedBuff
 	return cmd, errb
 }
 
+// listenAddr waits for the registrar's "listening on" line and returns
+// its address.
+func listenAddr(t *testing.T, errb *lockedBuffer) string {
+	t.Helper()
+	if !errb.waitFor("listening on", 5*time.Second) { // the line is one write
+		t.Fatalf("the registrar did not start: %s", errb.String())
+	}
+	_, rest, ok := strings.Cut(errb.String(), "listening on ")
+	addr, _, _ := strings.Cut(rest, " ")
+	if !ok || addr == "" {
+		t.Fatalf("no address in %q", errb.String())
+	}
+	return addr
+}
+
 // A second `regstorm registrar` on the port of one already running is
 // refused (exit 2, naming --listen), for UDP and for TCP, unless it asks
 // to share with --reuseport.
@@ -90,5 +108,42 @@ func TestRegistrarRefusesAPortAlreadyHeld(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if code, ok := waitExit(cmd, 10*time.Second); !ok || code != 0 {
 		t.Errorf("--reuseport: exit %d after SIGTERM: %s", code, errb.String())
+	}
+}
+
+// --close-after-answer (or its env var): a TCP client gets its answer,
+// then EOF.
+func TestRegistrarCloseAfterAnswer(t *testing.T) {
+	for _, how := range []string{"flag", "env"} {
+		args := []string{"--listen", "127.0.0.1:0", "--transport", "tcp"}
+		if how == "flag" {
+			args = append(args, "--close-after-answer")
+		} else {
+			t.Setenv("REGSTORM_CLOSE_AFTER_ANSWER", "true")
+		}
+		_, errb := startRegistrarProcess(t, args...)
+		c, err := net.Dial("tcp", listenAddr(t, errb))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		req := sipwire.AppendRegister(nil, &sipwire.Register{
+			Transport: sipwire.TCP, LocalHost: []byte("127.0.0.1"), LocalPort: 5070, Branch: 1,
+			User: []byte("nap000001"), Domain: []byte("example.com"), FromTag: []byte("f"),
+			CallID: []byte("c1"), CSeq: 1, Expires: 300,
+		})
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(c)
+		sc.Split(sipwire.SplitMessage)
+		var m sipwire.Msg
+		if !sc.Scan() || m.Parse(sc.Bytes()) != nil || m.StatusCode != 200 {
+			t.Fatalf("%s: no 200: %v %q", how, sc.Err(), sc.Bytes())
+		}
+		if sc.Scan() || sc.Err() != nil {
+			t.Errorf("%s: after the answer: %q, %v; want EOF", how, sc.Bytes(), sc.Err())
+		}
+		c.Close()
 	}
 }
