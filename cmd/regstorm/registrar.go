@@ -102,21 +102,31 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
+	// The registrar's own signals, not signalContext's: it has nothing to
+	// un-register, and SIGHUP (a closed terminal, a service manager's
+	// reload) must not kill it. Caught before "listening on" is printed,
+	// so that whoever waits for that line may signal at once.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
 	fmt.Fprintf(stderr, "regstorm registrar: listening on %s (%s)\n", srv.Addr, strings.Join(transports, ","))
-	ctx, stop := signalContext(stderr)
-	defer stop()
-	// SIGUSR1 prints the counters and the bindings held, without stopping
-	// (approximate while requests are being handled).
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-usr1:
+	for sig := range sigs {
+		if sig == syscall.SIGUSR1 {
+			// Approximate while requests are being handled.
 			printRegistrarStats(stderr, srv)
+			continue
 		}
+		if sig == syscall.SIGHUP {
+			fmt.Fprintln(stderr, "regstorm registrar: SIGHUP received: nothing to reload (bindings kept)")
+			continue
+		}
+		name := "SIGTERM"
+		if sig == os.Interrupt {
+			name = "SIGINT"
+		}
+		fmt.Fprintf(stderr, "regstorm registrar: %s received: stopping\n", name)
+		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second one quits at once
+		break
 	}
 	err = srv.Close()
 	printRegistrarStats(stderr, srv)

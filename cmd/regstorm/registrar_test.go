@@ -147,3 +147,54 @@ func TestRegistrarCloseAfterAnswer(t *testing.T) {
 		c.Close()
 	}
 }
+
+// SIGHUP is logged and changes nothing (bindings kept, still running);
+// SIGTERM and SIGINT stop the registrar with its own message, not the
+// load tool's.
+func TestRegistrarSignals(t *testing.T) {
+	cmd, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp")
+	u, err := net.Dial("udp", listenAddr(t, errb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	_ = u.SetDeadline(time.Now().Add(2 * time.Second))
+	req := sipwire.AppendRegister(nil, &sipwire.Register{
+		Transport: sipwire.UDP, LocalHost: []byte("127.0.0.1"), LocalPort: 5070, Branch: 1,
+		User: []byte("nap000001"), Domain: []byte("example.com"), FromTag: []byte("f"),
+		CallID: []byte("c1"), CSeq: 1, Expires: 300,
+	})
+	if _, err := u.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Read(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	if !errb.waitFor("SIGHUP", 5*time.Second) {
+		t.Fatalf("nothing said about SIGHUP: %q", errb.String())
+	}
+	_ = cmd.Process.Signal(syscall.SIGUSR1) // still running, binding kept?
+	if !errb.waitFor("1 held for 1 AoRs", 5*time.Second) {
+		t.Fatalf("no counters with the binding after SIGHUP: %q", errb.String())
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code, ok := waitExit(cmd, 10*time.Second); !ok || code != 0 {
+		t.Fatalf("exit %d after SIGTERM: %q", code, errb.String())
+	}
+	out := errb.String()
+	if !strings.Contains(out, "regstorm registrar: SIGTERM received: stopping") || strings.Contains(out, "un-registering") {
+		t.Errorf("SIGTERM: want the registrar's own stop line: %q", out)
+	}
+
+	cmd, errb = startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp")
+	listenAddr(t, errb)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	if code, ok := waitExit(cmd, 10*time.Second); !ok || code != 0 {
+		t.Fatalf("exit %d after SIGINT: %q", code, errb.String())
+	}
+	if out := errb.String(); !strings.Contains(out, "regstorm registrar: SIGINT received: stopping") || strings.Contains(out, "un-registering") {
+		t.Errorf("SIGINT: want the registrar's own stop line: %q", out)
+	}
+}
