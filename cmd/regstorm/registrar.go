@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -44,13 +45,13 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 		Drop: c.Float64("drop"), Delay: c.Duration("delay"), Silent: c.Bool("silent"),
 		ReusePort: c.Bool("reuseport"), CloseAfterAnswer: c.Bool("close-after-answer"),
 	}
-	if v := c.Int("min-expires"); v < 0 {
-		return usagef("--min-expires %d: must not be negative", v)
+	if v := c.Int("min-expires"); v < 0 || v > math.MaxUint32 {
+		return usagef("--min-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))
 	} else {
 		cfg.MinExpires = uint32(v)
 	}
-	if v := c.Int("max-expires"); v < 0 {
-		return usagef("--max-expires %d: must not be negative", v)
+	if v := c.Int("max-expires"); v < 0 || v > math.MaxUint32 {
+		return usagef("--max-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))
 	} else {
 		cfg.MaxExpires = uint32(v)
 	}
@@ -64,14 +65,18 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	default:
 		return usagef("--expires-style %q: want contact or header", c.String("expires-style"))
 	}
-	if cfg.Drop < 0 || cfg.Drop > 1 {
+	// Written so that NaN fails too.
+	if !(cfg.Drop >= 0 && cfg.Drop <= 1) {
 		return usagef("--drop %v: want a fraction 0..1", cfg.Drop)
+	}
+	if cfg.Delay < 0 {
+		return usagef("--delay %v: must not be negative", cfg.Delay)
 	}
 	if r := c.String("reject"); r != "" {
 		code, p, ok := strings.Cut(r, ":")
 		n, err1 := strconv.Atoi(code)
 		f, err2 := strconv.ParseFloat(p, 64)
-		if !ok || err1 != nil || err2 != nil || n < 300 || n > 699 || f < 0 || f > 1 {
+		if !ok || err1 != nil || err2 != nil || n < 300 || n > 699 || !(f >= 0 && f <= 1) {
 			return usagef("--reject %q: want CODE:P with CODE 300..699 and P 0..1, e.g. 503:0.05", r)
 		}
 		cfg.RejectCode, cfg.RejectProb = n, f

@@ -198,3 +198,42 @@ func TestRegistrarSignals(t *testing.T) {
 		t.Errorf("SIGINT: want the registrar's own stop line: %q", out)
 	}
 }
+
+// Bad numbers are refused (exit 2 naming the flag) before any socket is
+// opened: --listen names a port already held, so a value let through, or
+// checked only after the port, would be reported as --listen instead.
+func TestRegistrarBadNumbersRefusedFirst(t *testing.T) {
+	held, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--delay", "-1s"}, "--delay"},
+		{[]string{"--drop", "-0.1"}, "--drop"},
+		{[]string{"--drop", "1.5"}, "--drop"},
+		{[]string{"--drop", "NaN"}, "--drop"},
+		{[]string{"--reject", "503"}, "--reject"},
+		{[]string{"--reject", "abc:0.1"}, "--reject"},
+		{[]string{"--reject", "503:x"}, "--reject"},
+		{[]string{"--reject", "200:0.1"}, "--reject"},
+		{[]string{"--reject", "700:0.1"}, "--reject"},
+		{[]string{"--reject", "503:-0.1"}, "--reject"},
+		{[]string{"--reject", "503:1.5"}, "--reject"},
+		{[]string{"--reject", "503:NaN"}, "--reject"},
+		{[]string{"--min-expires", "-1"}, "--min-expires"},
+		{[]string{"--max-expires", "-1"}, "--max-expires"},
+		{[]string{"--min-expires", "4294967296"}, "--min-expires"},
+		{[]string{"--max-expires", "4294967296"}, "--max-expires"},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		args := append([]string{"regstorm", "registrar", "--listen", held.Addr}, c.args...)
+		if code := run(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q (want 2 and %q)", c.args, code, errb.String(), c.want)
+		}
+	}
+}
