@@ -23,7 +23,8 @@ func BenchmarkBuildAuthRegister(b *testing.B) {
 	var c Challenge
 	var cache HA1Cache
 	auth := make([]byte, 0, 512)
-	cn := make([]byte, 0, 16)
+	cn := make([]byte, 0, 32)
+	src := NewCNonceSource()
 	out := make([]byte, 0, 2048)
 	uri := []byte("sip:example.com")
 	method := []byte("REGISTER")
@@ -38,7 +39,8 @@ func BenchmarkBuildAuthRegister(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cn = AppendCNonce(cn[:0], nc)
+		cnonce := src.Draw()
+		cn = cnonce.Append(cn[:0])
 		auth, err = AppendAuthorization(auth[:0], "Authorization", &c, r.User, ha1,
 			&Request{Method: method, URI: uri, CNonce: cn, NC: 1})
 		if err != nil {

@@ -2,11 +2,13 @@ package digestfast
 
 import (
 	"crypto/md5"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"hash/maphash"
-	"strconv"
+	"math/rand/v2"
 
 	"github.com/regstorm/regstorm/sipwire"
 )
@@ -243,11 +245,32 @@ func AppendAuthorization(dst []byte, header string, c *Challenge, username []byt
 	return dst, nil
 }
 
-// AppendCNonce writes a client nonce derived from a counter, so that no
-// random source sits on the hot path (uniqueness is what RFC 7616 needs
-// here; the registrar's nonce carries the freshness).
-func AppendCNonce(dst []byte, v uint64) []byte {
-	return strconv.AppendUint(dst, v, 36)
+// CNonce is a client nonce: 128 random bits. RFC 7616 §5.12 wants it
+// unpredictable, because it is the client's defence against a server that
+// picks nonces for a chosen-plaintext attack (§5.9); a counter is not.
+type CNonce [16]byte
+
+// Append writes c as 32 lower-case hex digits.
+func (c *CNonce) Append(dst []byte) []byte { return hex.AppendEncode(dst, c[:]) }
+
+// CNonceSource draws client nonces from ChaCha8 seeded by crypto/rand:
+// as unpredictable as crypto/rand, without a system call or a lock per
+// nonce. It is not safe for concurrent use: one per event loop.
+type CNonceSource struct{ r *rand.ChaCha8 }
+
+// NewCNonceSource seeds a source from the operating system.
+func NewCNonceSource() *CNonceSource {
+	var seed [32]byte
+	crand.Read(seed[:]) // never fails: the program stops if the OS has no randomness
+	return &CNonceSource{r: rand.NewChaCha8(seed)}
+}
+
+// Draw returns a fresh client nonce.
+func (s *CNonceSource) Draw() CNonce {
+	var c CNonce
+	binary.LittleEndian.PutUint64(c[:8], s.r.Uint64())
+	binary.LittleEndian.PutUint64(c[8:], s.r.Uint64())
+	return c
 }
 
 // Verify checks credentials against the expected HA1 for their user and

@@ -101,7 +101,8 @@ func TestAllAlgorithmsAgainstReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			ha1, _ := ComputeHA1(c.Algorithm, []byte("nap000042"), c.Realm, []byte("s3cret"))
-			r := &Request{Method: []byte("REGISTER"), URI: []byte("sip:example.com"), CNonce: AppendCNonce(nil, 99), NC: 7}
+			cn := NewCNonceSource().Draw()
+			r := &Request{Method: []byte("REGISTER"), URI: []byte("sip:example.com"), CNonce: cn.Append(nil), NC: 7}
 			h, err := AppendAuthorization(nil, "Authorization", &c, []byte("nap000042"), &ha1, r)
 			if err != nil {
 				t.Fatal(err)
@@ -258,11 +259,13 @@ func TestDigestAllocs(t *testing.T) {
 	var c Challenge
 	var cache HA1Cache
 	buf := make([]byte, 0, 1024)
-	cn := make([]byte, 0, 16)
+	cn := make([]byte, 0, 32)
+	src := NewCNonceSource()
 	n := testing.AllocsPerRun(100, func() {
 		_ = ParseChallenge(ch, &c)
 		ha1, _ := cache.Get(c.Algorithm, []byte("nap000001"), c.Realm, []byte("secret"))
-		cn = AppendCNonce(cn[:0], 12345)
+		cnonce := src.Draw()
+		cn = cnonce.Append(cn[:0])
 		buf, _ = AppendAuthorization(buf[:0], "Authorization", &c, []byte("nap000001"), ha1,
 			&Request{Method: []byte("REGISTER"), URI: []byte("sip:example.com"), CNonce: cn, NC: 1})
 	})
@@ -280,5 +283,24 @@ func TestDigestAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("server verify allocates %v times", n)
+	}
+}
+
+// Client nonces are 128 random bits as 32 hex digits, never repeated,
+// within a source or between two (two runs, or two event loops).
+func TestCNonceSource(t *testing.T) {
+	a, b := NewCNonceSource(), NewCNonceSource()
+	seen := map[CNonce]bool{}
+	for i := 0; i < 1000; i++ {
+		for _, src := range []*CNonceSource{a, b} {
+			c := src.Draw()
+			if seen[c] {
+				t.Fatalf("cnonce %x drawn twice", c)
+			}
+			seen[c] = true
+			if s := string(c.Append(nil)); len(s) != 32 || strings.Trim(s, "0123456789abcdef") != "" {
+				t.Fatalf("cnonce written as %q, want 32 lower-case hex digits", s)
+			}
+		}
 	}
 }

@@ -8,9 +8,9 @@ import (
 )
 
 // authState is what a NAP keeps between a challenge and the requests that
-// answer it: the challenge's parameters (copied out of the receive buffer)
-// and the nonce count, so that retransmissions are byte-identical and a
-// refresh can reuse a nextnonce.
+// answer it: the challenge's parameters (copied out of the receive buffer),
+// the nonce count and the cnonce, so that retransmissions are
+// byte-identical and a refresh can reuse a nextnonce.
 type authState struct {
 	buf        []byte // realm | opaque | nonce: the nonce last, so a nextnonce replaces it in place
 	realmEnd   uint16
@@ -20,7 +20,7 @@ type authState struct {
 	proxy      bool // answer with Proxy-Authorization (407)
 	preemptive bool // send credentials on the next REGISTER (nextnonce)
 	nc         uint32
-	cnonce     uint64
+	cnonce     digestfast.CNonce // drawn for the first request with each nonce
 	ha1        digestfast.HA1Cache
 }
 
@@ -65,6 +65,7 @@ type Machine struct {
 	contact []byte
 	cnonce  []byte
 	ch      digestfast.Challenge
+	cnonces *digestfast.CNonceSource
 }
 
 // NewMachine makes a machine with its scratch buffers.
@@ -73,6 +74,7 @@ func NewMachine(cfg Config, dir Directory) *Machine {
 		Cfg: cfg, Dir: dir,
 		Out: make([]byte, 0, 2048), authBuf: make([]byte, 0, 1024),
 		ruri: make([]byte, 0, 256), contact: make([]byte, 0, 256), cnonce: make([]byte, 0, 32),
+		cnonces: digestfast.NewCNonceSource(),
 	}
 }
 
@@ -407,8 +409,13 @@ func (m *Machine) begin(i uint32, n *NAP, now time.Duration, unreg, forceAuth bo
 		n.State = Trying
 	}
 	if auth {
+		// A new cnonce with each new nonce, kept while the nonce is reused
+		// (nc 2, 3 …): a -sess session key is bound to the cnonce of the
+		// first request after the challenge (RFC 7616 §3.4.2).
+		if n.auth.nc == 0 {
+			n.auth.cnonce = m.cnonces.Draw()
+		}
 		n.auth.nc++
-		n.auth.cnonce++
 		n.flags |= fAuthSent
 	} else {
 		n.flags &^= fAuthSent
@@ -456,7 +463,7 @@ func (m *Machine) encode(i uint32, n *NAP, unreg, auth bool) {
 		ha1, err := a.ha1.Get(a.alg, r.User, m.ch.Realm, pass)
 		if err == nil {
 			m.ruri = sipwire.AppendRequestURI(m.ruri[:0], r)
-			m.cnonce = digestfast.AppendCNonce(m.cnonce[:0], uint64(i)<<32|a.cnonce)
+			m.cnonce = a.cnonce.Append(m.cnonce[:0])
 			hdr := "Authorization"
 			if a.proxy {
 				hdr = "Proxy-Authorization"
