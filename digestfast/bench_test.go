@@ -32,7 +32,7 @@ func BenchmarkBuildAuthRegister(b *testing.B) {
 	var nc uint64
 	for b.Loop() {
 		nc++
-		if err := SelectChallenge(m.WWWAuthenticate[:m.NumWWWAuthenticate], &c); err != nil {
+		if err := SelectChallenge(m.WWWAuthenticate[:m.NumWWWAuthenticate], First, &c); err != nil {
 			b.Fatal(err)
 		}
 		ha1, err := cache.Get(c.Algorithm, r.User, c.Realm, []byte("secret"))

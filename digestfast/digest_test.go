@@ -193,18 +193,49 @@ func TestParseChallengeVariants(t *testing.T) {
 	}
 }
 
-func TestSelectChallengePrefersSHA256(t *testing.T) {
-	vs := [][]byte{
-		[]byte(`Digest realm="r", nonce="n1", algorithm=MD5, qop="auth"`),
-		[]byte(`Digest realm="r", nonce="n2", algorithm=SHA-256, qop="auth"`),
-		[]byte(`Digest realm="r", nonce="n3", algorithm=SHA-512-256, qop="auth"`),
+// Several challenges: First takes the topmost usable one (RFC 8760 §2.4),
+// Strongest the strongest; neither answers one it cannot.
+func TestSelectChallengeFirstOrStrongest(t *testing.T) {
+	md5 := []byte(`Digest realm="r", nonce="n1", algorithm=MD5, qop="auth"`)
+	sha := []byte(`Digest realm="r", nonce="n2", algorithm=SHA-256, qop="auth"`)
+	sha512 := []byte(`Digest realm="r", nonce="n3", algorithm=SHA-512-256, qop="auth"`)
+	authInt := []byte(`Digest realm="r", nonce="n4", algorithm=SHA-256, qop="auth-int"`)
+	for _, tc := range []struct {
+		by    Choice
+		vs    [][]byte
+		nonce string
+	}{
+		{First, [][]byte{md5, sha}, "n1"},
+		{Strongest, [][]byte{md5, sha}, "n2"},
+		{First, [][]byte{sha, md5}, "n2"},
+		{Strongest, [][]byte{sha, md5}, "n2"},
+		{First, [][]byte{sha512, authInt, md5, sha}, "n1"}, // unsupported topmost ones skipped
+		{Strongest, [][]byte{sha512, md5, authInt}, "n1"},
+	} {
+		var c Challenge
+		if err := SelectChallenge(tc.vs, tc.by, &c); err != nil || string(c.Nonce) != tc.nonce {
+			t.Errorf("%v of %q: selected %v %s (%v), want nonce %s", tc.by, tc.vs, c.Algorithm, c.Nonce, err, tc.nonce)
+		}
 	}
 	var c Challenge
-	if err := SelectChallenge(vs, &c); err != nil || c.Algorithm != SHA256 || string(c.Nonce) != "n2" {
-		t.Errorf("selected %v %s (%v)", c.Algorithm, c.Nonce, err)
+	for _, by := range []Choice{First, Strongest} {
+		if err := SelectChallenge([][]byte{sha512}, by, &c); !errors.Is(err, ErrAlgorithm) {
+			t.Errorf("%v, only an unknown algorithm: %v", by, err)
+		}
 	}
-	if err := SelectChallenge(vs[2:], &c); !errors.Is(err, ErrAlgorithm) {
-		t.Errorf("only unknown algorithm: %v", err)
+}
+
+func TestParseChoice(t *testing.T) {
+	for s, want := range map[string]Choice{"first": First, "strongest": Strongest, "Strongest": Strongest} {
+		if c, err := ParseChoice(s); err != nil || c != want {
+			t.Errorf("%q: %v %v", s, c, err)
+		}
+	}
+	if First.String() != "first" || Strongest.String() != "strongest" {
+		t.Errorf("names %s %s", First, Strongest)
+	}
+	if _, err := ParseChoice("best"); !errors.Is(err, ErrChoice) {
+		t.Errorf("best: %v", err)
 	}
 }
 

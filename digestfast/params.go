@@ -58,6 +58,7 @@ var (
 	ErrQop         = errors.New("digestfast: no supported qop offered (only auth)")
 	ErrTooLong     = errors.New("digestfast: parameter too long")
 	ErrNoChallenge = errors.New("digestfast: no usable challenge")
+	ErrChoice      = errors.New("digestfast: choice is first or strongest")
 )
 
 // maxParam bounds every parameter we hash, so that hashing can use fixed
@@ -194,8 +195,37 @@ func eachToken(v []byte, fn func([]byte)) {
 	}
 }
 
-// Strength orders algorithms for choosing among several challenges
-// (RFC 8760 §2.4: use the most preferred one the client supports).
+// Choice is how a client picks one of several challenges it can answer.
+type Choice uint8
+
+const (
+	// First is the topmost challenge the client supports: a server lists
+	// its challenges most preferred first (RFC 8760 §2.3), and the client
+	// follows that order unless a local policy says otherwise (RFC 8760
+	// §2.4, RFC 7616 §3.7).
+	First Choice = iota
+	// Strongest is that local policy: SHA-256 over MD5 whatever the order,
+	// the topmost among equals. The order is not protected, and one that
+	// an on-path attacker rewrites to put MD5 first is then ignored
+	// (RFC 8760 §3).
+	Strongest
+)
+
+var choiceNames = [...]string{"first", "strongest"}
+
+func (c Choice) String() string { return choiceNames[c] }
+
+// ParseChoice maps "first" or "strongest" (any case).
+func ParseChoice(s string) (Choice, error) {
+	for i, n := range choiceNames {
+		if sipwire.EqualFold([]byte(s), n) {
+			return Choice(i), nil
+		}
+	}
+	return First, ErrChoice
+}
+
+// strength orders algorithms for the Strongest choice.
 func strength(a Algorithm) int {
 	switch a {
 	case SHA256, SHA256Sess:
@@ -206,10 +236,12 @@ func strength(a Algorithm) int {
 	return 0
 }
 
-// SelectChallenge parses every challenge value in vs and keeps in c the
-// strongest usable one. It returns ErrNoChallenge (or the last parse or
-// usability error) when none can be answered.
-func SelectChallenge(vs [][]byte, c *Challenge) error {
+// SelectChallenge parses the challenge values in vs, in the order
+// received, and keeps in c the usable one that by picks. Challenges it
+// cannot answer (unknown algorithm, auth-int only, malformed) are skipped.
+// It returns ErrNoChallenge (or the last parse or usability error) when
+// none can be answered.
+func SelectChallenge(vs [][]byte, by Choice, c *Challenge) error {
 	var cand Challenge
 	best := -1
 	lastErr := ErrNoChallenge
@@ -225,6 +257,9 @@ func SelectChallenge(vs [][]byte, c *Challenge) error {
 		if s := strength(cand.Algorithm); s > best {
 			best = s
 			*c = cand
+			if by == First {
+				return nil
+			}
 		}
 	}
 	if best < 0 {

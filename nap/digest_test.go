@@ -189,3 +189,51 @@ func BenchmarkChallengedRefresh(b *testing.B) {
 		}
 	}
 }
+
+// Given several challenges, the NAP answers the topmost one it supports
+// (RFC 8760 §2.4), or the strongest under Config.DigestChoice Strongest;
+// the registrar verifies the answer against the challenge it names.
+func TestChallengeChoice(t *testing.T) {
+	const (
+		md5     = `WWW-Authenticate: Digest realm="example.com", nonce="m", qop="auth", algorithm=MD5`
+		sha     = `WWW-Authenticate: Digest realm="example.com", nonce="s", qop="auth", algorithm=SHA-256`
+		sha512  = `WWW-Authenticate: Digest realm="example.com", nonce="x", qop="auth", algorithm=SHA-512-256`
+		authInt = `WWW-Authenticate: Digest realm="example.com", nonce="i", qop="auth-int", algorithm=SHA-256`
+	)
+	if DefaultConfig().DigestChoice != digestfast.First {
+		t.Errorf("default choice %v, want first", DefaultConfig().DigestChoice)
+	}
+	for _, tc := range []struct {
+		by         digestfast.Choice
+		challenges []string
+		alg        digestfast.Algorithm
+		nonce      string
+	}{
+		{digestfast.First, []string{md5, sha}, digestfast.MD5, "m"},
+		{digestfast.Strongest, []string{md5, sha}, digestfast.SHA256, "s"},
+		{digestfast.First, []string{sha512, md5, sha}, digestfast.MD5, "m"},     // an unsupported topmost one is skipped
+		{digestfast.First, []string{authInt, sha, md5}, digestfast.SHA256, "s"}, // so is one offering only auth-int
+		{digestfast.Strongest, []string{sha512, md5}, digestfast.MD5, "m"},
+	} {
+		cfg := DefaultConfig()
+		cfg.DigestChoice = tc.by
+		var answered string
+		h := newHarness(t, cfg, 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+			if req.NumAuthorization == 0 {
+				return []reply{{rtt, response(req, 401, "Unauthorized", tc.challenges...)}}
+			}
+			answered = s.auth
+			cr := credentialsOf(t, s)
+			ha1, _ := digestfast.ComputeHA1(cr.Algorithm, []byte("nap000001"), []byte("example.com"), []byte("secret"))
+			if cr.Algorithm != tc.alg || string(cr.Nonce) != tc.nonce || !cr.Verify([]byte("REGISTER"), ha1.Bytes()) {
+				return []reply{{rtt, response(req, 403, "Forbidden")}}
+			}
+			return ok200(req, contactOf(req, 3600))
+		})
+		h.start(0)
+		h.run(time.Second)
+		if !h.naps[0].Registered() {
+			t.Errorf("%v of %d challenges: answered %s, want %v with nonce %q", tc.by, len(tc.challenges), answered, tc.alg, tc.nonce)
+		}
+	}
+}

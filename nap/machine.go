@@ -374,7 +374,7 @@ func (m *Machine) challenged(i uint32, n *NAP, now time.Duration, r *sipwire.Msg
 	if code == 407 {
 		vs = r.ProxyAuthenticate[:r.NumProxyAuthenticate]
 	}
-	if digestfast.SelectChallenge(vs, &m.ch) != nil {
+	if digestfast.SelectChallenge(vs, m.Cfg.DigestChoice, &m.ch) != nil {
 		return m.refuse(n, now, code) // unknown algorithm, auth-int only, malformed
 	}
 	if n.flags&fAuthSent != 0 {

@@ -9,6 +9,7 @@ package nap
 import (
 	"time"
 
+	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -21,6 +22,9 @@ type Config struct {
 	TimerF    time.Duration // transaction timeout (64·T1 = 32 s)
 	Retry     time.Duration // wait after a refusal, a timeout or a failed connect (5 s)
 	UserAgent []byte
+	// DigestChoice picks among several challenges in one 401/407: the
+	// topmost usable one (First, the default) or the strongest.
+	DigestChoice digestfast.Choice
 }
 
 // DefaultConfig is the seed's gateway: UDP, 3600 s, RFC 3261 timers, 5 s retry.
