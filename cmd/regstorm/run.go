@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
@@ -36,6 +37,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "user-start", Value: 1, Usage: "number of the first NAP's user", EnvVars: env("user-start")},
 		&cli.StringFlag{Name: "password", Value: "secret", Usage: "password pattern (may contain %d)", EnvVars: env("password")},
 		&cli.StringFlag{Name: "domain", Usage: "AOR domain (default: the target's host)", EnvVars: env("domain")},
+		&cli.StringFlag{Name: "digest-choice", Value: "first", Usage: "among several challenges in one 401/407: first (the topmost supported, RFC 8760) or strongest (SHA-256 over MD5)", EnvVars: env("digest-choice")},
 		&cli.DurationFlag{Name: "t1", Value: d.T1, Usage: "RFC 3261 T1: first UDP retransmission", EnvVars: env("t1")},
 		&cli.DurationFlag{Name: "t2", Value: d.T2, Usage: "RFC 3261 T2: retransmission interval cap", EnvVars: env("t2")},
 		&cli.DurationFlag{Name: "timer-f", Value: d.TimerF, Usage: "transaction timeout (64*T1)", EnvVars: env("timer-f")},
@@ -146,6 +148,11 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	}
 	if o.NAP.T2 < o.NAP.T1 {
 		return o, usagef("--t2 %v: must not be below --t1 %v", o.NAP.T2, o.NAP.T1)
+	}
+	if ch, err := digestfast.ParseChoice(c.String("digest-choice")); err != nil {
+		return o, usagef("--digest-choice %q: want first or strongest", c.String("digest-choice"))
+	} else {
+		o.NAP.DigestChoice = ch
 	}
 	if o.Rate = c.Float64("rate"); o.Rate < 0 {
 		return o, usagef("--rate %v: must not be negative", o.Rate)
