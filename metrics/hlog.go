@@ -115,6 +115,9 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		out.Connects += p.Connects
 		out.ConnectFailures += p.ConnectFailures
 		out.ConnectionsLost += p.ConnectionsLost
+		out.Abandoned += p.Abandoned
+		out.MessagesSent += p.MessagesSent
+		out.MessagesReceived += p.MessagesReceived
 		out.RegisterRatePerS += p.RegisterRatePerS // shards run side by side: rates add
 		for c, v := range p.Responses {
 			out.Responses[c] += v
