@@ -16,7 +16,7 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-// Batch collects datagrams for one connected UDP socket and sends them
+// Batch collects datagrams for one UDP socket's target and sends them
 // with sendmmsg: one syscall for up to BatchSize messages. Its buffers
 // are allocated once; Add copies, so the caller may reuse its slice.
 type Batch struct {
@@ -36,6 +36,8 @@ func NewBatch(c *Conn) *Batch {
 		b.iov[i].Base = &b.bufs[i][0]
 		b.msgs[i].hdr.Iov = &b.iov[i]
 		b.msgs[i].hdr.SetIovlen(1)
+		b.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&c.peer)) // the socket is not connected
+		b.msgs[i].hdr.Namelen = c.peerLen
 	}
 	return b
 }

@@ -1,5 +1,6 @@
 // Package netio carries SIP messages between regstorm's NAPs and a target:
-// connected UDP and TCP sockets bound to chosen local addresses. TCP runs
+// UDP sockets (bound, sending to the target, taking answers from any
+// address) and TCP connections, from chosen local addresses. TCP runs
 // on gnet/v2 event loops, framed into whole messages; UDP runs on one
 // epoll loop thread with recvmmsg and sendmmsg (udp.go says why not
 // gnet). Sends are safe from any goroutine: a UDP datagram or a small
@@ -96,6 +97,9 @@ type Conn struct {
 	tag    any
 	Local  netip.AddrPort
 	queued atomic.Int32 // TCP writes handed to the loop and not yet done
+	// UDP: the target, for sendto (the socket is not connected).
+	peer    unix.RawSockaddrInet6
+	peerLen uint32
 	mu     sync.Mutex   // orders direct and queued TCP writes
 	closed atomic.Bool
 }
@@ -148,8 +152,7 @@ func (c *Conn) Send(b []byte) error {
 		return ErrClosed
 	}
 	if !c.tcp {
-		_, err := unix.Write(c.fd, b) // one datagram; EAGAIN drops it, as a lossy network would
-		return err
+		return c.sendTo(b) // one datagram; EAGAIN drops it, as a lossy network would
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

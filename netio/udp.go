@@ -30,8 +30,10 @@ import (
 // sleeps in epoll_wait until a datagram arrives or the next timer is due
 // (the timeout comes from the tick function the engine sets), reads with
 // recvmmsg, and calls the tick, which fires due timers and sends with
-// sendmmsg. ICMP errors are read and forgotten: to a NAP they are a lost
-// datagram, which retransmissions and Timer F already handle.
+// sendmmsg. The sockets are bound, not connected (dialUDP says why), so
+// they take answers from any address and see no ICMP errors: to a NAP a
+// dead registrar is a lost datagram, which retransmissions and Timer F
+// already handle.
 
 // recvBatch is how many datagrams one recvmmsg may return.
 const recvBatch = 16
@@ -94,6 +96,8 @@ type udpLoop struct {
 	done       chan struct{}
 	tick       atomic.Pointer[func() time.Duration]
 	quantum    atomic.Int64 // ns; 0: wake on every datagram
+	routeFor   netip.AddrPort // the last target routeSource looked up, under mu
+	route      netip.Addr
 }
 
 func (l *Loops) startUDP() error {
@@ -247,12 +251,20 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, er
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) // arrival times (TimedReceiver)
-	if local.IsValid() && (local.Addr().IsValid() || local.Port() != 0) {
-		if err := unix.Bind(fd, sockaddrOf(family, local)); err != nil {
+	// The socket is bound, never connected: a connected UDP socket takes
+	// datagrams from its peer's address and port only, and some registrars
+	// answer from another port or address (separate send sockets, a
+	// cluster behind one name). Responses are matched by branch and CSeq
+	// (RFC 3261 §17.1.3), never by source. Without a chosen address, bind
+	// to the one the route to the target uses: it goes into Via and Contact.
+	if !local.IsValid() || !local.Addr().IsValid() || local.Addr().IsUnspecified() {
+		src, err := l.udp.routeSource(family, rap)
+		if err != nil {
 			return fail(err)
 		}
+		local = netip.AddrPortFrom(src, local.Port())
 	}
-	if err := unix.Connect(fd, sockaddrOf(family, rap)); err != nil {
+	if err := unix.Bind(fd, sockaddrOf(family, local)); err != nil {
 		return fail(err)
 	}
 	sa, err := unix.Getsockname(fd)
@@ -260,6 +272,7 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, er
 		return fail(err)
 	}
 	c := &Conn{fd: fd, tag: tag, Local: addrPortOf(sa)}
+	c.setPeer(family, rap)
 	u := l.udp
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -271,6 +284,68 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, er
 	}
 	u.conns[int32(fd)] = c
 	return c, nil
+}
+
+// routeSource is the local address the kernel picks to reach remote: a
+// throwaway connected socket asks the routing table, once per target
+// (per-nap mode dials 10^5 sockets to one target).
+func (u *udpLoop) routeSource(family int, remote netip.AddrPort) (netip.Addr, error) {
+	u.mu.Lock()
+	if u.routeFor == remote && u.route.IsValid() {
+		defer u.mu.Unlock()
+		return u.route, nil
+	}
+	u.mu.Unlock()
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, sockaddrOf(family, remote)); err != nil {
+		return netip.Addr{}, err
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	src := addrPortOf(sa).Addr()
+	u.mu.Lock()
+	u.routeFor, u.route = remote, src
+	u.mu.Unlock()
+	return src, nil
+}
+
+// setPeer stores the target as a raw socket address, for sendto and
+// sendmmsg without an allocation per datagram.
+func (c *Conn) setPeer(family int, ap netip.AddrPort) {
+	if family == unix.AF_INET {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&c.peer))
+		sa.Family = unix.AF_INET
+		sa.Addr = ap.Addr().Unmap().As4()
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
+		c.peerLen = unix.SizeofSockaddrInet4
+		return
+	}
+	sa := &c.peer
+	sa.Family = unix.AF_INET6
+	sa.Addr = ap.Addr().As16()
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
+	c.peerLen = unix.SizeofSockaddrInet6
+}
+
+// sendTo writes one datagram to the socket's peer.
+func (c *Conn) sendTo(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0,
+		uintptr(unsafe.Pointer(&c.peer)), uintptr(c.peerLen))
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // Sockaddr is ap as a socket address: IPv4 (also for a v4-mapped

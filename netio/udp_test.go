@@ -177,3 +177,48 @@ func TestQuantumDeliversKernelArrivalTimes(t *testing.T) {
 		t.Fatalf("arrival %v: want between the send %v and the delivery %v", at, sent, read)
 	}
 }
+
+// A registrar may answer from another address and port than the one the
+// request went to: the socket takes the answer (it is not connected).
+func TestUDPAnswerFromAnotherAddress(t *testing.T) {
+	srv, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	other, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2: %v", err)
+	}
+	defer other.Close()
+	rcv := &collect{got: make(chan struct{}, 1)}
+	loops, err := Start(rcv, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loops.Stop()
+	c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Local.Addr() != netip.MustParseAddr("127.0.0.1") || c.Local.Port() == 0 {
+		t.Fatalf("local address %v: want 127.0.0.1 and a port (Via and Contact carry it)", c.Local)
+	}
+	if err := c.Send([]byte("REGISTER")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_ = srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := srv.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "REGISTER" {
+		t.Fatalf("registrar read %q, %v", buf[:n], err)
+	}
+	if _, err := other.WriteTo([]byte("SIP/2.0 200 OK"), from); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rcv.got:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the answer from another address never arrived")
+	}
+}
