@@ -100,8 +100,8 @@ type Conn struct {
 	// UDP: the target, for sendto (the socket is not connected).
 	peer    unix.RawSockaddrInet6
 	peerLen uint32
-	mu     sync.Mutex   // orders direct and queued TCP writes
-	closed atomic.Bool
+	mu      sync.Mutex // orders direct and queued TCP writes
+	closed  atomic.Bool
 }
 
 // connState is what a gnet connection carries as its context.

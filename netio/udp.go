@@ -95,7 +95,7 @@ type udpLoop struct {
 	stop       atomic.Bool
 	done       chan struct{}
 	tick       atomic.Pointer[func() time.Duration]
-	quantum    atomic.Int64 // ns; 0: wake on every datagram
+	quantum    atomic.Int64   // ns; 0: wake on every datagram
 	routeFor   netip.AddrPort // the last target routeSource looked up, under mu
 	route      netip.Addr
 }
