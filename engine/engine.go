@@ -556,6 +556,32 @@ func (r *run) drain() {
 	}
 }
 
+// progressLine is one line of live progress. Latencies with no sample yet
+// read "-", not 0; failures are refusals by code and timeouts (a 401
+// answered with credentials is part of a registration, not a failure).
+func progressLine(elapsed time.Duration, t *metrics.Totals, naps int, rate float64) string {
+	lat := "p50 - p99 -"
+	if t.Transaction.TotalCount() > 0 {
+		p := metrics.PercentilesOf(t.Transaction)
+		lat = fmt.Sprintf("p50 %.2fms p99 %.2fms", p.P50, p.P99)
+	}
+	var fails []string
+	codes := make([]int, 0, len(t.Refusals))
+	for code := range t.Refusals {
+		codes = append(codes, code)
+	}
+	sort.Ints(codes)
+	for _, code := range codes {
+		fails = append(fails, fmt.Sprintf("%d:%d", code, t.Refusals[code]))
+	}
+	line := fmt.Sprintf("%6.1fs registered %d/%d  REGISTER/s %.0f  %s  retrans %d timeouts %d",
+		elapsed.Seconds(), t.Registered, naps, rate, lat, t.Retransmissions, t.Timeouts)
+	if len(fails) > 0 {
+		line += "  refused " + strings.Join(fails, " ")
+	}
+	return line
+}
+
 // progress prints one line a second: registered/NAPs, REGISTER/s, p50/p99,
 // timeouts and failures by code. It also notes when all are registered.
 func (r *run) progress(ctx context.Context, start time.Duration, registeredAll *atomic.Int64, done chan<- struct{}) {
@@ -591,16 +617,7 @@ func (r *run) progress(ctx context.Context, start time.Duration, registeredAll *
 		t := r.totals() // histograms merged once a second, only to print
 		rate := float64(t.Requests-lastReq) / (now - lastPrint).Seconds()
 		lastReq, lastPrint = t.Requests, now
-		p := metrics.PercentilesOf(t.Transaction)
-		var fails []string
-		for code, n := range t.Responses {
-			if code >= 300 {
-				fails = append(fails, fmt.Sprintf("%d:%d", code, n))
-			}
-		}
-		sort.Strings(fails)
-		line := fmt.Sprintf("%6.1fs registered %d/%d  REGISTER/s %.0f  p50 %.2fms p99 %.2fms  retrans %d timeouts %d  %s",
-			(now - start).Seconds(), t.Registered, r.nNAPs, rate, p.P50, p.P99, t.Retransmissions, t.Timeouts, strings.Join(fails, " "))
+		line := progressLine(now-start, t, r.nNAPs, rate)
 		if r.opts.TTY {
 			fmt.Fprintf(r.opts.Progress, "\r\x1b[K%s", line)
 		} else {

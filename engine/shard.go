@@ -99,6 +99,7 @@ func (s *shard) apply(local uint32, a nap.Action) {
 		rec.Unregistered++
 	case nap.EvRefused:
 		rec.Refused++
+		rec.Refusal(a.Code)
 		s.example(a.Code, local)
 	case nap.EvRegistered:
 		metrics.Latency(rec.Registration, a.RegLatency)

@@ -122,6 +122,12 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		for c, v := range p.Responses {
 			out.Responses[c] += v
 		}
+		for c, v := range p.Refusals {
+			if out.Refusals == nil {
+				out.Refusals = map[string]int64{}
+			}
+			out.Refusals[c] += v
+		}
 		if p.InFlight != nil {
 			if out.InFlight == nil {
 				out.InFlight = new(int64)

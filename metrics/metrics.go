@@ -51,6 +51,9 @@ type Recorder struct {
 	MessagesSent, MessagesReceived                      int64
 	Registered                                          int64 // gauge
 	Responses                                           [700]int64
+	// Refusals counts the final failures by status code: a 401 answered
+	// with credentials is in Responses, not here; one that refuses them is.
+	Refusals [700]int64
 }
 
 // NewRecorder makes an empty recorder.
@@ -98,6 +101,13 @@ func TakeInterval(rs []*Recorder) *hdrhistogram.Histogram {
 	return h
 }
 
+// Refusal counts a final failure with its status code.
+func (r *Recorder) Refusal(code int) {
+	if code >= 100 && code < len(r.Refusals) {
+		r.Refusals[code]++
+	}
+}
+
 // Response counts a response status code.
 func (r *Recorder) Response(code int) {
 	if code >= 100 && code < len(r.Responses) {
@@ -113,13 +123,13 @@ type Totals struct {
 	Malformed, Stale, ConnectFailures, ConnLost         int64
 	Unregistered, Refused, Registered, Connects         int64
 	Abandoned, MessagesSent, MessagesReceived           int64
-	Responses                                           map[int]int64
+	Responses, Refusals                                 map[int]int64
 }
 
 // Merge sums recorders into Totals.
 func Merge(rs []*Recorder) *Totals {
 	t := &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Drain: NewHistogram(), Responses: map[int]int64{}}
+		RefreshError: NewHistogram(), Drain: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
 	for _, r := range rs {
 		r.mu.Lock()
 		t.Transaction.Merge(r.Transaction)
@@ -145,6 +155,11 @@ func Merge(rs []*Recorder) *Totals {
 		for code, n := range r.Responses {
 			if n > 0 {
 				t.Responses[code] += n
+			}
+		}
+		for code, n := range r.Refusals {
+			if n > 0 {
+				t.Refusals[code] += n
 			}
 		}
 		r.mu.Unlock()
@@ -213,6 +228,9 @@ type Summary struct {
 	MessagesReceived int64 `json:"messages_received"`
 	// DrainLatencyMS: the stop's un-REGISTERs, apart from latency_ms (the load).
 	DrainLatencyMS Percentiles `json:"drain_latency_ms"`
+	// Refusals: final failures by status code (a 401 answered with
+	// credentials is a challenge, not a refusal).
+	Refusals map[string]int64 `json:"refusals"`
 	// FailureExamples: for each failure ("503", "timeout"), the user of one
 	// NAP it happened to, for the human summary.
 	FailureExamples map[string]string `json:"failure_examples,omitempty"`
@@ -275,6 +293,10 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 	sort.Ints(codes)
 	for _, c := range codes {
 		s.Responses[strconv.Itoa(c)] = t.Responses[c]
+	}
+	s.Refusals = map[string]int64{}
+	for c, n := range t.Refusals {
+		s.Refusals[strconv.Itoa(c)] = n
 	}
 	if loadSeconds > 0 {
 		s.RegisterRatePerS = float64(t.Requests) / loadSeconds
