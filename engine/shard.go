@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/scheduler"
 	"github.com/regstorm/regstorm/sipwire"
+	"golang.org/x/sys/unix"
 )
 
 // shard is a slice of the NAPs (global index ≡ id mod shards) with its own
@@ -257,7 +259,8 @@ func (s *shard) onClosed(tag any) {
 		if c := s.conns[p.local]; c != nil && !c.Closed() {
 			return // an older connection of the NAP, already replaced
 		}
-		s.conns[p.local] = nil
+		// The closed connection stays: its port is the NAP's Contact and
+		// the one it reconnects from.
 		s.apply(p.local, s.m.OnClosed(p.local, &s.naps[p.local], now))
 		return
 	}
@@ -318,7 +321,7 @@ func (s *shard) connect(queued []uint32) {
 		s.rec.Unlock()
 		var err error
 		if c == nil {
-			c, err = r.loops.Dial("tcp", s.local, r.opts.Target, s)
+			c, err = s.dialTCP(s.local, s)
 		}
 		s.rec.Lock()
 		if err == nil && c.Closed() {
@@ -327,7 +330,7 @@ func (s *shard) connect(queued []uint32) {
 			err, s.conn = netio.ErrClosed, nil
 		}
 		if err == nil && s.conn != c {
-			s.conn = c
+			s.conn, s.local = c, c.Local // reconnects reuse the port: the Contact stays
 			s.rec.Connects++
 		}
 		now := r.clock.Now()
@@ -342,7 +345,13 @@ func (s *shard) connect(queued []uint32) {
 		return
 	}
 	for _, l := range queued {
-		c, err := r.loops.Dial("tcp", netip.AddrPortFrom(r.localAddr(s.globalOf(l)), 0), r.opts.Target, &perNAP{s: s, local: l})
+		s.rec.Lock()
+		from := netip.AddrPortFrom(r.localAddr(s.globalOf(l)), 0)
+		if old := s.conns[l]; old != nil {
+			from = old.Local // reconnect from the same port: the Contact stays
+		}
+		s.rec.Unlock()
+		c, err := s.dialTCP(from, &perNAP{s: s, local: l})
 		s.rec.Lock()
 		now := r.clock.Now()
 		if err == nil && c.Closed() { // reset before it was stored (see above)
@@ -357,6 +366,18 @@ func (s *shard) connect(queued []uint32) {
 		}
 		s.rec.Unlock()
 	}
+}
+
+// dialTCP connects from the given local address. A NAP reconnects from the
+// port it had, as a gateway with a fixed SIP port does, so its Contact
+// stays one binding at the registrar instead of a new one per connection;
+// if the port is taken meanwhile, any port will do.
+func (s *shard) dialTCP(from netip.AddrPort, tag any) (*netio.Conn, error) {
+	c, err := s.r.loops.Dial("tcp", from, s.r.opts.Target, tag)
+	if err != nil && from.Port() != 0 && (errors.Is(err, unix.EADDRINUSE) || errors.Is(err, unix.EADDRNOTAVAIL)) {
+		c, err = s.r.loops.Dial("tcp", netip.AddrPortFrom(from.Addr(), 0), s.r.opts.Target, tag)
+	}
+	return c, err
 }
 
 // localHostPort is a NAP's Contact address: its socket's local address

@@ -17,6 +17,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
@@ -117,7 +118,7 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 	case "udp":
 		return l.dialUDP(local, remote, tag)
 	case "tcp":
-		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local)}
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
 		nc, err = d.DialContext(context.Background(), "tcp", remote)
 		if err == nil {
 			// Close with a reset: 10^4 connections left in TIME-WAIT make the
@@ -138,6 +139,18 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 	}
 	c.gc, c.fd = gc, gc.Fd()
 	return c, nil
+}
+
+// reuseAddr lets a reconnect bind the port its closed connection had
+// (the peer may still hold that one in TIME-WAIT).
+func reuseAddr(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // Tag is the value given to Dial.
