@@ -143,7 +143,7 @@ func newAuthLoop(cfg Config) *authLoop {
 // answer delivers raw as the response to the current transaction.
 func (l *authLoop) answer(raw []byte) Action {
 	_ = l.resp.Parse(raw)
-	l.branch = sipwire.AppendBranch(l.branch[:0], BranchID(0, l.n.Txn))
+	l.branch = sipwire.AppendBranch(l.branch[:0], l.m.Salt, BranchID(0, l.n.Txn))
 	l.resp.Via.Branch = l.branch
 	l.resp.CSeq = l.n.CSeq
 	l.now += rtt
