@@ -103,7 +103,7 @@ func TestTCPConnectionLost(t *testing.T) {
 	up := true
 	h.connect = func(*harness, uint32) bool { return up }
 	up = false // the reconnect fails once, then works 5 s later
-	h.apply(0, h.m.OnClosed(0, &h.naps[0], h.now()))
+	h.d.Closed(0)
 	if h.naps[0].Registered() {
 		t.Fatal("still counted registered after the connection was lost and the reconnect failed")
 	}
@@ -363,7 +363,7 @@ func TestLateAndDuplicateResponsesIgnored(t *testing.T) {
 		t.Errorf("registered %d times, stale %d (want 1 and 3: the duplicate and both answers to the retransmission)", h.counts[EvRegistered], h.counts[EvStale])
 	}
 	// The refresh timer survived the stale responses.
-	if due, ok := h.sim.Wheel.Scheduled(0); !ok || due != 1800*time.Second+600*time.Millisecond {
+	if due, ok := h.d.Wheel.Scheduled(0); !ok || due != 1800*time.Second+600*time.Millisecond {
 		t.Errorf("refresh timer %v %v after stale responses", due, ok)
 	}
 	// A response with a foreign branch or CSeq is stale too.
@@ -410,8 +410,8 @@ func TestStopUnregisters(t *testing.T) {
 	if h.counts[EvUnregistered] != 1 || h.regd != 0 || h.naps[0].State != Stopped || h.naps[1].State != Stopped {
 		t.Errorf("unregistered %d, gauge %d, states %v %v", h.counts[EvUnregistered], h.regd, h.naps[0].State, h.naps[1].State)
 	}
-	if h.sim.Wheel.Pending() != 0 {
-		t.Errorf("%d timers left after stop", h.sim.Wheel.Pending())
+	if h.d.Wheel.Pending() != 0 {
+		t.Errorf("%d timers left after stop", h.d.Wheel.Pending())
 	}
 }
 
@@ -517,7 +517,7 @@ func TestTCPConnectionLostInFlight(t *testing.T) {
 	h := newHarness(t, cfg, 1, nil) // never answers
 	h.start(0)
 	h.run(time.Second)
-	h.apply(0, h.m.OnClosed(0, &h.naps[0], h.now()))
+	h.d.Closed(0)
 	if h.abandoned != 1 || h.naps[0].State != RetryWait {
 		t.Fatalf("abandoned %d, state %v", h.abandoned, h.naps[0].State)
 	}

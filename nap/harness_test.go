@@ -73,12 +73,15 @@ func (q *respQueue) Pop() any {
 	return x
 }
 
-// harness runs NAPs against a scripted registrar in simulated time.
+// harness runs NAPs against a scripted registrar in simulated time,
+// through the Driver the engine uses: the harness is the driver's Link
+// (a scripted registrar) and its Tally (counts).
 type harness struct {
 	t       testing.TB
+	d       *Driver
 	m       *Machine
-	naps    []NAP
-	sim     *scheduler.Sim
+	naps    []NAP // d.NAPs
+	clock   scheduler.SimClock
 	queue   respQueue
 	seq     int
 	sends   []sent
@@ -95,21 +98,25 @@ type harness struct {
 	closeAfterAnswer bool
 	// Transaction accounting, as the engine keeps it (DESIGN §8).
 	requests, finals, timeouts, abandoned int
+	sending                               Send // the Action being applied
 }
 
 func newHarness(t testing.TB, cfg Config, n int, respond func(h *harness, req *sipwire.Msg, s sent) []reply) *harness {
-	h := &harness{t: t, naps: make([]NAP, n), respond: respond, keep: n <= 16, counts: map[Event]int{}}
+	h := &harness{t: t, respond: respond, keep: n <= 16, counts: map[Event]int{}}
 	h.m = NewMachine(cfg, &testDir{password: []byte("secret")})
-	h.sim = scheduler.NewSim(n, time.Millisecond, func(id uint32, now time.Duration) {
-		h.apply(id, h.m.OnTimer(id, &h.naps[id], now))
-	})
+	h.d = NewDriver(h.m, n, &h.clock, time.Millisecond, h, h)
+	h.naps = h.d.NAPs
 	h.connect = func(*harness, uint32) bool { return true }
 	return h
 }
 
-func (h *harness) now() time.Duration { return h.sim.Clock.Now() }
+func (h *harness) now() time.Duration { return h.clock.Now() }
 
-func (h *harness) apply(i uint32, a Action) {
+// Tally counts what the engine's recorder counts.
+func (h *harness) Tally(i uint32, a *Action, scheduled bool, lag time.Duration) {
+	if scheduled && lag != 0 {
+		h.t.Errorf("NAP %d: a timer fired %v late in simulated time", i, lag)
+	}
 	h.counts[a.Event]++
 	h.regd += int(a.RegisteredDelta)
 	if a.Code >= 200 && a.Event != EvStale {
@@ -125,43 +132,56 @@ func (h *harness) apply(i uint32, a Action) {
 		h.requests++
 	}
 	if h.keep {
-		h.actions = append(h.actions, a)
+		h.actions = append(h.actions, *a)
 	}
-	switch a.Send {
-	case SendRequest, SendRetransmit:
-		raw := bytes.Clone(h.m.Out)
-		var req sipwire.Msg
-		if err := req.Parse(raw); err != nil {
-			h.t.Fatalf("NAP %d sent an unparsable request: %v\n%s", i, err, raw)
-		}
-		s := sent{at: h.now(), nap: i, kind: a.Send, cseq: req.CSeq, branch: string(req.Via.Branch), expires: req.Contacts[0].Expires, raw: raw}
-		if req.NumAuthorization > 0 {
-			s.auth = string(req.Authorization[0])
-		} else if req.NumProxyAuthorization > 0 {
-			s.auth = string(req.ProxyAuthorization[0])
-		}
-		if h.keep {
-			h.sends = append(h.sends, s)
-		}
-		if h.respond != nil {
-			for _, r := range h.respond(h, &req, s) {
-				h.seq++
-				heap.Push(&h.queue, queued{at: h.now() + r.delay, nap: i, raw: r.raw, seq: h.seq})
-			}
-		}
-	case SendConnect:
-		if h.connect(h, i) {
-			h.apply(i, h.m.OnConnected(i, &h.naps[i], h.now()))
-		} else {
-			h.apply(i, h.m.OnConnectFailed(i, &h.naps[i], h.now()))
-		}
-		return // the follow-up action set the timer
+	h.sending = a.Send // what Send will carry
+}
+
+// Send is the wire: the registrar sees the request and queues replies.
+func (h *harness) Send(i uint32, msg []byte) {
+	raw := bytes.Clone(msg)
+	var req sipwire.Msg
+	if err := req.Parse(raw); err != nil {
+		h.t.Fatalf("NAP %d sent an unparsable request: %v\n%s", i, err, raw)
 	}
-	if a.Wake != 0 {
-		h.sim.Wheel.Set(i, a.Wake)
+	s := sent{at: h.now(), nap: i, kind: h.sending, cseq: req.CSeq, branch: string(req.Via.Branch), expires: req.Contacts[0].Expires, raw: raw}
+	if req.NumAuthorization > 0 {
+		s.auth = string(req.Authorization[0])
+	} else if req.NumProxyAuthorization > 0 {
+		s.auth = string(req.ProxyAuthorization[0])
+	}
+	if h.keep {
+		h.sends = append(h.sends, s)
+	}
+	if h.respond != nil {
+		for _, r := range h.respond(h, &req, s) {
+			h.seq++
+			heap.Push(&h.queue, queued{at: h.now() + r.delay, nap: i, raw: r.raw, seq: h.seq})
+		}
+	}
+}
+
+// Connect decides a connect attempt at once.
+func (h *harness) Connect(i uint32) {
+	if h.connect(h, i) {
+		h.d.Connected(i)
 	} else {
-		h.sim.Wheel.Cancel(i)
+		h.d.ConnectFailed(i)
 	}
+}
+
+// advance fires every timer due by t, the clock showing each deadline.
+func (h *harness) advance(t time.Duration) {
+	for {
+		te, ok := h.d.Wheel.NextDeadline()
+		if !ok || te > t {
+			break
+		}
+		h.clock.Set(te)
+		h.d.Advance(te)
+	}
+	h.clock.Set(t)
+	h.d.Advance(t)
 }
 
 // run advances simulated time to until, delivering responses and firing
@@ -169,25 +189,29 @@ func (h *harness) apply(i uint32, a Action) {
 func (h *harness) run(until time.Duration) {
 	var msg sipwire.Msg
 	for {
-		te, tok := h.sim.Wheel.NextDeadline()
+		te, tok := h.d.Wheel.NextDeadline()
 		if len(h.queue) > 0 && h.queue[0].at <= until && (!tok || h.queue[0].at <= te) {
 			q := heap.Pop(&h.queue).(queued)
-			h.sim.Wheel.Advance(q.at - time.Millisecond)
-			h.sim.Clock.Set(q.at)
+			h.advance(q.at - time.Millisecond)
+			h.clock.Set(q.at)
 			if err := msg.Parse(q.raw); err != nil {
 				h.t.Fatalf("harness built a bad response: %v\n%s", err, q.raw)
 			}
-			h.apply(q.nap, h.m.OnResponse(q.nap, &h.naps[q.nap], q.at, &msg))
+			if i, ok := h.d.Route(&msg); ok && i == q.nap {
+				h.d.Response(i, &msg, 0)
+			} else {
+				h.counts[EvStale]++ // not routable: the engine counts it stale
+			}
 			if h.closeAfterAnswer {
-				h.apply(q.nap, h.m.OnClosed(q.nap, &h.naps[q.nap], q.at))
+				h.d.Closed(q.nap)
 			}
 			continue
 		}
 		if !tok || te > until {
-			h.sim.RunUntil(until)
+			h.advance(until)
 			return
 		}
-		h.sim.Wheel.Advance(te)
+		h.advance(te)
 	}
 }
 
@@ -207,8 +231,8 @@ func (h *harness) checkCounts() {
 	}
 }
 
-func (h *harness) start(i uint32) { h.apply(i, h.m.Start(i, &h.naps[i], h.now())) }
-func (h *harness) stop(i uint32)  { h.apply(i, h.m.Stop(i, &h.naps[i], h.now())) }
+func (h *harness) start(i uint32) { h.d.Start(i, false, 0) }
+func (h *harness) stop(i uint32)  { h.d.Stop(i) }
 
 // response builds a response to req the way a registrar does: Via, From,
 // To (with a tag), Call-ID and CSeq copied, then extra header lines.

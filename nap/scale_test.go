@@ -36,8 +36,8 @@ func TestScale100kWithAuth(t *testing.T) {
 	if h.regd != n || h.counts[EvRegistered] != n || h.counts[EvChallenged] != n || bad != 0 {
 		t.Fatalf("after 1 s: gauge %d, registered %d, challenged %d, bad credentials %d (of %d)", h.regd, h.counts[EvRegistered], h.counts[EvChallenged], bad, n)
 	}
-	if h.sim.Wheel.Pending() != n {
-		t.Fatalf("%d refresh timers pending, want %d", h.sim.Wheel.Pending(), n)
+	if h.d.Wheel.Pending() != n {
+		t.Fatalf("%d refresh timers pending, want %d", h.d.Wheel.Pending(), n)
 	}
 	h.run(1801 * time.Second)
 	if h.counts[EvRefresh] != n || h.counts[EvRegistered] != 2*n || h.counts[EvTimeout] != 0 || h.regd != n {
