@@ -171,17 +171,21 @@ func (h *harness) Connect(i uint32) {
 }
 
 // advance fires every timer due by t, the clock showing each deadline.
-func (h *harness) advance(t time.Duration) {
+func (h *harness) advance(t time.Duration) { stepTo(&h.clock, h.d, t) }
+
+// stepTo fires d's timers due by t one deadline at a time, the simulated
+// clock showing each deadline while its timers fire, then sets it to t.
+func stepTo(clock *scheduler.SimClock, d *Driver, t time.Duration) {
 	for {
-		te, ok := h.d.Wheel.NextDeadline()
+		te, ok := d.Wheel.NextDeadline()
 		if !ok || te > t {
 			break
 		}
-		h.clock.Set(te)
-		h.d.Advance(te)
+		clock.Set(te)
+		d.Advance(te)
 	}
-	h.clock.Set(t)
-	h.d.Advance(t)
+	clock.Set(t)
+	d.Advance(t)
 }
 
 // run advances simulated time to until, delivering responses and firing
