@@ -19,27 +19,47 @@ type Pattern struct {
 	verb           bool
 }
 
-// ParsePattern accepts text with zero or one %d / %0Nd verb.
+// ParsePattern accepts text with zero or one %d / %0Nd verb; "%%" is a
+// literal percent (so that "100%%" gives the password "100%"). Escapes are
+// resolved here, so Append stays a plain copy.
 func ParsePattern(s string) (Pattern, error) {
-	i := strings.IndexByte(s, '%')
-	if i < 0 {
-		return Pattern{prefix: s}, nil
+	var p Pattern
+	var text []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			text = append(text, s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '%' {
+			text = append(text, '%')
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j >= len(s) || s[j] != 'd' {
+			return Pattern{}, fmt.Errorf("pattern %q: only %%d or %%0Nd is supported (%%%% for a literal %%)", s)
+		}
+		if p.verb {
+			return Pattern{}, fmt.Errorf("pattern %q: at most one %%d (%%%% for a literal %%)", s)
+		}
+		if j > i+1 {
+			p.width, _ = strconv.Atoi(s[i+1 : j])
+			if p.width > 20 || p.width < 0 { // 20 digits hold any uint64
+				return Pattern{}, fmt.Errorf("pattern %q: width above 20", s)
+			}
+		}
+		p.verb, p.prefix, text = true, string(text), nil
+		i = j
 	}
-	j := i + 1
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		j++
+	if p.verb {
+		p.suffix = string(text)
+	} else {
+		p.prefix = string(text)
 	}
-	if j >= len(s) || s[j] != 'd' {
-		return Pattern{}, fmt.Errorf("pattern %q: only %%d or %%0Nd is supported", s)
-	}
-	if strings.IndexByte(s[j+1:], '%') >= 0 {
-		return Pattern{}, fmt.Errorf("pattern %q: at most one %%d", s)
-	}
-	w := 0
-	if j > i+1 {
-		w, _ = strconv.Atoi(s[i+1 : j])
-	}
-	return Pattern{prefix: s[:i], suffix: s[j+1:], width: w, verb: true}, nil
+	return p, nil
 }
 
 // Append writes the pattern for n.

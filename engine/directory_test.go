@@ -25,9 +25,39 @@ func TestPattern(t *testing.T) {
 			t.Errorf("%s(%d) = %s, want %s", c.pat, c.n, got, c.want)
 		}
 	}
-	for _, bad := range []string{"nap%s", "a%db%d", "x%"} {
+	for _, bad := range []string{"nap%s", "a%db%d", "x%", "n%021d", "n%99999999999999999999d"} {
 		if _, err := ParsePattern(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// "%%" is a literal percent, as in printf, so that a password such as
+// "100%" can be given ("100%%") without being a pattern.
+func TestPatternPercentEscape(t *testing.T) {
+	for _, c := range []struct {
+		pat  string
+		n    uint64
+		want string
+	}{
+		{"Pa%%ss", 1, "Pa%ss"}, {"100%%", 1, "100%"}, {"%%%d", 5, "%5"}, {"a%%d", 5, "a%d"},
+		{"%05d%%", 42, "00042%"}, {"%%41nap%03d", 7, "%41nap007"}, {"%%%%", 1, "%%"},
+	} {
+		p, err := ParsePattern(c.pat)
+		if err != nil {
+			t.Fatalf("%q: %v", c.pat, err)
+		}
+		if got := string(p.Append(nil, c.n)); got != c.want {
+			t.Errorf("%s(%d) = %s, want %s", c.pat, c.n, got, c.want)
+		}
+		buf := make([]byte, 0, 64)
+		if a := testing.AllocsPerRun(100, func() { buf = p.Append(buf[:0], c.n) }); a != 0 {
+			t.Errorf("%s: Append allocates %v times", c.pat, a)
+		}
+	}
+	for _, bad := range []string{"Pa%ss", "100%", "%%%", "%d%%%d", "a%%%s"} {
+		if _, err := ParsePattern(bad); err == nil || !strings.Contains(err.Error(), "%%") {
+			t.Errorf("%q: %v (want an error that mentions %%%%)", bad, err)
 		}
 	}
 }
