@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
+	"math"
+	"net/netip"
 	"os"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
@@ -87,39 +87,9 @@ func applyProfile(c *cli.Context) error {
 	return nil
 }
 
-// parseTarget accepts sip:host:port, host:port, sip:host and [v6]:port.
-func parseTarget(s string) (string, error) {
-	t := strings.TrimSpace(s)
-	t = strings.TrimPrefix(strings.TrimPrefix(t, "sip:"), "sips:")
-	if i := strings.IndexAny(t, ";?"); i >= 0 {
-		t = t[:i]
-	}
-	if at := strings.LastIndexByte(t, '@'); at >= 0 {
-		t = t[at+1:]
-	}
-	if t == "" || strings.ContainsAny(t, " <>\"") {
-		return "", usagef("--target %q: want sip:host:port", s)
-	}
-	if strings.Count(t, "[") != strings.Count(t, "]") {
-		return "", usagef("--target %q: unbalanced brackets", s)
-	}
-	host, port, err := net.SplitHostPort(t)
-	if err != nil {
-		// No port: host alone (a bare IPv6 address must be bracketed).
-		if strings.Count(t, ":") > 1 && !strings.HasPrefix(t, "[") {
-			return "", usagef("--target %q: bracket IPv6 addresses, e.g. sip:[::1]:5060", s)
-		}
-		host, port = strings.Trim(t, "[]"), "5060"
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p <= 0 || p > 65535 || host == "" {
-		return "", usagef("--target %q: bad port", s)
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
 // loadOptions turns the run flags into engine options, or a usage error
-// naming the flag.
+// naming the flag. Every check that can refuse a run is here, and nothing
+// is started or created yet: no socket, no registrar, no file.
 func loadOptions(c *cli.Context) (engine.Options, error) {
 	var o engine.Options
 	o.NAPs = c.Int("naps")
@@ -127,13 +97,27 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		return o, usagef("--naps %d: must be at least 1", o.NAPs)
 	}
 	o.NAP = nap.DefaultConfig()
-	switch strings.ToLower(c.String("transport")) {
+	var tg target
+	if s := c.String("target"); s != "" {
+		var err error
+		if tg, err = parseTarget(s); err != nil {
+			return o, err
+		}
+	}
+	transport := strings.ToLower(c.String("transport"))
+	if tg.transport != "" {
+		if c.IsSet("transport") && transport != tg.transport {
+			return o, usagef("--target %q says transport=%s, --transport says %s", c.String("target"), tg.transport, transport)
+		}
+		transport = tg.transport
+	}
+	switch transport {
 	case "udp":
 		o.NAP.Transport = sipwire.UDP
 	case "tcp":
 		o.NAP.Transport = sipwire.TCP
 	default:
-		return o, usagef("--transport %q: want udp or tcp (tls is not supported yet)", c.String("transport"))
+		return o, usagef("--transport %q: want udp or tcp (tls, ws and wss are not implemented yet)", c.String("transport"))
 	}
 	if e := c.Int("expires"); e <= 0 || e > sipwire.MaxDelta {
 		return o, usagef("--expires %d: want 1..%d seconds", e, int64(sipwire.MaxDelta))
@@ -141,7 +125,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		o.NAP.Expires = uint32(e)
 	}
 	o.NAP.T1, o.NAP.T2, o.NAP.TimerF, o.NAP.Retry = c.Duration("t1"), c.Duration("t2"), c.Duration("timer-f"), c.Duration("retry")
-	for _, f := range []string{"t1", "t2", "timer-f", "retry"} {
+	for _, f := range []string{"t1", "t2", "timer-f", "retry", "drain"} {
 		if c.Duration(f) <= 0 {
 			return o, usagef("--%s %v: must be positive", f, c.Duration(f))
 		}
@@ -149,13 +133,16 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	if o.NAP.T2 < o.NAP.T1 {
 		return o, usagef("--t2 %v: must not be below --t1 %v", o.NAP.T2, o.NAP.T1)
 	}
+	if o.NAP.TimerF < o.NAP.T1 {
+		return o, usagef("--timer-f %v: must not be below --t1 %v (RFC 3261: 64*T1)", o.NAP.TimerF, o.NAP.T1)
+	}
 	if ch, err := digestfast.ParseChoice(c.String("digest-choice")); err != nil {
 		return o, usagef("--digest-choice %q: want first or strongest", c.String("digest-choice"))
 	} else {
 		o.NAP.DigestChoice = ch
 	}
-	if o.Rate = c.Float64("rate"); o.Rate < 0 {
-		return o, usagef("--rate %v: must not be negative", o.Rate)
+	if o.Rate = c.Float64("rate"); o.Rate < 0 || math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0) {
+		return o, usagef("--rate %v: want a number of NAPs per second, 0 or more", o.Rate)
 	}
 	if o.Window = c.Int("window"); o.Window <= 0 {
 		return o, usagef("--window %d: must be positive", o.Window)
@@ -164,8 +151,8 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		return o, usagef("--duration %v: must not be negative", o.Duration)
 	}
 	o.Drain = c.Duration("drain")
-	if o.EventLoops = c.Int("event-loops"); o.EventLoops < 0 {
-		return o, usagef("--event-loops %d: must not be negative", o.EventLoops)
+	if o.EventLoops = c.Int("event-loops"); o.EventLoops < 1 {
+		return o, usagef("--event-loops %d: must be at least 1", o.EventLoops)
 	}
 	if o.Tick = c.Duration("tick"); o.Tick < 0 || o.Tick > 100*time.Millisecond {
 		return o, usagef("--tick %v: want 0 (wake on every datagram) up to 100ms", o.Tick)
@@ -180,9 +167,13 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	default:
 		return o, usagef("--sockets %q: want shared or per-nap", c.String("sockets"))
 	}
+	localFamily := 0
 	if s := c.String("local-ip"); s != "" {
 		pool, err := netio.ParseAddrPool(s)
 		if err != nil {
+			return o, usagef("--local-ip: %v", err)
+		}
+		if localFamily, err = poolFamily(s); err != nil {
 			return o, usagef("--local-ip: %v", err)
 		}
 		o.LocalIPs = pool
@@ -198,11 +189,26 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	if err != nil {
 		return o, usagef("--user-pattern: %v", err)
 	}
+	start := c.Int("user-start")
+	if start < 0 {
+		return o, usagef("--user-start %d: must not be negative", start)
+	}
+	// Only digits are put into the pattern: one user checks them all.
+	if err := checkSIPUser(string(up.Append(nil, uint64(start)))); err != nil {
+		return o, usagef("--user-pattern %q: %v", c.String("user-pattern"), err)
+	}
 	pp, err := engine.ParsePattern(c.String("password"))
 	if err != nil {
-		return o, usagef("--password: the pattern is invalid (only %%d or %%0Nd is supported)")
+		// Never echo a password.
+		return o, usagef("--password: not a valid pattern: %%d or %%0Nd is the NAP's number, and %%%% a literal %%")
 	}
-	o.Identity = engine.Identity{UserPattern: up, UserStart: uint64(c.Int("user-start")), PasswordPattern: pp, Domain: c.String("domain")}
+	domain := c.String("domain")
+	if domain != "" {
+		if err := checkSIPHost(domain); err != nil {
+			return o, usagef("--domain: %v", err)
+		}
+	}
+	o.Identity = engine.Identity{UserPattern: up, UserStart: uint64(start), PasswordPattern: pp, Domain: domain}
 	if f := c.String("users"); f != "" {
 		users, err := engine.LoadUsers(f)
 		if err != nil {
@@ -210,18 +216,88 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		}
 		o.Identity.Users = users
 	}
-	if t := c.String("target"); t != "" {
-		if o.Target, err = parseTarget(t); err != nil {
+	if tg.host != "" {
+		// The engine gets an address; a name stays the AOR domain, as a
+		// gateway configured with it would send.
+		ap, err := resolveTarget(tg, localFamily)
+		if err != nil {
 			return o, err
 		}
+		if localFamily != 0 && family(ap.Addr()) != localFamily {
+			return o, usagef("--local-ip is IPv%d, --target %s is IPv%d", localFamily, ap.Addr(), family(ap.Addr()))
+		}
+		if _, err := netip.ParseAddr(tg.host); err != nil && o.Identity.Domain == "" {
+			o.Identity.Domain = tg.host
+		}
+		o.Target = ap.String()
+	} else if localFamily == 6 {
+		return o, usagef("--local-ip is IPv6, the embedded registrar listens on IPv4 127.0.0.1")
 	}
-	o.MetricsAddr = c.String("metrics-addr")
+	if a := c.String("metrics-addr"); a != "" {
+		if err := checkListenAddr("--metrics-addr", a); err != nil {
+			return o, err
+		}
+		o.MetricsAddr = a
+	}
 	if e := c.String("fail-on"); e != "" {
 		if o.Thresholds, err = metrics.ParseThresholds(e); err != nil {
 			return o, usagef("--fail-on: %v", err)
 		}
 	}
+	for _, f := range []string{"hlog", "cpuprofile", "summary"} {
+		if p := c.String(f); p != "-" || f != "summary" {
+			if err := checkOutput("--"+f, p); err != nil {
+				return o, err
+			}
+		}
+	}
+	// Descriptors and memory for this process's NAPs (DESIGN: refused
+	// with exit 2, not dying of it half-way through the ramp).
+	shardN := max(o.ShardN, 1)
+	mine := (o.NAPs - o.ShardK + shardN - 1) / shardN
+	embedded := o.Target == ""
+	tcp := o.NAP.Transport == sipwire.TCP
+	switch {
+	case embedded && (o.PerNAP || tcp):
+		// The embedded registrar holds one descriptor per NAP connection as well.
+		if err := netio.RaiseFileLimit(2*uint64(o.NAPs) + 512); err != nil {
+			return o, usagef("--naps %d with the embedded registrar %v", o.NAPs, err)
+		}
+	case o.PerNAP:
+		if err := netio.RaiseFileLimit(uint64(mine) + 256); err != nil {
+			return o, usagef("--sockets per-nap with %d NAPs %v", mine, err)
+		}
+	}
+	avail, from := availableMemory(os.ReadFile)
+	if err := checkMemory(mine, memoryUse{ownSocket: o.PerNAP, tcp: tcp, embedded: embedded}, avail, from); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// lazyFile creates its file on the first write: outputs appear only once
+// the run has started, never for a run refused or failing at start.
+type lazyFile struct {
+	path string
+	f    *os.File
+	err  error
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil && l.err == nil {
+		l.f, l.err = os.Create(l.path)
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.f.Write(p)
+}
+
+func (l *lazyFile) Close() error {
+	if l.f == nil {
+		return l.err
+	}
+	return l.f.Close()
 }
 
 func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
@@ -235,33 +311,13 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var summaryOut io.Writer
-	if f := c.String("summary"); f == "-" {
-		summaryOut = stdout
-	} else if f != "" {
-		file, err := os.Create(f)
-		if err != nil {
-			return usagef("--summary: %v", err)
-		}
-		defer file.Close()
-		summaryOut = file
-	}
 	if f := c.String("hlog"); f != "" {
-		file, err := os.Create(f)
-		if err != nil {
-			return usagef("--hlog: %v", err)
-		}
-		defer file.Close()
-		o.Hlog = file
+		hl := &lazyFile{path: f}
+		defer hl.Close()
+		o.Hlog = hl
 	}
 	if o.Target == "" {
 		// No target: the embedded registrar, in-process, on a free port.
-		// Over TCP it holds one descriptor per NAP connection as well.
-		if o.PerNAP || o.NAP.Transport == sipwire.TCP {
-			if err := netio.RaiseFileLimit(2*uint64(o.NAPs) + 512); err != nil {
-				return usagef("--naps %d with the embedded registrar %v", o.NAPs, err)
-			}
-		}
 		srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
@@ -276,13 +332,10 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		o.Progress, o.TTY = stderr, isTTY(stderr)
 	}
 	if f := c.String("cpuprofile"); f != "" {
-		pf, err := os.Create(f)
-		if err != nil {
-			return usagef("--cpuprofile: %v", err)
-		}
+		pf := &lazyFile{path: f}
 		defer pf.Close()
 		if err := pprof.StartCPUProfile(pf); err != nil {
-			return usagef("--cpuprofile: %v", err)
+			return cli.Exit(fmt.Sprintf("--cpuprofile: %v", err), 1)
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -290,14 +343,21 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	defer stop()
 	res, err := engine.Run(ctx, o)
 	if err != nil {
-		if strings.Contains(err.Error(), "--") {
-			return usagef("%v", err)
-		}
+		// Input was checked before: what fails now is the run itself.
 		return cli.Exit(err.Error(), 1)
 	}
-	if summaryOut != nil {
-		if err := res.Summary.WriteJSON(summaryOut); err != nil {
+	if f := c.String("summary"); f == "-" {
+		if err := res.Summary.WriteJSON(stdout); err != nil {
 			return cli.Exit(err.Error(), 1)
+		}
+	} else if f != "" {
+		sf := &lazyFile{path: f}
+		err := res.Summary.WriteJSON(sf)
+		if cerr := sf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--summary: %v", err), 1)
 		}
 	}
 	if len(res.Crossed) > 0 {

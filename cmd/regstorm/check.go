@@ -1,0 +1,385 @@
+package main
+
+// Checks of the run's input that need more than a flag's type: SIP
+// syntax, the target URI and its name, output paths, memory. They all run
+// before anything starts (DESIGN §7: exit 2, nothing started).
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// target is a parsed --target URI.
+type target struct {
+	host      string // a name, or an IP address without brackets
+	port      int
+	transport string // "udp" or "tcp" from ;transport=, "" when not given
+}
+
+// parseTarget reads sip:host[:port][;transport=udp|tcp], or host[:port].
+// What it cannot honour it refuses; nothing is silently dropped.
+func parseTarget(s string) (target, error) {
+	bad := func(format string, a ...any) (target, error) {
+		return target{}, usagef("--target %q: "+format, append([]any{s}, a...)...)
+	}
+	rest := strings.TrimSpace(s)
+	switch lower := strings.ToLower(rest); {
+	case strings.HasPrefix(lower, "sips:"):
+		return bad("sips: means TLS, which is not implemented yet; use sip: over udp or tcp")
+	case strings.HasPrefix(lower, "sip:"):
+		rest = rest[4:]
+	case strings.Contains(rest, "://"):
+		return bad("want sip:host[:port]")
+	}
+	if strings.ContainsRune(rest, '?') {
+		return bad("URI headers (?...) have no meaning in a target")
+	}
+	if strings.ContainsRune(rest, '@') {
+		return bad("a REGISTER's Request-URI has no user part (RFC 3261 §10.2); give the users with --user-pattern or --users")
+	}
+	var t target
+	hostport, params, hasParams := strings.Cut(rest, ";")
+	if hasParams {
+		for _, p := range strings.Split(params, ";") {
+			name, value, _ := strings.Cut(p, "=")
+			if !strings.EqualFold(name, "transport") {
+				return bad("unknown URI parameter %q (only ;transport= is honoured)", name)
+			}
+			if t.transport != "" {
+				return bad(";transport= given twice")
+			}
+			switch v := strings.ToLower(value); v {
+			case "udp", "tcp":
+				t.transport = v
+			case "tls", "ws", "wss":
+				return bad("transport %s is not implemented yet (udp and tcp are)", v)
+			default:
+				return bad("unknown transport %q (udp and tcp are implemented)", value)
+			}
+		}
+	}
+	host, port := hostport, "5060"
+	if strings.HasPrefix(hostport, "[") {
+		i := strings.IndexByte(hostport, ']')
+		if i < 0 {
+			return bad("unbalanced brackets")
+		}
+		host = hostport[:i+1]
+		if r := hostport[i+1:]; r != "" {
+			if r[0] != ':' {
+				return bad("want sip:[IPv6]:port")
+			}
+			port = r[1:]
+		}
+	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		if strings.Count(hostport, ":") > 1 {
+			return bad("bracket IPv6 addresses, e.g. sip:[::1]:5060")
+		}
+		host, port = hostport[:i], hostport[i+1:]
+	}
+	if err := checkSIPHost(host); err != nil {
+		return bad("%v", err)
+	}
+	p, err := strconv.Atoi(port)
+	if !allDigits(port) || err != nil || p < 1 || p > 65535 {
+		return bad("bad port %q", port)
+	}
+	t.host, t.port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), p
+	return t, nil
+}
+
+// checkSIPHost accepts what RFC 3261 calls a host: a host name, an IPv4
+// address or a bracketed IPv6 address.
+func checkSIPHost(h string) error {
+	if strings.HasPrefix(h, "[") || strings.HasSuffix(h, "]") {
+		a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+		if !strings.HasPrefix(h, "[") || !strings.HasSuffix(h, "]") || err != nil || !a.Is6() || a.Zone() != "" {
+			return fmt.Errorf("%q is not a bracketed IPv6 address", h)
+		}
+		return nil
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		if a.Is4() {
+			return nil
+		}
+		return fmt.Errorf("bracket IPv6 addresses, e.g. [%s]", h)
+	}
+	if !isHostName(h) {
+		return fmt.Errorf("%q is not a host name, an IPv4 address or a bracketed IPv6 address", h)
+	}
+	return nil
+}
+
+// isHostName: dot-separated labels of letters, digits and inner hyphens,
+// the last one starting with a letter (RFC 3261 toplabel, so that
+// "300.1.1.1" is not taken for a name).
+func isHostName(h string) bool {
+	name := strings.TrimSuffix(h, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if !isAlnum(l[i]) && l[i] != '-' {
+				return false
+			}
+		}
+	}
+	top := labels[len(labels)-1][0]
+	return top >= 'a' && top <= 'z' || top >= 'A' && top <= 'Z'
+}
+
+// checkSIPUser accepts an RFC 3261 user part: unreserved and
+// user-unreserved characters, and %XX escapes.
+func checkSIPUser(u string) error {
+	if u == "" {
+		return fmt.Errorf("the user part is empty")
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		switch {
+		case isAlnum(c) || strings.IndexByte("-_.!~*'()&=+$,;?/", c) >= 0:
+		case c == '%' && i+2 < len(u) && isHex(u[i+1]) && isHex(u[i+2]):
+			i += 2
+		default:
+			return fmt.Errorf("%q is not allowed in a SIP user part (write it as %%XX, %%%% in a pattern)", string(c))
+		}
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// checkListenAddr checks the syntax of a host:port to listen on.
+func checkListenAddr(flag, s string) error {
+	host, port, err := net.SplitHostPort(s)
+	p, perr := strconv.Atoi(port)
+	if err != nil || !allDigits(port) || perr != nil || p > 65535 {
+		return usagef("%s %q: want host:port, e.g. 127.0.0.1:9090", flag, s)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && !isHostName(host) {
+		return usagef("%s %q: %q is not an address or a host name", flag, s, host)
+	}
+	return nil
+}
+
+// family is 4 or 6.
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// poolFamily is the address family of a --local-ip list (already parsed
+// by netio.ParseAddrPool); a list that mixes them is refused, since one
+// target has one family.
+func poolFamily(s string) (int, error) {
+	fam := 0
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if pr, perr := netip.ParsePrefix(f); perr == nil {
+			a, err = pr.Addr(), nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%q is not an address or CIDR", f)
+		}
+		if fam != 0 && family(a) != fam {
+			return 0, fmt.Errorf("%q mixes IPv4 and IPv6 addresses", s)
+		}
+		fam = family(a)
+	}
+	return fam, nil
+}
+
+// resolveTimeout bounds the lookup of a target's name: a name that does
+// not resolve is a usage error, to be told at once.
+const resolveTimeout = 3 * time.Second
+
+// resolveTarget gives the address to send to: the target's own if it is
+// one, else the first address of its name in the wanted family (0: any).
+func resolveTarget(t target, fam int) (netip.AddrPort, error) {
+	if a, err := netip.ParseAddr(t.host); err == nil {
+		return netip.AddrPortFrom(a, uint16(t.port)), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", t.host)
+	if err != nil {
+		return netip.AddrPort{}, usagef("--target: %s does not resolve: %v", t.host, err)
+	}
+	for _, a := range addrs {
+		if a = a.Unmap(); fam == 0 || family(a) == fam {
+			return netip.AddrPortFrom(a, uint16(t.port)), nil
+		}
+	}
+	return netip.AddrPort{}, usagef("--target: %s has no IPv%d address, the family of --local-ip", t.host, fam)
+}
+
+// checkOutput refuses an output file that could not be created. The file
+// itself is created once the run has started (lazyFile), so that a run
+// refused or failing at start leaves none behind.
+func checkOutput(flag, p string) error {
+	if p == "" {
+		return nil
+	}
+	if fi, err := os.Stat(p); err == nil {
+		if fi.IsDir() {
+			return usagef("%s %s: is a directory", flag, p)
+		}
+		if unix.Access(p, unix.W_OK) != nil {
+			return usagef("%s %s: not writable", flag, p)
+		}
+		return nil
+	}
+	dir := filepath.Dir(p)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return usagef("%s %s: no directory %s", flag, p, dir)
+	}
+	if unix.Access(dir, unix.W_OK) != nil {
+		return usagef("%s %s: directory %s is not writable", flag, p, dir)
+	}
+	return nil
+}
+
+// memoryUse says what a run holds for each NAP.
+type memoryUse struct {
+	ownSocket bool // --sockets per-nap: a socket per NAP
+	tcp       bool
+	embedded  bool // the embedded registrar holds each NAP's binding in this process
+}
+
+// Memory per NAP, conservatively: about 110 B of Go heap per NAP was
+// measured at 10^6 NAPs on shared UDP sockets (bench/RESULTS.md); the
+// rest is the garbage collector's headroom.
+const (
+	baseBytes    = 64 << 20 // the process itself
+	napBytes     = 250
+	socketBytes  = 4 << 10 // a socket of its own: kernel structures and buffers, the connection's state
+	bindingBytes = 500     // the embedded registrar's record and binding of one AOR
+)
+
+// memoryNeeded estimates the memory a run of naps NAPs needs.
+func memoryNeeded(naps int, u memoryUse) uint64 {
+	per := uint64(napBytes)
+	if u.ownSocket {
+		per += socketBytes
+	}
+	if u.embedded {
+		per += bindingBytes
+		if u.tcp && u.ownSocket {
+			per += socketBytes // the registrar's end of each connection
+		}
+	}
+	if uint64(naps) > (math.MaxUint64-baseBytes)/per {
+		return math.MaxUint64
+	}
+	return baseBytes + uint64(naps)*per
+}
+
+// checkMemory refuses a run that cannot fit in avail bytes (0: unknown,
+// not checked), before it dies of it half-way through its ramp.
+func checkMemory(naps int, u memoryUse, avail uint64, from string) error {
+	need := memoryNeeded(naps, u)
+	if avail == 0 || need <= avail {
+		return nil
+	}
+	return usagef("--naps: %d NAPs in this process need about %s of memory, and %s is available (%s); run fewer, or spread them over processes with --shard k/N",
+		naps, gib(need), gib(avail), from)
+}
+
+func gib(n uint64) string {
+	if n == math.MaxUint64 {
+		return "more than any machine has"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
+}
+
+// availableMemory is the lower of MemAvailable and the memory limit of the
+// process's cgroup (v2 memory.max or v1 memory.limit_in_bytes), with where
+// it came from; 0 when neither can be read.
+func availableMemory(read func(string) ([]byte, error)) (uint64, string) {
+	var best uint64
+	var from string
+	take := func(n uint64, src string) {
+		if n > 0 && (best == 0 || n < best) {
+			best, from = n, src
+		}
+	}
+	if b, err := read("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+				if f := strings.Fields(rest); len(f) > 0 {
+					if kb, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+						take(kb*1024, "MemAvailable in /proc/meminfo")
+					}
+				}
+			}
+		}
+	}
+	b, err := read("/proc/self/cgroup")
+	if err != nil {
+		return best, from
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var files []string
+		switch {
+		case parts[0] == "0" && parts[1] == "": // v2
+			files = []string{path.Join("/sys/fs/cgroup", parts[2], "memory.max"), "/sys/fs/cgroup/memory.max"}
+		case slices.Contains(strings.Split(parts[1], ","), "memory"): // v1
+			files = []string{path.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"), "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+		}
+		// The cgroup's own file, or, in a cgroup namespace, the root's.
+		for _, f := range files {
+			b, err := read(f)
+			if err != nil {
+				continue
+			}
+			// "max" (v2) or a huge number (v1): no limit.
+			if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && n < 1<<60 {
+				take(n, "cgroup limit in "+f)
+			}
+			break
+		}
+	}
+	return best, from
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/registrar"
+)
+
+// Bad input exits 2 naming the flag, and nothing has started: the target
+// registrar saw no message, no embedded registrar was started, and none of
+// the output files exists.
+func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--domain", "bad domain"}, []string{"--domain"}},
+		{[]string{"--domain", "a@b.example"}, []string{"--domain"}},
+		{[]string{"--domain", "::1"}, []string{"--domain", "bracket"}},
+		{[]string{"--domain", "1.2.3"}, []string{"--domain"}},
+		{[]string{"--user-pattern", "a b%d"}, []string{"--user-pattern"}},
+		{[]string{"--user-pattern", "<nap>%d"}, []string{"--user-pattern"}},
+		{[]string{"--user-start", "-1"}, []string{"--user-start"}},
+		{[]string{"--drain", "-1s"}, []string{"--drain"}},
+		{[]string{"--event-loops", "0"}, []string{"--event-loops"}},
+		{[]string{"--timer-f", "100ms", "--t1", "500ms"}, []string{"--timer-f"}},
+		{[]string{"--metrics-addr", "foo"}, []string{"--metrics-addr"}},
+		{[]string{"--metrics-addr", "127.0.0.1:99999"}, []string{"--metrics-addr"}},
+		{[]string{"--local-ip", "::1"}, []string{"--local-ip", "IPv6", "IPv4"}},
+		{[]string{"--target", "sip:nonexistent.invalid"}, []string{"--target", "nonexistent.invalid"}},
+		{[]string{"--target", "sips:" + srv.Addr}, []string{"--target", "TLS", "not implemented"}},
+		{[]string{"--target", "sip:" + srv.Addr + ";transport=tls"}, []string{"--target", "not implemented"}},
+		{[]string{"--target", "sip:" + srv.Addr + ";transport=ws"}, []string{"--target", "not implemented"}},
+		{[]string{"--target", "sip:" + srv.Addr + ";transport=WSS"}, []string{"--target", "not implemented"}},
+		{[]string{"--target", "sip:" + srv.Addr + ";transport=sctp"}, []string{"--target", "sctp"}},
+		{[]string{"--target", "sip:alice@" + srv.Addr}, []string{"--target", "user part", "--user-pattern"}},
+		{[]string{"--target", "sip:" + srv.Addr + ";lr"}, []string{"--target", `"lr"`}},
+		{[]string{"--target", "sip:" + srv.Addr + "?Route=x"}, []string{"--target"}},
+		{[]string{"--target", "sip:" + srv.Addr + ";transport=tcp", "--transport", "udp"}, []string{"--target", "--transport"}},
+		{[]string{"--target", "tel:+4930123"}, []string{"--target"}},
+		{[]string{"--naps", "10000000000"}, []string{"--naps", "memory"}},
+		{[]string{"--password", "Pa%ss"}, []string{"--password", "%%"}},
+		{[]string{"--password", "100%"}, []string{"--password", "%%"}},
+		{[]string{"--summary", filepath.Join(dir, "missing", "s.json")}, []string{"--summary"}},
+		{[]string{"--hlog", dir}, []string{"--hlog"}},
+	}
+	for _, c := range cases {
+		out := t.TempDir()
+		args := []string{"regstorm", "--duration", "1s", "--naps", "10",
+			"--summary", filepath.Join(out, "s.json"), "--hlog", filepath.Join(out, "r.hlog"), "--cpuprofile", filepath.Join(out, "cpu")}
+		if !hasFlag(c.args, "--target") {
+			args = append(args, "--target", "sip:"+srv.Addr)
+		}
+		args = append(args, c.args...)
+		var stdout, stderr bytes.Buffer
+		code := run(args, &stdout, &stderr)
+		msg := stderr.String()
+		ok := code == 2
+		for _, w := range c.want {
+			ok = ok && strings.Contains(msg, w)
+		}
+		if !ok {
+			t.Errorf("%v: exit %d, stderr %q (want 2 and %q)", c.args, code, msg, c.want)
+		}
+		if files, _ := os.ReadDir(out); len(files) > 0 {
+			t.Errorf("%v: left %d file(s) behind, e.g. %s", c.args, len(files), files[0].Name())
+		}
+		if st := srv.Stats(); st.Requests+st.Malformed > 0 {
+			t.Fatalf("%v: the registrar received %d messages", c.args, st.Requests+st.Malformed)
+		}
+	}
+	// Without --target, the embedded registrar is not started either.
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"regstorm", "--metrics-addr", "foo"}, &stdout, &stderr); code != 2 || strings.Contains(stderr.String(), "embedded registrar") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestParseTarget(t *testing.T) {
+	for in, want := range map[string]target{
+		"sip:127.0.0.1:5070":                     {host: "127.0.0.1", port: 5070},
+		"SIP:127.0.0.1":                          {host: "127.0.0.1", port: 5060},
+		"127.0.0.1:5070":                         {host: "127.0.0.1", port: 5070},
+		"sip:[::1]:5070":                         {host: "::1", port: 5070},
+		"[::1]":                                  {host: "::1", port: 5060},
+		"sip:reg.example.com":                    {host: "reg.example.com", port: 5060},
+		"sip:reg.example.com:5080;transport=TCP": {host: "reg.example.com", port: 5080, transport: "tcp"},
+		"sip:10.0.0.5;transport=udp":             {host: "10.0.0.5", port: 5060, transport: "udp"},
+	} {
+		got, err := parseTarget(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %+v, %v (want %+v)", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "sip:", "sip:[::1", "sip:::1", "sip:host:0", "sip:host:65536", "sip:host:+5",
+		"sip:a b", "sip:host;transport=tcp;transport=udp", "sip:host;transport", "http://host", "sip:-host", "sip:300.1.1.1"} {
+		if _, err := parseTarget(bad); err == nil || !strings.Contains(err.Error(), "--target") {
+			t.Errorf("%q: %v (want an error naming --target)", bad, err)
+		}
+	}
+}
+
+func TestSIPHost(t *testing.T) {
+	for _, ok := range []string{"example.com", "example.com.", "a-b.c0", "localhost", "10.0.0.5", "[::1]", "[2001:db8::5]"} {
+		if err := checkSIPHost(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "bad domain", "a@b", "a;b", "<a>", `"a"`, "-a.com", "a-.com", "a..com", "1.2.3", "::1",
+		"[10.0.0.1]", "[::1", "fe80::1%eth0", "[fe80::1%eth0]", "a_b.com", strings.Repeat("a", 64) + ".com"} {
+		if err := checkSIPHost(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A target given by name is resolved before anything starts; the engine
+// gets an address, and the name stays the AOR domain.
+func TestTargetByNameKeepsTheNameAsDomain(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	port := srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:]
+	done := make(chan int, 1)
+	var stdout, stderr bytes.Buffer
+	go func() {
+		done <- run([]string{"regstorm", "--target", "sip:localhost:" + port, "--local-ip", "127.0.0.1", "--naps", "3", "--duration", "500ms", "--quiet"}, &stdout, &stderr)
+	}()
+	found := false
+	for !found {
+		select {
+		case code := <-done:
+			t.Fatalf("exit %d before nap000001@localhost was bound: %s", code, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+			found = len(srv.Reg.Loc.Bindings("nap000001@localhost", time.Now())) > 0
+		}
+	}
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
+}
+
+// ;transport=tcp in the target is honoured, not stripped.
+func TestTargetTransportParamHonoured(t *testing.T) {
+	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr + ";transport=tcp", "--naps", "5", "--duration", "500ms", "--quiet", "--summary", "-"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if s := decode(t, stdout.Bytes()); s["transport"] != "tcp" || s["registered"].(float64) != 5 {
+		t.Errorf("transport %v, registered %v", s["transport"], s["registered"])
+	}
+}
+
+// "%%" gives a password with a percent sign.
+func TestPasswordWithPercent(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte("100%"), true }})
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--password", "100%%", "--naps", "5", "--duration", "500ms", "--quiet", "--summary", "-"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if s := decode(t, stdout.Bytes()); s["registered"].(float64) != 5 {
+		t.Errorf("registered %v with the password 100%%", s["registered"])
+	}
+}
+
+func TestMemoryEstimate(t *testing.T) {
+	const gib = 1 << 30
+	// 10^7 NAPs on shared UDP sockets, the embedded registrar too, fit in
+	// this machine's 24 GiB; 10^10 fit nowhere.
+	if err := checkMemory(10_000_000, memoryUse{embedded: true}, 23*gib, "MemAvailable"); err != nil {
+		t.Errorf("10^7 refused: %v", err)
+	}
+	if err := checkMemory(10_000_000_000, memoryUse{}, 23*gib, "MemAvailable"); err == nil || !strings.Contains(err.Error(), "--naps") {
+		t.Errorf("10^10: %v", err)
+	}
+	// A socket per NAP costs more than a shared one.
+	if shared, own := memoryNeeded(1e6, memoryUse{}), memoryNeeded(1e6, memoryUse{ownSocket: true}); own <= shared {
+		t.Errorf("per-nap %d <= shared %d", own, shared)
+	}
+	if err := checkMemory(1_000_000, memoryUse{ownSocket: true, tcp: true, embedded: true}, gib, "cgroup"); err == nil || !strings.Contains(err.Error(), "cgroup") {
+		t.Errorf("10^6 TCP per-nap in 1 GiB: %v", err)
+	}
+	// Unknown memory (no /proc): no refusal.
+	if err := checkMemory(10_000_000_000, memoryUse{}, 0, ""); err != nil {
+		t.Errorf("unknown memory: %v", err)
+	}
+}
+
+func TestAvailableMemory(t *testing.T) {
+	files := map[string]string{
+		"/proc/meminfo":     "MemTotal:       24731708 kB\nMemFree:        22659832 kB\nMemAvailable:   24364288 kB\n",
+		"/proc/self/cgroup": "4:memory:/job\n0::/job\n",
+	}
+	read := func(p string) ([]byte, error) {
+		if s, ok := files[p]; ok {
+			return []byte(s), nil
+		}
+		return nil, errors.New("no such file")
+	}
+	if n, from := availableMemory(read); n != 24364288*1024 || !strings.Contains(from, "MemAvailable") {
+		t.Errorf("no cgroup limit: %d from %s", n, from)
+	}
+	files["/sys/fs/cgroup/memory/job/memory.limit_in_bytes"] = "9223372036854771712\n" // v1: no limit
+	files["/sys/fs/cgroup/job/memory.max"] = "max\n"                                   // v2: no limit
+	if n, _ := availableMemory(read); n != 24364288*1024 {
+		t.Errorf("unlimited cgroups: %d", n)
+	}
+	files["/sys/fs/cgroup/memory/job/memory.limit_in_bytes"] = "4294967296\n"
+	if n, from := availableMemory(read); n != 4<<30 || !strings.Contains(from, "cgroup") {
+		t.Errorf("v1 limit: %d from %s", n, from)
+	}
+	files["/sys/fs/cgroup/job/memory.max"] = "2147483648\n"
+	if n, _ := availableMemory(read); n != 2<<30 {
+		t.Errorf("v2 limit below v1's: %d", n)
+	}
+	// A namespaced cgroup: the controller's root is the process's own.
+	delete(files, "/sys/fs/cgroup/job/memory.max")
+	delete(files, "/sys/fs/cgroup/memory/job/memory.limit_in_bytes")
+	files["/sys/fs/cgroup/memory.max"] = "1073741824\n"
+	if n, _ := availableMemory(read); n != 1<<30 {
+		t.Errorf("namespaced v2 limit: %d", n)
+	}
+}
