@@ -130,7 +130,7 @@ func flagsFirst(args []string) []string {
 }
 
 // signalContext is cancelled by the first SIGINT/SIGTERM (stop, drain,
-// summary); a second one exits at once.
+// summary); a second one exits at once. The registrar command's.
 func signalContext(stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
@@ -144,6 +144,67 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 		os.Exit(130)
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// What a run does with each signal (README "Signals"): none ends it
+// without its drain and summary. SIGKILL aside, only a second stop signal
+// quits at once.
+var (
+	// Stop: un-REGISTER, drain, write the summary, exit. SIGQUIT (Ctrl-\\)
+	// and SIGABRT would otherwise dump goroutines and exit; SIGXCPU comes
+	// before the hard CPU limit's SIGKILL.
+	stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGABRT, syscall.SIGXCPU}
+	// Go on, with a line on stderr. SIGHUP (a closed terminal) would
+	// otherwise kill the run; SIGPIPE would, on a closed stdout or stderr
+	// (regstorm 2>&1 | head), and the writes now fail with EPIPE instead.
+	ignoreSignals = []os.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE}
+)
+
+// runSignals is the run's signalContext: cancelled by the first stop
+// signal; a second one exits at once (128+signal). profile says whether
+// --profile was given, for what SIGHUP says.
+func runSignals(stderr io.Writer, profile bool) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, append(append([]os.Signal{}, stopSignals...), ignoreSignals...)...)
+	done := make(chan struct{})
+	go func() {
+		stopping, piped := false, false
+		for {
+			var sig syscall.Signal
+			select {
+			case s := <-ch:
+				sig = s.(syscall.Signal)
+			case <-done:
+				return
+			}
+			name := unix.SignalName(sig)
+			switch sig {
+			case syscall.SIGHUP:
+				if profile {
+					fmt.Fprintln(stderr, "regstorm: SIGHUP: live reload of --profile is not implemented yet; the run goes on unchanged")
+				} else {
+					fmt.Fprintln(stderr, "regstorm: SIGHUP: no --profile, nothing to reload; the run goes on")
+				}
+			case syscall.SIGUSR1, syscall.SIGUSR2:
+				fmt.Fprintf(stderr, "regstorm: %s ignored; the run goes on\n", name)
+			case syscall.SIGPIPE:
+				if !piped { // once: a closed progress pipe raises it every second
+					piped = true
+					fmt.Fprintln(stderr, "regstorm: SIGPIPE: an output pipe was closed; the run goes on")
+				}
+			default:
+				if stopping {
+					fmt.Fprintf(stderr, "regstorm: %s again: quit\n", name)
+					os.Exit(128 + int(sig))
+				}
+				stopping = true
+				fmt.Fprintf(stderr, "\nregstorm: %s: stopping: un-registering (a second Ctrl-C or signal quits at once)\n", name)
+				cancel()
+			}
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); close(done); cancel() }
 }
 
 // isTTY reports whether w is a terminal (live progress rewrites a line).

@@ -304,6 +304,10 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() > 0 {
 		return usagef("unexpected argument %q (see regstorm --help)", c.Args().First())
 	}
+	// Signals first: from here no catchable signal ends the process
+	// without the drain (a stop before the run starts ends it at once).
+	ctx, stop := runSignals(stderr, c.String("profile") != "")
+	defer stop()
 	if err := applyProfile(c); err != nil {
 		return err
 	}
@@ -339,8 +343,6 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	ctx, stop := signalContext(stderr)
-	defer stop()
 	res, err := engine.Run(ctx, o)
 	if err != nil {
 		// Input was checked before: what fails now is the run itself.

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,16 +18,138 @@ import (
 
 // startProcess runs the test binary as regstorm (see TestMain) in its own
 // process, so that signals reach it as they would from a terminal.
-func startProcess(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func startProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "REGSTORM_TEST_EXEC=1")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errb := &syncBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &errb
+	return cmd, errb
+}
+
+// syncBuffer is a bytes.Buffer that a test may read while the process
+// still writes into it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond every 10 ms for at most limit.
+func waitFor(limit time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+func bindings(srv *registrar.Server) int {
+	n, _ := srv.Reg.Loc.Count(time.Now())
+	return n
+}
+
+// checkDrained checks what every stop must leave: exit 0, the summary
+// written, and no binding left at the registrar.
+func checkDrained(t *testing.T, cmd *exec.Cmd, errb fmt.Stringer, srv *registrar.Server, sum string, naps int) {
+	t.Helper()
+	code, ok := waitExit(cmd, 20*time.Second)
+	if !ok || code != 0 {
+		t.Fatalf("exit %d (stopped in time: %v): %s", code, ok, errb)
+	}
+	if n := bindings(srv); n != 0 {
+		t.Errorf("%d bindings left at the registrar", n)
+	}
+	b, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatalf("no summary: %v", err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("summary: %v: %q", err, b)
+	}
+	if s["registered"].(float64) != float64(naps) || s["unregistered"].(float64) != float64(naps) {
+		t.Errorf("registered %v, unregistered %v, want %d", s["registered"], s["unregistered"], naps)
+	}
+}
+
+// SIGHUP (a closed terminal) and SIGUSR1/2 do not end a run: each is
+// logged and the run goes on; SIGTERM then stops it with its drain.
+func TestSIGHUPThenSIGTERM(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	sum := filepath.Join(t.TempDir(), "s.json")
+	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "300", "--quiet", "--summary", sum, "--drain", "10s")
+	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 300 }) {
+		t.Fatalf("not registered: %d bindings; %s", bindings(srv), errb)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2} {
+		_ = cmd.Process.Signal(sig)
+	}
+	if !waitFor(5*time.Second, func() bool {
+		return strings.Contains(errb.String(), "SIGHUP") && strings.Contains(errb.String(), "SIGUSR2")
+	}) {
+		t.Fatalf("no log line for SIGHUP and SIGUSR2: %q", errb)
+	}
+	if cmd.ProcessState != nil || bindings(srv) != 300 {
+		t.Fatalf("the run did not go on: %d bindings; %s", bindings(srv), errb)
+	}
+	if strings.Count(errb.String(), "\n") != 3 {
+		t.Errorf("want one line per signal: %q", errb)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	checkDrained(t, cmd, errb, srv, sum, 300)
+}
+
+// SIGQUIT (Ctrl-\\) stops with the drain as well, instead of Go's
+// goroutine dump.
+func TestSIGQUITDrains(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	sum := filepath.Join(t.TempDir(), "s.json")
+	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "300", "--quiet", "--summary", sum, "--drain", "10s")
+	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 300 }) {
+		t.Fatalf("not registered: %d bindings; %s", bindings(srv), errb)
+	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	checkDrained(t, cmd, errb, srv, sum, 300)
+}
+
+// A closed stderr (regstorm 2>&1 | head -1) makes writes fail; it must not
+// kill the run with SIGPIPE before its drain.
+func TestClosedStderrPipe(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	sum := filepath.Join(t.TempDir(), "s.json")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "--target", "sip:"+srv.Addr, "--naps", "300", "--summary", sum, "--drain", "10s")
+	cmd.Env = append(os.Environ(), "REGSTORM_TEST_EXEC=1")
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	w.Close()
+	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 300 }) {
+		t.Fatalf("not registered: %d bindings", bindings(srv))
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM) // its log line hits the closed pipe
+	checkDrained(t, cmd, &syncBuffer{}, srv, sum, 300)
 }
 
 // startRegistrar runs a registrar on a free loopback UDP port for the test.
