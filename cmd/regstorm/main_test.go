@@ -300,3 +300,30 @@ func freeTCPAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// Without --summary, a run still ends with a short human summary on
+// stderr (not with --quiet).
+func TestHumanSummaryAtTheEnd(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	var out, errb bytes.Buffer
+	if code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "50", "--duration", "300ms"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "50/50 NAPs registered") || !strings.Contains(errb.String(), "p99") {
+		t.Errorf("no human summary at the end: %q", errb.String())
+	}
+}
+
+// No NAP registered at all is exit 1 (DESIGN §7), with the reason, even
+// with --quiet.
+func TestNoNAPRegisteredExits1(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 1})
+	var out, errb bytes.Buffer
+	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "20", "--duration", "300ms", "--quiet", "--summary", "-"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "no NAP registered") || !strings.Contains(errb.String(), "403 ×20") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	if s := decode(t, out.Bytes()); s["registered"].(float64) != 0 {
+		t.Errorf("registered %v", s["registered"])
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/profiles"
 	"github.com/regstorm/regstorm/registrar"
+	"github.com/regstorm/regstorm/report"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -362,10 +363,24 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 			return cli.Exit(fmt.Sprintf("--summary: %v", err), 1)
 		}
 	}
-	if len(res.Crossed) > 0 {
-		for _, line := range res.Crossed {
-			fmt.Fprintf(stderr, "regstorm: --fail-on crossed: %s\n", line)
-		}
+	if !c.Bool("quiet") {
+		_ = report.WriteText(stderr, res.Summary)
+	}
+	return exitStatus(res.Summary, res.Crossed, stderr)
+}
+
+// exitStatus is 1 when a --fail-on condition held or no NAP registered at
+// all (DESIGN §7), each said on stderr; the run's or the merge's.
+func exitStatus(s *metrics.Summary, crossed []string, stderr io.Writer) error {
+	for _, line := range crossed {
+		fmt.Fprintf(stderr, "regstorm: --fail-on crossed: %s\n", line)
+	}
+	failed := len(crossed) > 0
+	if s.NAPs > 0 && s.Registered == 0 {
+		fmt.Fprintf(stderr, "regstorm: no NAP registered when the load ended (timeouts %d, %s)\n", s.Timeouts, report.Failures(s))
+		failed = true
+	}
+	if failed {
 		return cli.Exit("", 1)
 	}
 	return nil

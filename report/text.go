@@ -1,0 +1,73 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/regstorm/regstorm/metrics"
+)
+
+// WriteText writes the short human summary a run ends with on stderr
+// (DESIGN §8): registered, rate, latencies, timeouts, failures by code with
+// an example NAP.
+func WriteText(w io.Writer, s *metrics.Summary) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "regstorm: %d/%d NAPs registered, %d un-registered at the stop\n", s.Registered, s.NAPs, s.Unregistered)
+	fmt.Fprintf(&b, "  %.0f REGISTER/s over %.1f s: %d requests, %d retransmissions\n", s.RegisterRatePerS, s.DurationS, s.Requests, s.Retransmissions)
+	fmt.Fprintf(&b, "  latency p50 %.2f ms, p99 %.2f ms, max %.2f ms", s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.Max)
+	if s.DrainLatencyMS.Count > 0 {
+		fmt.Fprintf(&b, "; un-REGISTER p99 %.2f ms", s.DrainLatencyMS.P99)
+	}
+	fmt.Fprintf(&b, "\n  timeouts %d%s", s.Timeouts, example(s, "timeout"))
+	if s.Abandoned > 0 {
+		fmt.Fprintf(&b, ", abandoned %d", s.Abandoned)
+	}
+	if s.InFlight != nil && *s.InFlight > 0 {
+		fmt.Fprintf(&b, ", in flight at the end %d", *s.InFlight)
+	}
+	fmt.Fprintf(&b, "\n  %s\n", Failures(s))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Failures lists the final responses that refused a registration, most
+// frequent first, each with an example NAP: "failures 503 ×8 (e.g.
+// nap000042), 404 ×2". 401, 407 and 423 are steps of a registration, not
+// failures.
+func Failures(s *metrics.Summary) string {
+	type fail struct {
+		code string
+		n    int64
+	}
+	var fs []fail
+	for code, n := range s.Responses {
+		c, err := strconv.Atoi(code)
+		if err == nil && c >= 300 && c != 401 && c != 407 && c != 423 && n > 0 {
+			fs = append(fs, fail{code, n})
+		}
+	}
+	if len(fs) == 0 {
+		return "no failures"
+	}
+	sort.Slice(fs, func(i, j int) bool {
+		if fs[i].n != fs[j].n {
+			return fs[i].n > fs[j].n
+		}
+		return fs[i].code < fs[j].code
+	})
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = fmt.Sprintf("%s ×%d%s", f.code, f.n, example(s, f.code))
+	}
+	return "failures " + strings.Join(parts, ", ")
+}
+
+func example(s *metrics.Summary, failure string) string {
+	if u := s.FailureExamples[failure]; u != "" {
+		return " (e.g. " + u + ")"
+	}
+	return ""
+}

@@ -1,0 +1,46 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/regstorm/regstorm/metrics"
+)
+
+func TestWriteText(t *testing.T) {
+	s := &metrics.Summary{NAPs: 1000, Registered: 998, Unregistered: 990, DurationS: 10, Requests: 40000, Retransmissions: 12,
+		Timeouts: 2, Abandoned: 1, RegisterRatePerS: 4000,
+		Responses:       map[string]int64{"200": 39000, "401": 900, "423": 5, "503": 8, "404": 2},
+		LatencyMS:       metrics.Percentiles{P50: 1.2, P99: 3.4, Max: 80, Count: 40000},
+		DrainLatencyMS:  metrics.Percentiles{P50: 0.5, P99: 2.1, Count: 990},
+		FailureExamples: map[string]string{"503": "nap000042", "timeout": "nap000017", "404": "nap000007"}}
+	var b bytes.Buffer
+	if err := WriteText(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	for _, want := range []string{"998/1000 NAPs registered", "4000 REGISTER/s", "p50 1.20 ms", "p99 3.40 ms",
+		"un-REGISTER p99 2.10 ms", "timeouts 2 (e.g. nap000017)", "503 ×8 (e.g. nap000042)", "404 ×2 (e.g. nap000007)", "abandoned 1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	// 401, 407 and 423 are steps of a registration, not failures; the
+	// worst failure comes first.
+	if strings.Contains(text, "401") || strings.Contains(text, "423") || strings.Index(text, "503") > strings.Index(text, "404") {
+		t.Errorf("failures wrong:\n%s", text)
+	}
+	if n := strings.Count(text, "\n"); n > 5 {
+		t.Errorf("%d lines: a short summary, please:\n%s", n, text)
+	}
+
+	// A summary without examples (an older file, or merged shards), no
+	// failures at all.
+	s = &metrics.Summary{NAPs: 10, Registered: 10, Responses: map[string]int64{"200": 10}}
+	b.Reset()
+	_ = WriteText(&b, s)
+	if text := b.String(); strings.Contains(text, "e.g.") || !strings.Contains(text, "no failures") || !strings.Contains(text, "timeouts 0") {
+		t.Errorf("clean run:\n%s", text)
+	}
+}
