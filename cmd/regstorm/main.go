@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -59,9 +61,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:     "simulate many SIP gateways keeping their registrations alive, and measure the registrar",
 		UsageText: "regstorm [run] [flags]   |   regstorm registrar [flags]",
 		Writer:    stdout, ErrWriter: stderr,
-		Flags:           runFlags(),
-		Action:          func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
-		HideHelpCommand: true,
+		Version: version(),
+		Flags:   runFlags(),
+		Action:  func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return usagef("%v (see regstorm --help)", err)
 		},
@@ -75,7 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name: "merge", Usage: "merge the .hlog files of shards into one summary", ArgsUsage: "a.hlog b.hlog ...",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "summary", Value: "-", Usage: "write the merged JSON summary to FILE, or - for stdout"},
+					&cli.StringFlag{Name: "summary", Value: "-", Usage: "write the merged JSON summary to `FILE`, or - for stdout"},
 					&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds for the merged summary"},
 				},
 				Action:       func(c *cli.Context) error { return runMerge(c, stdout) },
@@ -84,7 +86,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name: "report", Usage: "render a summary JSON as one self-contained HTML page", ArgsUsage: "summary.json",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "html", Value: "report.html", Usage: "write the page to FILE"},
+					&cli.StringFlag{Name: "html", Value: "report.html", Usage: "write the page to `FILE`"},
 					&cli.StringFlag{Name: "title", Usage: "page title (default: the summary file's name)"},
 				},
 				Action:       func(c *cli.Context) error { return runReport(c, stderr) },
@@ -205,6 +207,32 @@ func runSignals(stderr io.Writer, profile bool) (context.Context, func()) {
 		}
 	}()
 	return ctx, func() { signal.Stop(ch); close(done); cancel() }
+}
+
+// version is the module version (or "(devel)"), the VCS revision the
+// binary was built from when known, and the Go version.
+func version() string {
+	v, rev, dirty := "(devel)", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if rev != "" {
+		v += ", revision " + rev[:min(12, len(rev))]
+		if dirty {
+			v += " with local changes"
+		}
+	}
+	return v + ", " + runtime.Version()
 }
 
 // isTTY reports whether w is a terminal (live progress rewrites a line).

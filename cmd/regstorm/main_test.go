@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +326,43 @@ func TestNoNAPRegisteredExits1(t *testing.T) {
 	}
 	if s := decode(t, out.Bytes()); s["registered"].(float64) != 0 {
 		t.Errorf("registered %v", s["registered"])
+	}
+}
+
+// urfave/cli takes backticked text in a usage as the value's placeholder:
+// only single words are meant as one (`--hlog FILE`, not `--hlog regstorm merge`).
+func TestHelpPlaceholders(t *testing.T) {
+	app := newApp(io.Discard, io.Discard)
+	flags := app.Flags
+	for _, c := range app.Commands {
+		flags = append(flags, c.Flags...)
+	}
+	for _, f := range flags {
+		u := f.(interface{ GetUsage() string }).GetUsage()
+		if i := strings.IndexByte(u, '`'); i >= 0 {
+			j := strings.IndexByte(u[i+1:], '`')
+			if j < 0 || strings.ContainsAny(u[i+1:i+1+j], " \t") {
+				t.Errorf("--%s: backticks in %q make a bad placeholder", f.Names()[0], u)
+			}
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"regstorm", "--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--hlog FILE") {
+		t.Errorf("--help: exit %d: %s", code, out.String())
+	}
+}
+
+func TestHelpCommandAndVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"regstorm", "help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "USAGE") {
+		t.Errorf("help: exit %d, %q %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"regstorm", "help", "merge"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "regstorm merge") {
+		t.Errorf("help merge: exit %d, %q", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"regstorm", "--version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "regstorm") || !strings.Contains(out.String(), runtime.Version()) {
+		t.Errorf("--version: exit %d, %q %q", code, out.String(), errb.String())
 	}
 }
