@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/registrar"
 )
 
@@ -364,5 +365,72 @@ func TestHelpCommandAndVersion(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"regstorm", "--version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "regstorm") || !strings.Contains(out.String(), runtime.Version()) {
 		t.Errorf("--version: exit %d, %q %q", code, out.String(), errb.String())
+	}
+}
+
+// writeHlog writes a small .hlog with a summary line, as a shard's run does.
+func writeHlog(t *testing.T, path string, naps int) {
+	t.Helper()
+	var b bytes.Buffer
+	start := time.Now()
+	l, err := metrics.NewHlog(&b, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := metrics.NewHistogram()
+	metrics.Latency(h, time.Duration(naps)*time.Millisecond)
+	if err := l.Interval(h, start, start.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Summary(&metrics.Summary{NAPs: naps, Registered: int64(naps), Requests: int64(naps), Responses: map[string]int64{"200": int64(naps)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A shard given twice would count its NAPs twice: the same path, the same
+// file by another name, or a copy of it.
+func TestMergeRefusesTheSameShardTwice(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.hlog"), filepath.Join(dir, "b.hlog")
+	writeHlog(t, a, 10)
+	writeHlog(t, b, 20)
+	cp := filepath.Join(dir, "copy.hlog")
+	data, _ := os.ReadFile(a)
+	os.WriteFile(cp, data, 0o644)
+	link := filepath.Join(dir, "link.hlog")
+	if err := os.Link(a, link); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"regstorm", "merge", a, b}, &out, &errb); code != 0 || decode(t, out.Bytes())["naps"].(float64) != 30 {
+		t.Fatalf("a + b: exit %d, %s %s", code, out.String(), errb.String())
+	}
+	for _, files := range [][]string{{a, a}, {a, b, dir + "/./a.hlog"}, {a, link}, {a, cp}, {filepath.Join(dir, "*.hlog")}} {
+		out.Reset()
+		errb.Reset()
+		code := run(append([]string{"regstorm", "merge"}, files...), &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), "twice") || out.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", files, code, out.String(), errb.String())
+		}
+	}
+}
+
+// report takes a regstorm summary, not any JSON.
+func TestReportRefusesWhatIsNotASummary(t *testing.T) {
+	dir := t.TempDir()
+	html := filepath.Join(dir, "r.html")
+	for _, body := range []string{"{}", "[]", `{"naps": 3}`, `{"naps": 3, "requests": 5, "registered": 3, "responses": {}}`, "null"} {
+		f := filepath.Join(dir, "s.json")
+		os.WriteFile(f, []byte(body), 0o644)
+		var out, errb bytes.Buffer
+		if code := run([]string{"regstorm", "report", f, "--html", html}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "not a regstorm summary") {
+			t.Errorf("%s: exit %d, %q", body, code, errb.String())
+		}
+		if _, err := os.Stat(html); err == nil {
+			t.Fatalf("%s: the page was written", body)
+		}
 	}
 }

@@ -1,7 +1,8 @@
 package main
 
 import (
-	"fmt"
+	"bytes"
+	"crypto/sha256"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,13 +29,34 @@ func runMerge(c *cli.Context, stdout io.Writer) error {
 			files = append(files, a)
 		}
 	}
+	// A shard given twice would count its NAPs twice: refuse the same file
+	// (by any name) and identical copies.
+	type shard struct {
+		name string
+		fi   os.FileInfo
+		sum  [sha256.Size]byte
+	}
+	var seen []shard
 	for _, f := range files {
-		file, err := os.Open(f)
+		fi, err := os.Stat(f)
 		if err != nil {
 			return usagef("merge: %v", err)
 		}
-		h, _, sum, err := metrics.ReadHlog(file)
-		file.Close()
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return usagef("merge: %v", err)
+		}
+		this := shard{f, fi, sha256.Sum256(data)}
+		for _, s := range seen {
+			if os.SameFile(s.fi, fi) {
+				return usagef("merge: %s and %s are the same file: its NAPs would count twice", s.name, f)
+			}
+			if s.sum == this.sum {
+				return usagef("merge: %s and %s have the same content (one shard twice): its NAPs would count twice", s.name, f)
+			}
+		}
+		seen = append(seen, this)
+		h, _, sum, err := metrics.ReadHlog(bytes.NewReader(data))
 		if err != nil {
 			return usagef("merge: %s: %v", f, err)
 		}
@@ -45,14 +67,13 @@ func runMerge(c *cli.Context, stdout io.Writer) error {
 		parts = append(parts, sum)
 	}
 	out := metrics.MergeSummaries(parts, merged)
+	var crossed []string
 	if e := c.String("fail-on"); e != "" {
 		ts, err := metrics.ParseThresholds(e)
 		if err != nil {
 			return usagef("--fail-on: %v", err)
 		}
-		for _, line := range metrics.Check(ts, out) {
-			fmt.Fprintf(c.App.ErrWriter, "regstorm: --fail-on crossed: %s\n", line)
-		}
+		crossed = metrics.Check(ts, out)
 	}
 	w := stdout
 	if f := c.String("summary"); f != "-" && f != "" {
@@ -66,8 +87,5 @@ func runMerge(c *cli.Context, stdout io.Writer) error {
 	if err := out.WriteJSON(w); err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	if len(out.ThresholdsFailed) > 0 {
-		return cli.Exit("", 1)
-	}
-	return nil
+	return exitStatus(out, crossed, c.App.ErrWriter)
 }

@@ -23,6 +23,17 @@ func runReport(c *cli.Context, stderr io.Writer) error {
 	if err != nil {
 		return usagef("report: %v", err)
 	}
+	// Any JSON object decodes into a Summary: ask for the fields every
+	// summary has, so that a wrong file is refused, not drawn empty.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		return usagef("report: %s: not a regstorm summary (want the JSON of --summary or merge)", f)
+	}
+	for _, k := range []string{"naps", "registered", "requests", "responses", "latency_ms"} {
+		if _, ok := fields[k]; !ok {
+			return usagef("report: %s: not a regstorm summary: no %q", f, k)
+		}
+	}
 	var s metrics.Summary
 	if err := json.Unmarshal(data, &s); err != nil {
 		return usagef("report: %s: not a regstorm summary: %v", f, err)
