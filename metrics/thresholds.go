@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -194,8 +195,27 @@ func Check(ts []Threshold, s *Summary) []string {
 	for _, t := range ts {
 		if t.Crossed(s) {
 			s.ThresholdsFailed = append(s.ThresholdsFailed, t.Text)
-			lines = append(lines, fmt.Sprintf("%s (measured %s)", t.Text, strconv.FormatFloat(t.Value(s), 'f', -1, 64)))
+			lines = append(lines, fmt.Sprintf("%s (measured %s)", t.Text, t.measured(s)))
 		}
 	}
 	return lines
+}
+
+// measured is the value, rounded, with the condition's unit: ms for
+// latencies, % or /s where they apply, none for a count.
+func (t Threshold) measured(s *Summary) string {
+	v := t.Value(s)
+	round := func(digits int) string {
+		p := math.Pow(10, float64(digits))
+		return strconv.FormatFloat(math.Round(v*p)/p, 'f', -1, 64)
+	}
+	switch {
+	case metricTable[t.metric].latency:
+		return round(2) + "ms"
+	case t.pct:
+		return round(2) + "%"
+	case t.metric == "rate":
+		return round(1) + "/s"
+	}
+	return round(0)
 }

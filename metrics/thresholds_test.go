@@ -80,3 +80,19 @@ func TestHlogRoundTrip(t *testing.T) {
 		t.Errorf("%+v", m)
 	}
 }
+
+// A crossed condition prints its measured value rounded, in the
+// condition's unit.
+func TestCheckPrintsUnits(t *testing.T) {
+	s := sample()
+	s.NAPs, s.Registered, s.RegisterRatePerS, s.LatencyMS.P99 = 1000, 998, 999.7573873751696, 63.2456
+	ts, err := ParseThresholds("rate<1000,registered<100%,p99>50ms,timeouts>0,5xx>=8,registered<999,p99>0.01s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"rate<1000 (measured 999.8/s)", "registered<100% (measured 99.8%)", "p99>50ms (measured 63.25ms)",
+		"timeouts>0 (measured 2)", "5xx>=8 (measured 8)", "registered<999 (measured 998)", "p99>0.01s (measured 63.25ms)"}
+	if got := Check(ts, s); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
