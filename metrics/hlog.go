@@ -119,6 +119,14 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		out.MessagesSent += p.MessagesSent
 		out.MessagesReceived += p.MessagesReceived
 		out.RegisterRatePerS += p.RegisterRatePerS // shards run side by side: rates add
+		for f, user := range p.FailureExamples {
+			if out.FailureExamples == nil {
+				out.FailureExamples = map[string]string{}
+			}
+			if out.FailureExamples[f] == "" { // the first shard's example
+				out.FailureExamples[f] = user
+			}
+		}
 		for c, v := range p.Responses {
 			out.Responses[c] += v
 		}

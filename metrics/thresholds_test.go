@@ -96,3 +96,22 @@ func TestCheckPrintsUnits(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The counts added to the summary after merge was written are summed too,
+// so that requests = final responses + timeouts + abandoned + in_flight
+// holds for merged shards as well.
+func TestMergeSummariesNewCounts(t *testing.T) {
+	a, b := sample(), sample()
+	a.Abandoned, b.Abandoned = 1, 2
+	a.MessagesSent, b.MessagesSent = 10, 20
+	a.MessagesReceived, b.MessagesReceived = 9, 19
+	a.FailureExamples = map[string]string{"503": "nap000001"}
+	b.FailureExamples = map[string]string{"503": "nap000002", "timeout": "nap000003"}
+	m := MergeSummaries([]*Summary{a, b}, NewHistogram())
+	if m.Abandoned != 3 || m.MessagesSent != 30 || m.MessagesReceived != 28 {
+		t.Errorf("abandoned %d, sent %d, received %d", m.Abandoned, m.MessagesSent, m.MessagesReceived)
+	}
+	if m.FailureExamples["503"] != "nap000001" || m.FailureExamples["timeout"] != "nap000003" {
+		t.Errorf("examples %v", m.FailureExamples)
+	}
+}
