@@ -35,18 +35,26 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 
 // Failures lists the final responses that refused a registration, most
 // frequent first, each with an example NAP: "failures 503 ×8 (e.g.
-// nap000042), 404 ×2". 401, 407 and 423 are steps of a registration, not
-// failures.
+// nap000042), 404 ×2". They are the summary's refusals; a summary without
+// them (an older one) has its responses from 300 up, less 401, 407 and
+// 423, which are steps of a registration.
 func Failures(s *metrics.Summary) string {
 	type fail struct {
 		code string
 		n    int64
 	}
 	var fs []fail
-	for code, n := range s.Responses {
-		c, err := strconv.Atoi(code)
-		if err == nil && c >= 300 && c != 401 && c != 407 && c != 423 && n > 0 {
+	for code, n := range s.Refusals {
+		if n > 0 {
 			fs = append(fs, fail{code, n})
+		}
+	}
+	if s.Refusals == nil {
+		for code, n := range s.Responses {
+			c, err := strconv.Atoi(code)
+			if err == nil && c >= 300 && c != 401 && c != 407 && c != 423 && n > 0 {
+				fs = append(fs, fail{code, n})
+			}
 		}
 	}
 	if len(fs) == 0 {

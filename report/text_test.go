@@ -44,3 +44,17 @@ func TestWriteText(t *testing.T) {
 		t.Errorf("clean run:\n%s", text)
 	}
 }
+
+// With the summary's refusals (final failures by code), a 401 that refused
+// the NAP's credentials is a failure; a 401 answered with them is not.
+func TestFailuresFromRefusals(t *testing.T) {
+	s := &metrics.Summary{NAPs: 10, Responses: map[string]int64{"401": 20, "403": 1},
+		Refusals: map[string]int64{"401": 10}, FailureExamples: map[string]string{"401": "nap000003"}}
+	if got := Failures(s); got != "failures 401 ×10 (e.g. nap000003)" {
+		t.Errorf("%q", got)
+	}
+	s.Refusals = map[string]int64{}
+	if got := Failures(s); got != "no failures" {
+		t.Errorf("%q", got)
+	}
+}

@@ -131,23 +131,6 @@ func flagsFirst(args []string) []string {
 	return append(out, files...)
 }
 
-// signalContext is cancelled by the first SIGINT/SIGTERM (stop, drain,
-// summary); a second one exits at once. The registrar command's.
-func signalContext(stderr io.Writer) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ch
-		fmt.Fprintln(stderr, "\nregstorm: stopping: un-registering (Ctrl-C again to quit at once)")
-		cancel()
-		<-ch
-		fmt.Fprintln(stderr, "regstorm: quit")
-		os.Exit(130)
-	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
-}
-
 // What a run does with each signal (README "Signals"): none ends it
 // without its drain and summary. SIGKILL aside, only a second stop signal
 // quits at once.
@@ -162,10 +145,10 @@ var (
 	ignoreSignals = []os.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE}
 )
 
-// runSignals is the run's signalContext: cancelled by the first stop
-// signal; a second one exits at once (128+signal). profile says whether
-// --profile was given, for what SIGHUP says.
-func runSignals(stderr io.Writer, profile bool) (context.Context, func()) {
+// signalContext is the run's: cancelled by the first stop signal; a
+// second one exits at once (128+signal). profile says whether --profile
+// was given, for what SIGHUP says.
+func signalContext(stderr io.Writer, profile bool) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, append(append([]os.Signal{}, stopSignals...), ignoreSignals...)...)

@@ -307,7 +307,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	// Signals first: from here no catchable signal ends the process
 	// without the drain (a stop before the run starts ends it at once).
-	ctx, stop := runSignals(stderr, c.String("profile") != "")
+	ctx, stop := signalContext(stderr, c.String("profile") != "")
 	defer stop()
 	if err := applyProfile(c); err != nil {
 		return err
