@@ -255,7 +255,7 @@ func (c *CNonce) Append(dst []byte) []byte { return hex.AppendEncode(dst, c[:]) 
 
 // CNonceSource draws client nonces from ChaCha8 seeded by crypto/rand:
 // as unpredictable as crypto/rand, without a system call or a lock per
-// nonce. It is not safe for concurrent use: one per event loop.
+// nonce. It is not safe for concurrent use: one per nap.Machine.
 type CNonceSource struct{ r *rand.ChaCha8 }
 
 // NewCNonceSource seeds a source from the operating system.

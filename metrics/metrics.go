@@ -221,8 +221,10 @@ type Summary struct {
 	TimeToAllRegisterS *float64         `json:"time_to_all_registered_s"`
 	InFlight           *int64           `json:"in_flight"`
 	// Abandoned: transactions ended with neither a final response nor a
-	// timeout (replaced by an un-REGISTER at stop, cut by the drain bound,
-	// a NAP removed). requests = final responses + timeouts + abandoned + in_flight.
+	// timeout (a REGISTER replaced by the un-REGISTER at stop, a TCP
+	// transaction lost with its connection). Those still open at the end,
+	// the drain's cut by --drain included, are in_flight.
+	// requests = final responses + timeouts + abandoned + in_flight.
 	Abandoned        int64 `json:"abandoned"`
 	MessagesSent     int64 `json:"messages_sent"`
 	MessagesReceived int64 `json:"messages_received"`

@@ -96,8 +96,9 @@ func (m *Machine) OnConnectFailed(i uint32, n *NAP, now time.Duration) Action {
 	return n.record(m.onConnectFailed(i, n, now))
 }
 
-// OnClosed: the TCP connection carrying NAP i was lost: reconnect at once
-// and re-register (a failed reconnect then waits Retry).
+// OnClosed: the TCP connection carrying NAP i was lost. A registered NAP
+// stays registered; it reconnects and re-registers no sooner than Retry
+// after its last REGISTER (a failed reconnect then waits Retry).
 func (m *Machine) OnClosed(i uint32, n *NAP, now time.Duration) Action {
 	return n.record(m.onClosed(i, n, now))
 }
