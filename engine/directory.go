@@ -62,6 +62,14 @@ func ParsePattern(s string) (Pattern, error) {
 	return p, nil
 }
 
+// String shows the pattern (as a key: escapes are not restored).
+func (p Pattern) String() string {
+	if !p.verb {
+		return p.prefix
+	}
+	return fmt.Sprintf("%s%%0%dd%s", p.prefix, p.width, p.suffix)
+}
+
 // Append writes the pattern for n.
 func (p Pattern) Append(dst []byte, n uint64) []byte {
 	dst = append(dst, p.prefix...)
@@ -161,24 +169,22 @@ type Identity struct {
 	RunID           uint32 // makes Call-IDs and tags unique per run
 }
 
-// directory implements nap.Directory for one shard; its buffers are the
-// shard's scratch.
+// directory implements nap.Directory for one lane; its buffers are the
+// lane's scratch. id points at the cohort's identity, so a new password
+// takes effect at each NAP's next REGISTER.
 type directory struct {
-	id          *Identity
-	shards      uint32
-	shard       uint32
-	shardGlobal func(local uint32) uint64                  // index in the whole load
-	local       func(local uint32) (host []byte, port int) // the NAP's socket address
-	user        []byte
-	pass        []byte
-	callID      []byte
-	tag         []byte
-	domain      []byte
-	ruri        []byte
-	host        []byte
+	id     *Identity
+	group  uint32                                      // the group's number in the run: Call-IDs differ across groups
+	global func(local uint32) uint64                  // the NAP's index in its group (the whole load)
+	local  func(local uint32) (host []byte, port int) // the NAP's socket address
+	user   []byte
+	pass   []byte
+	callID []byte
+	tag    []byte
+	domain []byte
+	ruri   []byte
+	host   []byte
 }
-
-func (d *directory) global(local uint32) uint64 { return d.shardGlobal(local) }
 
 func (d *directory) Identity(local uint32, r *sipwire.Register) {
 	g := d.global(local)
@@ -195,9 +201,13 @@ func (d *directory) Identity(local uint32, r *sipwire.Register) {
 	}
 	d.callID = strconv.AppendUint(d.callID[:0], uint64(d.id.RunID), 16)
 	d.callID = append(d.callID, '-')
+	if d.group > 0 {
+		d.callID = strconv.AppendUint(d.callID, uint64(d.group), 16)
+		d.callID = append(d.callID, '-')
+	}
 	d.callID = strconv.AppendUint(d.callID, g, 16)
 	d.callID = append(d.callID, "@regstorm"...)
-	d.tag = strconv.AppendUint(append(d.tag[:0], 'r', 's'), g^uint64(d.id.RunID)<<20, 36)
+	d.tag = strconv.AppendUint(append(d.tag[:0], 'r', 's'), g^uint64(d.id.RunID)<<20^uint64(d.group)<<52, 36)
 	r.User, r.Domain = d.user, domain
 	r.RequestURI = d.ruri
 	if len(d.id.Users) > 0 && len(d.id.RequestURI) == 0 {

@@ -2,9 +2,7 @@ package engine
 
 import (
 	"context"
-	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -279,48 +277,6 @@ func TestLocalIPCIDRPerNAP(t *testing.T) {
 		t.Errorf("contacts came from %d distinct hosts, want 128", len(hosts))
 	}
 }
-
-// Prometheus metrics are served during the run and reflect it.
-func TestMetricsServedDuringRun(t *testing.T) {
-	srv := startRegistrar(t, registrar.Config{}, "udp")
-	o := baseOptions(srv.Addr, 300)
-	o.Duration = 1500 * time.Millisecond
-	o.MetricsAddr = "127.0.0.1:0"
-	var addr string
-	o.Progress = writerFunc(func(p []byte) (int, error) {
-		if s, ok := strings.CutPrefix(string(p), "regstorm: Prometheus metrics on http://"); ok {
-			addr = strings.TrimSuffix(strings.TrimSpace(s), "/metrics")
-		}
-		return len(p), nil
-	})
-	var body string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		time.Sleep(time.Second)
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body = string(b)
-	}()
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	for _, want := range []string{"regstorm_registered 300", "regstorm_naps 300", `regstorm_responses_total{code="200"} 300`, "regstorm_requests_total 300"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("missing %q", want)
-		}
-	}
-}
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // The registrar goes away (listener and connections closed) and comes back
 // on the same port: over TCP every NAP sees its connection lost, retries

@@ -1,23 +1,24 @@
-// Package engine runs a load: it spreads NAPs over shards, puts their
-// state machines on netio's event loops, ramps them up, stops and drains
-// them, and returns the measurements. The CLI only turns flags into
-// Options.
+// Package engine runs a load: the lifecycle of a run (start, load, new
+// configurations, drain) over a population of NAPs that grows and
+// shrinks. Everything that is scheduled (timers, the ramp, the stops, the
+// phases, once-a-second snapshots) happens in one tick function that the
+// network's loop calls, on one clock: the real one, or a simulated one
+// under test. The command line wires the observers (progress, .hlog,
+// Prometheus) and turns flags and profiles into Groups.
 package engine
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
@@ -28,115 +29,151 @@ import (
 
 // Options is one load run.
 type Options struct {
-	Target     string // host:port of the registrar, proxy or SBC
-	NAPs       int
-	Rate       float64       // new NAPs per second; 0: windowed (see Window)
-	Window     int           // with Rate 0: initial registrations in flight at most (default 1000)
-	Duration   time.Duration // load phase; 0: until ctx is cancelled
-	Drain      time.Duration // bound on the un-REGISTER phase (default 5 s)
-	NAP        nap.Config
-	Identity   Identity
-	PerNAP     bool            // --sockets per-nap
-	LocalIPs   *netio.AddrPool // nil: the address the target is reached from
-	Progress   io.Writer       // live progress, once a second; nil: none
-	TTY        bool            // progress rewrites one line
-	Sockets    int             // shared sockets per event loop (default 4)
-	EventLoops int             // gnet event loops (default 1)
+	// Groups of NAPs. Without any, the fields below make one group named
+	// "default" (every NAP alike, registering).
+	Groups   []Group
+	Target   string
+	NAPs     int
+	NAP      nap.Config
+	Identity Identity
+	LocalIPs *netio.AddrPool
+
+	Rate     float64       // ramp: new NAPs per second, shared by the groups without a rate of their own; 0: windowed
+	Window   int           // registrations (and un-REGISTERs) started by pacing in flight at most (default 1000)
+	Duration time.Duration // load phase; 0: until ctx is cancelled
+	Drain    time.Duration // bound on the un-REGISTER phase (default 5 s)
+	PerNAP   bool          // --sockets per-nap
+	// SocketsPerLoop × EventLoops is the number of lanes (socket, wheel,
+	// machine) each group's NAPs are spread over (defaults 4 × 1).
+	SocketsPerLoop int
+	EventLoops     int // gnet event loops for TCP (default 1)
 	// Tick: the UDP loop wakes at most once per Tick and handles what came
-	// meanwhile in one batch (0: on every datagram). See netio.SetQuantum.
-	Tick       time.Duration
-	Thresholds []metrics.Threshold // --fail-on
-	ShardK     int                 // --shard k/N: run only NAPs with index ≡ k (mod N)
-	ShardN     int
+	// meanwhile in one batch (0: on every datagram).
+	Tick   time.Duration
+	ShardK int // --shard k/N: run only NAPs with index ≡ k (mod N) in each group
+	ShardN int
+	RunID  uint32 // makes Call-IDs and tags unique per run (0: random)
+
+	// Observers get a Snapshot once a second and a final one.
+	Observers []Observer
+	// Clock and Network are the real ones unless a test gives others.
+	Clock      scheduler.Clock
+	NewNetwork func(Receiver) (Network, error)
 	OnStarted  func(target string) // called once the sockets are up (tests)
-	Hlog       io.Writer           // HdrHistogram interval log, one interval a second; nil: none
-	// MetricsAddr serves Prometheus metrics (/metrics) during the run; "" for
-	// none. The address is the user's: 127.0.0.1:9090 stays on loopback.
-	MetricsAddr string
 }
 
 // Result is what a run measured.
 type Result struct {
-	Summary *metrics.Summary
-	Totals  *metrics.Totals
-	// RegisteredAll is when every NAP was registered at once for the first
-	// time, from the start of the run (0: never).
-	RegisteredAll time.Duration
-	InFlight      int64 // transactions still open when the run ended
-	// Crossed lists the --fail-on conditions that held, with the values.
-	Crossed []string
+	Summary  *metrics.Summary
+	Totals   *metrics.Totals
+	InFlight int64 // transactions still open when the run ended
 }
 
-type run struct {
-	opts    Options
-	clock   scheduler.Clock
-	loops   *netio.Loops
-	shards  []*shard
-	nShards uint32
-	window  atomic.Int64
-	closing atomic.Bool
-	nNAPs   int
+// phase is where the run is.
+type phase uint8
 
-	// UDP: one epoll loop thread (netio) runs the ramp and every shard's
-	// timers through tickUDP; TCP: a ramp goroutine and a timer goroutine
-	// per shard.
-	udp           bool
-	udpSleepUntil atomic.Int64 // when the UDP loop will wake by itself; 0 while it is awake
-	rampMu        sync.Mutex   // held by whoever runs a ramp step
-	rampOn        atomic.Bool  // the UDP loop still ramps
-	rampBegin     time.Duration
-	rampStarted   int
+const (
+	phaseLoad phase = iota
+	phaseDrain
+	phaseDone
+)
 
-	hlog     *metrics.Hlog
-	hlogFrom time.Time
-	timeline []metrics.TimePoint // one point a second, written by progress only
+// Engine is one run in progress.
+type Engine struct {
+	o     Options
+	clock scheduler.Clock
+	net   Network
+	salt  uint64
+
+	// Owned by the loop (tick); read by Wait once the run is done.
+	groups   []*groupRun
+	byName   map[string]*groupRun
+	lanes    []*lane
+	lanesN   uint32 // lanes made so far: each gets its own salt
+	phase    phase
+	start    time.Duration
+	loadEnd  time.Duration // 0: none
+	drainEnd time.Duration
+	drainAt  time.Duration // the drain's last scan for NAPs still busy
+	// At the end of the load phase, for the summary.
+	loadTime        time.Duration
+	registeredAtEnd map[*groupRun]int64
+	process         *metrics.Process // the tester at the end of the load
+	nextSnap        time.Duration
+	lastReqs        int64
+	lastSnapAt      time.Duration
+	registeredAll   time.Duration
+	reloads         metrics.Reloads
+	newChanges      []string
+
+	window     atomic.Int64 // paced starts and stops in flight
+	registered atomic.Int64 // NAPs registered now, all groups
+	meant      int          // NAPs meant to be registered (loop-owned)
+	sleepUntil atomic.Int64 // when the loop sleeps until; 0 while it is awake
+	stopReq    atomic.Bool
+	closing    atomic.Bool
+	reloadQ    chan *reloadReq
+	refusedQ   chan string
+	done       chan struct{}
+
+	snaps     chan *Snapshot
+	observed  chan struct{}
+	timeline  []metrics.TimePoint // written by the observer goroutine
+	timeMu    sync.Mutex
+	startedAt time.Time
 }
 
-// OnMessage takes a TCP message, handled as it is read.
-func (r *run) OnMessage(tag any, msg []byte) { r.OnMessageAt(tag, msg, time.Time{}) }
-
-// OnMessageAt takes a UDP datagram with the kernel's arrival time (zero:
-// unknown, count it as arriving now).
-func (r *run) OnMessageAt(tag any, msg []byte, arrived time.Time) {
-	var s *shard
-	switch t := tag.(type) {
-	case *shard:
-		s = t
-	case *perNAP:
-		s = t.s
-	default:
-		return
-	}
-	// How long it waited in the socket (the UDP loop's quantum): the
-	// transaction ended at its arrival, not when we read it.
-	var waited time.Duration
-	if !arrived.IsZero() {
-		waited = min(max(time.Since(arrived), 0), time.Second)
-	}
-	s.onMessageWaited(msg, waited)
+// groupRun is a group as the run knows it: its NAPs registering at one
+// place (the live cohort), and the cohorts it moved away from.
+type groupRun struct {
+	name    string
+	serial  uint32
+	cohorts []*cohort // the live one last
+	removed bool
 }
 
-func (r *run) OnClosed(tag any, err error) {
-	switch t := tag.(type) {
-	case *shard:
-		t.onClosed(t)
-	case *perNAP:
-		t.s.onClosed(t)
-	}
+func (g *groupRun) live() *cohort { return g.cohorts[len(g.cohorts)-1] }
+
+// cohort is a group's NAPs registering at one place, as one identity, over
+// one transport. A group whose target, AOR, transport or local address
+// changes gets a new cohort; the old one un-REGISTERs its NAPs.
+type cohort struct {
+	e     *Engine
+	g     *groupRun
+	spec  Group
+	lanes []*lane
+	pred  *cohort // the cohort this one replaced: NAP c starts after its un-REGISTER is sent
+	mine  int     // NAPs of the group this process runs
+	want  int     // NAPs that should be registering now: [0, want)
+	size  int     // NAP slots made so far
+	// Ramp: NAPs [0, started) have been started; paced ones from
+	// rampBase at rate, beginning at rampBegin.
+	started   int
+	rate      float64
+	rampBegin time.Duration
+	rampBase  int
+	// Stops: NAPs [stopAt, stopTo) at or above want are still to stop.
+	stopAt, stopTo int
 }
 
-func (r *run) localAddr(global uint64) netip.Addr {
-	if r.opts.LocalIPs == nil {
-		return netip.Addr{}
-	}
-	return r.opts.LocalIPs.At(global)
+// groupIndex is NAP (lane l, local i)'s index in its group: with --shard
+// k/N this process runs the group's NAPs k, k+N, k+2N …
+func (co *cohort) groupIndex(l, i uint32) uint64 {
+	c := uint64(i)*uint64(len(co.lanes)) + uint64(l)
+	return uint64(co.e.o.ShardK) + uint64(co.e.o.ShardN)*c
 }
 
 // Run performs the load and returns its measurements.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if o.NAPs <= 0 {
-		return nil, errors.New("engine: NAPs must be positive")
+	e, err := Start(ctx, o)
+	if err != nil {
+		return nil, err
 	}
+	return e.Wait()
+}
+
+// defaults fills what the options leave unset.
+func (o *Options) defaults() {
 	if o.Window <= 0 {
 		o.Window = 1000
 	}
@@ -149,190 +186,607 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		// wake-ups per datagram) and adds nothing at 110 000/s (bench/RESULTS.md).
 		o.EventLoops = 1
 	}
-	if o.Sockets <= 0 {
-		o.Sockets = 4
+	if o.SocketsPerLoop <= 0 {
+		o.SocketsPerLoop = 4
 	}
 	if o.ShardN <= 0 {
 		o.ShardN, o.ShardK = 1, 0
 	}
-	network := "udp"
-	if o.NAP.Transport == sipwire.TCP {
-		network = "tcp"
+	if o.RunID == 0 {
+		o.RunID = rand.Uint32()
 	}
-	host, _, err := net.SplitHostPort(o.Target)
-	if err != nil {
-		return nil, fmt.Errorf("engine: target %q: %v", o.Target, err)
+	if len(o.Groups) == 0 {
+		o.Groups = []Group{{Name: "default", NAPs: o.NAPs, Register: true, Target: o.Target, NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
 	}
-	if o.Identity.Domain == "" {
-		o.Identity.Domain = host
-		if strings.Contains(host, ":") {
-			o.Identity.Domain = "[" + host + "]"
-		}
+}
+
+// Start makes the sockets of every group and starts the run; Wait ends
+// it. Nothing is sent before the network's loop runs the first tick.
+func Start(ctx context.Context, o Options) (*Engine, error) {
+	o.defaults()
+	o.Groups = withDomains(o.Groups)
+	if err := validateGroups(o.Groups); err != nil {
+		return nil, err
 	}
-	if o.Identity.RunID == 0 {
-		o.Identity.RunID = rand.Uint32()
+	e := &Engine{o: o, clock: o.Clock, salt: rand.Uint64(), byName: map[string]*groupRun{},
+		reloadQ: make(chan *reloadReq, 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
+		snaps: make(chan *Snapshot, 16), observed: make(chan struct{}), startedAt: time.Now()}
+	if e.clock == nil {
+		e.clock = scheduler.NewRealClock()
 	}
-	// This process runs NAPs k, k+N, k+2N … of the whole load.
-	mine := (o.NAPs - o.ShardK + o.ShardN - 1) / o.ShardN
-	if o.PerNAP {
-		if err := netio.RaiseFileLimit(uint64(mine) + 256); err != nil {
-			return nil, fmt.Errorf("--sockets per-nap with %d NAPs %v", mine, err)
-		}
+	var err error
+	if o.NewNetwork != nil {
+		e.net, err = o.NewNetwork(e)
+	} else {
+		e.net, err = newNetio(e, o.EventLoops, o.Tick)
 	}
-	r := &run{opts: o, clock: scheduler.NewRealClock(), nNAPs: mine}
-	// Every branch of this run carries this random value, xor the shard:
-	// unique across NAPs, sockets, processes and runs (DESIGN §2).
-	salt := rand.Uint64()
-	if o.MetricsAddr != "" {
-		stop, addr, err := metrics.ServeMetrics(o.MetricsAddr, func() (*metrics.Totals, int) { return r.totals(), mine })
-		if err != nil {
-			return nil, fmt.Errorf("--metrics-addr %s: %v", o.MetricsAddr, err)
-		}
-		defer stop()
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "regstorm: Prometheus metrics on http://%s/metrics\n", addr)
-		}
-	}
-	loops, err := netio.Start(r, o.EventLoops)
 	if err != nil {
 		return nil, err
 	}
-	r.loops = loops
-	defer loops.Stop()
-	loops.SetQuantum(o.Tick)
-
-	nShards := o.Sockets * o.EventLoops
-	if nShards > mine {
-		nShards = mine
-	}
-	r.nShards = uint32(nShards)
-	for k := 0; k < nShards; k++ {
-		n := (mine - k + nShards - 1) / nShards
-		s := &shard{r: r, id: uint32(k), naps: make([]nap.NAP, n), first: make([]bool, n), lag: make([]uint32, n),
-			rec: metrics.NewRecorder(), wake: make(chan struct{}, 1)}
-		s.wheel = scheduler.NewWheel(n, time.Millisecond, s.onTimer)
-		idn := o.Identity
-		s.dir = &directory{id: &idn, shards: uint32(nShards), shard: uint32(k),
-			domain: []byte(o.Identity.Domain), ruri: []byte(o.Identity.RequestURI)}
-		if len(s.dir.ruri) == 0 && len(o.Identity.Users) == 0 {
-			s.dir.ruri = append([]byte("sip:"), o.Identity.Domain...)
-		}
-		s.dir.shardGlobal = func(local uint32) uint64 { return uint64(o.ShardK) + uint64(o.ShardN)*s.globalOf(local) }
-		s.dir.local = s.localHostPort
-		s.m = nap.NewMachine(o.NAP, s.dir)
-		s.m.Salt = salt ^ uint64(k)
-		if o.PerNAP {
-			s.conns = make([]*netio.Conn, n)
-		} else {
-			ip := r.localAddr(uint64(k))
-			if network == "udp" {
-				c, err := loops.Dial("udp", netip.AddrPortFrom(ip, 0), o.Target, s)
-				if err != nil {
-					return nil, fmt.Errorf("engine: socket to %s: %v", o.Target, err)
-				}
-				s.conn, s.local = c, c.Local
-				s.batch = netio.NewBatch(c)
-			} else {
-				s.local = netip.AddrPortFrom(ip, 0)
-			}
-		}
-		r.shards = append(r.shards, s)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	r.udp = network == "udp"
-	if !r.udp {
-		for _, s := range r.shards {
-			wg.Add(1)
-			go func() { defer wg.Done(); s.loop(stop) }()
+	now := e.clock.Now()
+	for i := range o.Groups {
+		if _, err := e.addGroup(&o.Groups[i], now); err != nil {
+			e.net.Stop()
+			return nil, err
 		}
 	}
-	defer func() { close(stop); wg.Wait() }()
+	go e.observe()
 	if o.OnStarted != nil {
-		o.OnStarted(o.Target)
+		o.OnStarted(o.Groups[0].Target)
 	}
-
-	start := r.clock.Now()
-	loadCtx := ctx
+	e.start = now
+	e.meant = e.meantNow()
+	e.nextSnap = now + time.Second
+	e.lastSnapAt = now
 	if o.Duration > 0 {
-		var cancel context.CancelFunc
-		loadCtx, cancel = context.WithTimeout(ctx, o.Duration)
-		defer cancel()
+		e.loadEnd = now + o.Duration
 	}
-	var registeredAll atomic.Int64
-	if o.Hlog != nil {
-		hl, err := metrics.NewHlog(o.Hlog, time.Now())
-		if err != nil {
-			return nil, fmt.Errorf("--hlog: %v", err)
+	go func() {
+		select {
+		case <-ctx.Done():
+			e.stopReq.Store(true)
+			e.net.Wake()
+		case <-e.done:
 		}
-		r.hlog, r.hlogFrom = hl, time.Now()
-	}
-	progressDone := make(chan struct{})
-	go r.progress(loadCtx, start, &registeredAll, progressDone)
-	r.rampBegin = r.clock.Now()
-	if r.udp {
-		r.rampOn.Store(true)
-		loops.SetTick(r.tickUDP)
-		<-loadCtx.Done()
-		r.rampOn.Store(false)
-		r.rampMu.Lock() // wait out a ramp step in progress: the drain must see every start
-		r.rampMu.Unlock()
-	} else {
-		r.ramp(loadCtx)
-	}
-	<-loadCtx.Done()
-	<-progressDone
-	loadTime := r.clock.Now() - start
+	}()
+	e.net.SetTick(e.tick)
+	return e, nil
+}
 
-	registeredAtEnd := r.registered()
-	proc := metrics.SampleProcess()
-	r.drain()
-	r.closing.Store(true)
+// withDomains defaults each group's AOR domain to its target's host.
+func withDomains(gs []Group) []Group {
+	out := append([]Group(nil), gs...)
+	for i := range out {
+		if out[i].Identity.Domain != "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(out[i].Target)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		out[i].Identity.Domain = host
+	}
+	return out
+}
 
-	t := r.totals()
-	var inFlight int64
-	for _, s := range r.shards {
-		s.rec.Lock()
-		for i := range s.naps {
-			switch s.naps[i].State {
-			case nap.Trying, nap.Proceeding, nap.Unregistering:
-				inFlight++
+// addGroup makes a group and its first cohort.
+func (e *Engine) addGroup(g *Group, now time.Duration) (*groupRun, error) {
+	gr := &groupRun{name: g.Name, serial: uint32(len(e.groups))}
+	e.groups = append(e.groups, gr)
+	e.byName[g.Name] = gr
+	if _, err := e.addCohort(gr, g, nil, now); err != nil {
+		return nil, err
+	}
+	return gr, nil
+}
+
+// addCohort makes a cohort for spec with its lanes and shared sockets.
+func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Duration) (*cohort, error) {
+	o := &e.o
+	co := &cohort{e: e, g: gr, spec: *spec, pred: pred, mine: mine(spec.NAPs, o.ShardK, o.ShardN), rampBegin: now}
+	co.spec.Identity.RunID = o.RunID
+	if spec.Register {
+		co.want = co.mine
+	}
+	co.rate = e.rateOf(spec)
+	nLanes := o.SocketsPerLoop * o.EventLoops
+	for k := 0; k < nLanes; k++ {
+		l := &lane{e: e, co: co, idx: uint32(k), rec: metrics.NewRecorder()}
+		l.dir = &directory{id: &co.spec.Identity, group: gr.serial, domain: []byte(co.spec.Identity.Domain), ruri: []byte(co.spec.Identity.RequestURI)}
+		if len(l.dir.ruri) == 0 && len(co.spec.Identity.Users) == 0 {
+			l.dir.ruri = append([]byte("sip:"), co.spec.Identity.Domain...)
+		}
+		l.dir.global = func(i uint32) uint64 { return co.groupIndex(l.idx, i) }
+		l.dir.local = l.localHostPort
+		m := nap.NewMachine(co.spec.NAP, l.dir)
+		m.Salt = e.salt ^ uint64(e.lanesN) // unique per lane, random per run (DESIGN §2)
+		e.lanesN++
+		l.d = nap.NewDriver(m, 0, e.clock, time.Millisecond, l, l)
+		l.d.Armed = l.armed
+		if o.PerNAP {
+			l.conns = []Conn{}
+		} else {
+			ip := e.localAddr(&co.spec, uint64(k))
+			l.local = netip.AddrPortFrom(ip, 0)
+			if co.spec.NAP.Transport == sipwire.UDP {
+				c, err := e.net.Dial("udp", l.local, co.spec.Target, l)
+				if err != nil {
+					return nil, &ConfigError{Group: gr.name, Field: "target", Msg: err.Error()}
+				}
+				l.conn, l.local = c, c.LocalAddr()
+				if b, ok := e.net.(batching); ok {
+					l.batch = b.newBatch(c)
+				}
 			}
 		}
-		s.rec.Unlock()
+		co.lanes = append(co.lanes, l)
+		e.lanes = append(e.lanes, l)
 	}
-	r.writeInterval() // the drain's interval
-	sum := metrics.NewSummary(t, mine, network, registeredAtEnd, loadTime.Seconds())
-	ra := time.Duration(registeredAll.Load())
-	if ra > 0 {
-		v := ra.Seconds()
-		sum.TimeToAllRegisterS = &v
+	gr.cohorts = append(gr.cohorts, co)
+	return co, nil
+}
+
+// meantNow counts the NAPs meant to be registered.
+func (e *Engine) meantNow() (n int) {
+	for _, gr := range e.groups {
+		if co := gr.live(); !gr.removed && co.spec.Register {
+			n += co.mine
+		}
 	}
+	return n
+}
+
+// rateOf is a group's ramp rate: its own, or its share of the run's rate
+// in proportion to its NAPs among the groups without a rate of their own.
+func (e *Engine) rateOf(g *Group) float64 {
+	if g.Rate > 0 {
+		return g.Rate
+	}
+	if e.o.Rate <= 0 {
+		return 0
+	}
+	var shared int
+	for i := range e.o.Groups {
+		if e.o.Groups[i].Rate == 0 && e.o.Groups[i].Register {
+			shared += e.o.Groups[i].NAPs
+		}
+	}
+	if shared == 0 || g.NAPs == 0 {
+		return e.o.Rate
+	}
+	return e.o.Rate * float64(g.NAPs) / float64(shared)
+}
+
+func (e *Engine) localAddr(g *Group, index uint64) netip.Addr {
+	if g.LocalIPs == nil {
+		return netip.Addr{}
+	}
+	return g.LocalIPs.At(index)
+}
+
+// armed: a timer at at was set by a lane; wake the loop if it sleeps past
+// it. On the loop's own thread nothing is needed: it recomputes its sleep.
+func (e *Engine) armed(at time.Duration, onLoop bool) {
+	if onLoop {
+		return
+	}
+	if su := e.sleepUntil.Load(); su == 0 || int64(at) < su {
+		e.net.Wake()
+	}
+}
+
+// OnMessageAt takes a message from the network (Receiver).
+func (e *Engine) OnMessageAt(tag any, msg []byte, arrived time.Time) {
+	if e.closing.Load() {
+		return
+	}
+	var l *lane
+	switch t := tag.(type) {
+	case *lane:
+		l = t
+	case *napTag:
+		l = t.l
+	default:
+		return
+	}
+	// How long it waited in the socket (the loop's tick): the transaction
+	// ended at its arrival, not when it was read.
+	var waited time.Duration
+	if !arrived.IsZero() {
+		waited = min(max(time.Since(arrived), 0), time.Second)
+	}
+	l.onMessage(msg, waited, l.co.spec.NAP.Transport == sipwire.UDP)
+}
+
+// OnClosed takes a lost stream connection (Receiver).
+func (e *Engine) OnClosed(tag any, err error) {
+	if e.closing.Load() {
+		return
+	}
+	switch t := tag.(type) {
+	case *lane:
+		t.onClosed(t)
+	case *napTag:
+		t.l.onClosed(t)
+	}
+}
+
+// maxSleep bounds the loop's sleep when nothing is due sooner.
+const maxSleep = 100 * time.Millisecond
+
+// tick runs on the network's loop after every wake-up: new
+// configurations, the phases, the ramp and the stops, every lane's
+// timers, the snapshot of the second. It returns how long the loop may
+// sleep.
+func (e *Engine) tick() time.Duration {
+	e.sleepUntil.Store(0) // awake: others must wake us for anything new
+	now := e.clock.Now()
+	if e.phase == phaseDone {
+		e.sleepUntil.Store(int64(now + maxSleep))
+		return maxSleep
+	}
+	next := now + maxSleep
+	e.control(now)
+	if e.phase == phaseLoad && (e.stopReq.Load() || (e.loadEnd > 0 && now >= e.loadEnd)) {
+		e.beginDrain(now)
+	}
+	for _, gr := range e.groups {
+		for _, co := range gr.cohorts {
+			e.stops(co)
+		}
+	}
+	if e.phase == phaseLoad {
+		for _, gr := range e.groups {
+			if due := e.ramp(gr.live(), now); due > 0 {
+				next = min(next, due)
+			}
+		}
+	}
+	for _, l := range e.lanes {
+		l.lockOnLoop()
+		l.batching = l.batch != nil
+		l.d.Advance(now)
+		if l.batch != nil {
+			l.batch.Flush() // the ramp's and the stops' sends too
+		}
+		if d, ok := l.d.Wheel.NextDeadline(); ok {
+			next = min(next, d)
+		}
+		l.unlockOnLoop()
+	}
+	if e.registeredAll == 0 && e.phase == phaseLoad && e.meant > 0 && e.registered.Load() >= int64(e.meant) {
+		e.registeredAll = now - e.start
+	}
+	if e.phase == phaseDrain && e.drained(now) {
+		e.finish(now)
+		return maxSleep
+	}
+	if now >= e.nextSnap {
+		e.snapshot(now, false)
+		e.nextSnap = now + time.Second
+	}
+	next = min(next, e.nextSnap)
+	if e.loadEnd > 0 && e.phase == phaseLoad {
+		next = min(next, e.loadEnd)
+	}
+	if e.phase == phaseDrain {
+		next = min(next, e.drainEnd, now+10*time.Millisecond)
+	}
+	e.sleepUntil.Store(int64(next))
+	return max(next-now, 0)
+}
+
+// control applies new configurations and counts refused ones.
+func (e *Engine) control(now time.Duration) {
+	for {
+		select {
+		case req := <-e.reloadQ:
+			var ch Change
+			if e.phase == phaseLoad {
+				ch = e.apply(req.groups, now)
+				e.reloads.Applied++
+				e.reloads.Changes = append(e.reloads.Changes, ch.String())
+				e.newChanges = append(e.newChanges, ch.String())
+			} else {
+				ch.Items = []string{"ignored: the run is stopping"}
+			}
+			req.reply <- ch
+		case why := <-e.refusedQ:
+			e.reloads.Refused++
+			e.newChanges = append(e.newChanges, "refused: "+why)
+		default:
+			return
+		}
+	}
+}
+
+// ramp starts a cohort's NAPs that are due: paced at its rate, or as the
+// window has room. It returns when the next paced start is due (0: none,
+// or when the window frees).
+func (e *Engine) ramp(co *cohort, now time.Duration) time.Duration {
+	for co.started < co.want {
+		c := co.started
+		if p := co.pred; p != nil && c < p.size && p.stopAt <= c {
+			return 0 // its un-REGISTER at the old place is not sent yet
+		}
+		var due time.Duration
+		paced := co.rate > 0
+		if paced {
+			if due = pacedStart(co.rampBegin, c-co.rampBase, co.rate); due > now {
+				return due
+			}
+		} else if e.window.Load() >= int64(e.o.Window) {
+			return 0
+		}
+		e.startNAP(co, c, paced, due)
+		co.started++
+	}
+	return 0
+}
+
+// startNAP starts cohort NAP c, unless it is running already (a stop that
+// a new configuration took back).
+func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
+	l := co.lanes[c%len(co.lanes)]
+	i := uint32(c / len(co.lanes))
+	l.lockOnLoop()
+	defer l.unlockOnLoop()
+	if c >= co.size {
+		co.size = c + 1
+	}
+	l.grow(int(i) + 1)
+	if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped {
+		return
+	}
+	if l.conns != nil && co.spec.NAP.Transport == sipwire.UDP && l.conns[i] == nil {
+		c, err := e.net.Dial("udp", netip.AddrPortFrom(e.localAddr(&co.spec, co.groupIndex(l.idx, i)), 0), co.spec.Target, &napTag{l: l, i: i})
+		if err == nil {
+			l.conns[i] = c
+		}
+	}
+	if !l.paced[i] {
+		l.paced[i] = true
+		e.window.Add(1)
+	}
+	l.batching = l.batch != nil
+	l.d.Start(i, paced, due)
+}
+
+// stops un-REGISTERs the cohort's NAPs at or above want that are still to
+// stop, as the window has room. It reports whether none is left.
+func (e *Engine) stops(co *cohort) bool {
+	for co.stopAt < co.stopTo {
+		c := co.stopAt
+		if c < co.want {
+			co.stopAt++ // wanted again meanwhile: it keeps running
+			continue
+		}
+		if e.window.Load() >= int64(e.o.Window) {
+			return false
+		}
+		l := co.lanes[c%len(co.lanes)]
+		i := uint32(c / len(co.lanes))
+		l.lockOnLoop()
+		if int(i) < len(l.d.NAPs) {
+			if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped {
+				if !l.paced[i] {
+					l.paced[i] = true // released when the stop ends (Tally)
+					e.window.Add(1)
+				}
+				l.batching = l.batch != nil
+				l.d.Stop(i)
+			}
+		}
+		l.unlockOnLoop()
+		co.stopAt++
+	}
+	return true
+}
+
+// stopFrom sets a cohort to un-REGISTER its NAPs from c on.
+func (co *cohort) stopFrom(c int) {
+	co.want = min(co.want, c)
+	co.started = min(co.started, c)
+	co.stopAt = min(co.stopAt, c)
+	if co.stopTo <= co.stopAt {
+		co.stopAt = c
+	}
+	co.stopTo = max(co.stopTo, co.size)
+}
+
+// beginDrain ends the load phase: every NAP un-REGISTERs.
+func (e *Engine) beginDrain(now time.Duration) {
+	e.loadTime = now - e.start
+	e.registeredAtEnd = map[*groupRun]int64{}
+	for _, gr := range e.groups {
+		var reg int64
+		for _, co := range gr.cohorts {
+			for _, l := range co.lanes {
+				l.mu.Lock()
+				reg += l.rec.Registered
+				l.mu.Unlock()
+			}
+		}
+		e.registeredAtEnd[gr] = reg
+	}
+	e.snapshot(now, false) // the load's last second
+	proc := metrics.SampleProcess()
+	e.process = &proc
+	e.phase = phaseDrain
+	e.drainEnd = now + e.o.Drain
+	for _, gr := range e.groups {
+		for _, co := range gr.cohorts {
+			co.stopFrom(0)
+		}
+	}
+}
+
+// drained reports whether the drain is over: every stop issued and no NAP
+// busy, or its bound reached. NAPs are scanned at most every 10 ms.
+func (e *Engine) drained(now time.Duration) bool {
+	if now >= e.drainEnd {
+		return true
+	}
+	for _, gr := range e.groups {
+		for _, co := range gr.cohorts {
+			if co.stopAt < co.stopTo {
+				return false
+			}
+		}
+	}
+	if now-e.drainAt < 10*time.Millisecond && e.drainAt != 0 {
+		return false
+	}
+	e.drainAt = now
+	for _, l := range e.lanes {
+		l.lockOnLoop()
+		busy := l.busy()
+		l.unlockOnLoop()
+		if busy {
+			return false
+		}
+	}
+	return true
+}
+
+// finish ends the run: a final snapshot, then Wait returns.
+func (e *Engine) finish(now time.Duration) {
+	e.closing.Store(true) // late answers change nothing now
+	e.phase = phaseDone
+	e.snapshot(now, true)
+	close(e.snaps)
+	close(e.done)
+}
+
+// Reload applies a new configuration while the run goes on (the seed's
+// "apply a new configuration"): NAPs added start registering, NAPs
+// removed or whose group says register false un-REGISTER and stop, a
+// changed target, AOR, transport or local address un-REGISTERs at the
+// old place and registers at the new one, changed credentials, expires
+// and timers take effect at each NAP's next REGISTER. NAPs still
+// described keep their Call-ID, CSeq and timers. A configuration that
+// does not validate changes nothing.
+func (e *Engine) Reload(groups []Group) (Change, error) {
+	groups = withDomains(groups)
+	if err := validateGroups(groups); err != nil {
+		e.RefuseReload(err.Error())
+		return Change{}, err
+	}
+	req := &reloadReq{groups: groups, reply: make(chan Change, 1)}
+	select {
+	case e.reloadQ <- req:
+	case <-e.done:
+		return Change{}, errStopping
+	}
+	e.net.Wake()
+	select {
+	case ch := <-req.reply:
+		return ch, nil
+	case <-e.done:
+		return Change{}, errStopping
+	}
+}
+
+// RefuseReload counts a new configuration that could not be loaded.
+func (e *Engine) RefuseReload(why string) {
+	select {
+	case e.refusedQ <- why:
+		e.net.Wake()
+	case <-e.done:
+	}
+}
+
+var errStopping = &ConfigError{Field: "reload", Msg: "the run is stopping"}
+
+// Groups are the groups' names, in order.
+func (e *Engine) Groups() []string {
+	var out []string
+	for _, g := range e.o.Groups {
+		out = append(out, g.Name)
+	}
+	return out
+}
+
+// Wait waits for the run to end and returns its measurements.
+func (e *Engine) Wait() (*Result, error) {
+	<-e.done
+	<-e.observed
+	res := e.result()
+	_ = e.net.Stop()
+	return res, nil
+}
+
+// totals merges every lane of a group (or of all, gr nil).
+func (e *Engine) totals(gr *groupRun) (t *metrics.Totals, inFlight int64) {
+	t = metrics.NewTotals()
+	for _, g := range e.groups {
+		if gr != nil && g != gr {
+			continue
+		}
+		for _, co := range g.cohorts {
+			for _, l := range co.lanes {
+				l.mu.Lock()
+				t.Add(l.rec)
+				inFlight += l.inFlight()
+				l.mu.Unlock()
+			}
+		}
+	}
+	return t, inFlight
+}
+
+// result builds the summary once the run is done.
+func (e *Engine) result() *Result {
+	t, inFlight := e.totals(nil)
+	var meant int
+	var registered int64
+	sum := &metrics.Summary{}
+	groups := map[string]*metrics.GroupSummary{}
+	for _, gr := range e.groups {
+		gt, gin := e.totals(gr)
+		co := gr.live()
+		naps := co.mine
+		register := co.spec.Register && !gr.removed
+		if register {
+			meant += naps
+		}
+		if gr.removed {
+			naps = 0
+		}
+		registered += e.registeredAtEnd[gr]
+		gs := metrics.NewGroupSummary(gt, naps, register, e.registeredAtEnd[gr], gin)
+		gs.Removed = gr.removed
+		groups[gr.name] = gs
+	}
+	transport := e.o.Groups[0].NAP.Transport.String()
+	*sum = *metrics.NewSummary(t, meant, transport, registered, e.loadTime.Seconds())
+	sum.Groups = groups
+	sum.Process = e.process
+	sum.Reloads = e.reloads
 	inf := inFlight
 	sum.InFlight = &inf
-	sum.FailureExamples = r.failureExamples()
-	sum.Timeline = r.timeline
-	sum.Process = &proc
-	res := &Result{Summary: sum, Totals: t, RegisteredAll: ra, InFlight: inFlight}
-	if o.Thresholds != nil {
-		res.Crossed = metrics.Check(o.Thresholds, sum)
+	sum.FailureExamples = e.failureExamples()
+	if e.registeredAll > 0 {
+		v := e.registeredAll.Seconds()
+		sum.TimeToAllRegisterS = &v
 	}
-	if r.hlog != nil {
-		if err := r.hlog.Summary(sum); err != nil {
-			return nil, fmt.Errorf("--hlog: %v", err)
-		}
-	}
-	return res, nil
+	e.timeMu.Lock()
+	sum.Timeline = e.timeline
+	e.timeMu.Unlock()
+	return &Result{Summary: sum, Totals: t, InFlight: inFlight}
 }
 
 // failureExamples names, for each kind of failure, the user of one NAP it
 // happened to (nil when nothing failed).
-func (r *run) failureExamples() map[string]string {
+func (e *Engine) failureExamples() map[string]string {
 	var out map[string]string
 	var reg sipwire.Register
-	for _, s := range r.shards {
-		s.rec.Lock()
-		for key, local := range s.examples {
+	for _, l := range e.lanes {
+		l.mu.Lock()
+		for key, i := range l.examples {
 			name := strconv.Itoa(key)
 			switch key {
 			case exampleTimeout:
@@ -346,282 +800,95 @@ func (r *run) failureExamples() map[string]string {
 			if out == nil {
 				out = map[string]string{}
 			}
-			s.dir.Identity(local, &reg)
+			l.dir.Identity(i, &reg)
 			out[name] = string(reg.User)
 		}
-		s.rec.Unlock()
+		l.mu.Unlock()
 	}
 	return out
 }
 
-// writeInterval writes the interval since the last one to the .hlog.
-func (r *run) writeInterval() {
-	if r.hlog == nil {
-		return
-	}
-	recs := make([]*metrics.Recorder, len(r.shards))
-	for i, s := range r.shards {
-		recs[i] = s.rec
-	}
-	now := time.Now()
-	_ = r.hlog.Interval(metrics.TakeInterval(recs), r.hlogFrom, now)
-	r.hlogFrom = now
+// Snapshot is the run at one moment, for observers.
+type Snapshot struct {
+	Elapsed time.Duration // since the start
+	Final   bool          // after the drain: the last one
+	Drain   bool          // the load is over, NAPs are un-registering
+	NAPs    int           // NAPs meant to be registered
+	Totals  *metrics.Totals
+	Groups  []GroupSnapshot
+	// Interval holds the transactions since the previous snapshot (the
+	// .hlog's interval).
+	Interval         *hdrhistogram.Histogram
+	IntervalFrom, At time.Time
+	Rate             float64  // REGISTER/s since the previous snapshot
+	Reloads          []string // configurations applied or refused since the previous snapshot
 }
 
-// counters reads requests and the registered gauge, without merging
-// histograms.
-func (r *run) counters() (requests, registered int64) {
-	for _, s := range r.shards {
-		s.rec.Lock()
-		requests += s.rec.Requests
-		registered += s.rec.Registered
-		s.rec.Unlock()
-	}
-	return
+// GroupSnapshot is one group's share of a snapshot.
+type GroupSnapshot struct {
+	Name     string
+	NAPs     int // meant to be registered
+	Register bool
+	Removed  bool
+	Totals   *metrics.Totals
 }
 
-// registered is the registered gauge, without merging histograms.
-func (r *run) registered() int64 {
-	_, reg := r.counters()
-	return reg
+// Observer gets the snapshots of a run, in order, on a goroutine of its
+// own (never the loop).
+type Observer interface {
+	Observe(s *Snapshot)
 }
 
-func (r *run) totals() *metrics.Totals {
-	recs := make([]*metrics.Recorder, len(r.shards))
-	for i, s := range r.shards {
-		recs[i] = s.rec
-	}
-	return metrics.Merge(recs)
-}
-
-// ramp starts the NAPs: at Rate per second, or, with Rate 0, keeping at
-// most Window first registrations in flight (as fast as the target answers,
-// never an unbounded burst).
-func (r *run) ramp(ctx context.Context) {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		r.rampMu.Lock()
-		_, done := r.rampStep()
-		r.rampMu.Unlock()
-		if done {
-			return
+// snapshot merges the lanes into a Snapshot for the observers.
+func (e *Engine) snapshot(now time.Duration, final bool) {
+	s := &Snapshot{Elapsed: now - e.start, Final: final, Drain: e.phase != phaseLoad || final,
+		Totals: metrics.NewTotals(), Interval: metrics.NewHistogram(), At: e.startedAt.Add(now - e.start),
+		IntervalFrom: e.startedAt.Add(e.lastSnapAt - e.start), Reloads: e.newChanges}
+	e.newChanges = nil
+	for _, gr := range e.groups {
+		gs := GroupSnapshot{Name: gr.name, Removed: gr.removed, Totals: metrics.NewTotals()}
+		co := gr.live()
+		gs.Register = co.spec.Register && !gr.removed
+		if gs.Register {
+			gs.NAPs = co.mine
+			s.NAPs += co.mine
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// rampStep starts the NAPs that are due: paced, those whose start time
-// (begin + i/Rate) has come; windowed, as many as the window has room
-// for. It returns when the next start is due (0: when the window frees)
-// and whether the ramp is over. rampMu is held.
-func (r *run) rampStep() (next time.Duration, done bool) {
-	o := r.opts
-	target := 0
-	if o.Rate > 0 {
-		elapsed := (r.clock.Now() - r.rampBegin).Seconds()
-		target = min(r.nNAPs, int(o.Rate*elapsed)+1)
-	} else {
-		target = min(r.nNAPs, r.rampStarted+int(int64(o.Window)-r.window.Load()))
-	}
-	for r.rampStarted < target {
-		started := r.rampStarted
-		s := r.shards[started%len(r.shards)]
-		local := uint32(started / len(r.shards))
-		if s.conns != nil && o.NAP.Transport == sipwire.UDP {
-			// Per-nap UDP: the NAP's own socket, dialled outside the lock.
-			c, err := r.loops.Dial("udp", netip.AddrPortFrom(r.localAddr(s.globalOf(local)), 0), o.Target, &perNAP{s: s, local: local})
-			if err == nil {
-				s.lock()
-				s.conns[local] = c
-				s.unlock()
+		for _, c := range gr.cohorts {
+			for _, l := range c.lanes {
+				l.mu.Lock()
+				gs.Totals.Add(l.rec)
+				l.rec.TakeInterval(s.Interval)
+				l.mu.Unlock()
 			}
 		}
-		s.lock()
-		// On the UDP loop, the REGISTERs join the shard's sendmmsg batch,
-		// flushed by tickUDP right after this step.
-		s.batching = r.udp && s.batch != nil
-		s.first[local] = true
-		r.window.Add(1)
-		now := r.clock.Now()
-		if o.Rate > 0 { // paced: NAP number `started` was due at begin + started/Rate
-			due := r.rampBegin + time.Duration(float64(started)/o.Rate*float64(time.Second))
-			s.scheduled, s.curLag = true, max(now-due, 0)
-		}
-		s.apply(local, s.m.Start(local, &s.naps[local], now))
-		s.batching = false
-		s.unlock()
-		r.rampStarted++
+		s.Totals.AddTotals(gs.Totals)
+		s.Groups = append(s.Groups, gs)
 	}
-	if r.rampStarted >= r.nNAPs {
-		return 0, true
+	if d := now - e.lastSnapAt; d > 0 {
+		s.Rate = float64(s.Totals.Requests-e.lastReqs) / d.Seconds()
 	}
-	if o.Rate > 0 {
-		return r.rampBegin + time.Duration(float64(r.rampStarted)/o.Rate*float64(time.Second)), false
-	}
-	return 0, false
-}
-
-// tickUDP runs on the UDP loop's thread after each wake-up (datagrams
-// already delivered): it runs a ramp step, fires every shard's due timers
-// (sending with sendmmsg) and returns how long the loop may sleep.
-func (r *run) tickUDP() time.Duration {
-	r.udpSleepUntil.Store(0) // awake: other goroutines must wake us for anything new
-	next := r.clock.Now() + 100*time.Millisecond
-	if r.rampOn.Load() {
-		r.rampMu.Lock()
-		if r.rampOn.Load() {
-			due, done := r.rampStep()
-			if done {
-				r.rampOn.Store(false)
-			} else if due > 0 {
-				next = min(next, due)
-			}
+	e.lastReqs, e.lastSnapAt = s.Totals.Requests, now
+	select {
+	case e.snaps <- s:
+	default:
+		if final {
+			e.snaps <- s // the final one is never dropped
 		}
-		r.rampMu.Unlock()
-	}
-	for _, s := range r.shards {
-		s.lock()
-		s.batching = s.batch != nil
-		s.wheel.Advance(r.clock.Now())
-		if s.batching {
-			s.batch.Flush() // the ramp step's REGISTERs too
-			s.batching = false
-		}
-		if d, ok := s.wheel.NextDeadline(); ok {
-			next = min(next, d)
-		}
-		s.unlock()
-	}
-	r.udpSleepUntil.Store(int64(next))
-	return next - r.clock.Now()
-}
-
-// drain un-REGISTERs every registered NAP and waits, at most Drain, for
-// all of them to finish.
-func (r *run) drain() {
-	deadline := time.Now().Add(r.opts.Drain)
-	// Like the ramp, at most Window un-REGISTERs in flight: a burst of 10^5
-	// datagrams would only overflow socket buffers and cost retransmissions.
-	for i := 0; time.Now().Before(deadline); i++ {
-		progressed := false
-		for _, s := range r.shards {
-			if i >= len(s.naps) {
-				continue
-			}
-			progressed = true
-			for r.window.Load() >= int64(r.opts.Window) && time.Now().Before(deadline) {
-				time.Sleep(200 * time.Microsecond)
-			}
-			s.rec.Lock()
-			if st := s.naps[i].State; st != nap.Idle && st != nap.Stopped {
-				a := s.m.Stop(uint32(i), &s.naps[i], r.clock.Now())
-				if a.Send == nap.SendRequest && !s.first[i] {
-					// A first REGISTER in flight holds its window slot
-					// already: the un-REGISTER replacing it takes it over.
-					s.first[i] = true
-					r.window.Add(1)
-				}
-				s.apply(uint32(i), a)
-			}
-			s.rec.Unlock()
-		}
-		if !progressed {
-			break
-		}
-	}
-	for time.Now().Before(deadline) {
-		busy := false
-		for _, s := range r.shards {
-			s.rec.Lock()
-			for i := range s.naps {
-				if st := s.naps[i].State; st != nap.Stopped && st != nap.Idle {
-					busy = true
-					break
-				}
-			}
-			s.rec.Unlock()
-			if busy {
-				break
-			}
-		}
-		if !busy {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// progressLine is one line of live progress. Latencies with no sample yet
-// read "-", not 0; failures are refusals by code and timeouts (a 401
-// answered with credentials is part of a registration, not a failure).
-func progressLine(elapsed time.Duration, t *metrics.Totals, naps int, rate float64) string {
-	lat := "p50 - p99 -"
-	if t.Transaction.TotalCount() > 0 {
-		p := metrics.PercentilesOf(t.Transaction)
-		lat = fmt.Sprintf("p50 %.2fms p99 %.2fms", p.P50, p.P99)
-	}
-	var fails []string
-	codes := make([]int, 0, len(t.Refusals))
-	for code := range t.Refusals {
-		codes = append(codes, code)
-	}
-	sort.Ints(codes)
-	for _, code := range codes {
-		fails = append(fails, fmt.Sprintf("%d:%d", code, t.Refusals[code]))
-	}
-	line := fmt.Sprintf("%6.1fs registered %d/%d  REGISTER/s %.0f  %s  retrans %d timeouts %d",
-		elapsed.Seconds(), t.Registered, naps, rate, lat, t.Retransmissions, t.Timeouts)
-	if len(fails) > 0 {
-		line += "  refused " + strings.Join(fails, " ")
-	}
-	return line
-}
-
-// progress prints one line a second: registered/NAPs, REGISTER/s, p50/p99,
-// timeouts and failures by code. It also notes when all are registered.
-func (r *run) progress(ctx context.Context, start time.Duration, registeredAll *atomic.Int64, done chan<- struct{}) {
-	defer close(done)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var lastReq int64
-	lastPrint := start
-	for {
-		select {
-		case <-ctx.Done():
-			if r.opts.Progress != nil && r.opts.TTY {
-				fmt.Fprintln(r.opts.Progress)
-			}
-			return
-		case <-tick.C:
+// observe hands snapshots to the observers and keeps the timeline.
+func (e *Engine) observe() {
+	defer close(e.observed)
+	for s := range e.snaps {
+		if !s.Drain {
+			e.timeMu.Lock()
+			e.timeline = append(e.timeline, metrics.TimePoint{T: s.Elapsed.Seconds(), Registered: s.Totals.Registered,
+				Rate: s.Rate, Process: metrics.SampleProcess()})
+			e.timeMu.Unlock()
 		}
-		now := r.clock.Now()
-		if registeredAll.Load() == 0 && r.registered() >= int64(r.nNAPs) {
-			registeredAll.Store(int64(now - start))
-		}
-		if now-lastPrint < time.Second {
-			continue
-		}
-		r.writeInterval()
-		reqs, reg := r.counters()
-		r.timeline = append(r.timeline, metrics.TimePoint{T: (now - start).Seconds(), Registered: reg,
-			Rate: float64(reqs-lastReq) / (now - lastPrint).Seconds(), Process: metrics.SampleProcess()})
-		if r.opts.Progress == nil {
-			lastPrint, lastReq = now, reqs
-			continue
-		}
-		t := r.totals() // histograms merged once a second, only to print
-		rate := float64(t.Requests-lastReq) / (now - lastPrint).Seconds()
-		lastReq, lastPrint = t.Requests, now
-		line := progressLine(now-start, t, r.nNAPs, rate)
-		if r.opts.TTY {
-			fmt.Fprintf(r.opts.Progress, "\r\x1b[K%s", line)
-		} else {
-			fmt.Fprintln(r.opts.Progress, line)
+		for _, o := range e.o.Observers {
+			o.Observe(s)
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -25,11 +24,9 @@ const (
 // NewHistogram returns an empty latency histogram in µs.
 func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(lowestUS, highestUS, sigDigits) }
 
-// Recorder holds one shard's measurements. Its owner serialises access
-// (the shard lock); Snapshot merges recorders under a lock of its own.
+// Recorder holds one socket group's measurements. It has no lock: its
+// owner serialises every access, reads by merges included.
 type Recorder struct {
-	mu sync.Mutex // taken by the owner for writes and by readers for merges
-
 	Transaction  *hdrhistogram.Histogram // first transmission → final response
 	Registration *hdrhistogram.Histogram // first REGISTER → 2xx, auth included
 	// Corrected is Transaction measured from when the request was due, not
@@ -62,10 +59,6 @@ func NewRecorder() *Recorder {
 		RefreshError: NewHistogram(), Interval: NewHistogram(), Drain: NewHistogram()}
 }
 
-// Lock and Unlock let the shard hold the recorder for a batch of updates.
-func (r *Recorder) Lock()   { r.mu.Lock() }
-func (r *Recorder) Unlock() { r.mu.Unlock() }
-
 // Latency records a duration in µs into h, clamped to the histogram range.
 func Latency(h *hdrhistogram.Histogram, d time.Duration) {
 	us := int64(d / time.Microsecond)
@@ -88,17 +81,11 @@ func (r *Recorder) TransactionDone(latency, lag time.Duration) {
 // UnregisterDone records one un-REGISTER transaction's latency.
 func (r *Recorder) UnregisterDone(latency time.Duration) { Latency(r.Drain, latency) }
 
-// TakeInterval merges the interval histograms of rs into one and resets
-// them; the .hlog writes one such histogram a second.
-func TakeInterval(rs []*Recorder) *hdrhistogram.Histogram {
-	h := NewHistogram()
-	for _, r := range rs {
-		r.mu.Lock()
-		h.Merge(r.Interval)
-		r.Interval.Reset()
-		r.mu.Unlock()
-	}
-	return h
+// TakeInterval merges r's interval histogram into h and resets it; the
+// .hlog writes one such histogram a second.
+func (r *Recorder) TakeInterval(h *hdrhistogram.Histogram) {
+	h.Merge(r.Interval)
+	r.Interval.Reset()
 }
 
 // Refusal counts a final failure with its status code.
@@ -126,45 +113,83 @@ type Totals struct {
 	Responses, Refusals                                 map[int]int64
 }
 
-// Merge sums recorders into Totals.
-func Merge(rs []*Recorder) *Totals {
-	t := &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
+// NewTotals is an empty sum.
+func NewTotals() *Totals {
+	return &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
 		RefreshError: NewHistogram(), Drain: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
+}
+
+// Merge sums recorders into Totals (their owners must not write meanwhile).
+func Merge(rs []*Recorder) *Totals {
+	t := NewTotals()
 	for _, r := range rs {
-		r.mu.Lock()
-		t.Transaction.Merge(r.Transaction)
-		t.Registration.Merge(r.Registration)
-		t.Corrected.Merge(r.Corrected)
-		t.RefreshError.Merge(r.RefreshError)
-		t.Drain.Merge(r.Drain)
-		t.Abandoned += r.Abandoned
-		t.MessagesSent += r.MessagesSent
-		t.MessagesReceived += r.MessagesReceived
-		t.Requests += r.Requests
-		t.Retransmissions += r.Retransmissions
-		t.Timeouts += r.Timeouts
-		t.AuthChallenges += r.AuthChallenges
-		t.Malformed += r.Malformed
-		t.Stale += r.Stale
-		t.ConnectFailures += r.ConnectFailures
-		t.ConnLost += r.ConnLost
-		t.Unregistered += r.Unregistered
-		t.Refused += r.Refused
-		t.Registered += r.Registered
-		t.Connects += r.Connects
-		for code, n := range r.Responses {
-			if n > 0 {
-				t.Responses[code] += n
-			}
-		}
-		for code, n := range r.Refusals {
-			if n > 0 {
-				t.Refusals[code] += n
-			}
-		}
-		r.mu.Unlock()
+		t.Add(r)
 	}
 	return t
+}
+
+// Add sums one recorder into t.
+func (t *Totals) Add(r *Recorder) {
+	t.Transaction.Merge(r.Transaction)
+	t.Registration.Merge(r.Registration)
+	t.Corrected.Merge(r.Corrected)
+	t.RefreshError.Merge(r.RefreshError)
+	t.Drain.Merge(r.Drain)
+	t.Requests += r.Requests
+	t.Retransmissions += r.Retransmissions
+	t.Timeouts += r.Timeouts
+	t.AuthChallenges += r.AuthChallenges
+	t.Malformed += r.Malformed
+	t.Stale += r.Stale
+	t.ConnectFailures += r.ConnectFailures
+	t.ConnLost += r.ConnLost
+	t.Unregistered += r.Unregistered
+	t.Refused += r.Refused
+	t.Registered += r.Registered
+	t.Connects += r.Connects
+	t.Abandoned += r.Abandoned
+	t.MessagesSent += r.MessagesSent
+	t.MessagesReceived += r.MessagesReceived
+	for code, n := range r.Responses {
+		if n > 0 {
+			t.Responses[code] += n
+		}
+	}
+	for code, n := range r.Refusals {
+		if n > 0 {
+			t.Refusals[code] += n
+		}
+	}
+}
+
+// AddTotals sums o into t (the groups into the run).
+func (t *Totals) AddTotals(o *Totals) {
+	t.Transaction.Merge(o.Transaction)
+	t.Registration.Merge(o.Registration)
+	t.Corrected.Merge(o.Corrected)
+	t.RefreshError.Merge(o.RefreshError)
+	t.Drain.Merge(o.Drain)
+	t.Requests += o.Requests
+	t.Retransmissions += o.Retransmissions
+	t.Timeouts += o.Timeouts
+	t.AuthChallenges += o.AuthChallenges
+	t.Malformed += o.Malformed
+	t.Stale += o.Stale
+	t.ConnectFailures += o.ConnectFailures
+	t.ConnLost += o.ConnLost
+	t.Unregistered += o.Unregistered
+	t.Refused += o.Refused
+	t.Registered += o.Registered
+	t.Connects += o.Connects
+	t.Abandoned += o.Abandoned
+	t.MessagesSent += o.MessagesSent
+	t.MessagesReceived += o.MessagesReceived
+	for code, n := range o.Responses {
+		t.Responses[code] += n
+	}
+	for code, n := range o.Refusals {
+		t.Refusals[code] += n
+	}
 }
 
 // ResponseTotal is the number of responses of all codes.
@@ -233,6 +258,11 @@ type Summary struct {
 	// Refusals: final failures by status code (a 401 answered with
 	// credentials is a challenge, not a refusal).
 	Refusals map[string]int64 `json:"refusals"`
+	// Groups: per group of NAPs, the same counts; they add up to the
+	// totals (a group removed by a reload stays, with what it did).
+	Groups map[string]*GroupSummary `json:"groups,omitempty"`
+	// Reloads: new configurations applied while running, and refused.
+	Reloads Reloads `json:"reloads"`
 	// FailureExamples: for each failure ("503", "timeout"), the user of one
 	// NAP it happened to, for the human summary.
 	FailureExamples map[string]string `json:"failure_examples,omitempty"`
@@ -243,6 +273,41 @@ type Summary struct {
 	LatencyDistribution      []PercentilePoint `json:"latency_distribution,omitempty"`
 	RegistrationDistribution []PercentilePoint `json:"registration_distribution,omitempty"`
 	ThresholdsFailed         []string          `json:"thresholds_failed"`
+}
+
+// GroupSummary is one group's share of a run.
+type GroupSummary struct {
+	NAPs            int              `json:"naps"`     // NAPs the group has at the end (0: removed or register false)
+	Register        bool             `json:"register"` // its "Register to Proxy?" at the end
+	Removed         bool             `json:"removed,omitempty"`
+	Registered      int64            `json:"registered"`
+	Unregistered    int64            `json:"unregistered"`
+	Requests        int64            `json:"requests"`
+	Retransmissions int64            `json:"retransmissions"`
+	Timeouts        int64            `json:"timeouts"`
+	Abandoned       int64            `json:"abandoned"`
+	InFlight        int64            `json:"in_flight"`
+	Responses       map[string]int64 `json:"responses"`
+	LatencyMS       Percentiles      `json:"latency_ms"`
+}
+
+// Reloads counts the configurations applied while running.
+type Reloads struct {
+	Applied int `json:"applied"`
+	Refused int `json:"refused"`
+	// Changes says what each applied one changed, in order.
+	Changes []string `json:"changes,omitempty"`
+}
+
+// NewGroupSummary fills a group's figures from its totals.
+func NewGroupSummary(t *Totals, naps int, register bool, registered, inFlight int64) *GroupSummary {
+	g := &GroupSummary{NAPs: naps, Register: register, Registered: registered, Unregistered: t.Unregistered,
+		Requests: t.Requests, Retransmissions: t.Retransmissions, Timeouts: t.Timeouts, Abandoned: t.Abandoned,
+		InFlight: inFlight, Responses: map[string]int64{}, LatencyMS: PercentilesOf(t.Transaction)}
+	for c, n := range t.Responses {
+		g.Responses[strconv.Itoa(c)] = n
+	}
+	return g
 }
 
 // TimePoint is one second of a run.

@@ -8,21 +8,36 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// collector turns a Totals snapshot into Prometheus metrics at scrape
-// time, so that nothing on the hot path knows about Prometheus.
+// View is what Prometheus shows: each group's figures (labelled
+// group="name"); a run without groups has one, "default".
+type View struct {
+	Groups []GroupView
+}
+
+// GroupView is one group's figures.
+type GroupView struct {
+	Name   string
+	NAPs   int // meant to be registered
+	Totals *Totals
+}
+
+// collector turns the latest View into Prometheus metrics at scrape time,
+// so that nothing on the hot path knows about Prometheus.
 type collector struct {
-	snapshot func() (*Totals, int)
-	descs    map[string]*prometheus.Desc
+	view  func() *View
+	descs map[string]*prometheus.Desc
 }
 
 var counterHelp = map[string]string{
 	"regstorm_requests_total":         "REGISTER transactions started (first transmissions).",
 	"regstorm_retransmissions_total":  "UDP retransmissions.",
 	"regstorm_timeouts_total":         "Transactions ended by Timer F.",
+	"regstorm_abandoned_total":        "Transactions ended with neither a final response nor a timeout.",
 	"regstorm_auth_challenges_total":  "401/407 challenges answered.",
 	"regstorm_malformed_total":        "Messages that did not parse.",
 	"regstorm_stale_responses_total":  "Responses to no current transaction (late or duplicate).",
@@ -32,17 +47,22 @@ var counterHelp = map[string]string{
 	"regstorm_unregistered_total":     "un-REGISTERs answered 2xx.",
 }
 
-func newCollector(snapshot func() (*Totals, int)) *collector {
-	c := &collector{snapshot: snapshot, descs: map[string]*prometheus.Desc{}}
+// latencyBuckets are the histograms' upper bounds, in seconds: fixed, so
+// that the pods of a distributed run can be summed.
+var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+func newCollector(view func() *View) *collector {
+	c := &collector{view: view, descs: map[string]*prometheus.Desc{}}
+	g := []string{"group"}
 	for name, help := range counterHelp {
-		c.descs[name] = prometheus.NewDesc(name, help, nil, nil)
+		c.descs[name] = prometheus.NewDesc(name, help, g, nil)
 	}
-	c.descs["responses"] = prometheus.NewDesc("regstorm_responses_total", "Responses by status code.", []string{"code"}, nil)
-	c.descs["registered"] = prometheus.NewDesc("regstorm_registered", "NAPs registered now.", nil, nil)
-	c.descs["naps"] = prometheus.NewDesc("regstorm_naps", "NAPs this process simulates.", nil, nil)
-	c.descs["transaction"] = prometheus.NewDesc("regstorm_transaction_latency_seconds", "First transmission to final response, per transaction (HdrHistogram).", nil, nil)
-	c.descs["registration"] = prometheus.NewDesc("regstorm_registration_latency_seconds", "First REGISTER to 2xx, auth round trip included.", nil, nil)
-	c.descs["corrected"] = prometheus.NewDesc("regstorm_transaction_latency_corrected_seconds", "Transaction latency measured from when the request was due (coordinated omission).", nil, nil)
+	c.descs["responses"] = prometheus.NewDesc("regstorm_responses_total", "Responses by status code.", []string{"group", "code"}, nil)
+	c.descs["registered"] = prometheus.NewDesc("regstorm_registered", "NAPs registered now.", g, nil)
+	c.descs["naps"] = prometheus.NewDesc("regstorm_naps", "NAPs meant to be registered in this process.", g, nil)
+	c.descs["transaction"] = prometheus.NewDesc("regstorm_transaction_latency_seconds", "First transmission to final response, per transaction.", g, nil)
+	c.descs["registration"] = prometheus.NewDesc("regstorm_registration_latency_seconds", "First REGISTER to 2xx, auth round trip included.", g, nil)
+	c.descs["corrected"] = prometheus.NewDesc("regstorm_transaction_latency_corrected_seconds", "Transaction latency measured from when the request was due (coordinated omission).", g, nil)
 	return c
 }
 
@@ -53,41 +73,60 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	t, naps := c.snapshot()
-	counters := map[string]int64{
-		"regstorm_requests_total": t.Requests, "regstorm_retransmissions_total": t.Retransmissions,
-		"regstorm_timeouts_total": t.Timeouts, "regstorm_auth_challenges_total": t.AuthChallenges,
-		"regstorm_malformed_total": t.Malformed, "regstorm_stale_responses_total": t.Stale,
-		"regstorm_connect_failures_total": t.ConnectFailures, "regstorm_connections_lost_total": t.ConnLost,
-		"regstorm_unregistered_total": t.Unregistered, "regstorm_tcp_connects_total": t.Connects,
+	v := c.view()
+	if v == nil {
+		return
 	}
-	for name, v := range counters {
-		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
-	}
-	for code, v := range t.Responses {
-		ch <- prometheus.MustNewConstMetric(c.descs["responses"], prometheus.CounterValue, float64(v), strconv.Itoa(code))
-	}
-	ch <- prometheus.MustNewConstMetric(c.descs["registered"], prometheus.GaugeValue, float64(t.Registered))
-	ch <- prometheus.MustNewConstMetric(c.descs["naps"], prometheus.GaugeValue, float64(naps))
-	for key, h := range map[string]interface {
-		ValueAtQuantile(float64) int64
-		TotalCount() int64
-		Mean() float64
-	}{"transaction": t.Transaction, "registration": t.Registration, "corrected": t.Corrected} {
-		q := map[float64]float64{}
-		for _, p := range []float64{0.5, 0.9, 0.99, 0.999} {
-			q[p] = float64(h.ValueAtQuantile(p*100)) / 1e6 // µs → s
+	for _, gv := range v.Groups {
+		t, name := gv.Totals, gv.Name
+		counters := map[string]int64{
+			"regstorm_requests_total": t.Requests, "regstorm_retransmissions_total": t.Retransmissions,
+			"regstorm_timeouts_total": t.Timeouts, "regstorm_abandoned_total": t.Abandoned, "regstorm_auth_challenges_total": t.AuthChallenges,
+			"regstorm_malformed_total": t.Malformed, "regstorm_stale_responses_total": t.Stale,
+			"regstorm_connect_failures_total": t.ConnectFailures, "regstorm_connections_lost_total": t.ConnLost,
+			"regstorm_unregistered_total": t.Unregistered, "regstorm_tcp_connects_total": t.Connects,
 		}
-		n := h.TotalCount()
-		ch <- prometheus.MustNewConstSummary(c.descs[key], uint64(n), h.Mean()*float64(n)/1e6, q)
+		for n, x := range counters {
+			ch <- prometheus.MustNewConstMetric(c.descs[n], prometheus.CounterValue, float64(x), name)
+		}
+		for code, x := range t.Responses {
+			ch <- prometheus.MustNewConstMetric(c.descs["responses"], prometheus.CounterValue, float64(x), name, strconv.Itoa(code))
+		}
+		ch <- prometheus.MustNewConstMetric(c.descs["registered"], prometheus.GaugeValue, float64(t.Registered), name)
+		ch <- prometheus.MustNewConstMetric(c.descs["naps"], prometheus.GaugeValue, float64(gv.NAPs), name)
+		for key, h := range map[string]*hdrhistogram.Histogram{"transaction": t.Transaction, "registration": t.Registration, "corrected": t.Corrected} {
+			count, sum, buckets := promBuckets(h)
+			ch <- prometheus.MustNewConstHistogram(c.descs[key], count, sum, buckets, name)
+		}
 	}
 }
 
+// promBuckets reads a µs HdrHistogram as a Prometheus histogram in
+// seconds: the count, the sum, and cumulative counts at latencyBuckets.
+func promBuckets(h *hdrhistogram.Histogram) (uint64, float64, map[float64]uint64) {
+	buckets := make(map[float64]uint64, len(latencyBuckets))
+	var sum float64
+	bars := h.Distribution()
+	for _, b := range latencyBuckets {
+		var n int64
+		for _, bar := range bars {
+			if float64(bar.To)/1e6 <= b {
+				n += bar.Count
+			}
+		}
+		buckets[b] = uint64(n)
+	}
+	for _, bar := range bars {
+		sum += float64(bar.Count) * float64(bar.From+bar.To) / 2 / 1e6
+	}
+	return uint64(h.TotalCount()), sum, buckets
+}
+
 // ServeMetrics serves Prometheus metrics on addr (/metrics) until the
-// returned stop is called. snapshot is called on every scrape.
-func ServeMetrics(addr string, snapshot func() (*Totals, int)) (stop func(), bound string, err error) {
+// returned stop is called. view is called on every scrape.
+func ServeMetrics(addr string, view func() *View) (stop func(), bound string, err error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newCollector(snapshot)); err != nil {
+	if err := reg.Register(newCollector(view)); err != nil {
 		return nil, "", err
 	}
 	mux := http.NewServeMux()

@@ -38,12 +38,23 @@ type Receiver interface {
 	OnClosed(tag any, err error)
 }
 
-// Loops is a set of gnet client event loops.
+// Loops is the network of a run: one epoll loop thread for the UDP
+// sockets, which also runs the owner's tick (SetTick), and gnet client
+// event loops for TCP, started with the first TCP connection.
 type Loops struct {
+	recv   Receiver
+	udp    *udpLoop // UDP sockets, read outside gnet (see udp.go)
+	tcpN   int      // gnet event loops to start
+	tcpMu  sync.Mutex
+	cli    *gnet.Client // nil until a TCP connection is dialled
+	events gnetEvents
+}
+
+// gnetEvents is what gnet calls back: kept off Loops' own methods, so
+// that OnTraffic and OnClose are not part of the package's API.
+type gnetEvents struct {
 	gnet.BuiltinEventEngine
-	cli  *gnet.Client
-	recv Receiver
-	udp  *udpLoop // UDP sockets, read outside gnet (see udp.go)
+	l *Loops
 }
 
 // quiet is a gnet logger that keeps stdout clean for JSON output and
@@ -64,11 +75,25 @@ func (quiet) Fatalf(f string, a ...any) {
 // QuietLogger is the option every gnet engine of regstorm uses.
 func QuietLogger() gnet.Option { return gnet.WithLogger(quiet{}) }
 
-// Start makes client event loops delivering to recv: loops of them, or
-// one per core when loops is 0.
-func Start(recv Receiver, loops int) (*Loops, error) {
-	l := &Loops{recv: recv}
-	cli, err := gnet.NewClient(l, gnet.WithMulticore(true), gnet.WithNumEventLoop(loops), QuietLogger(), gnet.WithLogLevel(logging.ErrorLevel),
+// Start makes the network delivering to recv: the UDP loop thread now,
+// and tcpLoops gnet event loops (0: one per core) once TCP is used.
+func Start(recv Receiver, tcpLoops int) (*Loops, error) {
+	l := &Loops{recv: recv, tcpN: tcpLoops}
+	l.events.l = l
+	if err := l.startUDP(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// tcp starts the gnet client on first use: a UDP-only run has none.
+func (l *Loops) tcp() (*gnet.Client, error) {
+	l.tcpMu.Lock()
+	defer l.tcpMu.Unlock()
+	if l.cli != nil {
+		return l.cli, nil
+	}
+	cli, err := gnet.NewClient(&l.events, gnet.WithMulticore(true), gnet.WithNumEventLoop(l.tcpN), QuietLogger(), gnet.WithLogLevel(logging.ErrorLevel),
 		gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20), gnet.WithTCPNoDelay(gnet.TCPNoDelay))
 	if err != nil {
 		return nil, err
@@ -77,16 +102,17 @@ func Start(recv Receiver, loops int) (*Loops, error) {
 		return nil, err
 	}
 	l.cli = cli
-	if err := l.startUDP(); err != nil {
-		_ = cli.Stop()
-		return nil, err
-	}
-	return l, nil
+	return cli, nil
 }
 
 // Stop closes every connection and stops the loops.
 func (l *Loops) Stop() error {
 	l.stopUDP()
+	l.tcpMu.Lock()
+	defer l.tcpMu.Unlock()
+	if l.cli == nil {
+		return nil
+	}
 	return l.cli.Stop()
 }
 
@@ -133,7 +159,12 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 	}
 	laddr, _ := netip.ParseAddrPort(nc.LocalAddr().String())
 	c := &Conn{tcp: true, tag: tag, Local: laddr}
-	gc, err := l.cli.EnrollContext(nc, &connState{c: c})
+	cli, err := l.tcp()
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	gc, err := cli.EnrollContext(nc, &connState{c: c})
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +183,9 @@ func reuseAddr(_, _ string, rc syscall.RawConn) error {
 	}
 	return serr
 }
+
+// LocalAddr is the socket's local address and port.
+func (c *Conn) LocalAddr() netip.AddrPort { return c.Local }
 
 // Tag is the value given to Dial.
 func (c *Conn) Tag() any { return c.tag }
@@ -206,15 +240,12 @@ func (c *Conn) Close() error {
 	return c.gc.Close()
 }
 
-func (l *Loops) OnTraffic(gc gnet.Conn) gnet.Action {
+// OnTraffic frames what a TCP connection received into messages.
+func (e *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
+	l := e.l
 	st, _ := gc.Context().(*connState)
 	if st == nil {
 		return gnet.Close
-	}
-	if !st.c.tcp {
-		buf, _ := gc.Next(-1)
-		l.recv.OnMessage(st.c.tag, buf)
-		return gnet.None
 	}
 	for {
 		buf, _ := gc.Peek(-1)
@@ -232,11 +263,12 @@ func (l *Loops) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 }
 
-func (l *Loops) OnClose(gc gnet.Conn, err error) gnet.Action {
+// OnClose reports a TCP connection gone.
+func (e *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	st, _ := gc.Context().(*connState)
-	if st != nil && st.c.tcp {
+	if st != nil {
 		st.c.closed.Store(true)
-		l.recv.OnClosed(st.c.tag, err)
+		e.l.recv.OnClosed(st.c.tag, err)
 	}
 	return gnet.None
 }

@@ -33,6 +33,7 @@ func main() {
 // run is main without os.Exit, for tests: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	app.Metadata = map[string]any{"args": args} // read again on SIGHUP, and per group
 	err := app.Run(flagsFirst(args))
 	var ue usageError
 	var ec cli.ExitCoder
@@ -146,9 +147,9 @@ var (
 )
 
 // signalContext is the run's: cancelled by the first stop signal; a
-// second one exits at once (128+signal). profile says whether --profile
-// was given, for what SIGHUP says.
-func signalContext(stderr io.Writer, profile bool) (context.Context, func()) {
+// second one exits at once (128+signal). SIGHUP asks for the profile to
+// be applied again, on hup.
+func signalContext(stderr io.Writer, hup chan<- struct{}) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, append(append([]os.Signal{}, stopSignals...), ignoreSignals...)...)
@@ -166,10 +167,9 @@ func signalContext(stderr io.Writer, profile bool) (context.Context, func()) {
 			name := unix.SignalName(sig)
 			switch sig {
 			case syscall.SIGHUP:
-				if profile {
-					fmt.Fprintln(stderr, "regstorm: SIGHUP: live reload of --profile is not implemented yet; the run goes on unchanged")
-				} else {
-					fmt.Fprintln(stderr, "regstorm: SIGHUP: no --profile, nothing to reload; the run goes on")
+				select {
+				case hup <- struct{}{}:
+				default: // one is pending: it reads the newest profile anyway
 				}
 			case syscall.SIGUSR1, syscall.SIGUSR2:
 				fmt.Fprintf(stderr, "regstorm: %s ignored; the run goes on\n", name)

@@ -123,7 +123,7 @@ func TestProfileAppliedAndOverridden(t *testing.T) {
 	}
 	for body, want := range map[string]string{
 		"naps: 10\nnapz: 3\n": `unknown key "napz"`,
-		"naps: lots\n":        `line 1: naps: "lots" is not a valid value`,
+		"naps: lots\n":        `p.yaml:1: naps: "lots" is not a valid value`,
 		"transport: sctp\n":   `--transport "sctp"`,
 	} {
 		os.WriteFile(prof, []byte(body), 0o644)
@@ -279,7 +279,7 @@ func TestPasswordAppearsInNoOutput(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	metrics := <-scraped
-	if !strings.Contains(metrics, "regstorm_registered 200") {
+	if !strings.Contains(metrics, `regstorm_registered{group="default"} 200`) {
 		t.Fatalf("the run did not authenticate (or was not scraped): %.300s", metrics)
 	}
 	s, _ := os.ReadFile(sum)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -58,34 +59,6 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the run to `FILE` (go tool pprof)", EnvVars: env("cpuprofile")},
 		&cli.StringFlag{Name: "profile", Usage: "ready profile name (" + strings.Join(profiles.Names(), ", ") + ") or YAML file; flags and env vars override it", EnvVars: env("profile")},
 	}
-}
-
-// applyProfile sets every flag the profile names that the command line and
-// the environment left unset.
-func applyProfile(c *cli.Context) error {
-	name := c.String("profile")
-	if name == "" {
-		return nil
-	}
-	var known []string
-	for _, f := range runFlags() {
-		if n := f.Names()[0]; n != "profile" {
-			known = append(known, n)
-		}
-	}
-	settings, err := profiles.Load(name, known)
-	if err != nil {
-		return usagef("--profile: %v", err)
-	}
-	for _, st := range settings {
-		if c.IsSet(st.Key) {
-			continue
-		}
-		if err := c.Set(st.Key, st.Value); err != nil {
-			return usagef("--profile %s: line %d: %s: %q is not a valid value", name, st.Line, st.Key, st.Value)
-		}
-	}
-	return nil
 }
 
 // loadOptions turns the run flags into engine options, or a usage error
@@ -158,8 +131,8 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	if o.Tick = c.Duration("tick"); o.Tick < 0 || o.Tick > 100*time.Millisecond {
 		return o, usagef("--tick %v: want 0 (wake on every datagram) up to 100ms", o.Tick)
 	}
-	if o.Sockets = c.Int("sockets-per-loop"); o.Sockets <= 0 {
-		return o, usagef("--sockets-per-loop %d: must be positive", o.Sockets)
+	if o.SocketsPerLoop = c.Int("sockets-per-loop"); o.SocketsPerLoop <= 0 {
+		return o, usagef("--sockets-per-loop %d: must be positive", o.SocketsPerLoop)
 	}
 	switch c.String("sockets") {
 	case "shared":
@@ -238,10 +211,9 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		if err := checkListenAddr("--metrics-addr", a); err != nil {
 			return o, err
 		}
-		o.MetricsAddr = a
 	}
 	if e := c.String("fail-on"); e != "" {
-		if o.Thresholds, err = metrics.ParseThresholds(e); err != nil {
+		if _, err := metrics.ParseThresholds(e); err != nil {
 			return o, usagef("--fail-on: %v", err)
 		}
 	}
@@ -307,36 +279,55 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	// Signals first: from here no catchable signal ends the process
 	// without the drain (a stop before the run starts ends it at once).
-	ctx, stop := signalContext(stderr, c.String("profile") != "")
+	hup := make(chan struct{}, 1)
+	ctx, stop := signalContext(stderr, hup)
 	defer stop()
-	if err := applyProfile(c); err != nil {
-		return err
-	}
-	o, err := loadOptions(c)
+	args := argsOf(c)
+	rc, err := loadConfig(args)
 	if err != nil {
 		return err
 	}
-	if f := c.String("hlog"); f != "" {
-		hl := &lazyFile{path: f}
-		defer hl.Close()
-		o.Hlog = hl
-	}
-	if o.Target == "" {
+	o := rc.opts
+	quiet := rc.quiet
+	var embedded string
+	if needsEmbedded(o.Groups) {
 		// No target: the embedded registrar, in-process, on a free port.
 		srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
 		}
 		defer srv.Close()
-		o.Target = srv.Addr
-		if !c.Bool("quiet") {
+		embedded = srv.Addr
+		withTarget(o.Groups, embedded)
+		if !quiet {
 			fmt.Fprintf(stderr, "regstorm: embedded registrar on %s\n", srv.Addr)
 		}
 	}
-	if !c.Bool("quiet") {
-		o.Progress, o.TTY = stderr, isTTY(stderr)
+	var hl *metrics.Hlog
+	if f := rc.hlog; f != "" {
+		hf := &lazyFile{path: f}
+		defer hf.Close()
+		if hl, err = metrics.NewHlog(hf, time.Now()); err != nil {
+			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
+		}
+		o.Observers = append(o.Observers, &hlogObserver{hl: hl})
 	}
-	if f := c.String("cpuprofile"); f != "" {
+	if !quiet {
+		o.Observers = append(o.Observers, &progressObserver{w: stderr, tty: isTTY(stderr)})
+	}
+	if a := rc.metricsAddr; a != "" {
+		po := &promObserver{}
+		stopProm, addr, err := metrics.ServeMetrics(a, po.view)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--metrics-addr %s: %v", a, err), 1)
+		}
+		defer stopProm()
+		o.Observers = append(o.Observers, po)
+		if !quiet {
+			fmt.Fprintf(stderr, "regstorm: Prometheus metrics on http://%s/metrics\n", addr)
+		}
+	}
+	if f := rc.cpuprofile; f != "" {
 		pf := &lazyFile{path: f}
 		defer pf.Close()
 		if err := pprof.StartCPUProfile(pf); err != nil {
@@ -344,12 +335,31 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := engine.Run(ctx, o)
+	e, err := engine.Start(ctx, o)
 	if err != nil {
+		var ce *engine.ConfigError
+		if errors.As(err, &ce) {
+			return usagef("%v", err)
+		}
 		// Input was checked before: what fails now is the run itself.
 		return cli.Exit(err.Error(), 1)
 	}
-	if f := c.String("summary"); f == "-" {
+	go reloads(e, hup, args, rc.profile, embedded, stderr)
+	res, err := e.Wait()
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	if hl != nil {
+		if err := hl.Summary(res.Summary); err != nil {
+			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
+		}
+	}
+	var crossed []string
+	if f := rc.failOn; f != "" {
+		th, _ := metrics.ParseThresholds(f) // checked in loadOptions
+		crossed = metrics.Check(th, res.Summary)
+	}
+	if f := rc.summary; f == "-" {
 		if err := res.Summary.WriteJSON(stdout); err != nil {
 			return cli.Exit(err.Error(), 1)
 		}
@@ -363,10 +373,66 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 			return cli.Exit(fmt.Sprintf("--summary: %v", err), 1)
 		}
 	}
-	if !c.Bool("quiet") {
+	if !quiet {
 		_ = report.WriteText(stderr, res.Summary)
 	}
-	return exitStatus(res.Summary, res.Crossed, stderr)
+	return exitStatus(res.Summary, crossed, stderr)
+}
+
+// needsEmbedded tells whether a group has no target of its own.
+func needsEmbedded(gs []engine.Group) bool {
+	for i := range gs {
+		if gs[i].Target == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// withTarget points the groups without a target at addr.
+func withTarget(gs []engine.Group, addr string) {
+	for i := range gs {
+		if gs[i].Target == "" {
+			gs[i].Target = addr
+		}
+	}
+}
+
+// reloads applies the profile again on each SIGHUP (DESIGN: the seed's
+// "apply a new configuration"): flags and env vars still win over it, as
+// at start. A profile that does not load or validate is refused with its
+// file and line, and the run goes on unchanged.
+func reloads(e *engine.Engine, hup <-chan struct{}, args []string, p *profiles.Profile, embedded string, stderr io.Writer) {
+	for range hup {
+		if p == nil || !p.File {
+			why := "no --profile file to read again"
+			if p != nil {
+				why = p.Source + " is a ready profile, not a file"
+			}
+			fmt.Fprintf(stderr, "regstorm: SIGHUP: %s; nothing changes\n", why)
+			continue
+		}
+		rc, err := loadConfig(args)
+		if err == nil && needsEmbedded(rc.opts.Groups) {
+			if embedded == "" {
+				err = usagef("--profile %s: a group has no target, and this run has no embedded registrar", p.Source)
+			} else {
+				withTarget(rc.opts.Groups, embedded)
+			}
+		}
+		if err != nil {
+			msg := err.Error()
+			if ue, ok := err.(usageError); ok {
+				msg = ue.msg
+			}
+			fmt.Fprintf(stderr, "regstorm: SIGHUP: new configuration refused, the run goes on unchanged: %s\n", msg)
+			e.RefuseReload(msg)
+			continue
+		}
+		if _, err := e.Reload(rc.opts.Groups); err != nil {
+			fmt.Fprintf(stderr, "regstorm: SIGHUP: new configuration refused, the run goes on unchanged: %v\n", err)
+		}
+	}
 }
 
 // exitStatus is 1 when a --fail-on condition held or no NAP registered at

@@ -1,4 +1,4 @@
-package engine
+package report
 
 import (
 	"strings"
@@ -13,7 +13,7 @@ import (
 func TestProgressLine(t *testing.T) {
 	rec := metrics.NewRecorder()
 	rec.Response(401) // a challenge, answered
-	line := progressLine(time.Second, metrics.Merge([]*metrics.Recorder{rec}), 10, 0)
+	line := ProgressLine(time.Second, metrics.Merge([]*metrics.Recorder{rec}), 10, 0)
 	if !strings.Contains(line, "p50 - p99 -") || strings.Contains(line, "0.00ms") {
 		t.Errorf("no samples: %q", line)
 	}
@@ -24,7 +24,7 @@ func TestProgressLine(t *testing.T) {
 	rec.Response(403)
 	rec.Refusal(403)
 	rec.Refusal(401) // credentials refused
-	line = progressLine(2*time.Second, metrics.Merge([]*metrics.Recorder{rec}), 10, 5)
+	line = ProgressLine(2*time.Second, metrics.Merge([]*metrics.Recorder{rec}), 10, 5)
 	if !strings.Contains(line, "p50 1.50ms") || !strings.HasSuffix(line, "refused 401:1 403:1") {
 		t.Errorf("with samples and refusals: %q", line)
 	}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/profiles"
+)
+
+// A run's configuration comes from three places, in this order of
+// precedence: what the user typed (flags, REGSTORM_* env vars), a group's
+// own keys in the profile, the profile's top-level keys; then the flags'
+// defaults. The same precedence holds when SIGHUP makes the run read its
+// profile again.
+
+// runConfig is a run's configuration: the engine's options (with its
+// groups) and where the profile came from.
+type runConfig struct {
+	opts    engine.Options
+	profile *profiles.Profile // nil: no --profile
+	// The run's own settings, flags or profile: outputs and gates.
+	quiet                                          bool
+	summary, hlog, metricsAddr, failOn, cpuprofile string
+}
+
+// knownKeys are the run flags a profile may set.
+func knownKeys() []string {
+	var known []string
+	for _, f := range runFlags() {
+		if n := f.Names()[0]; n != "profile" {
+			known = append(known, n)
+		}
+	}
+	return known
+}
+
+// loadConfig reads the profile (if any) and the flags of args into a run
+// configuration. Nothing is started; errors are usage errors naming the
+// flag, or the profile's file and line.
+func loadConfig(args []string) (*runConfig, error) {
+	rc := &runConfig{}
+	err := withFlags(args, func(c *cli.Context) error {
+		if name := c.String("profile"); name != "" {
+			p, err := profiles.Load(name, knownKeys())
+			if err != nil {
+				return usagef("--profile: %v", err)
+			}
+			rc.profile = p
+		}
+		if err := setFrom(c, rc.profile, nil); err != nil {
+			return err
+		}
+		o, err := loadOptions(c)
+		if err != nil {
+			return err
+		}
+		register, err := registerOf(rc.profile, nil)
+		if err != nil {
+			return err
+		}
+		o.Groups = []engine.Group{{Name: "default", NAPs: o.NAPs, Register: register, Target: o.Target, NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
+		rc.opts = o
+		rc.quiet, rc.summary, rc.hlog = c.Bool("quiet"), c.String("summary"), c.String("hlog")
+		rc.metricsAddr, rc.failOn, rc.cpuprofile = c.String("metrics-addr"), c.String("fail-on"), c.String("cpuprofile")
+		return nil
+	})
+	if err != nil || rc.profile == nil || len(rc.profile.Groups) == 0 {
+		return rc, err
+	}
+	// Each group: the flags again, with its own keys first.
+	rc.opts.Groups = nil
+	for k := range rc.profile.Groups {
+		pg := &rc.profile.Groups[k]
+		g, err := loadGroup(args, rc.profile, pg)
+		if err != nil {
+			return nil, err
+		}
+		rc.opts.Groups = append(rc.opts.Groups, g)
+	}
+	return rc, nil
+}
+
+// loadGroup is one profile group's view of the flags.
+func loadGroup(args []string, p *profiles.Profile, pg *profiles.Group) (engine.Group, error) {
+	var g engine.Group
+	where := func(err error) error {
+		msg := err.Error()
+		var ue usageError
+		if u, ok := err.(usageError); ok {
+			ue = u
+			msg = ue.msg
+		}
+		return usagef("--profile %s:%d: group %q: %s", p.Source, pg.Line, pg.Name, msg)
+	}
+	err := withFlags(args, func(c *cli.Context) error {
+		if err := setFrom(c, p, pg); err != nil {
+			return err
+		}
+		o, err := loadOptions(c)
+		if err != nil {
+			return where(err)
+		}
+		register, err := registerOf(p, pg)
+		if err != nil {
+			return err
+		}
+		g = engine.Group{Name: pg.Name, NAPs: o.NAPs, Register: register, Target: o.Target, NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}
+		for _, s := range pg.Settings {
+			if s.Key == "rate" && !c.IsSet("rate") { // a group's own rate; without one it shares the run's
+				g.Rate = o.Rate
+			}
+		}
+		return nil
+	})
+	return g, err
+}
+
+// setFrom sets every flag the user left unset from the group's keys, then
+// from the profile's top-level keys. "register" is not a flag.
+func setFrom(c *cli.Context, p *profiles.Profile, g *profiles.Group) error {
+	if p == nil {
+		return nil
+	}
+	var layers [][]profiles.Setting
+	if g != nil {
+		layers = append(layers, g.Settings)
+	}
+	layers = append(layers, p.Settings)
+	for _, layer := range layers {
+		for _, st := range layer {
+			if st.Key == "register" || c.IsSet(st.Key) {
+				continue
+			}
+			if err := c.Set(st.Key, st.Value); err != nil {
+				return usagef("--profile %s:%d: %s: %q is not a valid value", p.Source, st.Line, st.Key, st.Value)
+			}
+		}
+	}
+	return nil
+}
+
+// registerOf is a group's "register" key, else the profile's, else true.
+func registerOf(p *profiles.Profile, g *profiles.Group) (bool, error) {
+	if p == nil {
+		return true, nil
+	}
+	var layers [][]profiles.Setting
+	if g != nil {
+		layers = append(layers, g.Settings)
+	}
+	layers = append(layers, p.Settings)
+	for _, layer := range layers {
+		for _, st := range layer {
+			if st.Key == "register" {
+				v, err := strconv.ParseBool(st.Value)
+				if err != nil {
+					return false, usagef("--profile %s:%d: register: %q: want true or false", p.Source, st.Line, st.Value)
+				}
+				return v, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// withFlags parses the run command's flags of args (the command line as
+// given) into a fresh context and calls f with it: the profile's values
+// then fill what the user left unset, as often as there are groups and
+// reloads, without touching the run's own context.
+func withFlags(args []string, f func(c *cli.Context) error) error {
+	rest := args[1:]
+	if len(rest) > 0 && rest[0] == "run" {
+		rest = rest[1:]
+	}
+	var ferr error
+	app := &cli.App{
+		Name: "regstorm", Flags: runFlags(), Writer: io.Discard, ErrWriter: io.Discard, HideHelp: true,
+		Action:         func(c *cli.Context) error { ferr = f(c); return nil },
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	if err := app.Run(append([]string{"regstorm"}, rest...)); err != nil {
+		return usagef("%v", err)
+	}
+	return ferr
+}
+
+// argsOf is the command line the app was run with.
+func argsOf(c *cli.Context) []string {
+	if a, ok := c.App.Metadata["args"].([]string); ok {
+		return a
+	}
+	return []string{"regstorm"}
+}
+
+// describe names a group for messages.
+func describe(g *engine.Group) string {
+	return fmt.Sprintf("%s (%d NAPs → %s)", g.Name, g.NAPs, g.Target)
+}

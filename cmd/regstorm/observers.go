@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+
+	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/report"
+)
+
+// The run's observers: each takes the engine's snapshots (once a second
+// and a final one) on the engine's observer goroutine.
+
+// progressObserver prints a line a second: on a terminal it rewrites one
+// line, otherwise it appends. A new configuration gets a line of its own
+// saying what it changed.
+type progressObserver struct {
+	w     io.Writer
+	tty   bool
+	lines int // printed so far
+}
+
+func (p *progressObserver) Observe(s *engine.Snapshot) {
+	for _, r := range s.Reloads {
+		p.print(fmt.Sprintf("%6.1fs reload: %s", s.Elapsed.Seconds(), r), true)
+	}
+	if s.Final {
+		if p.tty && p.lines > 0 {
+			fmt.Fprintln(p.w)
+		}
+		return
+	}
+	line := report.ProgressLine(s.Elapsed, s.Totals, s.NAPs, s.Rate)
+	if len(s.Groups) > 1 {
+		var gs []string
+		for _, g := range s.Groups {
+			if g.Removed {
+				continue
+			}
+			gs = append(gs, fmt.Sprintf("%s %d/%d", g.Name, g.Totals.Registered, g.NAPs))
+		}
+		line += "  [" + strings.Join(gs, ", ") + "]"
+	}
+	p.print(line, false)
+}
+
+// print writes a line; keep leaves it standing on a terminal.
+func (p *progressObserver) print(line string, keep bool) {
+	p.lines++
+	switch {
+	case !p.tty:
+		fmt.Fprintln(p.w, line)
+	case keep:
+		fmt.Fprintf(p.w, "\r\x1b[K%s\n", line)
+	default:
+		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+	}
+}
+
+// hlogObserver writes each snapshot's interval to the .hlog.
+type hlogObserver struct {
+	hl *metrics.Hlog
+}
+
+func (h *hlogObserver) Observe(s *engine.Snapshot) {
+	_ = h.hl.Interval(s.Interval, s.IntervalFrom, s.At)
+}
+
+// promObserver keeps the latest snapshot for Prometheus scrapes.
+type promObserver struct {
+	last atomic.Pointer[metrics.View]
+}
+
+func (p *promObserver) Observe(s *engine.Snapshot) {
+	v := &metrics.View{}
+	for _, g := range s.Groups {
+		v.Groups = append(v.Groups, metrics.GroupView{Name: g.Name, NAPs: g.NAPs, Totals: g.Totals})
+	}
+	p.last.Store(v)
+}
+
+func (p *promObserver) view() *metrics.View { return p.last.Load() }

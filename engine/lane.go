@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/nap"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// lane is a slice of one cohort's NAPs (cohort index ≡ lane index, modulo
+// the lane count) with what serves them: a socket (or one per NAP), a
+// driver (machine, wheel) and a recorder. One lock covers all of it; the
+// loop takes it to fire timers, a delivery to handle a response, a
+// finished dial to report it.
+type lane struct {
+	mu  sync.Mutex
+	e   *Engine
+	co  *cohort
+	idx uint32 // in the cohort
+	d   *nap.Driver
+	rec *metrics.Recorder
+	dir *directory
+	msg sipwire.Msg
+
+	lag   []uint32 // µs the current transaction left after it was due
+	paced []bool   // the NAP holds a pacing window slot (its first attempt, or its stop)
+	// examples: for each failure (a status code, exampleTimeout,
+	// exampleConnect), the first NAP it happened to, for the summary.
+	examples map[int]uint32
+
+	conn    Conn   // --sockets shared
+	conns   []Conn // --sockets per-nap; a closed one stays: its port is the NAP's
+	local   netip.AddrPort
+	batch   batcher // shared UDP: the loop's sends of one tick
+	hostBuf []byte
+
+	// batching: the loop holds the lock and sends go to batch. onLoop: the
+	// loop holds the lock (it recomputes its sleep after: no wake needed).
+	batching, onLoop bool
+
+	dialing bool     // shared stream: a dial is in progress
+	waiting []uint32 // NAPs waiting for it
+}
+
+// napTag tags a per-NAP socket.
+type napTag struct {
+	l *lane
+	i uint32
+}
+
+func (l *lane) lockOnLoop() {
+	l.mu.Lock()
+	l.onLoop = true
+}
+
+func (l *lane) unlockOnLoop() {
+	l.batching, l.onLoop = false, false
+	l.mu.Unlock()
+}
+
+// grow makes room for n NAPs.
+func (l *lane) grow(n int) {
+	if n <= len(l.lag) {
+		return
+	}
+	l.d.Grow(n)
+	l.lag = append(l.lag, make([]uint32, n-len(l.lag))...)
+	l.paced = append(l.paced, make([]bool, n-len(l.paced))...)
+	if l.conns != nil {
+		l.conns = append(l.conns, make([]Conn, n-len(l.conns))...)
+	}
+}
+
+func (l *lane) connFor(i uint32) Conn {
+	if l.conns != nil {
+		return l.conns[i]
+	}
+	return l.conn
+}
+
+// Send is nap.Link: during the loop's tick into the batch, else straight
+// to the socket. A send that fails is a lost datagram or a dead
+// connection: retransmissions, Timer F and OnClosed deal with those.
+func (l *lane) Send(i uint32, msg []byte) {
+	l.rec.MessagesSent++
+	if l.batching {
+		l.batch.Add(msg) // copied: msg is the machine's scratch
+		return
+	}
+	if c := l.connFor(i); c != nil {
+		_ = c.Send(msg)
+	}
+}
+
+// Connect is nap.Link: dial for NAP i without holding the lock (a dial
+// waits on the network); the outcome comes back through connected.
+func (l *lane) Connect(i uint32) {
+	e, sp := l.e, &l.co.spec
+	if l.conns == nil { // shared: one connection for the lane
+		if c := l.conn; c != nil && !c.Closed() {
+			l.d.Connected(i)
+			return
+		}
+		l.waiting = append(l.waiting, i)
+		if l.dialing {
+			return
+		}
+		l.dialing = true
+		l.dial(l.local, l, func(c Conn, err error) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.dialing = false
+			if err == nil && c.Closed() {
+				// Reset before it was stored: its OnClosed found the NAPs
+				// still connecting and changed nothing, so this attempt failed.
+				err = errClosed
+			}
+			if err == nil {
+				l.conn, l.local = c, c.LocalAddr() // reconnects reuse the port: the Contact stays
+				l.rec.Connects++
+			}
+			waiting := l.waiting
+			l.waiting = nil
+			for _, w := range waiting {
+				if err == nil {
+					l.d.Connected(w)
+				} else {
+					l.d.ConnectFailed(w)
+				}
+			}
+			l.wakeLoop()
+		})
+		return
+	}
+	from := netip.AddrPortFrom(e.localAddr(sp, l.co.groupIndex(l.idx, i)), 0)
+	if old := l.conns[i]; old != nil {
+		from = old.LocalAddr() // reconnect from the same port: the Contact stays
+	}
+	l.dial(from, &napTag{l: l, i: i}, func(c Conn, err error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err == nil && c.Closed() { // reset before it was stored (see above)
+			err = errClosed
+		}
+		if err == nil {
+			l.conns[i] = c
+			l.rec.Connects++
+			l.d.Connected(i)
+		} else {
+			l.d.ConnectFailed(i)
+		}
+		l.wakeLoop()
+	})
+}
+
+var errClosed = errors.New("engine: connection closed before it was stored")
+
+// dial connects from the given local address. A NAP reconnects from the
+// port it had, as a gateway with a fixed SIP port does, so its Contact
+// stays one binding at the registrar instead of a new one per connection;
+// if that port is taken meanwhile, any port will do.
+func (l *lane) dial(from netip.AddrPort, tag any, done func(Conn, error)) {
+	sp := &l.co.spec
+	network := sp.NAP.Transport.String()
+	l.e.net.DialAsync(network, from, sp.Target, tag, func(c Conn, err error) {
+		if err != nil && from.Port() != 0 && (errors.Is(err, unix.EADDRINUSE) || errors.Is(err, unix.EADDRNOTAVAIL)) {
+			l.e.net.DialAsync(network, netip.AddrPortFrom(from.Addr(), 0), sp.Target, tag, done)
+			return
+		}
+		done(c, err)
+	})
+}
+
+// wakeLoop makes the loop look at this lane's timers soon, from outside
+// the loop (a finished dial armed a timer).
+func (l *lane) wakeLoop() { l.e.armed(0, false) }
+
+// armed is the driver's Armed hook: a timer at at was set.
+func (l *lane) armed(at time.Duration) { l.e.armed(at, l.onLoop) }
+
+// Keys of lane.examples that are not status codes.
+const (
+	exampleTimeout = -1
+	exampleConnect = -2
+)
+
+// Tally is nap.Tally: the counters and histograms of each action, the
+// pacing window, and one example NAP per kind of failure.
+func (l *lane) Tally(i uint32, a *nap.Action, scheduled bool, lag time.Duration) {
+	rec := l.rec
+	switch a.Event {
+	case nap.EvStale:
+		rec.Stale++
+	case nap.EvTimeout:
+		rec.Timeouts++
+		if !a.Unregister {
+			l.example(exampleTimeout, i)
+		}
+	case nap.EvChallenged:
+		rec.AuthChallenges++
+	case nap.EvConnectFailed:
+		rec.ConnectFailures++
+		l.example(exampleConnect, i)
+	case nap.EvConnLost:
+		rec.ConnLost++
+	case nap.EvUnregistered:
+		rec.Unregistered++
+	case nap.EvRefused:
+		rec.Refused++
+		rec.Refusal(a.Code)
+		l.example(a.Code, i)
+	case nap.EvRegistered:
+		metrics.Latency(rec.Registration, a.RegLatency)
+	}
+	if a.Abandoned {
+		rec.Abandoned++
+	}
+	if a.Code != 0 && a.Event != nap.EvStale {
+		rec.Response(a.Code)
+		if a.Code >= 200 {
+			if a.Unregister {
+				rec.UnregisterDone(a.Latency)
+			} else {
+				rec.TransactionDone(a.Latency, time.Duration(l.lag[i])*time.Microsecond)
+			}
+		}
+	}
+	if a.RegisteredDelta != 0 {
+		rec.Registered += int64(a.RegisteredDelta)
+		l.e.registered.Add(int64(a.RegisteredDelta))
+	}
+	if l.paced[i] {
+		switch a.Event {
+		case nap.EvRegistered, nap.EvRefused, nap.EvTimeout, nap.EvStopped, nap.EvConnectFailed, nap.EvUnregistered:
+			l.paced[i] = false
+			l.e.window.Add(-1)
+		}
+	}
+	switch a.Send {
+	case nap.SendRequest:
+		rec.Requests++
+		if !scheduled {
+			lag = 0 // sent at once on a response or a stop: nothing was due earlier
+		} else {
+			metrics.Latency(rec.RefreshError, lag)
+		}
+		l.lag[i] = uint32(min(lag/time.Microsecond, 1<<32-1))
+	case nap.SendRetransmit:
+		rec.Retransmissions++
+	}
+}
+
+// example remembers the first NAP a failure happened to.
+func (l *lane) example(key int, i uint32) {
+	if _, ok := l.examples[key]; !ok {
+		if l.examples == nil {
+			l.examples = map[int]uint32{}
+		}
+		l.examples[key] = i
+	}
+}
+
+// onMessage handles a message for this lane (lock not held) that arrived
+// waited ago: its transaction's latency ends at the arrival.
+func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool) {
+	l.mu.Lock()
+	l.onLoop = onLoop
+	defer func() { l.onLoop = false; l.mu.Unlock() }()
+	l.rec.MessagesReceived++
+	m := &l.msg
+	if err := m.Parse(msg); err != nil || m.IsRequest {
+		l.rec.Malformed++
+		return
+	}
+	// The branch carries the lane's salt and the NAP's index: a response
+	// is ours whatever address it came from.
+	i, ok := l.d.Route(m)
+	if !ok {
+		l.rec.Stale++
+		return
+	}
+	l.d.Response(i, m, waited)
+}
+
+// onClosed: a stream connection of this lane was lost.
+func (l *lane) onClosed(tag any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := tag.(*napTag); ok {
+		if c := l.conns[t.i]; c != nil && !c.Closed() {
+			return // an older connection of the NAP, already replaced
+		}
+		l.d.Closed(t.i)
+		return
+	}
+	if l.conn != nil && !l.conn.Closed() {
+		return // an older connection of the lane, already replaced
+	}
+	for i := range l.d.NAPs {
+		l.d.Closed(uint32(i))
+	}
+}
+
+// localHostPort is a NAP's Contact address: its socket's local address
+// (its own socket in per-nap mode). Called under the lock.
+func (l *lane) localHostPort(i uint32) ([]byte, int) {
+	ap := l.local
+	if c := l.connFor(i); c != nil {
+		ap = c.LocalAddr()
+	}
+	l.hostBuf = ap.Addr().Unmap().AppendTo(l.hostBuf[:0])
+	return l.hostBuf, int(ap.Port())
+}
+
+// inFlight counts the NAPs with a transaction open.
+func (l *lane) inFlight() (n int64) {
+	for i := range l.d.NAPs {
+		switch l.d.NAPs[i].State {
+		case nap.Trying, nap.Proceeding, nap.Unregistering:
+			n++
+		}
+	}
+	return n
+}
+
+// busy reports whether NAPs [from, to) of the lane (local indexes) still
+// have something going on (not idle, not stopped).
+func (l *lane) busy() bool {
+	for i := range l.d.NAPs {
+		if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped {
+			return true
+		}
+	}
+	return false
+}

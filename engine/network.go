@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/regstorm/regstorm/netio"
+)
+
+// Network is the engine's one contract with every transport:
+//   - sockets that carry a lane's messages (Dial, and DialAsync for
+//     streams, whose outcome comes back later);
+//   - deliveries back through the Receiver the network was made with
+//     (OnMessageAt for datagrams and framed stream messages, OnClosed for
+//     a stream lost);
+//   - a loop that runs the engine's tick: after every wake-up it calls
+//     tick, which fires what is due and says how long the loop may sleep;
+//     Wake cuts a sleep short.
+//
+// netio is the real network: one epoll thread runs the UDP sockets and the
+// tick, gnet runs TCP. Tests use a simulated one, so the whole engine runs
+// in simulated time.
+type Network interface {
+	Dial(network string, local netip.AddrPort, remote string, tag any) (Conn, error)
+	DialAsync(network string, local netip.AddrPort, remote string, tag any, done func(Conn, error))
+	SetTick(tick func() time.Duration)
+	Wake()
+	Stop() error
+}
+
+// Conn is one socket or connection of a lane.
+type Conn interface {
+	Send(b []byte) error
+	Close() error
+	Closed() bool
+	LocalAddr() netip.AddrPort
+}
+
+// Receiver is what a network delivers to: the engine.
+type Receiver interface {
+	// OnMessageAt delivers a message with its arrival time (zero:
+	// unknown, count it as arriving now).
+	OnMessageAt(tag any, msg []byte, arrived time.Time)
+	OnClosed(tag any, err error)
+}
+
+// batcher gathers datagrams sent during one tick into few system calls.
+type batcher interface {
+	Add(b []byte)
+	Flush()
+}
+
+// batching is what a network that can batch a socket's sends offers.
+type batching interface {
+	newBatch(c Conn) batcher
+}
+
+// netioNetwork adapts netio to Network.
+type netioNetwork struct {
+	l     *netio.Loops
+	dials chan struct{} // bounds the TCP dials in progress
+}
+
+// receiverAdapter lets the engine's Receiver take netio's deliveries.
+type receiverAdapter struct{ r Receiver }
+
+func (a receiverAdapter) OnMessage(tag any, msg []byte) { a.r.OnMessageAt(tag, msg, time.Time{}) }
+func (a receiverAdapter) OnMessageAt(tag any, msg []byte, arrived time.Time) {
+	a.r.OnMessageAt(tag, msg, arrived)
+}
+func (a receiverAdapter) OnClosed(tag any, err error) { a.r.OnClosed(tag, err) }
+
+func newNetio(r Receiver, tcpLoops int, tick time.Duration) (Network, error) {
+	l, err := netio.Start(receiverAdapter{r}, tcpLoops)
+	if err != nil {
+		return nil, err
+	}
+	l.SetQuantum(tick)
+	return &netioNetwork{l: l, dials: make(chan struct{}, 64)}, nil
+}
+
+func (n *netioNetwork) Dial(network string, local netip.AddrPort, remote string, tag any) (Conn, error) {
+	c, err := n.l.Dial(network, local, remote, tag)
+	if err != nil {
+		return nil, err // not a typed nil in an interface
+	}
+	return c, nil
+}
+
+// DialAsync dials on a goroutine of its own (a connect blocks), at most 64
+// at a time.
+func (n *netioNetwork) DialAsync(network string, local netip.AddrPort, remote string, tag any, done func(Conn, error)) {
+	go func() {
+		n.dials <- struct{}{}
+		c, err := n.Dial(network, local, remote, tag)
+		<-n.dials
+		done(c, err)
+	}()
+}
+
+func (n *netioNetwork) SetTick(tick func() time.Duration) { n.l.SetTick(tick) }
+func (n *netioNetwork) Wake()                             { n.l.Wake() }
+func (n *netioNetwork) Stop() error                       { return n.l.Stop() }
+func (n *netioNetwork) newBatch(c Conn) batcher           { return netio.NewBatch(c.(*netio.Conn)) }

@@ -1,0 +1,36 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/regstorm/regstorm/metrics"
+)
+
+// ProgressLine is one line of live progress. Latencies with no sample
+// yet read "-", not 0; failures are refusals by code and timeouts (a 401
+// answered with credentials is part of a registration, not a failure).
+func ProgressLine(elapsed time.Duration, t *metrics.Totals, naps int, rate float64) string {
+	lat := "p50 - p99 -"
+	if t.Transaction.TotalCount() > 0 {
+		p := metrics.PercentilesOf(t.Transaction)
+		lat = fmt.Sprintf("p50 %.2fms p99 %.2fms", p.P50, p.P99)
+	}
+	codes := make([]int, 0, len(t.Refusals))
+	for code := range t.Refusals {
+		codes = append(codes, code)
+	}
+	sort.Ints(codes)
+	var fails []string
+	for _, code := range codes {
+		fails = append(fails, fmt.Sprintf("%d:%d", code, t.Refusals[code]))
+	}
+	line := fmt.Sprintf("%6.1fs registered %d/%d  REGISTER/s %.0f  %s  retrans %d timeouts %d",
+		elapsed.Seconds(), t.Registered, naps, rate, lat, t.Retransmissions, t.Timeouts)
+	if len(fails) > 0 {
+		line += "  refused " + strings.Join(fails, " ")
+	}
+	return line
+}
