@@ -174,7 +174,7 @@ type Identity struct {
 // takes effect at each NAP's next REGISTER.
 type directory struct {
 	id     *Identity
-	group  uint32                                      // the group's number in the run: Call-IDs differ across groups
+	group  uint32                                     // the group's number in the run: Call-IDs differ across groups
 	global func(local uint32) uint64                  // the NAP's index in its group (the whole load)
 	local  func(local uint32) (host []byte, port int) // the NAP's socket address
 	user   []byte

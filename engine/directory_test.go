@@ -99,7 +99,7 @@ func TestDirectoryUsesCSVDomainAndPassword(t *testing.T) {
 	id := &Identity{Users: []User{{"a", "one.example", "pa"}, {"b", "", ""}}, RunID: 1}
 	d := &directory{id: id, domain: []byte("default.example"),
 		global: func(l uint32) uint64 { return uint64(l) },
-		local:       func(uint32) ([]byte, int) { return []byte("127.0.0.1"), 5070 }}
+		local:  func(uint32) ([]byte, int) { return []byte("127.0.0.1"), 5070 }}
 	var r sipwire.Register
 	d.Identity(0, &r)
 	if string(r.User) != "a" || string(r.Domain) != "one.example" || string(d.Password(0)) != "pa" {
