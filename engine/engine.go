@@ -54,8 +54,10 @@ type Options struct {
 	ShardN int
 	RunID  uint32 // makes Call-IDs and tags unique per run (0: random)
 
-	// Observers get a Snapshot once a second and a final one.
-	Observers []Observer
+	// Observers get a Snapshot every SnapshotEvery (default 1 s) and a
+	// final one.
+	Observers     []Observer
+	SnapshotEvery time.Duration
 	// Clock and Network are the real ones unless a test gives others.
 	Clock      scheduler.Clock
 	NewNetwork func(Receiver) (Network, error)
@@ -195,6 +197,9 @@ func (o *Options) defaults() {
 	if o.RunID == 0 {
 		o.RunID = rand.Uint32()
 	}
+	if o.SnapshotEvery <= 0 {
+		o.SnapshotEvery = time.Second
+	}
 	if len(o.Groups) == 0 {
 		o.Groups = []Group{{Name: "default", NAPs: o.NAPs, Register: true, Target: o.Target, NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
 	}
@@ -236,7 +241,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.start = now
 	e.meant = e.meantNow()
-	e.nextSnap = now + time.Second
+	e.nextSnap = now + o.SnapshotEvery
 	e.lastSnapAt = now
 	if o.Duration > 0 {
 		e.loadEnd = now + o.Duration
@@ -466,7 +471,7 @@ func (e *Engine) tick() time.Duration {
 	}
 	if now >= e.nextSnap {
 		e.snapshot(now, false)
-		e.nextSnap = now + time.Second
+		e.nextSnap = now + e.o.SnapshotEvery
 	}
 	next = min(next, e.nextSnap)
 	if e.loadEnd > 0 && e.phase == phaseLoad {

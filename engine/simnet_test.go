@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/nap"
+	"github.com/regstorm/regstorm/registrar"
+	"github.com/regstorm/regstorm/scheduler"
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// simNet is a Network in simulated time: messages reach the registrar of
+// their target (the real registrar logic, one per target) after oneWay,
+// and its answers come back after oneWay; a stream connect completes
+// after one round trip. It runs the engine's tick itself, one event at a
+// time, so a whole run (ramp, reloads, drain) takes milliseconds and every
+// send has an exact time.
+type simNet struct {
+	t      *testing.T
+	clock  scheduler.SimClock
+	recv   Receiver
+	tick   func() time.Duration
+	regs   map[string]*simRegistrar
+	events simEvents
+	seq    int
+	port   uint16
+	sent   []simSend
+	oneWay time.Duration
+}
+
+type simRegistrar struct {
+	reg *registrar.Registrar
+	w   *registrar.Worker
+}
+
+// simSend is one request as the registrar of target received it.
+type simSend struct {
+	at        time.Duration
+	target    string
+	transport string
+	user      string
+	expires   int64 // Contact ;expires= (0: un-REGISTER)
+	cseq      uint32
+	callID    string
+}
+
+type simEvent struct {
+	at  time.Duration
+	seq int
+	fn  func()
+}
+
+type simEvents []simEvent
+
+func (q simEvents) Len() int { return len(q) }
+func (q simEvents) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q simEvents) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *simEvents) Push(x any)   { *q = append(*q, x.(simEvent)) }
+func (q *simEvents) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newSimNet(t *testing.T, targets ...string) *simNet {
+	n := &simNet{t: t, regs: map[string]*simRegistrar{}, port: 40000, oneWay: 10 * time.Millisecond}
+	for _, tg := range targets {
+		r := registrar.New(registrar.Config{})
+		r.Now = func() time.Time { return simEpoch.Add(n.clock.Now()) }
+		n.regs[tg] = &simRegistrar{reg: r, w: r.NewWorker()}
+	}
+	return n
+}
+
+// at runs fn at simulated time at, on the loop.
+func (n *simNet) at(at time.Duration, fn func()) {
+	n.seq++
+	heap.Push(&n.events, simEvent{at: at, seq: n.seq, fn: fn})
+}
+
+// options plugs the simulated clock and network into o.
+func (n *simNet) options(o Options) Options {
+	o.Clock = &n.clock
+	if o.SnapshotEvery == 0 {
+		o.SnapshotEvery = time.Minute // hours of simulated time: a snapshot a second costs more than the run
+	}
+	o.NewNetwork = func(r Receiver) (Network, error) { n.recv = r; return n, nil }
+	return o
+}
+
+// run drives the engine until its run is done (or until the bound).
+func (n *simNet) run(e *Engine, bound time.Duration) {
+	for {
+		select {
+		case <-e.done:
+			return
+		default:
+		}
+		sleep := n.tick()
+		next := n.clock.Now() + max(sleep, time.Millisecond)
+		if len(n.events) > 0 && n.events[0].at < next {
+			next = n.events[0].at
+		}
+		if next > bound {
+			n.t.Fatalf("the run did not end by %v", bound)
+		}
+		n.clock.Set(next)
+		for len(n.events) > 0 && n.events[0].at <= n.clock.Now() {
+			heap.Pop(&n.events).(simEvent).fn()
+		}
+	}
+}
+
+// bindings counts the registrar's bindings at target now.
+func (n *simNet) bindings(target string) int {
+	c, _ := n.regs[target].reg.Loc.Count(simEpoch.Add(n.clock.Now()))
+	return c
+}
+
+// sends lists the requests that reached target from user (any: "").
+func (n *simNet) sends(target, user string) []simSend {
+	var out []simSend
+	for _, s := range n.sent {
+		if (target == "" || s.target == target) && (user == "" || s.user == user) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type simConn struct {
+	n         *simNet
+	target    string
+	transport string
+	tag       any
+	local     netip.AddrPort
+	closed    bool
+}
+
+func (n *simNet) newConn(network, remote string, tag any) *simConn {
+	n.port++
+	return &simConn{n: n, target: remote, transport: network, tag: tag, local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.port)}
+}
+
+func (n *simNet) Dial(network string, _ netip.AddrPort, remote string, tag any) (Conn, error) {
+	return n.newConn(network, remote, tag), nil
+}
+
+func (n *simNet) DialAsync(network string, _ netip.AddrPort, remote string, tag any, done func(Conn, error)) {
+	c := n.newConn(network, remote, tag)
+	n.at(n.clock.Now()+2*n.oneWay, func() { done(c, nil) })
+}
+
+func (n *simNet) SetTick(tick func() time.Duration) { n.tick = tick }
+func (n *simNet) Wake()                             {}
+func (n *simNet) Stop() error                       { return nil }
+
+func (c *simConn) Send(b []byte) error {
+	n := c.n
+	raw := append([]byte(nil), b...)
+	var m sipwire.Msg
+	if err := m.Parse(raw); err != nil {
+		n.t.Fatalf("unparsable request: %v\n%s", err, raw)
+	}
+	s := simSend{at: n.clock.Now(), target: c.target, transport: c.transport, user: string(m.From.URI), cseq: m.CSeq, callID: string(m.CallID)}
+	if m.NumContacts > 0 {
+		s.expires = m.Contacts[0].Expires
+	}
+	_ = m.ParseAddresses()
+	s.user = userOf(m.From.URI)
+	n.sent = append(n.sent, s)
+	r := n.regs[c.target]
+	if r == nil {
+		return nil // nothing listens there
+	}
+	n.at(n.clock.Now()+n.oneWay, func() {
+		if r.w.Handle(raw) == registrar.Reply {
+			out := append([]byte(nil), r.w.Out...)
+			n.at(n.clock.Now()+n.oneWay, func() {
+				if !c.closed {
+					n.recv.OnMessageAt(c.tag, out, time.Time{})
+				}
+			})
+		}
+	})
+	return nil
+}
+
+func userOf(uri []byte) string {
+	s := string(uri)
+	if i := len("sip:"); len(s) > i && s[:i] == "sip:" {
+		s = s[i:]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '@' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func (c *simConn) Close() error               { c.closed = true; return nil }
+func (c *simConn) Closed() bool               { return c.closed }
+func (c *simConn) LocalAddr() netip.AddrPort { return c.local }
+
+// simGroup is a group of n NAPs at target, seed timers.
+func simGroup(name string, n int, target string) Group {
+	up, _ := ParsePattern(name + "%03d")
+	pp, _ := ParsePattern("secret")
+	return Group{Name: name, NAPs: n, Register: true, Target: target, NAP: nap.DefaultConfig(),
+		Identity: Identity{UserPattern: up, UserStart: 0, PasswordPattern: pp}}
+}
+
+// startSim starts an engine on the simulated network.
+func startSim(t *testing.T, n *simNet, o Options) *Engine {
+	t.Helper()
+	e, err := Start(context.Background(), n.options(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// reloadAt applies groups at simulated time at, as SIGHUP would.
+func (n *simNet) reloadAt(e *Engine, at time.Duration, groups ...Group) {
+	n.at(at, func() {
+		e.reloadQ <- &reloadReq{groups: withDomains(groups), reply: make(chan Change, 1)}
+	})
+}
