@@ -211,8 +211,8 @@ func userOf(uri []byte) string {
 	return s
 }
 
-func (c *simConn) Close() error               { c.closed = true; return nil }
-func (c *simConn) Closed() bool               { return c.closed }
+func (c *simConn) Close() error              { c.closed = true; return nil }
+func (c *simConn) Closed() bool              { return c.closed }
 func (c *simConn) LocalAddr() netip.AddrPort { return c.local }
 
 // simGroup is a group of n NAPs at target, seed timers.
