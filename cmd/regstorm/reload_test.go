@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/registrar"
+)
+
+// byGroup counts the registrar's bindings by user prefix (the group), and
+// the highest CSeq and the latest expiry seen for each.
+func byGroup(srv *registrar.Server) (n map[string]int, cseq map[string]uint32, expires map[string]time.Duration) {
+	now := time.Now()
+	n, cseq, expires = map[string]int{}, map[string]uint32{}, map[string]time.Duration{}
+	for _, b := range srv.Reg.Loc.All(now) {
+		user, _, _ := strings.Cut(strings.TrimPrefix(b.Contact, "sip:"), "@")
+		g := strings.TrimRight(user, "0123456789")
+		n[g]++
+		cseq[g] = max(cseq[g], b.CSeq)
+		expires[g] = max(expires[g], b.Expires.Sub(now))
+	}
+	return
+}
+
+// The seed's "apply a new configuration", end to end: regstorm runs a
+// profile with groups; the profile is rewritten (one group removed, one
+// added, one set register: false, one's expires changed) and SIGHUP sent.
+// In the registrar's own view: the removed and disabled NAPs' bindings
+// are gone at once (un-REGISTERed, not expired), the added ones are bound
+// within 2 s, the new expires comes with those NAPs' next REGISTER, and
+// the untouched NAPs sent nothing extra. Then a broken profile and
+// SIGHUP: an error naming file and line, the run unchanged, the summary
+// counting it.
+func TestSIGHUPAppliesTheProfileAgain(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	dir := t.TempDir()
+	prof, sum := filepath.Join(dir, "p.yaml"), filepath.Join(dir, "s.json")
+	write := func(body string) {
+		if err := os.WriteFile(prof, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`expires: 3600
+groups:
+  - {name: keep, naps: 3, user-pattern: "keep%d"}
+  - {name: gone, naps: 2, user-pattern: "gone%d"}
+  - {name: spare, naps: 2, user-pattern: "spare%d"}
+  - {name: slow, naps: 2, user-pattern: "slow%d", expires: 4}
+`)
+	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--profile", prof, "--summary", sum, "--drain", "5s")
+	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 9 }) {
+		t.Fatalf("not registered: %d bindings; %s", bindings(srv), errb)
+	}
+	_, before, _ := byGroup(srv)
+
+	write(`expires: 3600
+groups:
+  - {name: keep, naps: 3, user-pattern: "keep%d"}
+  - {name: spare, naps: 2, user-pattern: "spare%d", register: false}
+  - {name: slow, naps: 2, user-pattern: "slow%d", expires: 30}
+  - {name: fresh, naps: 2, user-pattern: "fresh%d"}
+`)
+	sent := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	if !waitFor(2*time.Second, func() bool {
+		n, _, _ := byGroup(srv)
+		return n["gone"] == 0 && n["spare"] == 0 && n["fresh"] == 2
+	}) {
+		n, _, _ := byGroup(srv)
+		t.Fatalf("2 s after SIGHUP: bindings by group %v (want gone 0, spare 0, fresh 2); %s", n, errb)
+	}
+	// slow refreshes every 2 s (expires 4): its next REGISTER asks for 30 s.
+	if !waitFor(3*time.Second, func() bool { _, _, exp := byGroup(srv); return exp["slow"] > 20*time.Second }) {
+		_, _, exp := byGroup(srv)
+		t.Errorf("slow's binding expires in %v, want the new 30 s after its next REGISTER", exp["slow"])
+	}
+	n, cseq, _ := byGroup(srv)
+	if n["keep"] != 3 || cseq["keep"] != before["keep"] {
+		t.Errorf("keep: %d bindings, CSeq %d (was %d): an untouched NAP sent something", n["keep"], cseq["keep"], before["keep"])
+	}
+	if !waitFor(2*time.Second, func() bool { return strings.Contains(errb.String(), "reload:") }) {
+		t.Errorf("no progress line says a reload happened: %s", errb)
+	}
+	t.Logf("applied %v after SIGHUP", time.Since(sent))
+
+	// A broken profile: refused with file and line, nothing changes.
+	write("groups:\n  - {name: keep, naps: 3}\n  - {name: keep, naps: 1}\n")
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	if !waitFor(2*time.Second, func() bool { return strings.Contains(errb.String(), "p.yaml:3:") }) {
+		t.Errorf("no error naming the file and line: %s", errb)
+	}
+	if bindings(srv) != 7 {
+		t.Errorf("%d bindings after the refused profile, want 7 (keep 3, slow 2, fresh 2)", bindings(srv))
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code, ok := waitExit(cmd, 20*time.Second); !ok || code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	if bindings(srv) != 0 {
+		t.Errorf("%d bindings left after the drain", bindings(srv))
+	}
+	b, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s metrics.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Reloads.Applied != 1 || s.Reloads.Refused != 1 || len(s.Reloads.Changes) != 1 || !strings.Contains(s.Reloads.Changes[0], "gone removed") {
+		t.Errorf("reloads %+v", s.Reloads)
+	}
+	if g := s.Groups["gone"]; g == nil || !g.Removed || g.Unregistered != 2 {
+		t.Errorf("removed group in the summary: %+v", g)
+	}
+	if s.NAPs != 7 || s.Registered != 7 {
+		t.Errorf("naps %d registered %d, want 7 and 7 (keep, slow, fresh)", s.NAPs, s.Registered)
+	}
+	var reqs int64
+	for _, g := range s.Groups {
+		reqs += g.Requests
+	}
+	if reqs != s.Requests {
+		t.Errorf("groups' requests add up to %d, total %d", reqs, s.Requests)
+	}
+}
+
+// SIGHUP without a profile file to read again changes nothing and says so.
+func TestSIGHUPWithoutProfile(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "5", "--quiet")
+	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 5 }) {
+		t.Fatalf("not registered: %s", errb)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	if !waitFor(2*time.Second, func() bool { return strings.Contains(errb.String(), "no --profile file") }) {
+		t.Errorf("SIGHUP without a profile: %q", errb)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code, ok := waitExit(cmd, 20*time.Second); !ok || code != 0 || bindings(srv) != 0 {
+		t.Fatalf("exit %d, %d bindings left: %s", code, bindings(srv), errb)
+	}
+}
