@@ -97,6 +97,30 @@ func ReadHlog(r io.Reader) (*hdrhistogram.Histogram, int, *Summary, error) {
 	return merged, n, sum, nil
 }
 
+// merged adds g's counts to into (nil: a new one); a group's latency
+// percentiles cannot be merged without its histogram, so the merge keeps
+// the worst of each.
+func (g *GroupSummary) merged(into *GroupSummary) *GroupSummary {
+	if into == nil {
+		into = &GroupSummary{Register: g.Register, Removed: g.Removed, Responses: map[string]int64{}}
+	}
+	into.NAPs += g.NAPs
+	into.Registered += g.Registered
+	into.Unregistered += g.Unregistered
+	into.Requests += g.Requests
+	into.Retransmissions += g.Retransmissions
+	into.Timeouts += g.Timeouts
+	into.Abandoned += g.Abandoned
+	into.InFlight += g.InFlight
+	for c, v := range g.Responses {
+		into.Responses[c] += v
+	}
+	l, m := &into.LatencyMS, g.LatencyMS
+	l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
+	l.Count += m.Count
+	return into
+}
+
 // MergeSummaries adds the counts of shard summaries and takes latency
 // percentiles from the merged histogram (never averages percentiles).
 func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
@@ -141,6 +165,17 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 				out.InFlight = new(int64)
 			}
 			*out.InFlight += *p.InFlight
+		}
+		for name, g := range p.Groups {
+			if out.Groups == nil {
+				out.Groups = map[string]*GroupSummary{}
+			}
+			out.Groups[name] = g.merged(out.Groups[name])
+		}
+		out.Reloads.Applied = max(out.Reloads.Applied, p.Reloads.Applied) // each shard applies each reload
+		out.Reloads.Refused = max(out.Reloads.Refused, p.Reloads.Refused)
+		if len(out.Reloads.Changes) == 0 {
+			out.Reloads.Changes = p.Reloads.Changes
 		}
 		if p.Transport != "" {
 			out.Transport = p.Transport

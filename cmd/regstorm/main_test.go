@@ -185,6 +185,9 @@ func TestShardsAsProcessesMergeToOneRun(t *testing.T) {
 	if merged["naps"].(float64) != 400 || merged["registered"].(float64) != 400 {
 		t.Errorf("merged %v naps, %v registered", merged["naps"], merged["registered"])
 	}
+	if g, _ := merged["groups"].(map[string]any)["default"].(map[string]any); g == nil || g["naps"] != merged["naps"] || g["requests"] != merged["requests"] {
+		t.Errorf("merged groups %v: want default with the totals' naps and requests", merged["groups"])
+	}
 	mc := merged["latency_ms"].(map[string]any)["count"]
 	oc := one["latency_ms"].(map[string]any)["count"]
 	// latency_ms is the load: every request but the drain's un-REGISTERs.
