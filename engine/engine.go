@@ -299,8 +299,9 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 	co.rate = e.rateOf(spec)
 	nLanes := o.SocketsPerLoop * o.EventLoops
 	for k := 0; k < nLanes; k++ {
-		l := &lane{e: e, co: co, idx: uint32(k), rec: metrics.NewRecorder()}
-		l.dir = &directory{id: &co.spec.Identity, group: gr.serial, domain: []byte(co.spec.Identity.Domain), ruri: []byte(co.spec.Identity.RequestURI)}
+		l := &lane{e: e, co: co, idx: uint32(k), rec: metrics.NewRecorder(), network: spec.NAP.Transport.String(),
+			target: spec.Target, udp: spec.NAP.Transport == sipwire.UDP, localIPs: spec.LocalIPs, id: co.spec.Identity}
+		l.dir = &directory{id: &l.id, group: gr.serial, domain: []byte(co.spec.Identity.Domain), ruri: []byte(co.spec.Identity.RequestURI)}
 		if len(l.dir.ruri) == 0 && len(co.spec.Identity.Users) == 0 {
 			l.dir.ruri = append([]byte("sip:"), co.spec.Identity.Domain...)
 		}
@@ -314,7 +315,7 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 		if o.PerNAP {
 			l.conns = []Conn{}
 		} else {
-			ip := e.localAddr(&co.spec, uint64(k))
+			ip := e.localAddr(co.spec.LocalIPs, uint64(k))
 			l.local = netip.AddrPortFrom(ip, 0)
 			if co.spec.NAP.Transport == sipwire.UDP {
 				c, err := e.net.Dial("udp", l.local, co.spec.Target, l)
@@ -365,11 +366,11 @@ func (e *Engine) rateOf(g *Group) float64 {
 	return e.o.Rate * float64(g.NAPs) / float64(shared)
 }
 
-func (e *Engine) localAddr(g *Group, index uint64) netip.Addr {
-	if g.LocalIPs == nil {
+func (e *Engine) localAddr(pool *netio.AddrPool, index uint64) netip.Addr {
+	if pool == nil {
 		return netip.Addr{}
 	}
-	return g.LocalIPs.At(index)
+	return pool.At(index)
 }
 
 // armed: a timer at at was set by a lane; wake the loop if it sleeps past
@@ -403,7 +404,7 @@ func (e *Engine) OnMessageAt(tag any, msg []byte, arrived time.Time) {
 	if !arrived.IsZero() {
 		waited = min(max(time.Since(arrived), 0), time.Second)
 	}
-	l.onMessage(msg, waited, l.co.spec.NAP.Transport == sipwire.UDP)
+	l.onMessage(msg, waited, l.udp)
 }
 
 // OnClosed takes a lost stream connection (Receiver).
@@ -547,7 +548,7 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 		return
 	}
 	if l.conns != nil && co.spec.NAP.Transport == sipwire.UDP && l.conns[i] == nil {
-		c, err := e.net.Dial("udp", netip.AddrPortFrom(e.localAddr(&co.spec, co.groupIndex(l.idx, i)), 0), co.spec.Target, &napTag{l: l, i: i})
+		c, err := e.net.Dial("udp", netip.AddrPortFrom(e.localAddr(l.localIPs, co.groupIndex(l.idx, i)), 0), l.target, &napTag{l: l, i: i})
 		if err == nil {
 			l.conns[i] = c
 		}

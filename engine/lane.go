@@ -10,6 +10,7 @@ import (
 
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
+	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -23,6 +24,12 @@ type lane struct {
 	e   *Engine
 	co  *cohort
 	idx uint32 // in the cohort
+	// Fixed for the cohort's life (a change is a move to a new cohort), so
+	// goroutines may read them without the loop's cohort state.
+	network, target string
+	udp             bool
+	localIPs        *netio.AddrPool
+	id              Identity // the lane's copy: a reload updates it under the lock
 	d   *nap.Driver
 	rec *metrics.Recorder
 	dir *directory
@@ -101,7 +108,7 @@ func (l *lane) Send(i uint32, msg []byte) {
 // Connect is nap.Link: dial for NAP i without holding the lock (a dial
 // waits on the network); the outcome comes back through connected.
 func (l *lane) Connect(i uint32) {
-	e, sp := l.e, &l.co.spec
+	e := l.e
 	if l.conns == nil { // shared: one connection for the lane
 		if c := l.conn; c != nil && !c.Closed() {
 			l.d.Connected(i)
@@ -138,7 +145,7 @@ func (l *lane) Connect(i uint32) {
 		})
 		return
 	}
-	from := netip.AddrPortFrom(e.localAddr(sp, l.co.groupIndex(l.idx, i)), 0)
+	from := netip.AddrPortFrom(e.localAddr(l.localIPs, l.co.groupIndex(l.idx, i)), 0)
 	if old := l.conns[i]; old != nil {
 		from = old.LocalAddr() // reconnect from the same port: the Contact stays
 	}
@@ -166,11 +173,9 @@ var errClosed = errors.New("engine: connection closed before it was stored")
 // stays one binding at the registrar instead of a new one per connection;
 // if that port is taken meanwhile, any port will do.
 func (l *lane) dial(from netip.AddrPort, tag any, done func(Conn, error)) {
-	sp := &l.co.spec
-	network := sp.NAP.Transport.String()
-	l.e.net.DialAsync(network, from, sp.Target, tag, func(c Conn, err error) {
+	l.e.net.DialAsync(l.network, from, l.target, tag, func(c Conn, err error) {
 		if err != nil && from.Port() != 0 && (errors.Is(err, unix.EADDRINUSE) || errors.Is(err, unix.EADDRNOTAVAIL)) {
-			l.e.net.DialAsync(network, netip.AddrPortFrom(from.Addr(), 0), sp.Target, tag, done)
+			l.e.net.DialAsync(l.network, netip.AddrPortFrom(from.Addr(), 0), l.target, tag, done)
 			return
 		}
 		done(c, err)

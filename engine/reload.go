@@ -89,17 +89,15 @@ func (e *Engine) resize(co *cohort, g *Group, now time.Duration, ch *Change) {
 	soft := softChanges(&co.spec, g)
 	wasRegister := co.spec.Register
 	co.spec.NAP = g.NAP
-	co.spec.Identity.PasswordPattern = g.Identity.PasswordPattern
-	for k := range co.spec.Identity.Users {
-		if k < len(g.Identity.Users) {
-			co.spec.Identity.Users[k].Password = g.Identity.Users[k].Password
-		}
-	}
+	// The same users (else it would be a move): only their passwords may
+	// differ; the new slice is never written, so lanes may share it.
+	co.spec.Identity.PasswordPattern, co.spec.Identity.Users = g.Identity.PasswordPattern, g.Identity.Users
 	co.spec.NAPs, co.spec.Register, co.spec.Rate = g.NAPs, g.Register, g.Rate
 	co.mine = mine(g.NAPs, e.o.ShardK, e.o.ShardN)
 	if len(soft) > 0 {
 		for _, l := range co.lanes {
 			l.lockOnLoop()
+			l.id.PasswordPattern, l.id.Users = g.Identity.PasswordPattern, g.Identity.Users
 			l.d.M.Cfg = g.NAP
 			for i := range l.d.NAPs {
 				l.d.NAPs[i].Expires = g.NAP.Expires // at its next REGISTER (a 423 may raise it again)
