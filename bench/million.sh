@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-5}"; SECS="${SECS:-150}"; PORT="${PORT:-25140}"
 OUT="${OUT:-bench/out/million}"; mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
-go build -o "$OUT/regstorm" ./cmd/regstorm
+# BIN: a build to measure instead of this checkout's (before/after).
+if [ -n "${BIN:-}" ]; then cp "$BIN" "$OUT/regstorm"; else go build -o "$OUT/regstorm" ./cmd/regstorm; fi
 : > "$OUT/results.txt"
 for run in $(seq "$RUNS"); do
   "$OUT/regstorm" registrar --listen "127.0.0.1:$PORT" --transport udp 2> "$OUT/registrar.log" &

@@ -328,6 +328,11 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 				}
 			}
 		}
+		// Room for the lane's share of the NAPs now, once: growing one NAP
+		// at a time during the ramp copied the arrays and doubled the RSS.
+		if share := (co.mine - k + nLanes - 1) / nLanes; share > 0 {
+			l.grow(share)
+		}
 		co.lanes = append(co.lanes, l)
 		e.lanes = append(e.lanes, l)
 	}
@@ -820,10 +825,12 @@ type Snapshot struct {
 	Final   bool          // after the drain: the last one
 	Drain   bool          // the load is over, NAPs are un-registering
 	NAPs    int           // NAPs meant to be registered
-	Totals  *metrics.Totals
-	Groups  []GroupSnapshot
+	// Totals of the run; their histograms are nil unless an observer
+	// needs them (NeedHistograms).
+	Totals *metrics.Totals
+	Groups []GroupSnapshot
 	// Interval holds the transactions since the previous snapshot (the
-	// .hlog's interval).
+	// .hlog's interval); nil unless an observer needs it (NeedInterval).
 	Interval         *hdrhistogram.Histogram
 	IntervalFrom, At time.Time
 	Rate             float64  // REGISTER/s since the previous snapshot
@@ -845,14 +852,47 @@ type Observer interface {
 	Observe(s *Snapshot)
 }
 
+// Needs says what of a snapshot an observer reads. Merging histograms
+// costs (each is 190 KB): a snapshot carries them only when an observer
+// asks. An Observer without a Needs method gets everything.
+type Needs uint8
+
+const (
+	NeedHistograms Needs = 1 << iota // Totals' histograms (run and groups)
+	NeedInterval                     // Interval
+)
+
+type needer interface{ Needs() Needs }
+
+// needs is what the observers read, together.
+func (e *Engine) needs() Needs {
+	var n Needs
+	for _, o := range e.o.Observers {
+		if nd, ok := o.(needer); ok {
+			n |= nd.Needs()
+		} else {
+			n |= NeedHistograms | NeedInterval
+		}
+	}
+	return n
+}
+
 // snapshot merges the lanes into a Snapshot for the observers.
 func (e *Engine) snapshot(now time.Duration, final bool) {
+	needs := e.needs()
+	hist := needs&NeedHistograms != 0
+	newTotals := metrics.NewCounts
+	if hist {
+		newTotals = metrics.NewTotals
+	}
 	s := &Snapshot{Elapsed: now - e.start, Final: final, Drain: e.phase != phaseLoad || final,
-		Totals: metrics.NewTotals(), Interval: metrics.NewHistogram(), At: e.startedAt.Add(now - e.start),
-		IntervalFrom: e.startedAt.Add(e.lastSnapAt - e.start), Reloads: e.newChanges}
+		At: e.startedAt.Add(now - e.start), IntervalFrom: e.startedAt.Add(e.lastSnapAt - e.start), Reloads: e.newChanges}
+	if needs&NeedInterval != 0 {
+		s.Interval = metrics.NewHistogram()
+	}
 	e.newChanges = nil
 	for _, gr := range e.groups {
-		gs := GroupSnapshot{Name: gr.name, Removed: gr.removed, Totals: metrics.NewTotals()}
+		gs := GroupSnapshot{Name: gr.name, Removed: gr.removed, Totals: newTotals()}
 		co := gr.live()
 		gs.Register = co.spec.Register && !gr.removed
 		if gs.Register {
@@ -862,13 +902,30 @@ func (e *Engine) snapshot(now time.Duration, final bool) {
 		for _, c := range gr.cohorts {
 			for _, l := range c.lanes {
 				l.mu.Lock()
-				gs.Totals.Add(l.rec)
-				l.rec.TakeInterval(s.Interval)
+				if hist {
+					gs.Totals.Add(l.rec)
+				} else {
+					gs.Totals.AddCounts(l.rec)
+				}
+				if s.Interval != nil {
+					l.rec.TakeInterval(s.Interval)
+				}
 				l.mu.Unlock()
 			}
 		}
-		s.Totals.AddTotals(gs.Totals)
 		s.Groups = append(s.Groups, gs)
+	}
+	if len(s.Groups) == 1 {
+		s.Totals = s.Groups[0].Totals // one group is the run
+	} else {
+		s.Totals = newTotals()
+		for _, gs := range s.Groups {
+			if hist {
+				s.Totals.AddTotals(gs.Totals)
+			} else {
+				s.Totals.AddCountsOf(gs.Totals)
+			}
+		}
 	}
 	if d := now - e.lastSnapAt; d > 0 {
 		s.Rate = float64(s.Totals.Requests-e.lastReqs) / d.Seconds()

@@ -30,10 +30,10 @@ type lane struct {
 	udp             bool
 	localIPs        *netio.AddrPool
 	id              Identity // the lane's copy: a reload updates it under the lock
-	d   *nap.Driver
-	rec *metrics.Recorder
-	dir *directory
-	msg sipwire.Msg
+	d               *nap.Driver
+	rec             *metrics.Recorder
+	dir             *directory
+	msg             sipwire.Msg
 
 	lag   []uint32 // µs the current transaction left after it was due
 	paced []bool   // the NAP holds a pacing window slot (its first attempt, or its stop)
@@ -197,7 +197,7 @@ const (
 
 // Tally is nap.Tally: the counters and histograms of each action, the
 // pacing window, and one example NAP per kind of failure.
-func (l *lane) Tally(i uint32, a *nap.Action, scheduled bool, lag time.Duration) {
+func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) {
 	rec := l.rec
 	switch a.Event {
 	case nap.EvStale:

@@ -42,15 +42,38 @@ type Recorder struct {
 	// that latency_ms and --fail-on p99 describe the load.
 	Drain *hdrhistogram.Histogram
 
+	Counts
+	Responses [700]int64
+	// Refusals counts the final failures by status code: a 401 answered
+	// with credentials is in Responses, not here; one that refuses them is.
+	Refusals [700]int64
+}
+
+// Counts are the counters of a recorder, and of a sum of them.
+type Counts struct {
 	Requests, Retransmissions, Timeouts, AuthChallenges int64
 	Malformed, Stale, ConnectFailures, ConnLost         int64
 	Unregistered, Refused, Connects, Abandoned          int64
 	MessagesSent, MessagesReceived                      int64
 	Registered                                          int64 // gauge
-	Responses                                           [700]int64
-	// Refusals counts the final failures by status code: a 401 answered
-	// with credentials is in Responses, not here; one that refuses them is.
-	Refusals [700]int64
+}
+
+func (c *Counts) add(o *Counts) {
+	c.Requests += o.Requests
+	c.Retransmissions += o.Retransmissions
+	c.Timeouts += o.Timeouts
+	c.AuthChallenges += o.AuthChallenges
+	c.Malformed += o.Malformed
+	c.Stale += o.Stale
+	c.ConnectFailures += o.ConnectFailures
+	c.ConnLost += o.ConnLost
+	c.Unregistered += o.Unregistered
+	c.Refused += o.Refused
+	c.Connects += o.Connects
+	c.Abandoned += o.Abandoned
+	c.MessagesSent += o.MessagesSent
+	c.MessagesReceived += o.MessagesReceived
+	c.Registered += o.Registered
 }
 
 // NewRecorder makes an empty recorder.
@@ -104,19 +127,47 @@ func (r *Recorder) Response(code int) {
 
 // Totals is a merged view of several recorders.
 type Totals struct {
-	Transaction, Registration, Corrected, RefreshError  *hdrhistogram.Histogram
-	Drain                                               *hdrhistogram.Histogram
-	Requests, Retransmissions, Timeouts, AuthChallenges int64
-	Malformed, Stale, ConnectFailures, ConnLost         int64
-	Unregistered, Refused, Registered, Connects         int64
-	Abandoned, MessagesSent, MessagesReceived           int64
-	Responses, Refusals                                 map[int]int64
+	Transaction, Registration, Corrected, RefreshError *hdrhistogram.Histogram
+	Drain                                              *hdrhistogram.Histogram
+	Counts
+	Responses, Refusals map[int]int64
 }
 
 // NewTotals is an empty sum.
 func NewTotals() *Totals {
 	return &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
 		RefreshError: NewHistogram(), Drain: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
+}
+
+// NewCounts is an empty sum of counters only: no histograms.
+func NewCounts() *Totals {
+	return &Totals{Responses: map[int]int64{}, Refusals: map[int]int64{}}
+}
+
+// AddCounts sums one recorder's counters into t, not its histograms.
+func (t *Totals) AddCounts(r *Recorder) {
+	t.Counts.add(&r.Counts)
+	addCodes(t.Responses, r.Responses[:])
+	addCodes(t.Refusals, r.Refusals[:])
+}
+
+// AddCountsOf sums o's counters into t, not its histograms.
+func (t *Totals) AddCountsOf(o *Totals) {
+	t.Counts.add(&o.Counts)
+	for code, n := range o.Responses {
+		t.Responses[code] += n
+	}
+	for code, n := range o.Refusals {
+		t.Refusals[code] += n
+	}
+}
+
+func addCodes(into map[int]int64, codes []int64) {
+	for code, n := range codes {
+		if n > 0 {
+			into[code] += n
+		}
+	}
 }
 
 // Merge sums recorders into Totals (their owners must not write meanwhile).
@@ -130,66 +181,22 @@ func Merge(rs []*Recorder) *Totals {
 
 // Add sums one recorder into t.
 func (t *Totals) Add(r *Recorder) {
-	t.Transaction.Merge(r.Transaction)
-	t.Registration.Merge(r.Registration)
-	t.Corrected.Merge(r.Corrected)
-	t.RefreshError.Merge(r.RefreshError)
-	t.Drain.Merge(r.Drain)
-	t.Requests += r.Requests
-	t.Retransmissions += r.Retransmissions
-	t.Timeouts += r.Timeouts
-	t.AuthChallenges += r.AuthChallenges
-	t.Malformed += r.Malformed
-	t.Stale += r.Stale
-	t.ConnectFailures += r.ConnectFailures
-	t.ConnLost += r.ConnLost
-	t.Unregistered += r.Unregistered
-	t.Refused += r.Refused
-	t.Registered += r.Registered
-	t.Connects += r.Connects
-	t.Abandoned += r.Abandoned
-	t.MessagesSent += r.MessagesSent
-	t.MessagesReceived += r.MessagesReceived
-	for code, n := range r.Responses {
-		if n > 0 {
-			t.Responses[code] += n
-		}
-	}
-	for code, n := range r.Refusals {
-		if n > 0 {
-			t.Refusals[code] += n
-		}
-	}
+	t.merge(r.Transaction, r.Registration, r.Corrected, r.RefreshError, r.Drain)
+	t.AddCounts(r)
 }
 
 // AddTotals sums o into t (the groups into the run).
 func (t *Totals) AddTotals(o *Totals) {
-	t.Transaction.Merge(o.Transaction)
-	t.Registration.Merge(o.Registration)
-	t.Corrected.Merge(o.Corrected)
-	t.RefreshError.Merge(o.RefreshError)
-	t.Drain.Merge(o.Drain)
-	t.Requests += o.Requests
-	t.Retransmissions += o.Retransmissions
-	t.Timeouts += o.Timeouts
-	t.AuthChallenges += o.AuthChallenges
-	t.Malformed += o.Malformed
-	t.Stale += o.Stale
-	t.ConnectFailures += o.ConnectFailures
-	t.ConnLost += o.ConnLost
-	t.Unregistered += o.Unregistered
-	t.Refused += o.Refused
-	t.Registered += o.Registered
-	t.Connects += o.Connects
-	t.Abandoned += o.Abandoned
-	t.MessagesSent += o.MessagesSent
-	t.MessagesReceived += o.MessagesReceived
-	for code, n := range o.Responses {
-		t.Responses[code] += n
-	}
-	for code, n := range o.Refusals {
-		t.Refusals[code] += n
-	}
+	t.merge(o.Transaction, o.Registration, o.Corrected, o.RefreshError, o.Drain)
+	t.AddCountsOf(o)
+}
+
+func (t *Totals) merge(transaction, registration, corrected, refreshError, drain *hdrhistogram.Histogram) {
+	t.Transaction.Merge(transaction)
+	t.Registration.Merge(registration)
+	t.Corrected.Merge(corrected)
+	t.RefreshError.Merge(refreshError)
+	t.Drain.Merge(drain)
 }
 
 // ResponseTotal is the number of responses of all codes.

@@ -25,7 +25,7 @@ type Link interface {
 // (a timer, a paced start) left; scheduled is false for sends caused by
 // a response or a stop.
 type Tally interface {
-	Tally(i uint32, a *Action, scheduled bool, lag time.Duration)
+	Tally(i uint32, a Action, scheduled bool, lag time.Duration)
 }
 
 // Driver applies a Machine's actions for a set of NAPs: it is the one
@@ -43,6 +43,9 @@ type Driver struct {
 	// Armed, when set, is told each deadline the driver arms, so that a
 	// loop sleeping past it can wake up.
 	Armed func(at time.Duration)
+
+	routed    *sipwire.Msg // the message Route read last, and its transaction
+	routedTxn uint32
 }
 
 // NewDriver makes a driver for n NAPs whose timers run on a wheel of the
@@ -85,20 +88,29 @@ func (d *Driver) Stop(i uint32) {
 
 // Route finds the NAP a response belongs to from its branch: it must
 // carry this driver's salt and name one of its NAPs. No map, no
-// allocation.
+// allocation. Response then uses what Route read of the branch.
 func (d *Driver) Route(r *sipwire.Msg) (uint32, bool) {
 	salt, id, ok := sipwire.ParseBranch(r.Via.Branch)
-	i, _ := SplitBranchID(id)
+	i, txn := SplitBranchID(id)
 	if !ok || salt != d.M.Salt || int(i) >= len(d.NAPs) {
+		d.routed = nil
 		return 0, false
 	}
+	d.routed, d.routedTxn = r, txn
 	return i, true
 }
 
 // Response handles a response routed to NAP i that arrived waited ago
 // (read late from a socket): the transaction ended at its arrival.
 func (d *Driver) Response(i uint32, r *sipwire.Msg, waited time.Duration) {
-	a := d.M.OnResponse(i, &d.NAPs[i], d.Clock.Now(), r)
+	n := &d.NAPs[i]
+	var a Action
+	if r == d.routed { // the branch was read by Route: not twice
+		a = n.record(d.M.onResponseTxn(i, d.routedTxn, n, d.Clock.Now(), r))
+	} else {
+		a = d.M.OnResponse(i, n, d.Clock.Now(), r)
+	}
+	d.routed = nil
 	if a.Latency > waited {
 		a.Latency -= waited
 	}
@@ -129,7 +141,7 @@ func (d *Driver) Closed(i uint32) {
 // follows sets the timer that must stay.
 func (d *Driver) apply(i uint32, a Action, scheduled bool, lag time.Duration) {
 	if d.Tally != nil {
-		d.Tally.Tally(i, &a, scheduled, lag)
+		d.Tally.Tally(i, a, scheduled, lag) // by value: a pointer would move every Action to the heap
 	}
 	if a.Wake != 0 {
 		d.Wheel.Set(i, a.Wake)

@@ -113,7 +113,7 @@ func newHarness(t testing.TB, cfg Config, n int, respond func(h *harness, req *s
 func (h *harness) now() time.Duration { return h.clock.Now() }
 
 // Tally counts what the engine's recorder counts.
-func (h *harness) Tally(i uint32, a *Action, scheduled bool, lag time.Duration) {
+func (h *harness) Tally(i uint32, a Action, scheduled bool, lag time.Duration) {
 	if scheduled && lag != 0 {
 		h.t.Errorf("NAP %d: a timer fired %v late in simulated time", i, lag)
 	}
@@ -132,7 +132,7 @@ func (h *harness) Tally(i uint32, a *Action, scheduled bool, lag time.Duration) 
 		h.requests++
 	}
 	if h.keep {
-		h.actions = append(h.actions, *a)
+		h.actions = append(h.actions, a)
 	}
 	h.sending = a.Send // what Send will carry
 }

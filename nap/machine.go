@@ -293,7 +293,16 @@ func (m *Machine) refuse(n *NAP, now time.Duration, code int) Action {
 func (m *Machine) onResponse(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
 	salt, id, ok := sipwire.ParseBranch(r.Via.Branch)
 	ri, txn := SplitBranchID(id)
-	if !ok || salt != m.Salt || ri != i || txn != n.Txn || r.CSeq != n.CSeq || !sipwire.EqualFold(r.CSeqMethod, "register") ||
+	if !ok || salt != m.Salt || ri != i {
+		return Action{Event: EvStale, Code: r.StatusCode, Wake: n.due}
+	}
+	return m.onResponseTxn(i, txn, n, now, r)
+}
+
+// onResponseTxn handles a response whose branch named NAP i's
+// transaction txn (already parsed and checked for the salt).
+func (m *Machine) onResponseTxn(i, txn uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
+	if txn != n.Txn || r.CSeq != n.CSeq || !sipwire.EqualFold(r.CSeqMethod, "register") ||
 		(n.State != Trying && n.State != Proceeding && n.State != Unregistering) {
 		return Action{Event: EvStale, Code: r.StatusCode, Wake: n.due}
 	}

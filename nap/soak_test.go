@@ -86,7 +86,7 @@ func TestSoak24hSimulated(t *testing.T) {
 		}
 	}
 	link := &soakLink{wire: &wire, clock: &clock, oneWay: oneWay}
-	tally := soakTally(func(i uint32, a *Action, _ bool, _ time.Duration) {
+	tally := soakTally(func(i uint32, a Action, _ bool, _ time.Duration) {
 		now := clock.Now()
 		counts[a.Event]++
 		gauge += int(a.RegisteredDelta)
@@ -216,9 +216,9 @@ type soakLink struct {
 func (l *soakLink) Send(i uint32, msg []byte) { l.wire.push(l.clock.Now()+l.oneWay, i, true, msg) }
 func (l *soakLink) Connect(uint32)            {}
 
-type soakTally func(i uint32, a *Action, scheduled bool, lag time.Duration)
+type soakTally func(i uint32, a Action, scheduled bool, lag time.Duration)
 
-func (f soakTally) Tally(i uint32, a *Action, scheduled bool, lag time.Duration) {
+func (f soakTally) Tally(i uint32, a Action, scheduled bool, lag time.Duration) {
 	f(i, a, scheduled, lag)
 }
 

@@ -66,11 +66,17 @@ func (w *Wheel) Pending() int { return w.pending }
 
 // Grow extends the id space to capacity (used when NAPs are added).
 func (w *Wheel) Grow(capacity int) {
-	for len(w.when) < capacity {
-		w.next = append(w.next, 0)
-		w.prev = append(w.prev, 0)
-		w.when = append(w.when, -1)
-		w.loc = append(w.loc, 0)
+	n := capacity - len(w.when)
+	if n <= 0 {
+		return
+	}
+	w.next = append(w.next, make([]uint32, n)...)
+	w.prev = append(w.prev, make([]uint32, n)...)
+	w.loc = append(w.loc, make([]uint16, n)...)
+	from := len(w.when)
+	w.when = append(w.when, make([]int64, n)...)
+	for i := from; i < len(w.when); i++ {
+		w.when[i] = -1
 	}
 }
 

@@ -122,15 +122,7 @@ func loadGroup(args []string, p *profiles.Profile, pg *profiles.Group) (engine.G
 // setFrom sets every flag the user left unset from the group's keys, then
 // from the profile's top-level keys. "register" is not a flag.
 func setFrom(c *cli.Context, p *profiles.Profile, g *profiles.Group) error {
-	if p == nil {
-		return nil
-	}
-	var layers [][]profiles.Setting
-	if g != nil {
-		layers = append(layers, g.Settings)
-	}
-	layers = append(layers, p.Settings)
-	for _, layer := range layers {
+	for _, layer := range layers(p, g) {
 		for _, st := range layer {
 			if st.Key == "register" || c.IsSet(st.Key) {
 				continue
@@ -143,17 +135,21 @@ func setFrom(c *cli.Context, p *profiles.Profile, g *profiles.Group) error {
 	return nil
 }
 
+// layers are the profile's settings for group g (nil: the run), the most
+// specific first: the group's own keys, then the top-level ones.
+func layers(p *profiles.Profile, g *profiles.Group) [][]profiles.Setting {
+	if p == nil {
+		return nil
+	}
+	if g == nil {
+		return [][]profiles.Setting{p.Settings}
+	}
+	return [][]profiles.Setting{g.Settings, p.Settings}
+}
+
 // registerOf is a group's "register" key, else the profile's, else true.
 func registerOf(p *profiles.Profile, g *profiles.Group) (bool, error) {
-	if p == nil {
-		return true, nil
-	}
-	var layers [][]profiles.Setting
-	if g != nil {
-		layers = append(layers, g.Settings)
-	}
-	layers = append(layers, p.Settings)
-	for _, layer := range layers {
+	for _, layer := range layers(p, g) {
 		for _, st := range layer {
 			if st.Key == "register" {
 				v, err := strconv.ParseBool(st.Value)

@@ -23,6 +23,9 @@ type progressObserver struct {
 	lines int // printed so far
 }
 
+// Needs: p50 and p99 of the transactions.
+func (p *progressObserver) Needs() engine.Needs { return engine.NeedHistograms }
+
 func (p *progressObserver) Observe(s *engine.Snapshot) {
 	for _, r := range s.Reloads {
 		p.print(fmt.Sprintf("%6.1fs reload: %s", s.Elapsed.Seconds(), r), true)
@@ -65,6 +68,8 @@ type hlogObserver struct {
 	hl *metrics.Hlog
 }
 
+func (h *hlogObserver) Needs() engine.Needs { return engine.NeedInterval }
+
 func (h *hlogObserver) Observe(s *engine.Snapshot) {
 	_ = h.hl.Interval(s.Interval, s.IntervalFrom, s.At)
 }
@@ -73,6 +78,8 @@ func (h *hlogObserver) Observe(s *engine.Snapshot) {
 type promObserver struct {
 	last atomic.Pointer[metrics.View]
 }
+
+func (p *promObserver) Needs() engine.Needs { return engine.NeedHistograms }
 
 func (p *promObserver) Observe(s *engine.Snapshot) {
 	v := &metrics.View{}

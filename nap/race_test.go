@@ -1,0 +1,5 @@
+//go:build race
+
+package nap
+
+const raceEnabled = true
