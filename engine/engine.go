@@ -1,7 +1,7 @@
 // Package engine runs a load: the lifecycle of a run (start, load, new
 // configurations, drain) over a population of NAPs that grows and
 // shrinks. Everything that is scheduled (timers, the ramp, the stops, the
-// phases, once-a-second snapshots) happens in one tick function that the
+// phases, once-a-second snapshots) happens in one step function that the
 // network's loop calls, on one clock: the real one, or a simulated one
 // under test. The command line wires the observers (progress, .hlog,
 // Prometheus) and turns flags and profiles into Groups.
@@ -12,13 +12,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
@@ -87,7 +84,7 @@ type Engine struct {
 	net   Network
 	salt  uint64
 
-	// Owned by the loop (tick); read by Wait once the run is done.
+	// Owned by the loop (step); read by Wait once the run is done.
 	groups   []*groupRun
 	byName   map[string]*groupRun
 	lanes    []*lane
@@ -206,7 +203,7 @@ func (o *Options) defaults() {
 }
 
 // Start makes the sockets of every group and starts the run; Wait ends
-// it. Nothing is sent before the network's loop runs the first tick.
+// it. Nothing is sent before the network's loop runs the first step.
 func Start(ctx context.Context, o Options) (*Engine, error) {
 	o.defaults()
 	o.Groups = withDomains(o.Groups)
@@ -254,7 +251,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		case <-e.done:
 		}
 	}()
-	e.net.SetTick(e.tick)
+	e.net.SetStep(e.step)
 	return e, nil
 }
 
@@ -403,7 +400,7 @@ func (e *Engine) OnMessageAt(tag any, msg []byte, arrived time.Time) {
 	default:
 		return
 	}
-	// How long it waited in the socket (the loop's tick): the transaction
+	// How long it waited in the socket (--tick): the transaction
 	// ended at its arrival, not when it was read.
 	var waited time.Duration
 	if !arrived.IsZero() {
@@ -428,11 +425,11 @@ func (e *Engine) OnClosed(tag any, err error) {
 // maxSleep bounds the loop's sleep when nothing is due sooner.
 const maxSleep = 100 * time.Millisecond
 
-// tick runs on the network's loop after every wake-up: new
+// step runs on the network's loop after every wake-up: new
 // configurations, the phases, the ramp and the stops, every lane's
 // timers, the snapshot of the second. It returns how long the loop may
 // sleep.
-func (e *Engine) tick() time.Duration {
+func (e *Engine) step() time.Duration {
 	e.sleepUntil.Store(0) // awake: others must wake us for anything new
 	now := e.clock.Now()
 	if e.phase == phaseDone {
@@ -512,100 +509,6 @@ func (e *Engine) control(now time.Duration) {
 			return
 		}
 	}
-}
-
-// ramp starts a cohort's NAPs that are due: paced at its rate, or as the
-// window has room. It returns when the next paced start is due (0: none,
-// or when the window frees).
-func (e *Engine) ramp(co *cohort, now time.Duration) time.Duration {
-	for co.started < co.want {
-		c := co.started
-		if p := co.pred; p != nil && c < p.size && p.stopAt <= c {
-			return 0 // its un-REGISTER at the old place is not sent yet
-		}
-		var due time.Duration
-		paced := co.rate > 0
-		if paced {
-			if due = pacedStart(co.rampBegin, c-co.rampBase, co.rate); due > now {
-				return due
-			}
-		} else if e.window.Load() >= int64(e.o.Window) {
-			return 0
-		}
-		e.startNAP(co, c, paced, due)
-		co.started++
-	}
-	return 0
-}
-
-// startNAP starts cohort NAP c, unless it is running already (a stop that
-// a new configuration took back).
-func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
-	l := co.lanes[c%len(co.lanes)]
-	i := uint32(c / len(co.lanes))
-	l.lockOnLoop()
-	defer l.unlockOnLoop()
-	if c >= co.size {
-		co.size = c + 1
-	}
-	l.grow(int(i) + 1)
-	if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped {
-		return
-	}
-	if l.conns != nil && co.spec.NAP.Transport == sipwire.UDP && l.conns[i] == nil {
-		c, err := e.net.Dial("udp", netip.AddrPortFrom(e.localAddr(l.localIPs, co.groupIndex(l.idx, i)), 0), l.target, &napTag{l: l, i: i})
-		if err == nil {
-			l.conns[i] = c
-		}
-	}
-	if !l.paced[i] {
-		l.paced[i] = true
-		e.window.Add(1)
-	}
-	l.batching = l.batch != nil
-	l.d.Start(i, paced, due)
-}
-
-// stops un-REGISTERs the cohort's NAPs at or above want that are still to
-// stop, as the window has room. It reports whether none is left.
-func (e *Engine) stops(co *cohort) bool {
-	for co.stopAt < co.stopTo {
-		c := co.stopAt
-		if c < co.want {
-			co.stopAt++ // wanted again meanwhile: it keeps running
-			continue
-		}
-		if e.window.Load() >= int64(e.o.Window) {
-			return false
-		}
-		l := co.lanes[c%len(co.lanes)]
-		i := uint32(c / len(co.lanes))
-		l.lockOnLoop()
-		if int(i) < len(l.d.NAPs) {
-			if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped {
-				if !l.paced[i] {
-					l.paced[i] = true // released when the stop ends (Tally)
-					e.window.Add(1)
-				}
-				l.batching = l.batch != nil
-				l.d.Stop(i)
-			}
-		}
-		l.unlockOnLoop()
-		co.stopAt++
-	}
-	return true
-}
-
-// stopFrom sets a cohort to un-REGISTER its NAPs from c on.
-func (co *cohort) stopFrom(c int) {
-	co.want = min(co.want, c)
-	co.started = min(co.started, c)
-	co.stopAt = min(co.stopAt, c)
-	if co.stopTo <= co.stopAt {
-		co.stopAt = c
-	}
-	co.stopTo = max(co.stopTo, co.size)
 }
 
 // beginDrain ends the load phase: every NAP un-REGISTERs.
@@ -728,230 +631,4 @@ func (e *Engine) Wait() (*Result, error) {
 	res := e.result()
 	_ = e.net.Stop()
 	return res, nil
-}
-
-// totals merges every lane of a group (or of all, gr nil).
-func (e *Engine) totals(gr *groupRun) (t *metrics.Totals, inFlight int64) {
-	t = metrics.NewTotals()
-	for _, g := range e.groups {
-		if gr != nil && g != gr {
-			continue
-		}
-		for _, co := range g.cohorts {
-			for _, l := range co.lanes {
-				l.mu.Lock()
-				t.Add(l.rec)
-				inFlight += l.inFlight()
-				l.mu.Unlock()
-			}
-		}
-	}
-	return t, inFlight
-}
-
-// result builds the summary once the run is done.
-func (e *Engine) result() *Result {
-	t, inFlight := e.totals(nil)
-	var meant int
-	var registered int64
-	sum := &metrics.Summary{}
-	groups := map[string]*metrics.GroupSummary{}
-	for _, gr := range e.groups {
-		gt, gin := e.totals(gr)
-		co := gr.live()
-		naps := co.mine
-		register := co.spec.Register && !gr.removed
-		if register {
-			meant += naps
-		}
-		if gr.removed {
-			naps = 0
-		}
-		registered += e.registeredAtEnd[gr]
-		gs := metrics.NewGroupSummary(gt, naps, register, e.registeredAtEnd[gr], gin)
-		gs.Removed = gr.removed
-		groups[gr.name] = gs
-	}
-	transport := e.o.Groups[0].NAP.Transport.String()
-	*sum = *metrics.NewSummary(t, meant, transport, registered, e.loadTime.Seconds())
-	sum.Groups = groups
-	sum.Process = e.process
-	sum.Reloads = e.reloads
-	inf := inFlight
-	sum.InFlight = &inf
-	sum.FailureExamples = e.failureExamples()
-	if e.registeredAll > 0 {
-		v := e.registeredAll.Seconds()
-		sum.TimeToAllRegisterS = &v
-	}
-	e.timeMu.Lock()
-	sum.Timeline = e.timeline
-	e.timeMu.Unlock()
-	return &Result{Summary: sum, Totals: t, InFlight: inFlight}
-}
-
-// failureExamples names, for each kind of failure, the user of one NAP it
-// happened to (nil when nothing failed).
-func (e *Engine) failureExamples() map[string]string {
-	var out map[string]string
-	var reg sipwire.Register
-	for _, l := range e.lanes {
-		l.mu.Lock()
-		for key, i := range l.examples {
-			name := strconv.Itoa(key)
-			switch key {
-			case exampleTimeout:
-				name = "timeout"
-			case exampleConnect:
-				name = "connect-failed"
-			}
-			if _, ok := out[name]; ok {
-				continue
-			}
-			if out == nil {
-				out = map[string]string{}
-			}
-			l.dir.Identity(i, &reg)
-			out[name] = string(reg.User)
-		}
-		l.mu.Unlock()
-	}
-	return out
-}
-
-// Snapshot is the run at one moment, for observers.
-type Snapshot struct {
-	Elapsed time.Duration // since the start
-	Final   bool          // after the drain: the last one
-	Drain   bool          // the load is over, NAPs are un-registering
-	NAPs    int           // NAPs meant to be registered
-	// Totals of the run; their histograms are nil unless an observer
-	// needs them (NeedHistograms).
-	Totals *metrics.Totals
-	Groups []GroupSnapshot
-	// Interval holds the transactions since the previous snapshot (the
-	// .hlog's interval); nil unless an observer needs it (NeedInterval).
-	Interval         *hdrhistogram.Histogram
-	IntervalFrom, At time.Time
-	Rate             float64  // REGISTER/s since the previous snapshot
-	Reloads          []string // configurations applied or refused since the previous snapshot
-}
-
-// GroupSnapshot is one group's share of a snapshot.
-type GroupSnapshot struct {
-	Name     string
-	NAPs     int // meant to be registered
-	Register bool
-	Removed  bool
-	Totals   *metrics.Totals
-}
-
-// Observer gets the snapshots of a run, in order, on a goroutine of its
-// own (never the loop).
-type Observer interface {
-	Observe(s *Snapshot)
-}
-
-// Needs says what of a snapshot an observer reads. Merging histograms
-// costs (each is 190 KB): a snapshot carries them only when an observer
-// asks. An Observer without a Needs method gets everything.
-type Needs uint8
-
-const (
-	NeedHistograms Needs = 1 << iota // Totals' histograms (run and groups)
-	NeedInterval                     // Interval
-)
-
-type needer interface{ Needs() Needs }
-
-// needs is what the observers read, together.
-func (e *Engine) needs() Needs {
-	var n Needs
-	for _, o := range e.o.Observers {
-		if nd, ok := o.(needer); ok {
-			n |= nd.Needs()
-		} else {
-			n |= NeedHistograms | NeedInterval
-		}
-	}
-	return n
-}
-
-// snapshot merges the lanes into a Snapshot for the observers.
-func (e *Engine) snapshot(now time.Duration, final bool) {
-	needs := e.needs()
-	hist := needs&NeedHistograms != 0
-	newTotals := metrics.NewCounts
-	if hist {
-		newTotals = metrics.NewTotals
-	}
-	s := &Snapshot{Elapsed: now - e.start, Final: final, Drain: e.phase != phaseLoad || final,
-		At: e.startedAt.Add(now - e.start), IntervalFrom: e.startedAt.Add(e.lastSnapAt - e.start), Reloads: e.newChanges}
-	if needs&NeedInterval != 0 {
-		s.Interval = metrics.NewHistogram()
-	}
-	e.newChanges = nil
-	for _, gr := range e.groups {
-		gs := GroupSnapshot{Name: gr.name, Removed: gr.removed, Totals: newTotals()}
-		co := gr.live()
-		gs.Register = co.spec.Register && !gr.removed
-		if gs.Register {
-			gs.NAPs = co.mine
-			s.NAPs += co.mine
-		}
-		for _, c := range gr.cohorts {
-			for _, l := range c.lanes {
-				l.mu.Lock()
-				if hist {
-					gs.Totals.Add(l.rec)
-				} else {
-					gs.Totals.AddCounts(l.rec)
-				}
-				if s.Interval != nil {
-					l.rec.TakeInterval(s.Interval)
-				}
-				l.mu.Unlock()
-			}
-		}
-		s.Groups = append(s.Groups, gs)
-	}
-	if len(s.Groups) == 1 {
-		s.Totals = s.Groups[0].Totals // one group is the run
-	} else {
-		s.Totals = newTotals()
-		for _, gs := range s.Groups {
-			if hist {
-				s.Totals.AddTotals(gs.Totals)
-			} else {
-				s.Totals.AddCountsOf(gs.Totals)
-			}
-		}
-	}
-	if d := now - e.lastSnapAt; d > 0 {
-		s.Rate = float64(s.Totals.Requests-e.lastReqs) / d.Seconds()
-	}
-	e.lastReqs, e.lastSnapAt = s.Totals.Requests, now
-	select {
-	case e.snaps <- s:
-	default:
-		if final {
-			e.snaps <- s // the final one is never dropped
-		}
-	}
-}
-
-// observe hands snapshots to the observers and keeps the timeline.
-func (e *Engine) observe() {
-	defer close(e.observed)
-	for s := range e.snaps {
-		if !s.Drain {
-			e.timeMu.Lock()
-			e.timeline = append(e.timeline, metrics.TimePoint{T: s.Elapsed.Seconds(), Registered: s.Totals.Registered,
-				Rate: s.Rate, Process: metrics.SampleProcess()})
-			e.timeMu.Unlock()
-		}
-		for _, o := range e.o.Observers {
-			o.Observe(s)
-		}
-	}
 }

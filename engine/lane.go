@@ -44,7 +44,7 @@ type lane struct {
 	conn    Conn   // --sockets shared
 	conns   []Conn // --sockets per-nap; a closed one stays: its port is the NAP's
 	local   netip.AddrPort
-	batch   batcher // shared UDP: the loop's sends of one tick
+	batch   batcher // shared UDP: the loop's sends of one step
 	hostBuf []byte
 
 	// batching: the loop holds the lock and sends go to batch. onLoop: the
@@ -91,7 +91,7 @@ func (l *lane) connFor(i uint32) Conn {
 	return l.conn
 }
 
-// Send is nap.Link: during the loop's tick into the batch, else straight
+// Send is nap.Link: during the loop's step into the batch, else straight
 // to the socket. A send that fails is a lost datagram or a dead
 // connection: retransmissions, Timer F and OnClosed deal with those.
 func (l *lane) Send(i uint32, msg []byte) {

@@ -13,17 +13,17 @@ import (
 //   - deliveries back through the Receiver the network was made with
 //     (OnMessageAt for datagrams and framed stream messages, OnClosed for
 //     a stream lost);
-//   - a loop that runs the engine's tick: after every wake-up it calls
-//     tick, which fires what is due and says how long the loop may sleep;
+//   - a loop that runs the engine's step: after every wake-up it calls
+//     step, which fires what is due and says how long the loop may sleep;
 //     Wake cuts a sleep short.
 //
 // netio is the real network: one epoll thread runs the UDP sockets and the
-// tick, gnet runs TCP. Tests use a simulated one, so the whole engine runs
+// step, gnet runs TCP. Tests use a simulated one, so the whole engine runs
 // in simulated time.
 type Network interface {
 	Dial(network string, local netip.AddrPort, remote string, tag any) (Conn, error)
 	DialAsync(network string, local netip.AddrPort, remote string, tag any, done func(Conn, error))
-	SetTick(tick func() time.Duration)
+	SetStep(step func() time.Duration)
 	Wake()
 	Stop() error
 }
@@ -44,7 +44,7 @@ type Receiver interface {
 	OnClosed(tag any, err error)
 }
 
-// batcher gathers datagrams sent during one tick into few system calls.
+// batcher gathers datagrams sent during one step into few system calls.
 type batcher interface {
 	Add(b []byte)
 	Flush()
@@ -98,7 +98,7 @@ func (n *netioNetwork) DialAsync(network string, local netip.AddrPort, remote st
 	}()
 }
 
-func (n *netioNetwork) SetTick(tick func() time.Duration) { n.l.SetTick(tick) }
+func (n *netioNetwork) SetStep(step func() time.Duration) { n.l.SetStep(step) }
 func (n *netioNetwork) Wake()                             { n.l.Wake() }
 func (n *netioNetwork) Stop() error                       { return n.l.Stop() }
 func (n *netioNetwork) newBatch(c Conn) batcher           { return netio.NewBatch(c.(*netio.Conn)) }

@@ -16,14 +16,14 @@ import (
 // simNet is a Network in simulated time: messages reach the registrar of
 // their target (the real registrar logic, one per target) after oneWay,
 // and its answers come back after oneWay; a stream connect completes
-// after one round trip. It runs the engine's tick itself, one event at a
+// after one round trip. It runs the engine's step itself, one event at a
 // time, so a whole run (ramp, reloads, drain) takes milliseconds and every
 // send has an exact time.
 type simNet struct {
 	t      *testing.T
 	clock  scheduler.SimClock
 	recv   Receiver
-	tick   func() time.Duration
+	step   func() time.Duration
 	regs   map[string]*simRegistrar
 	events simEvents
 	seq    int
@@ -108,7 +108,7 @@ func (n *simNet) run(e *Engine, bound time.Duration) {
 			return
 		default:
 		}
-		sleep := n.tick()
+		sleep := n.step()
 		next := n.clock.Now() + max(sleep, time.Millisecond)
 		if len(n.events) > 0 && n.events[0].at < next {
 			next = n.events[0].at
@@ -163,7 +163,7 @@ func (n *simNet) DialAsync(network string, _ netip.AddrPort, remote string, tag 
 	n.at(n.clock.Now()+2*n.oneWay, func() { done(c, nil) })
 }
 
-func (n *simNet) SetTick(tick func() time.Duration) { n.tick = tick }
+func (n *simNet) SetStep(step func() time.Duration) { n.step = step }
 func (n *simNet) Wake()                             {}
 func (n *simNet) Stop() error                       { return nil }
 

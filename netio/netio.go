@@ -39,7 +39,7 @@ type Receiver interface {
 }
 
 // Loops is the network of a run: one epoll loop thread for the UDP
-// sockets, which also runs the owner's tick (SetTick), and gnet client
+// sockets, which also runs the owner's step (SetStep), and gnet client
 // event loops for TCP, started with the first TCP connection.
 type Loops struct {
 	recv   Receiver

@@ -28,8 +28,8 @@ import (
 //
 // Instead one OS thread runs an epoll loop over every UDP socket: it
 // sleeps in epoll_wait until a datagram arrives or the next timer is due
-// (the timeout comes from the tick function the engine sets), reads with
-// recvmmsg, and calls the tick, which fires due timers and sends with
+// (the timeout comes from the step function the engine sets), reads with
+// recvmmsg, and calls the step, which fires due timers and sends with
 // sendmmsg. The sockets are bound, not connected (dialUDP says why), so
 // they take answers from any address and see no ICMP errors: to a NAP a
 // dead registrar is a lost datagram, which retransmissions and Timer F
@@ -82,7 +82,7 @@ type TimedReceiver interface {
 	OnMessageAt(tag any, msg []byte, arrived time.Time)
 }
 
-// maxSleep bounds an epoll_wait when no timer is due sooner, so a tick
+// maxSleep bounds an epoll_wait when no timer is due sooner, so a step
 // function set late or a stop is noticed.
 const maxSleep = 5 * time.Millisecond
 
@@ -94,7 +94,7 @@ type udpLoop struct {
 	stopped    bool
 	stop       atomic.Bool
 	done       chan struct{}
-	tick       atomic.Pointer[func() time.Duration]
+	step       atomic.Pointer[func() time.Duration]
 	quantum    atomic.Int64   // ns; 0: wake on every datagram
 	routeFor   netip.AddrPort // the last target routeSource looked up, under mu
 	route      netip.Addr
@@ -120,15 +120,15 @@ func (l *Loops) startUDP() error {
 	return nil
 }
 
-// SetTick installs the function the UDP loop calls after every wake-up,
+// SetStep installs the function the UDP loop calls after every wake-up,
 // on its own thread: it fires what is due and says how long the loop may
 // sleep before it must be called again.
-func (l *Loops) SetTick(tick func() time.Duration) {
-	l.udp.tick.Store(&tick)
+func (l *Loops) SetStep(step func() time.Duration) {
+	l.udp.step.Store(&step)
 	l.Wake()
 }
 
-// Wake makes the UDP loop call its tick soon (something became due
+// Wake makes the UDP loop call its step soon (something became due
 // earlier than it planned to sleep). Safe from any goroutine.
 func (l *Loops) Wake() {
 	var one = [8]byte{1}
@@ -174,7 +174,7 @@ func (u *udpLoop) run(recv Receiver) {
 			}
 		}
 		wait = maxSleep
-		if t := u.tick.Load(); t != nil {
+		if t := u.step.Load(); t != nil {
 			wait = min(max((*t)(), 0), maxSleep)
 		}
 		if q := time.Duration(u.quantum.Load()); q > 0 {

@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/regstorm/regstorm/metrics"
+)
+
+// Snapshot is the run at one moment, for observers.
+type Snapshot struct {
+	Elapsed time.Duration // since the start
+	Final   bool          // after the drain: the last one
+	Drain   bool          // the load is over, NAPs are un-registering
+	NAPs    int           // NAPs meant to be registered
+	// Totals of the run; their histograms are nil unless an observer
+	// needs them (NeedHistograms).
+	Totals *metrics.Totals
+	Groups []GroupSnapshot
+	// Interval holds the transactions since the previous snapshot (the
+	// .hlog's interval); nil unless an observer needs it (NeedInterval).
+	Interval         *hdrhistogram.Histogram
+	IntervalFrom, At time.Time
+	Rate             float64  // REGISTER/s since the previous snapshot
+	Reloads          []string // configurations applied or refused since the previous snapshot
+}
+
+// GroupSnapshot is one group's share of a snapshot.
+type GroupSnapshot struct {
+	Name     string
+	NAPs     int // meant to be registered
+	Register bool
+	Removed  bool
+	Totals   *metrics.Totals
+}
+
+// Observer gets the snapshots of a run, in order, on a goroutine of its
+// own (never the loop).
+type Observer interface {
+	Observe(s *Snapshot)
+}
+
+// Needs says what of a snapshot an observer reads. Merging histograms
+// costs (each is 190 KB): a snapshot carries them only when an observer
+// asks. An Observer without a Needs method gets everything.
+type Needs uint8
+
+const (
+	NeedHistograms Needs = 1 << iota // Totals' histograms (run and groups)
+	NeedInterval                     // Interval
+)
+
+type needer interface{ Needs() Needs }
+
+// needs is what the observers read, together.
+func (e *Engine) needs() Needs {
+	var n Needs
+	for _, o := range e.o.Observers {
+		if nd, ok := o.(needer); ok {
+			n |= nd.Needs()
+		} else {
+			n |= NeedHistograms | NeedInterval
+		}
+	}
+	return n
+}
+
+// snapshot merges the lanes into a Snapshot for the observers.
+func (e *Engine) snapshot(now time.Duration, final bool) {
+	needs := e.needs()
+	hist := needs&NeedHistograms != 0
+	newTotals := metrics.NewCounts
+	if hist {
+		newTotals = metrics.NewTotals
+	}
+	s := &Snapshot{Elapsed: now - e.start, Final: final, Drain: e.phase != phaseLoad || final,
+		At: e.startedAt.Add(now - e.start), IntervalFrom: e.startedAt.Add(e.lastSnapAt - e.start), Reloads: e.newChanges}
+	if needs&NeedInterval != 0 {
+		s.Interval = metrics.NewHistogram()
+	}
+	e.newChanges = nil
+	for _, gr := range e.groups {
+		gs := GroupSnapshot{Name: gr.name, Removed: gr.removed, Totals: newTotals()}
+		co := gr.live()
+		gs.Register = co.spec.Register && !gr.removed
+		if gs.Register {
+			gs.NAPs = co.mine
+			s.NAPs += co.mine
+		}
+		for _, c := range gr.cohorts {
+			for _, l := range c.lanes {
+				l.mu.Lock()
+				if hist {
+					gs.Totals.Add(l.rec)
+				} else {
+					gs.Totals.AddCounts(l.rec)
+				}
+				if s.Interval != nil {
+					l.rec.TakeInterval(s.Interval)
+				}
+				l.mu.Unlock()
+			}
+		}
+		s.Groups = append(s.Groups, gs)
+	}
+	if len(s.Groups) == 1 {
+		s.Totals = s.Groups[0].Totals // one group is the run
+	} else {
+		s.Totals = newTotals()
+		for _, gs := range s.Groups {
+			if hist {
+				s.Totals.AddTotals(gs.Totals)
+			} else {
+				s.Totals.AddCountsOf(gs.Totals)
+			}
+		}
+	}
+	if d := now - e.lastSnapAt; d > 0 {
+		s.Rate = float64(s.Totals.Requests-e.lastReqs) / d.Seconds()
+	}
+	e.lastReqs, e.lastSnapAt = s.Totals.Requests, now
+	select {
+	case e.snaps <- s:
+	default:
+		if final {
+			e.snaps <- s // the final one is never dropped
+		}
+	}
+}
+
+// observe hands snapshots to the observers and keeps the timeline.
+func (e *Engine) observe() {
+	defer close(e.observed)
+	for s := range e.snaps {
+		if !s.Drain {
+			e.timeMu.Lock()
+			e.timeline = append(e.timeline, metrics.TimePoint{T: s.Elapsed.Seconds(), Registered: s.Totals.Registered,
+				Rate: s.Rate, Process: metrics.SampleProcess()})
+			e.timeMu.Unlock()
+		}
+		for _, o := range e.o.Observers {
+			o.Observe(s)
+		}
+	}
+}
