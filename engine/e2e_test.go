@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/registrar"
@@ -28,12 +29,12 @@ func startRegistrar(t *testing.T, cfg registrar.Config, transports ...string) *r
 }
 
 func baseOptions(target string, naps int) Options {
-	up, _ := ParsePattern("nap%06d")
-	pp, _ := ParsePattern("secret")
+	up, _ := identity.ParsePattern("nap%06d")
+	pp, _ := identity.ParsePattern("secret")
 	return Options{
 		Target: target, NAPs: naps, Duration: 2 * time.Second, Drain: 2 * time.Second,
 		NAP:      nap.DefaultConfig(),
-		Identity: Identity{UserPattern: up, UserStart: 1, PasswordPattern: pp},
+		Identity: identity.Identity{UserPattern: up, UserStart: 1, PasswordPattern: pp},
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
@@ -32,7 +33,7 @@ type Options struct {
 	Target   string
 	NAPs     int
 	NAP      nap.Config
-	Identity Identity
+	Identity identity.Identity
 	LocalIPs *netio.AddrPool
 
 	Rate     float64       // ramp: new NAPs per second, shared by the groups without a rate of their own; 0: windowed

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/sipwire"
@@ -23,7 +24,7 @@ type Group struct {
 	Register bool
 	Target   string // host:port of the registrar, proxy or SBC
 	NAP      nap.Config
-	Identity Identity
+	Identity identity.Identity
 	LocalIPs *netio.AddrPool // nil: the address the target is reached from
 	// Rate is the group's own ramp rate (new NAPs per second); 0: its
 	// share of Options.Rate, or as fast as the window allows.
@@ -109,7 +110,7 @@ func softChanges(old, new *Group) []string {
 		out = append(out, fmt.Sprintf("expires %d→%d", old.NAP.Expires, new.NAP.Expires))
 	}
 	if old.Identity.PasswordPattern != new.Identity.PasswordPattern || !slices.EqualFunc(old.Identity.Users, new.Identity.Users,
-		func(a, b User) bool { return a.Password == b.Password }) {
+		func(a, b identity.User) bool { return a.Password == b.Password }) {
 		out = append(out, "credentials")
 	}
 	if old.NAP.T1 != new.NAP.T1 || old.NAP.T2 != new.NAP.T2 || old.NAP.TimerF != new.NAP.TimerF || old.NAP.Retry != new.NAP.Retry {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
@@ -29,7 +30,7 @@ type lane struct {
 	network, target string
 	udp             bool
 	localIPs        *netio.AddrPool
-	id              Identity // the lane's copy: a reload updates it under the lock
+	id              identity.Identity // the lane's copy: a reload updates it under the lock
 	d               *nap.Driver
 	rec             *metrics.Recorder
 	dir             *directory

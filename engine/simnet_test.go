@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/scheduler"
@@ -217,10 +218,10 @@ func (c *simConn) LocalAddr() netip.AddrPort { return c.local }
 
 // simGroup is a group of n NAPs at target, seed timers.
 func simGroup(name string, n int, target string) Group {
-	up, _ := ParsePattern(name + "%03d")
-	pp, _ := ParsePattern("secret")
+	up, _ := identity.ParsePattern(name + "%03d")
+	pp, _ := identity.ParsePattern("secret")
 	return Group{Name: name, NAPs: n, Register: true, Target: target, NAP: nap.DefaultConfig(),
-		Identity: Identity{UserPattern: up, UserStart: 0, PasswordPattern: pp}}
+		Identity: identity.Identity{UserPattern: up, UserStart: 0, PasswordPattern: pp}}
 }
 
 // startSim starts an engine on the simulated network.

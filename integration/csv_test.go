@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -55,7 +55,7 @@ func TestSameCSVForSIPpAndRegstorm(t *testing.T) {
 		t.Fatalf("after SIPp, Kamailio holds %d contacts, want %d", got, n)
 	}
 
-	list, err := engine.LoadUsers(users)
+	list, err := identity.LoadUsers(users)
 	if err != nil {
 		t.Fatal(err)
 	}

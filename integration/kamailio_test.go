@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/sipwire"
 )
@@ -160,13 +161,13 @@ func (k *kamailio) stat(group, name string) int {
 }
 
 func options(target string, naps int, tr sipwire.Transport) engine.Options {
-	up, _ := engine.ParsePattern("nap%06d")
-	pp, _ := engine.ParsePattern("secret")
+	up, _ := identity.ParsePattern("nap%06d")
+	pp, _ := identity.ParsePattern("secret")
 	cfg := nap.DefaultConfig()
 	cfg.Transport = tr
 	return engine.Options{
 		Target: target, NAPs: naps, Duration: 6 * time.Second, Drain: 5 * time.Second, NAP: cfg,
-		Identity: engine.Identity{UserPattern: up, UserStart: 1, PasswordPattern: pp},
+		Identity: identity.Identity{UserPattern: up, UserStart: 1, PasswordPattern: pp},
 	}
 }
 

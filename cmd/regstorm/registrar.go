@@ -15,7 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/registrar"
 )
 
@@ -149,7 +149,7 @@ func printRegistrarStats(w io.Writer, srv *registrar.Server) {
 // the --password pattern (%d is the number found in the user name).
 func passwordLookup(c *cli.Context) (func(user []byte) ([]byte, bool), error) {
 	if f := c.String("users"); f != "" {
-		users, err := engine.LoadUsers(f)
+		users, err := identity.LoadUsers(f)
 		if err != nil {
 			return nil, usagef("--users: %v", err)
 		}
@@ -159,7 +159,7 @@ func passwordLookup(c *cli.Context) (func(user []byte) ([]byte, bool), error) {
 		}
 		return func(user []byte) ([]byte, bool) { p, ok := m[string(user)]; return p, ok }, nil
 	}
-	pat, err := engine.ParsePattern(c.String("password"))
+	pat, err := identity.ParsePattern(c.String("password"))
 	if err != nil {
 		return nil, usagef("--password: the pattern is invalid (only %%d or %%0Nd is supported)")
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
@@ -159,7 +160,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		}
 		o.ShardK, o.ShardN = k, n
 	}
-	up, err := engine.ParsePattern(c.String("user-pattern"))
+	up, err := identity.ParsePattern(c.String("user-pattern"))
 	if err != nil {
 		return o, usagef("--user-pattern: %v", err)
 	}
@@ -171,7 +172,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	if err := checkSIPUser(string(up.Append(nil, uint64(start)))); err != nil {
 		return o, usagef("--user-pattern %q: %v", c.String("user-pattern"), err)
 	}
-	pp, err := engine.ParsePattern(c.String("password"))
+	pp, err := identity.ParsePattern(c.String("password"))
 	if err != nil {
 		// Never echo a password.
 		return o, usagef("--password: not a valid pattern: %%d or %%0Nd is the NAP's number, and %%%% a literal %%")
@@ -182,9 +183,9 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 			return o, usagef("--domain: %v", err)
 		}
 	}
-	o.Identity = engine.Identity{UserPattern: up, UserStart: uint64(start), PasswordPattern: pp, Domain: domain}
+	o.Identity = identity.Identity{UserPattern: up, UserStart: uint64(start), PasswordPattern: pp, Domain: domain}
 	if f := c.String("users"); f != "" {
-		users, err := engine.LoadUsers(f)
+		users, err := identity.LoadUsers(f)
 		if err != nil {
 			return o, usagef("--users: %v", err)
 		}
