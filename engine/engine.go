@@ -528,6 +528,7 @@ func (e *Engine) beginDrain(now time.Duration) {
 		e.registeredAtEnd[gr] = reg
 	}
 	e.snapshot(now, false) // the load's last second
+	e.nextSnap = now + e.o.SnapshotEvery
 	proc := metrics.SampleProcess()
 	e.process = &proc
 	e.phase = phaseDrain

@@ -227,3 +227,26 @@ func TestEngineSilentTargetCycleInSimulatedTime(t *testing.T) {
 	}
 	checkSums(t, res)
 }
+
+type snapTimes struct{ at []time.Duration }
+
+func (s *snapTimes) Observe(sn *Snapshot) { s.at = append(s.at, sn.Elapsed) }
+
+// Snapshots come once per interval, the load's last one included: never
+// two at one instant (the second's rate, over no time, read 160 000/s).
+func TestSnapshotsNeverTwiceAtOnce(t *testing.T) {
+	n := newSimNet(t, simX)
+	obs := &snapTimes{}
+	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 3, simX)}, Duration: 3 * time.Minute, Drain: 5 * time.Second,
+		Observers: []Observer{obs}})
+	n.run(e, 10*time.Minute)
+	e.Wait()
+	for k := 1; k < len(obs.at); k++ {
+		if obs.at[k] <= obs.at[k-1] {
+			t.Fatalf("snapshots at %v", obs.at)
+		}
+	}
+	if len(obs.at) < 4 {
+		t.Errorf("snapshots at %v: want one a minute and the final one", obs.at)
+	}
+}

@@ -37,6 +37,9 @@ func (p *progressObserver) Observe(s *engine.Snapshot) {
 		return
 	}
 	line := report.ProgressLine(s.Elapsed, s.Totals, s.NAPs, s.Rate)
+	if s.Drain {
+		line += "  (draining)"
+	}
 	if len(s.Groups) > 1 {
 		var gs []string
 		for _, g := range s.Groups {
