@@ -187,9 +187,6 @@ func reuseAddr(_, _ string, rc syscall.RawConn) error {
 // LocalAddr is the socket's local address and port.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.Local }
 
-// Tag is the value given to Dial.
-func (c *Conn) Tag() any { return c.tag }
-
 // ErrClosed is returned by Send on a closed connection.
 var ErrClosed = errors.New("netio: connection closed")
 

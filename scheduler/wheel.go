@@ -55,8 +55,6 @@ func NewWheel(capacity int, resolution time.Duration, fire func(id uint32, now t
 	return w
 }
 
-// Resolution is the duration of one tick.
-func (w *Wheel) Resolution() time.Duration { return w.res }
 
 // Now is the time the wheel has been advanced to.
 func (w *Wheel) Now() time.Duration { return time.Duration(w.now) * w.res }

@@ -47,7 +47,7 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "retry", Value: d.Retry, Usage: "wait after a refusal, timeout or failed connect", EnvVars: env("retry")},
 		&cli.DurationFlag{Name: "drain", Value: 5 * time.Second, Usage: "bound on the un-REGISTER phase at stop", EnvVars: env("drain")},
 		&cli.StringFlag{Name: "sockets", Value: "shared", Usage: "shared (NAPs multiplexed on a few sockets) or per-nap (one local port per NAP)", EnvVars: env("sockets")},
-		&cli.IntFlag{Name: "event-loops", Value: 1, Usage: "gnet event loops; more than 1 only pays on many cores (see bench/RESULTS.md)", EnvVars: env("event-loops")},
+		&cli.IntFlag{Name: "event-loops", Value: 1, Usage: "TCP event loops (gnet), and lanes = sockets-per-loop × event-loops for any transport; more than 1 only pays on many cores (see bench/RESULTS.md)", EnvVars: env("event-loops")},
 		&cli.DurationFlag{Name: "tick", Value: time.Millisecond, Usage: "UDP: wake at most once per tick and batch what came meanwhile (0: wake on every datagram); latency still counts from the kernel's arrival time", EnvVars: env("tick")},
 		&cli.IntFlag{Name: "sockets-per-loop", Value: 4, Usage: "with --sockets shared: sockets per event loop", EnvVars: env("sockets-per-loop")},
 		&cli.StringFlag{Name: "local-ip", Usage: "source addresses: a list or CIDR, e.g. 127.0.0.0/16", EnvVars: env("local-ip")},
