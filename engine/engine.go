@@ -617,15 +617,6 @@ func (e *Engine) RefuseReload(why string) {
 
 var errStopping = &ConfigError{Field: "reload", Msg: "the run is stopping"}
 
-// Groups are the groups' names, in order.
-func (e *Engine) Groups() []string {
-	var out []string
-	for _, g := range e.o.Groups {
-		out = append(out, g.Name)
-	}
-	return out
-}
-
 // Wait waits for the run to end and returns its measurements.
 func (e *Engine) Wait() (*Result, error) {
 	<-e.done

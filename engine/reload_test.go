@@ -14,8 +14,6 @@ const (
 	simY = "10.0.0.2:5060"
 )
 
-func secs(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
-
 // sendsAre checks a user's requests at target: times and Contact expires.
 func sendsAre(t *testing.T, got []simSend, want ...string) {
 	t.Helper()

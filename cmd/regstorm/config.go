@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 
@@ -190,9 +189,4 @@ func argsOf(c *cli.Context) []string {
 		return a
 	}
 	return []string{"regstorm"}
-}
-
-// describe names a group for messages.
-func describe(g *engine.Group) string {
-	return fmt.Sprintf("%s (%d NAPs → %s)", g.Name, g.NAPs, g.Target)
 }
