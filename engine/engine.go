@@ -23,6 +23,7 @@ import (
 	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/scheduler"
 	"github.com/regstorm/regstorm/sipwire"
+	"github.com/regstorm/regstorm/trace"
 )
 
 // Options is one load run.
@@ -56,6 +57,9 @@ type Options struct {
 	// final one.
 	Observers     []Observer
 	SnapshotEvery time.Duration
+	// Trace, when set, gets every message on the wire and every
+	// transaction's end (--trace, --pcap); nil costs nothing.
+	Trace trace.Sink
 	// Clock and Network are the real ones unless a test gives others.
 	Clock      scheduler.Clock
 	NewNetwork func(Receiver) (Network, error)
@@ -305,6 +309,10 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 		}
 		l.dir.global = func(i uint32) uint64 { return co.groupIndex(l.idx, i) }
 		l.dir.local = l.localHostPort
+		l.tap = o.Trace
+		if ap, err := netip.ParseAddrPort(spec.Target); err == nil {
+			l.remote = ap
+		}
 		m := nap.NewMachine(co.spec.NAP, l.dir)
 		m.Salt = e.salt ^ uint64(e.lanesN) // unique per lane, random per run (DESIGN §2)
 		e.lanesN++
@@ -376,6 +384,9 @@ func (e *Engine) localAddr(pool *netio.AddrPool, index uint64) netip.Addr {
 	return pool.At(index)
 }
 
+// wallClock is the wall time of the run's clock reading now.
+func (e *Engine) wallClock(now time.Duration) time.Time { return e.startedAt.Add(now - e.start) }
+
 // armed: a timer at at was set by a lane; wake the loop if it sleeps past
 // it. On the loop's own thread nothing is needed: it recomputes its sleep.
 func (e *Engine) armed(at time.Duration, onLoop bool) {
@@ -388,7 +399,7 @@ func (e *Engine) armed(at time.Duration, onLoop bool) {
 }
 
 // OnMessageAt takes a message from the network (Receiver).
-func (e *Engine) OnMessageAt(tag any, msg []byte, arrived time.Time) {
+func (e *Engine) OnMessageAt(tag any, msg []byte, arrived time.Time, from netip.AddrPort) {
 	if e.closing.Load() {
 		return
 	}
@@ -407,7 +418,7 @@ func (e *Engine) OnMessageAt(tag any, msg []byte, arrived time.Time) {
 	if !arrived.IsZero() {
 		waited = min(max(time.Since(arrived), 0), time.Second)
 	}
-	l.onMessage(msg, waited, l.udp)
+	l.onMessage(msg, waited, l.udp, from)
 }
 
 // OnClosed takes a lost stream connection (Receiver).

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/sipwire"
+	"github.com/regstorm/regstorm/trace"
 )
 
 // lane is a slice of one cohort's NAPs (cohort index ≡ lane index, modulo
@@ -54,6 +56,11 @@ type lane struct {
 
 	dialing bool     // shared stream: a dial is in progress
 	waiting []uint32 // NAPs waiting for it
+
+	tap    trace.Sink     // nil: no tracing, nothing done
+	remote netip.AddrPort // the target, for the trace
+	tmsg   trace.Message  // scratch, for the tap
+	tout   trace.Outcome
 }
 
 // napTag tags a per-NAP socket.
@@ -97,6 +104,13 @@ func (l *lane) connFor(i uint32) Conn {
 // connection: retransmissions, Timer F and OnClosed deal with those.
 func (l *lane) Send(i uint32, msg []byte) {
 	l.rec.MessagesSent++
+	if l.tap != nil {
+		var local netip.AddrPort
+		if c := l.connFor(i); c != nil {
+			local = c.LocalAddr()
+		}
+		l.traceMessage(true, int64(l.co.groupIndex(l.idx, i)), local, l.remote, msg)
+	}
 	if l.batching {
 		l.batch.Add(msg) // copied: msg is the machine's scratch
 		return
@@ -227,6 +241,9 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 	if a.Abandoned {
 		rec.Abandoned++
 	}
+	if l.tap != nil {
+		l.traceEnd(i, &a)
+	}
 	if a.Code != 0 && a.Event != nap.EvStale {
 		rec.Response(a.Code)
 		if a.Code >= 200 {
@@ -262,6 +279,28 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 	}
 }
 
+// traceEnd tells the tap how NAP i's transaction ended, if it did: a
+// challenge answered or a 423 adopted is a step of the same attempt.
+func (l *lane) traceEnd(i uint32, a *nap.Action) {
+	nap64 := int64(l.co.groupIndex(l.idx, i))
+	switch {
+	case a.Event == nap.EvRegistered || a.Event == nap.EvUnregistered:
+		l.traceOutcome(nap64, true, strconv.Itoa(a.Code))
+	case a.Event == nap.EvRefused || (a.Event == nap.EvStopped && a.Code >= 300):
+		l.traceOutcome(nap64, false, strconv.Itoa(a.Code))
+	case a.Event == nap.EvTimeout:
+		l.traceOutcome(nap64, false, "timeout")
+	case a.Event == nap.EvConnectFailed:
+		l.traceOutcome(nap64, false, "connect-failed")
+	case a.Event == nap.EvConnLost && a.Abandoned:
+		l.traceOutcome(nap64, false, "connection-lost")
+	case a.Event == nap.EvStale:
+		l.traceOutcome(nap64, false, "stale")
+	case a.Abandoned:
+		l.traceOutcome(nap64, true, "abandoned") // replaced by the un-REGISTER at stop
+	}
+}
+
 // example remembers the first NAP a failure happened to.
 func (l *lane) example(key int, i uint32) {
 	if _, ok := l.examples[key]; !ok {
@@ -274,7 +313,7 @@ func (l *lane) example(key int, i uint32) {
 
 // onMessage handles a message for this lane (lock not held) that arrived
 // waited ago: its transaction's latency ends at the arrival.
-func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool) {
+func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool, from netip.AddrPort) {
 	l.mu.Lock()
 	l.onLoop = onLoop
 	defer func() { l.onLoop = false; l.mu.Unlock() }()
@@ -282,6 +321,7 @@ func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool) {
 	m := &l.msg
 	if err := m.Parse(msg); err != nil || m.IsRequest {
 		l.rec.Malformed++
+		l.traceStray(msg, from, "malformed")
 		return
 	}
 	// The branch carries the lane's salt and the NAP's index: a response
@@ -289,9 +329,39 @@ func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool) {
 	i, ok := l.d.Route(m)
 	if !ok {
 		l.rec.Stale++
+		l.traceStray(msg, from, "stale")
 		return
 	}
+	if l.tap != nil {
+		var local netip.AddrPort
+		if c := l.connFor(i); c != nil {
+			local = c.LocalAddr()
+		}
+		l.traceMessage(false, int64(l.co.groupIndex(l.idx, i)), local, from, msg)
+	}
 	l.d.Response(i, m, waited)
+}
+
+// traceMessage hands one message to the tap.
+func (l *lane) traceMessage(sent bool, nap int64, local, remote netip.AddrPort, data []byte) {
+	l.tmsg = trace.Message{At: l.e.wallClock(l.e.clock.Now()), Sent: sent, Transport: l.network, Local: local,
+		Remote: remote, Group: l.co.g.name, NAP: nap, Data: data}
+	l.tap.Message(&l.tmsg)
+}
+
+// traceStray traces a received message that no NAP took, and its end.
+func (l *lane) traceStray(data []byte, from netip.AddrPort, what string) {
+	if l.tap == nil {
+		return
+	}
+	l.traceMessage(false, -1, l.local, from, data)
+	l.traceOutcome(-1, false, what)
+}
+
+// traceOutcome tells the tap how a transaction ended.
+func (l *lane) traceOutcome(nap int64, ok bool, what string) {
+	l.tout = trace.Outcome{Group: l.co.g.name, NAP: nap, OK: ok, What: what}
+	l.tap.Outcome(&l.tout)
 }
 
 // onClosed: a stream connection of this lane was lost.

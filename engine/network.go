@@ -39,8 +39,8 @@ type Conn interface {
 // Receiver is what a network delivers to: the engine.
 type Receiver interface {
 	// OnMessageAt delivers a message with its arrival time (zero:
-	// unknown, count it as arriving now).
-	OnMessageAt(tag any, msg []byte, arrived time.Time)
+	// unknown, count it as arriving now) and where it came from.
+	OnMessageAt(tag any, msg []byte, arrived time.Time, from netip.AddrPort)
 	OnClosed(tag any, err error)
 }
 
@@ -64,9 +64,11 @@ type netioNetwork struct {
 // receiverAdapter lets the engine's Receiver take netio's deliveries.
 type receiverAdapter struct{ r Receiver }
 
-func (a receiverAdapter) OnMessage(tag any, msg []byte) { a.r.OnMessageAt(tag, msg, time.Time{}) }
-func (a receiverAdapter) OnMessageAt(tag any, msg []byte, arrived time.Time) {
-	a.r.OnMessageAt(tag, msg, arrived)
+func (a receiverAdapter) OnMessage(tag any, msg []byte) {
+	a.r.OnMessageAt(tag, msg, time.Time{}, netip.AddrPort{})
+}
+func (a receiverAdapter) OnMessageAt(tag any, msg []byte, arrived time.Time, from netip.AddrPort) {
+	a.r.OnMessageAt(tag, msg, arrived, from)
 }
 func (a receiverAdapter) OnClosed(tag any, err error) { a.r.OnClosed(tag, err) }
 

@@ -191,7 +191,7 @@ func (c *simConn) Send(b []byte) error {
 			out := append([]byte(nil), r.w.Out...)
 			n.at(n.clock.Now()+n.oneWay, func() {
 				if !c.closed {
-					n.recv.OnMessageAt(c.tag, out, time.Time{})
+					n.recv.OnMessageAt(c.tag, out, time.Time{}, netip.MustParseAddrPort(c.target))
 				}
 			})
 		}

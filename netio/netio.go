@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
@@ -123,7 +124,8 @@ type Conn struct {
 	tcp    bool
 	tag    any
 	Local  netip.AddrPort
-	queued atomic.Int32 // TCP writes handed to the loop and not yet done
+	remote netip.AddrPort // TCP: the peer
+	queued atomic.Int32   // TCP writes handed to the loop and not yet done
 	// UDP: the target, for sendto (the socket is not connected).
 	peer    unix.RawSockaddrInet6
 	peerLen uint32
@@ -158,7 +160,8 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 		return nil, err
 	}
 	laddr, _ := netip.ParseAddrPort(nc.LocalAddr().String())
-	c := &Conn{tcp: true, tag: tag, Local: laddr}
+	raddr, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
+	c := &Conn{tcp: true, tag: tag, Local: laddr, remote: raddr}
 	cli, err := l.tcp()
 	if err != nil {
 		nc.Close()
@@ -254,7 +257,11 @@ func (e *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 			return gnet.None
 		}
 		if tok != nil {
-			l.recv.OnMessage(st.c.tag, tok)
+			if timed, ok := l.recv.(TimedReceiver); ok {
+				timed.OnMessageAt(st.c.tag, tok, time.Time{}, st.c.remote)
+			} else {
+				l.recv.OnMessage(st.c.tag, tok)
+			}
 		}
 		_, _ = gc.Discard(adv)
 	}

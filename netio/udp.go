@@ -42,7 +42,8 @@ type recvBufs struct {
 	bufs [recvBatch][sipwire.MaxMessageSize]byte
 	iov  [recvBatch]unix.Iovec
 	msgs [recvBatch]mmsghdr
-	ctrl [recvBatch][64]byte // SO_TIMESTAMPNS control messages
+	ctrl [recvBatch][64]byte              // SO_TIMESTAMPNS control messages
+	from [recvBatch]unix.RawSockaddrInet6 // each datagram's source (IPv4 fits too)
 }
 
 func newRecvBufs() *recvBufs {
@@ -53,6 +54,7 @@ func newRecvBufs() *recvBufs {
 		rb.msgs[i].hdr.Iov = &rb.iov[i]
 		rb.msgs[i].hdr.SetIovlen(1)
 		rb.msgs[i].hdr.Control = &rb.ctrl[i][0]
+		rb.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&rb.from[i]))
 	}
 	return rb
 }
@@ -75,11 +77,12 @@ func (rb *recvBufs) arrival(i int) time.Time {
 	return time.Time{}
 }
 
-// TimedReceiver is a Receiver that takes UDP datagrams with the kernel's
-// arrival time: with a tick (SetQuantum) a datagram may wait in the
-// socket for up to a quantum, and latency must not include that wait.
+// TimedReceiver is a Receiver that takes messages with the kernel's
+// arrival time (zero when unknown: with a quantum (SetQuantum) a datagram
+// may wait in the socket, and latency must not include that wait) and
+// the address they came from (a datagram's source, a connection's peer).
 type TimedReceiver interface {
-	OnMessageAt(tag any, msg []byte, arrived time.Time)
+	OnMessageAt(tag any, msg []byte, arrived time.Time, from netip.AddrPort)
 }
 
 // maxSleep bounds an epoll_wait when no timer is due sooner, so a step
@@ -207,6 +210,7 @@ func (u *udpLoop) read(c *Conn, rb *recvBufs, recv Receiver, timed TimedReceiver
 	for errs := 0; errs < 4; {
 		for i := range rb.msgs {
 			rb.msgs[i].hdr.SetControllen(len(rb.ctrl[i]))
+			rb.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet6
 		}
 		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&rb.msgs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
 		switch {
@@ -222,7 +226,7 @@ func (u *udpLoop) read(c *Conn, rb *recvBufs, recv Receiver, timed TimedReceiver
 		}
 		for i := 0; i < int(n); i++ {
 			if timed != nil {
-				timed.OnMessageAt(c.tag, rb.bufs[i][:rb.msgs[i].len], rb.arrival(i))
+				timed.OnMessageAt(c.tag, rb.bufs[i][:rb.msgs[i].len], rb.arrival(i), rawAddrPort(&rb.from[i]))
 			} else {
 				recv.OnMessage(c.tag, rb.bufs[i][:rb.msgs[i].len])
 			}
@@ -346,6 +350,17 @@ func (c *Conn) sendTo(b []byte) error {
 		return errno
 	}
 	return nil
+}
+
+// rawAddrPort reads a source address recvmmsg wrote (IPv4 or IPv6).
+func rawAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	port := uint16(p[0])<<8 | uint16(p[1])
+	if sa.Family == unix.AF_INET {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 }
 
 // Sockaddr is ap as a socket address: IPv4 (also for a v4-mapped

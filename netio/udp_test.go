@@ -119,11 +119,13 @@ func TestStopClosesUDPSockets(t *testing.T) {
 type timedCollect struct {
 	collect
 	arrived []time.Time
+	from    []netip.AddrPort
 }
 
-func (c *timedCollect) OnMessageAt(tag any, msg []byte, at time.Time) {
+func (c *timedCollect) OnMessageAt(tag any, msg []byte, at time.Time, from netip.AddrPort) {
 	c.mu.Lock()
 	c.arrived = append(c.arrived, at)
+	c.from = append(c.from, from)
 	c.mu.Unlock()
 	c.OnMessage(tag, msg)
 }
@@ -175,6 +177,10 @@ func TestQuantumDeliversKernelArrivalTimes(t *testing.T) {
 	at := rcv.arrived[0]
 	if at.IsZero() || at.Before(sent.Add(-time.Millisecond)) || at.After(read) {
 		t.Fatalf("arrival %v: want between the send %v and the delivery %v", at, sent, read)
+	}
+	// The datagram's source, for traces and captures.
+	if got := rcv.from[0].String(); got != srv.LocalAddr().String() {
+		t.Errorf("from %s, want the sender %s", got, srv.LocalAddr())
 	}
 }
 

@@ -55,7 +55,6 @@ func NewWheel(capacity int, resolution time.Duration, fire func(id uint32, now t
 	return w
 }
 
-
 // Now is the time the wheel has been advanced to.
 func (w *Wheel) Now() time.Duration { return time.Duration(w.now) * w.res }
 

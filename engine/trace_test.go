@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/trace"
+)
+
+// tapRecorder keeps what a trace sink is handed.
+type tapRecorder struct {
+	mu       sync.Mutex
+	msgs     []trace.Message
+	outcomes []trace.Outcome
+}
+
+func (r *tapRecorder) Message(m *trace.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := *m
+	c.Data = append([]byte(nil), m.Data...)
+	r.msgs = append(r.msgs, c)
+}
+
+func (r *tapRecorder) Outcome(o *trace.Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.outcomes = append(r.outcomes, *o)
+}
+
+// The trace tap sees every message on the wire, with its NAP, direction,
+// addresses and time, and each transaction's end: as many messages as the
+// summary's messages_sent + messages_received.
+func TestTraceSeesEveryMessage(t *testing.T) {
+	n := newSimNet(t, simX)
+	tap := &tapRecorder{}
+	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 2, simX), simGroup("h", 1, "10.0.0.9:5060")},
+		Duration: 40 * time.Second, Drain: 5 * time.Second, Trace: tap})
+	n.run(e, 120*time.Second)
+	res, _ := e.Wait()
+	s := res.Summary
+	if int64(len(tap.msgs)) != s.MessagesSent+s.MessagesReceived {
+		t.Fatalf("%d messages traced, summary %d sent + %d received", len(tap.msgs), s.MessagesSent, s.MessagesReceived)
+	}
+	first := tap.msgs[0]
+	if !first.Sent || first.Transport != "udp" || first.Remote.String() != simX || !first.Local.IsValid() ||
+		!strings.HasPrefix(string(first.Data), "REGISTER ") || first.At.IsZero() {
+		t.Errorf("first message %+v", first)
+	}
+	var ok, failed int
+	for _, o := range tap.outcomes {
+		if o.OK {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	// g: 2 registrations and 2 un-registrations; h (nobody there): a
+	// timeout at 32 s, then its next REGISTER abandoned at the stop.
+	if ok != 5 || failed != 1 {
+		t.Errorf("outcomes %+v", tap.outcomes)
+	}
+	for _, m := range tap.msgs {
+		if m.Group == "h" && !m.Sent {
+			t.Errorf("a message received for h, which nobody answers: %+v", m)
+		}
+	}
+}
