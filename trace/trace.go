@@ -42,3 +42,58 @@ type Sink interface {
 	Message(m *Message)
 	Outcome(o *Outcome)
 }
+
+// Tee hands every call to each of sinks; nil sinks are skipped, and Tee
+// of none is nil (tracing off).
+func Tee(sinks ...Sink) Sink {
+	var out tee
+	for _, s := range sinks {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	return out
+}
+
+type tee []Sink
+
+func (t tee) Message(m *Message) {
+	for _, s := range t {
+		s.Message(m)
+	}
+}
+
+func (t tee) Outcome(o *Outcome) {
+	for _, s := range t {
+		s.Outcome(o)
+	}
+}
+
+// Closer is a Sink with something to flush and close at the end of a run.
+type Closer interface {
+	Sink
+	Close() error
+}
+
+// Close closes each sink of s that is a Closer (s may be a Tee).
+func Close(s Sink) error {
+	var first error
+	each := []Sink{s}
+	if t, ok := s.(tee); ok {
+		each = t
+	}
+	for _, x := range each {
+		if c, ok := x.(Closer); ok {
+			if err := c.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/profiles"
+	"github.com/regstorm/regstorm/trace"
 )
 
 // A run's configuration comes from three places, in this order of
@@ -65,6 +66,15 @@ func loadConfig(args []string) (*runConfig, error) {
 		rc.opts = o
 		rc.quiet, rc.summary, rc.hlog = c.Bool("quiet"), c.String("summary"), c.String("hlog")
 		rc.metricsAddr, rc.failOn, rc.cpuprofile = c.String("metrics-addr"), c.String("fail-on"), c.String("cpuprofile")
+		tr, err := openTrace(c)
+		if err != nil {
+			return err
+		}
+		capt, err := openCapture(c)
+		if err != nil {
+			return err
+		}
+		rc.opts.Trace = trace.Tee(tr, capt)
 		return nil
 	})
 	if err != nil || rc.profile == nil || len(rc.profile.Groups) == 0 {

@@ -23,11 +23,12 @@ import (
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/report"
 	"github.com/regstorm/regstorm/sipwire"
+	"github.com/regstorm/regstorm/trace"
 )
 
 func runFlags() []cli.Flag {
 	d := nap.DefaultConfig()
-	return []cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "target", Usage: "registrar, proxy or SBC as sip:host[:port][;transport=udp|tcp] (default: the embedded registrar on 127.0.0.1)", EnvVars: env("target")},
 		&cli.StringFlag{Name: "transport", Value: "udp", Usage: "udp or tcp (tls, ws and wss are not implemented yet)", EnvVars: env("transport")},
 		&cli.IntFlag{Name: "naps", Value: 1000, Usage: "number of simulated NAPs", EnvVars: env("naps")},
@@ -60,6 +61,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the run to `FILE` (go tool pprof)", EnvVars: env("cpuprofile")},
 		&cli.StringFlag{Name: "profile", Usage: "ready profile name (" + strings.Join(profiles.Names(), ", ") + ") or YAML file; flags and env vars override it", EnvVars: env("profile")},
 	}
+	return append(append(flags, traceFlags()...), captureFlags()...)
 }
 
 // loadOptions turns the run flags into engine options, or a usage error
@@ -349,6 +351,9 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	res, err := e.Wait()
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
+	}
+	if err := trace.Close(o.Trace); err != nil {
+		return cli.Exit(fmt.Sprintf("trace: %v", err), 1)
 	}
 	if hl != nil {
 		if err := hl.Summary(res.Summary); err != nil {
