@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -103,6 +104,16 @@ func TestFailureExamples(t *testing.T) {
 	}
 	if ex := res.Summary.FailureExamples["403"]; len(ex) != len("nap000001") || ex[:3] != "nap" {
 		t.Fatalf("failure examples %v: want a NAP user for 403", res.Summary.FailureExamples)
+	}
+	// Every REGISTER was refused: the count is the 403s, with 3 NAPs named.
+	f := res.Summary.Failures["403"]
+	if f == nil || f.Count != res.Summary.Refusals["403"] || f.Count < 20 || len(f.Examples) != 3 || f.Examples[0].Group != "default" {
+		t.Fatalf("failures %+v, refusals %v", f, res.Summary.Refusals)
+	}
+	for _, x := range f.Examples {
+		if x.User != fmt.Sprintf("nap%06d", x.Index+1) {
+			t.Errorf("example %+v: user and index disagree", x)
+		}
 	}
 	checkSums(t, res)
 }

@@ -92,7 +92,8 @@ type Engine struct {
 	// Owned by the loop (step); read by Wait once the run is done.
 	groups   []*groupRun
 	byName   map[string]*groupRun
-	lanes    []*lane
+	lanes    []*lane // appended under lanesMu (Census reads it from any goroutine)
+	lanesMu  sync.Mutex
 	lanesN   uint32 // lanes made so far: each gets its own salt
 	phase    phase
 	start    time.Duration
@@ -340,7 +341,9 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 			l.grow(share)
 		}
 		co.lanes = append(co.lanes, l)
+		e.lanesMu.Lock()
 		e.lanes = append(e.lanes, l)
+		e.lanesMu.Unlock()
 	}
 	gr.cohorts = append(gr.cohorts, co)
 	return co, nil

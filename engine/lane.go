@@ -40,9 +40,10 @@ type lane struct {
 
 	lag   []uint32 // µs the current transaction left after it was due
 	paced []bool   // the NAP holds a pacing window slot (its first attempt, or its stop)
-	// examples: for each failure (a status code, exampleTimeout,
-	// exampleConnect), the first NAP it happened to, for the summary.
-	examples map[int]uint32
+	// fails: for each kind of failure (a status code, failTimeout,
+	// failConnect, failAuth), how many and the first few NAPs it happened
+	// to, for the summary.
+	fails map[int]*laneFailure
 
 	conn    Conn   // --sockets shared
 	conns   []Conn // --sockets per-nap; a closed one stays: its port is the NAP's
@@ -204,11 +205,20 @@ func (l *lane) wakeLoop() { l.e.armed(0, false) }
 // armed is the driver's Armed hook: a timer at at was set.
 func (l *lane) armed(at time.Duration) { l.e.armed(at, l.onLoop) }
 
-// Keys of lane.examples that are not status codes.
+// Keys of lane.fails that are not status codes.
 const (
-	exampleTimeout = -1
-	exampleConnect = -2
+	failTimeout = -1
+	failConnect = -2
+	failAuth    = -3 // a 401/407 refusing our credentials
 )
+
+// maxExamples is how many NAPs each failure names.
+const maxExamples = 3
+
+type laneFailure struct {
+	n        int64
+	examples []uint32
+}
 
 // Tally is nap.Tally: the counters and histograms of each action, the
 // pacing window, and one example NAP per kind of failure.
@@ -220,13 +230,13 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 	case nap.EvTimeout:
 		rec.Timeouts++
 		if !a.Unregister {
-			l.example(exampleTimeout, i)
+			l.fail(failTimeout, i)
 		}
 	case nap.EvChallenged:
 		rec.AuthChallenges++
 	case nap.EvConnectFailed:
 		rec.ConnectFailures++
-		l.example(exampleConnect, i)
+		l.fail(failConnect, i)
 	case nap.EvConnLost:
 		rec.ConnLost++
 	case nap.EvUnregistered:
@@ -234,7 +244,11 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 	case nap.EvRefused:
 		rec.Refused++
 		rec.Refusal(a.Code)
-		l.example(a.Code, i)
+		if a.Code == 401 || a.Code == 407 {
+			l.fail(failAuth, i)
+		} else {
+			l.fail(a.Code, i)
+		}
 	case nap.EvRegistered:
 		metrics.Latency(rec.Registration, a.RegLatency)
 	}
@@ -301,13 +315,19 @@ func (l *lane) traceEnd(i uint32, a *nap.Action) {
 	}
 }
 
-// example remembers the first NAP a failure happened to.
-func (l *lane) example(key int, i uint32) {
-	if _, ok := l.examples[key]; !ok {
-		if l.examples == nil {
-			l.examples = map[int]uint32{}
+// fail counts a failure and remembers the first NAPs it happened to.
+func (l *lane) fail(key int, i uint32) {
+	f := l.fails[key]
+	if f == nil {
+		if l.fails == nil {
+			l.fails = map[int]*laneFailure{}
 		}
-		l.examples[key] = i
+		f = &laneFailure{}
+		l.fails[key] = f
+	}
+	f.n++
+	if len(f.examples) < maxExamples {
+		f.examples = append(f.examples, i)
 	}
 }
 

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -56,7 +58,7 @@ func (e *Engine) result() *Result {
 	sum.Reloads = e.reloads
 	inf := inFlight
 	sum.InFlight = &inf
-	sum.FailureExamples = e.failureExamples()
+	sum.Failures, sum.FailureExamples = e.failures(t.Malformed)
 	if e.registeredAll > 0 {
 		v := e.registeredAll.Seconds()
 		sum.TimeToAllRegisterS = &v
@@ -67,31 +69,127 @@ func (e *Engine) result() *Result {
 	return &Result{Summary: sum, Totals: t, InFlight: inFlight}
 }
 
-// failureExamples names, for each kind of failure, the user of one NAP it
-// happened to (nil when nothing failed).
-func (e *Engine) failureExamples() map[string]string {
-	var out map[string]string
+// failures explains what went wrong: each kind of failure with its count
+// and a few NAPs it happened to (user, group, index); malformed messages,
+// which name no NAP, by count. Also the one-example map the human summary
+// used first.
+func (e *Engine) failures(malformed int64) (map[string]*metrics.Failure, map[string]string) {
+	out := map[string]*metrics.Failure{}
 	var reg sipwire.Register
-	for _, l := range e.lanes {
+	e.lanesMu.Lock()
+	lanes := e.lanes
+	e.lanesMu.Unlock()
+	for _, l := range lanes {
 		l.mu.Lock()
-		for key, i := range l.examples {
+		for key, lf := range l.fails {
 			name := strconv.Itoa(key)
 			switch key {
-			case exampleTimeout:
+			case failTimeout:
 				name = "timeout"
-			case exampleConnect:
+			case failConnect:
 				name = "connect-failed"
+			case failAuth:
+				name = "auth-refused"
 			}
-			if _, ok := out[name]; ok {
-				continue
+			f := out[name]
+			if f == nil {
+				f = &metrics.Failure{}
+				out[name] = f
 			}
-			if out == nil {
-				out = map[string]string{}
+			f.Count += lf.n
+			for _, i := range lf.examples {
+				if len(f.Examples) == maxExamples {
+					break
+				}
+				l.dir.Identity(i, &reg)
+				f.Examples = append(f.Examples, metrics.NAPRef{User: string(reg.User), Group: l.co.g.name, Index: l.co.groupIndex(l.idx, i)})
 			}
-			l.dir.Identity(i, &reg)
-			out[name] = string(reg.User)
 		}
 		l.mu.Unlock()
 	}
-	return out
+	if malformed > 0 {
+		out["malformed"] = &metrics.Failure{Count: malformed}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	one := map[string]string{}
+	for name, f := range out {
+		if len(f.Examples) > 0 {
+			one[name] = f.Examples[0].User
+		}
+	}
+	return out, one
+}
+
+// Census counts the NAPs by state.
+type Census struct {
+	Idle          int64 `json:"idle"` // not started (yet), or register false
+	Connecting    int64 `json:"connecting"`
+	Trying        int64 `json:"trying"` // a REGISTER in flight
+	Registered    int64 `json:"registered"`
+	RetryWait     int64 `json:"retry_wait"` // refused, timed out or connect failed: waiting --retry
+	Unregistering int64 `json:"unregistering"`
+	Stopped       int64 `json:"stopped"`
+}
+
+// Total is every NAP counted.
+func (c Census) Total() int64 {
+	return c.Idle + c.Connecting + c.Trying + c.Registered + c.RetryWait + c.Unregistering + c.Stopped
+}
+
+func (c Census) String() string {
+	return fmt.Sprintf("registered %d, trying %d, waiting to retry %d, connecting %d, un-registering %d, idle %d, stopped %d (of %d NAPs)",
+		c.Registered, c.Trying, c.RetryWait, c.Connecting, c.Unregistering, c.Idle, c.Stopped, c.Total())
+}
+
+// add counts one lane's NAPs (its lock held).
+func (c *Census) add(l *lane) {
+	for i := range l.d.NAPs {
+		switch l.d.NAPs[i].State {
+		case nap.Idle:
+			c.Idle++
+		case nap.Connecting:
+			c.Connecting++
+		case nap.Trying, nap.Proceeding:
+			c.Trying++
+		case nap.Registered:
+			c.Registered++
+		case nap.RetryWait, nap.ConnectWait:
+			c.RetryWait++
+		case nap.Unregistering:
+			c.Unregistering++
+		case nap.Stopped:
+			c.Stopped++
+		}
+	}
+}
+
+// Census counts the NAPs by state now, from any goroutine (SIGUSR1).
+func (e *Engine) Census() Census {
+	e.lanesMu.Lock()
+	lanes := e.lanes
+	e.lanesMu.Unlock()
+	var c Census
+	for _, l := range lanes {
+		l.mu.Lock()
+		c.add(l)
+		l.mu.Unlock()
+	}
+	return c
+}
+
+// Failures are the run's failures so far, from any goroutine (SIGUSR1).
+func (e *Engine) Failures() map[string]*metrics.Failure {
+	e.lanesMu.Lock()
+	lanes := e.lanes
+	e.lanesMu.Unlock()
+	var malformed int64
+	for _, l := range lanes {
+		l.mu.Lock()
+		malformed += l.rec.Malformed
+		l.mu.Unlock()
+	}
+	f, _ := e.failures(malformed)
+	return f
 }

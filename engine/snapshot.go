@@ -22,6 +22,7 @@ type Snapshot struct {
 	Interval         *hdrhistogram.Histogram
 	IntervalFrom, At time.Time
 	Rate             float64  // REGISTER/s since the previous snapshot
+	Census           *Census  // nil unless an observer needs it (NeedCensus)
 	Reloads          []string // configurations applied or refused since the previous snapshot
 }
 
@@ -48,6 +49,7 @@ type Needs uint8
 const (
 	NeedHistograms Needs = 1 << iota // Totals' histograms (run and groups)
 	NeedInterval                     // Interval
+	NeedCensus                       // Census: every NAP's state counted (a scan of them all)
 )
 
 type needer interface{ Needs() Needs }
@@ -59,7 +61,7 @@ func (e *Engine) needs() Needs {
 		if nd, ok := o.(needer); ok {
 			n |= nd.Needs()
 		} else {
-			n |= NeedHistograms | NeedInterval
+			n |= NeedHistograms | NeedInterval | NeedCensus
 		}
 	}
 	return n
@@ -77,6 +79,9 @@ func (e *Engine) snapshot(now time.Duration, final bool) {
 		At: e.startedAt.Add(now - e.start), IntervalFrom: e.startedAt.Add(e.lastSnapAt - e.start), Reloads: e.newChanges}
 	if needs&NeedInterval != 0 {
 		s.Interval = metrics.NewHistogram()
+	}
+	if needs&NeedCensus != 0 {
+		s.Census = &Census{}
 	}
 	e.newChanges = nil
 	for _, gr := range e.groups {
@@ -97,6 +102,9 @@ func (e *Engine) snapshot(now time.Duration, final bool) {
 				}
 				if s.Interval != nil {
 					l.rec.TakeInterval(s.Interval)
+				}
+				if s.Census != nil {
+					s.Census.add(l)
 				}
 				l.mu.Unlock()
 			}

@@ -270,6 +270,10 @@ type Summary struct {
 	Groups map[string]*GroupSummary `json:"groups,omitempty"`
 	// Reloads: new configurations applied while running, and refused.
 	Reloads Reloads `json:"reloads"`
+	// Failures: each reason a registration failed ("403", "timeout",
+	// "connect-failed", "auth-refused", "malformed") with its count and a
+	// few of the NAPs it happened to.
+	Failures map[string]*Failure `json:"failures,omitempty"`
 	// FailureExamples: for each failure ("503", "timeout"), the user of one
 	// NAP it happened to, for the human summary.
 	FailureExamples map[string]string `json:"failure_examples,omitempty"`
@@ -280,6 +284,19 @@ type Summary struct {
 	LatencyDistribution      []PercentilePoint `json:"latency_distribution,omitempty"`
 	RegistrationDistribution []PercentilePoint `json:"registration_distribution,omitempty"`
 	ThresholdsFailed         []string          `json:"thresholds_failed"`
+}
+
+// Failure is one reason of failure in the summary.
+type Failure struct {
+	Count    int64    `json:"count"`
+	Examples []NAPRef `json:"examples,omitempty"`
+}
+
+// NAPRef names a NAP: its user, its group and its index in the group.
+type NAPRef struct {
+	User  string `json:"user"`
+	Group string `json:"group"`
+	Index uint64 `json:"index"`
 }
 
 // GroupSummary is one group's share of a run.

@@ -33,27 +33,45 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 	return err
 }
 
-// Failures lists the final responses that refused a registration, most
-// frequent first, each with an example NAP: "failures 503 ×8 (e.g.
-// nap000042), 404 ×2". They are the summary's refusals; a summary without
-// them (an older one) has its responses from 300 up, less 401, 407 and
-// 423, which are steps of a registration.
+// Failures lists why registrations failed, most frequent first, each
+// with example NAPs: "failures 503 ×8 (e.g. nap000042 (default #41)),
+// connect-failed ×2". They are the summary's failures (timeouts have
+// their own line); an older summary has its refusals, or its responses
+// from 300 up, less 401, 407 and 423, which are steps of a registration.
 func Failures(s *metrics.Summary) string {
 	type fail struct {
 		code string
 		n    int64
+		eg   string
 	}
 	var fs []fail
-	for code, n := range s.Refusals {
-		if n > 0 {
-			fs = append(fs, fail{code, n})
+	switch {
+	case s.Failures != nil: // every reason, with a few NAPs each
+		for why, f := range s.Failures {
+			if why == "timeout" || f.Count == 0 {
+				continue // on its own line
+			}
+			var eg []string
+			for _, x := range f.Examples {
+				eg = append(eg, fmt.Sprintf("%s (%s #%d)", x.User, x.Group, x.Index))
+			}
+			e := ""
+			if len(eg) > 0 {
+				e = " (e.g. " + strings.Join(eg, ", ") + ")"
+			}
+			fs = append(fs, fail{why, f.Count, e})
 		}
-	}
-	if s.Refusals == nil {
+	case s.Refusals != nil:
+		for code, n := range s.Refusals {
+			if n > 0 {
+				fs = append(fs, fail{code, n, example(s, code)})
+			}
+		}
+	default:
 		for code, n := range s.Responses {
 			c, err := strconv.Atoi(code)
 			if err == nil && c >= 300 && c != 401 && c != 407 && c != 423 && n > 0 {
-				fs = append(fs, fail{code, n})
+				fs = append(fs, fail{code, n, example(s, code)})
 			}
 		}
 	}
@@ -68,7 +86,7 @@ func Failures(s *metrics.Summary) string {
 	})
 	parts := make([]string, len(fs))
 	for i, f := range fs {
-		parts[i] = fmt.Sprintf("%s ×%d%s", f.code, f.n, example(s, f.code))
+		parts[i] = fmt.Sprintf("%s ×%d%s", f.code, f.n, f.eg)
 	}
 	return "failures " + strings.Join(parts, ", ")
 }

@@ -58,3 +58,17 @@ func TestFailuresFromRefusals(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+// With the summary's failures, every reason is listed with its NAPs.
+func TestFailuresWithExamples(t *testing.T) {
+	s := &metrics.Summary{Failures: map[string]*metrics.Failure{
+		"403":            {Count: 8, Examples: []metrics.NAPRef{{User: "a0001", Group: "trunk-a", Index: 1}, {User: "a0007", Group: "trunk-a", Index: 7}}},
+		"connect-failed": {Count: 2, Examples: []metrics.NAPRef{{User: "b0003", Group: "trunk-b", Index: 3}}},
+		"malformed":      {Count: 1},
+		"timeout":        {Count: 5},
+	}}
+	want := "failures 403 ×8 (e.g. a0001 (trunk-a #1), a0007 (trunk-a #7)), connect-failed ×2 (e.g. b0003 (trunk-b #3)), malformed ×1"
+	if got := Failures(s); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

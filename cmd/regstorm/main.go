@@ -149,7 +149,7 @@ var (
 // signalContext is the run's: cancelled by the first stop signal; a
 // second one exits at once (128+signal). SIGHUP asks for the profile to
 // be applied again, on hup.
-func signalContext(stderr io.Writer, hup chan<- struct{}) (context.Context, func()) {
+func signalContext(stderr io.Writer, hup, usr1 chan<- struct{}) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, append(append([]os.Signal{}, stopSignals...), ignoreSignals...)...)
@@ -171,7 +171,12 @@ func signalContext(stderr io.Writer, hup chan<- struct{}) (context.Context, func
 				case hup <- struct{}{}:
 				default: // one is pending: it reads the newest profile anyway
 				}
-			case syscall.SIGUSR1, syscall.SIGUSR2:
+			case syscall.SIGUSR1:
+				select {
+				case usr1 <- struct{}{}: // the run prints its census
+				default:
+				}
+			case syscall.SIGUSR2:
 				fmt.Fprintf(stderr, "regstorm: %s ignored; the run goes on\n", name)
 			case syscall.SIGPIPE:
 				if !piped { // once: a closed progress pipe raises it every second

@@ -23,8 +23,8 @@ type progressObserver struct {
 	lines int // printed so far
 }
 
-// Needs: p50 and p99 of the transactions.
-func (p *progressObserver) Needs() engine.Needs { return engine.NeedHistograms }
+// Needs: p50 and p99 of the transactions, and where the NAPs are.
+func (p *progressObserver) Needs() engine.Needs { return engine.NeedHistograms | engine.NeedCensus }
 
 func (p *progressObserver) Observe(s *engine.Snapshot) {
 	for _, r := range s.Reloads {
@@ -37,6 +37,19 @@ func (p *progressObserver) Observe(s *engine.Snapshot) {
 		return
 	}
 	line := report.ProgressLine(s.Elapsed, s.Totals, s.NAPs, s.Rate)
+	if c := s.Census; c != nil && c.Trying+c.RetryWait+c.Connecting+c.Unregistering > 0 {
+		// Where the NAPs not registered are, when some are on the way.
+		var parts []string
+		for _, st := range []struct {
+			name string
+			n    int64
+		}{{"trying", c.Trying}, {"retry-wait", c.RetryWait}, {"connecting", c.Connecting}, {"unregistering", c.Unregistering}} {
+			if st.n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", st.name, st.n))
+			}
+		}
+		line += "  (" + strings.Join(parts, ", ") + ")"
+	}
 	if s.Drain {
 		line += "  (draining)"
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,5 +146,45 @@ func TestSIGHUPWithoutProfile(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if code, ok := waitExit(cmd, 20*time.Second); !ok || code != 0 || bindings(srv) != 0 {
 		t.Fatalf("exit %d, %d bindings left: %s", code, bindings(srv), errb)
+	}
+}
+
+// SIGUSR1 during a run against a silent registrar: one line with the
+// census (the NAPs trying or waiting to retry, adding up to the NAPs) and
+// the failures so far.
+func TestSIGUSR1PrintsTheCensus(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{Silent: true})
+	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "100", "--drain", "1s",
+		"--t1", "10ms", "--t2", "80ms", "--timer-f", "640ms", "--retry", "100ms")
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(errb.String(), "registered 0/100") }) {
+		t.Fatalf("not started: %q", errb)
+	}
+	// Ask until the first Timer F (640 ms) has passed: some NAPs timed out.
+	var line string
+	if !waitFor(5*time.Second, func() bool {
+		n := strings.Count(errb.String(), "SIGUSR1:")
+		_ = cmd.Process.Signal(syscall.SIGUSR1)
+		waitFor(time.Second, func() bool { return strings.Count(errb.String(), "SIGUSR1:") > n })
+		out := errb.String()
+		line = out[strings.LastIndex(out, "SIGUSR1:"):]
+		line = line[:strings.IndexByte(line, '\n')+1]
+		return strings.Contains(line, "timeouts ")
+	}) {
+		t.Fatalf("no census with timeouts: %q", errb)
+	}
+	var reg, trying, retry, conn, unreg, idle, stopped, total int
+	if _, err := fmt.Sscanf(line[len("SIGUSR1: "):], "registered %d, trying %d, waiting to retry %d, connecting %d, un-registering %d, idle %d, stopped %d (of %d NAPs)",
+		&reg, &trying, &retry, &conn, &unreg, &idle, &stopped, &total); err != nil {
+		t.Fatalf("census line %q: %v", line, err)
+	}
+	if total != 100 || trying+retry != 100 || reg != 0 {
+		t.Errorf("census %q: want the 100 NAPs trying or waiting to retry", line)
+	}
+	if !strings.Contains(line, "timeouts ") {
+		t.Errorf("census %q: want the timeouts so far", line)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code, ok := waitExit(cmd, 20*time.Second); !ok {
+		t.Fatalf("exit %d: %s", code, errb)
 	}
 }

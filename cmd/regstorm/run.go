@@ -282,8 +282,8 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	// Signals first: from here no catchable signal ends the process
 	// without the drain (a stop before the run starts ends it at once).
-	hup := make(chan struct{}, 1)
-	ctx, stop := signalContext(stderr, hup)
+	hup, usr1 := make(chan struct{}, 1), make(chan struct{}, 1)
+	ctx, stop := signalContext(stderr, hup, usr1)
 	defer stop()
 	args := argsOf(c)
 	rc, err := loadConfig(args)
@@ -348,6 +348,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		return cli.Exit(err.Error(), 1)
 	}
 	go reloads(e, hup, args, rc.profile, embedded, stderr)
+	go censuses(e, usr1, stderr)
 	res, err := e.Wait()
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
@@ -401,6 +402,22 @@ func withTarget(gs []engine.Group, addr string) {
 		if gs[i].Target == "" {
 			gs[i].Target = addr
 		}
+	}
+}
+
+// censuses prints, on each SIGUSR1, the NAPs by state and the failures so
+// far, on one line.
+func censuses(e *engine.Engine, usr1 <-chan struct{}, stderr io.Writer) {
+	for range usr1 {
+		s := &metrics.Summary{Failures: e.Failures()}
+		if s.Failures == nil {
+			s.Failures = map[string]*metrics.Failure{}
+		}
+		tl := ""
+		if f := s.Failures["timeout"]; f != nil {
+			tl = fmt.Sprintf("; timeouts %d", f.Count)
+		}
+		fmt.Fprintf(stderr, "regstorm: SIGUSR1: %s%s; %s\n", e.Census(), tl, report.Failures(s))
 	}
 }
 
