@@ -81,14 +81,22 @@ type Closer interface {
 	Close() error
 }
 
+// Sinks are the sinks s hands its calls to: those of a Tee, or s
+// itself (none for nil).
+func Sinks(s Sink) []Sink {
+	if t, ok := s.(tee); ok {
+		return t
+	}
+	if s == nil {
+		return nil
+	}
+	return []Sink{s}
+}
+
 // Close closes each sink of s that is a Closer (s may be a Tee).
 func Close(s Sink) error {
 	var first error
-	each := []Sink{s}
-	if t, ok := s.(tee); ok {
-		each = t
-	}
-	for _, x := range each {
+	for _, x := range Sinks(s) {
 		if c, ok := x.(Closer); ok {
 			if err := c.Close(); err != nil && first == nil {
 				first = err

@@ -290,6 +290,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	traceStderr(rc.opts.Trace, stderr)
 	o := rc.opts
 	quiet := rc.quiet
 	var embedded string
