@@ -51,11 +51,16 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"--password", "100%"}, []string{"--password", "%%"}},
 		{[]string{"--summary", filepath.Join(dir, "missing", "s.json")}, []string{"--summary"}},
 		{[]string{"--hlog", dir}, []string{"--hlog"}},
+		{[]string{"--pcap", filepath.Join(dir, "missing", "run.pcap")}, []string{"--pcap", "no directory"}},
+		{[]string{"--pcap", dir}, []string{"--pcap", "is a directory"}},
 	}
 	for _, c := range cases {
 		out := t.TempDir()
 		args := []string{"regstorm", "--duration", "1s", "--naps", "10",
 			"--summary", filepath.Join(out, "s.json"), "--hlog", filepath.Join(out, "r.hlog"), "--cpuprofile", filepath.Join(out, "cpu")}
+		if !hasFlag(c.args, "--pcap") {
+			args = append(args, "--pcap", filepath.Join(out, "run.pcap"))
+		}
 		if !hasFlag(c.args, "--target") {
 			args = append(args, "--target", "sip:"+srv.Addr)
 		}
