@@ -29,7 +29,7 @@ import (
 // direction and advance by the payload, so tshark reassembles SIP over
 // TCP; no handshake is made up. A message longer than an IP datagram
 // carries (64 KiB) goes in several segments; nothing is cut (snap length
-// 256 KiB). The streams' state stays until Close: some 80 B a connection.
+// 256 KiB). The streams' state stays until Close: about 100 B a connection.
 //
 // TLS (when it lands): the engine hands the Sink the cleartext SIP, which
 // is what goes here. A real capture of the encrypted wire (tcpdump) would
