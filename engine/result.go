@@ -76,10 +76,7 @@ func (e *Engine) result() *Result {
 func (e *Engine) failures(malformed int64) (map[string]*metrics.Failure, map[string]string) {
 	out := map[string]*metrics.Failure{}
 	var reg sipwire.Register
-	e.lanesMu.Lock()
-	lanes := e.lanes
-	e.lanesMu.Unlock()
-	for _, l := range lanes {
+	for _, l := range e.lanesNow() {
 		l.mu.Lock()
 		for key, lf := range l.fails {
 			name := strconv.Itoa(key)
@@ -165,13 +162,17 @@ func (c *Census) add(l *lane) {
 	}
 }
 
+// lanesNow is every lane so far, for a goroutine that is not the loop.
+func (e *Engine) lanesNow() []*lane {
+	e.lanesMu.Lock()
+	defer e.lanesMu.Unlock()
+	return e.lanes
+}
+
 // Census counts the NAPs by state now, from any goroutine (SIGUSR1).
 func (e *Engine) Census() Census {
-	e.lanesMu.Lock()
-	lanes := e.lanes
-	e.lanesMu.Unlock()
 	var c Census
-	for _, l := range lanes {
+	for _, l := range e.lanesNow() {
 		l.mu.Lock()
 		c.add(l)
 		l.mu.Unlock()
@@ -181,11 +182,8 @@ func (e *Engine) Census() Census {
 
 // Failures are the run's failures so far, from any goroutine (SIGUSR1).
 func (e *Engine) Failures() map[string]*metrics.Failure {
-	e.lanesMu.Lock()
-	lanes := e.lanes
-	e.lanesMu.Unlock()
 	var malformed int64
-	for _, l := range lanes {
+	for _, l := range e.lanesNow() {
 		l.mu.Lock()
 		malformed += l.rec.Malformed
 		l.mu.Unlock()

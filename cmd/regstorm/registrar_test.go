@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,47 +14,17 @@ import (
 	"github.com/regstorm/regstorm/sipwire"
 )
 
-// lockedBuffer is a process's stderr, read by the test while the process
-// still writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitFor waits at most limit for s in the buffer.
-func (l *lockedBuffer) waitFor(s string, limit time.Duration) bool {
-	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if strings.Contains(l.String(), s) {
-			return true
-		}
-	}
-	return false
+func (l *syncBuffer) waitFor(s string, limit time.Duration) bool {
+	return waitFor(limit, func() bool { return strings.Contains(l.String(), s) })
 }
 
 // startRegistrarProcess runs `regstorm registrar args...` as its own
 // process (see TestMain), its stderr readable while it runs; it is killed
 // at the end of the test if still running.
-func startRegistrarProcess(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer) {
+func startRegistrarProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"registrar"}, args...)...)
-	cmd.Env = append(os.Environ(), "REGSTORM_TEST_EXEC=1")
-	errb := &lockedBuffer{}
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, errb := startProcess(t, append([]string{"registrar"}, args...)...)
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
@@ -68,7 +36,7 @@ func startRegistrarProcess(t *testing.T, args ...string) (*exec.Cmd, *lockedBuff
 
 // listenAddr waits for the registrar's "listening on" line and returns
 // its address.
-func listenAddr(t *testing.T, errb *lockedBuffer) string {
+func listenAddr(t *testing.T, errb *syncBuffer) string {
 	t.Helper()
 	if !errb.waitFor("listening on", 5*time.Second) { // the line is one write
 		t.Fatalf("the registrar did not start: %s", errb.String())
