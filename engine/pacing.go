@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/nap"
-	"github.com/regstorm/regstorm/sipwire"
 )
 
 // The ramp and the stops: when NAPs start and un-REGISTER, paced by a
@@ -49,7 +48,7 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 	if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped {
 		return
 	}
-	if l.conns != nil && co.spec.NAP.Transport == sipwire.UDP && l.conns[i] == nil {
+	if l.conns != nil && l.udp && l.conns[i] == nil {
 		c, err := e.net.Dial("udp", netip.AddrPortFrom(e.localAddr(l.localIPs, co.groupIndex(l.idx, i)), 0), l.target, &napTag{l: l, i: i})
 		if err == nil {
 			l.conns[i] = c
