@@ -61,20 +61,7 @@ func traceBlocks(trace string) (sent, received int) {
 func TestTraceEveryMessage(t *testing.T) {
 	const pass = "Tr4ceS3cret-pw"
 	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }})
-	dir := t.TempDir()
-	file := filepath.Join(dir, "trace.log")
-	var out, errb bytes.Buffer
-	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "100", "--password", pass, "--duration", "500ms",
-		"--quiet", "--summary", "-", "--trace", file}, &out, &errb)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	s := decode(t, out.Bytes())
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := string(b)
+	s, tr := runTraced(t, 0, "--target", "sip:"+srv.Addr, "--naps", "100", "--password", pass, "--duration", "500ms")
 	sent, received := traceBlocks(tr)
 	if float64(sent) != s["messages_sent"].(float64) || float64(received) != s["messages_received"].(float64) {
 		t.Errorf("trace: %d sent, %d received; summary: %v sent, %v received", sent, received, s["messages_sent"], s["messages_received"])
@@ -96,23 +83,28 @@ func TestTraceEveryMessage(t *testing.T) {
 	}
 }
 
-// --trace-errors against a registrar refusing half: the 403 transactions
-// with their REGISTER, and no successful one.
-func TestTraceErrorsRefused(t *testing.T) {
-	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 0.5})
+// runTraced runs regstorm with args plus --trace FILE, --quiet and
+// --summary -, wants exit code want, and returns the summary and the trace.
+func runTraced(t *testing.T, want int, args ...string) (map[string]any, string) {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "trace.log")
 	var out, errb bytes.Buffer
-	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "100", "--duration", "500ms", "--retry", "100ms",
-		"--quiet", "--summary", "-", "--trace", file, "--trace-errors"}, &out, &errb)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
+	args = append(append([]string{"regstorm"}, args...), "--quiet", "--summary", "-", "--trace", file)
+	if code := run(args, &out, &errb); code != want {
+		t.Fatalf("exit %d (want %d): %s", code, want, errb.String())
 	}
-	s := decode(t, out.Bytes())
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := string(b)
+	return decode(t, out.Bytes()), string(b)
+}
+
+// --trace-errors against a registrar refusing half: the 403 transactions
+// with their REGISTER, and no successful one.
+func TestTraceErrorsRefused(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 0.5})
+	s, tr := runTraced(t, 0, "--target", "sip:"+srv.Addr, "--naps", "100", "--duration", "500ms", "--retry", "100ms", "--trace-errors")
 	refused := int(s["responses"].(map[string]any)["403"].(float64)) // the load's refusals and the drain's
 	sent, received := traceBlocks(tr)
 	n403 := strings.Count(tr, "\n\nSIP/2.0 403 ")
@@ -130,20 +122,9 @@ func TestTraceErrorsRefused(t *testing.T) {
 // timeout.
 func TestTraceErrorsTimeout(t *testing.T) {
 	srv := startRegistrar(t, registrar.Config{Silent: true})
-	file := filepath.Join(t.TempDir(), "trace.log")
-	var out, errb bytes.Buffer
-	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "3", "--duration", "1s", "--drain", "300ms",
-		"--t1", "10ms", "--t2", "80ms", "--timer-f", "640ms", "--retry", "100ms",
-		"--quiet", "--summary", "-", "--trace", file, "--trace-errors"}, &out, &errb)
-	if code != 1 {
-		t.Fatalf("exit %d (want 1, nothing registered): %s", code, errb.String())
-	}
-	s := decode(t, out.Bytes())
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := string(b)
+	// Exit 1: nothing registered.
+	s, tr := runTraced(t, 1, "--target", "sip:"+srv.Addr, "--naps", "3", "--duration", "1s", "--drain", "300ms",
+		"--t1", "10ms", "--t2", "80ms", "--timer-f", "640ms", "--retry", "100ms", "--trace-errors")
 	timeouts := int(s["timeouts"].(float64))
 	if timeouts < 3 || strings.Count(tr, ": transaction ended: timeout\n") != timeouts {
 		t.Fatalf("summary: %d timeouts; trace:\n%.3000s", timeouts, tr)
