@@ -113,11 +113,11 @@ func (l *lane) Send(i uint32, msg []byte) {
 		l.traceMessage(true, int64(l.co.groupIndex(l.idx, i)), local, l.remote, msg)
 	}
 	if l.batching {
-		l.batch.Add(msg) // copied: msg is the machine's scratch
+		l.batch.Add(msg) // copied: msg is the machine's scratch; its losses are counted at the end
 		return
 	}
-	if c := l.connFor(i); c != nil {
-		_ = c.Send(msg)
+	if c := l.connFor(i); c == nil || c.Send(msg) != nil {
+		l.rec.SendFailures++
 	}
 }
 

@@ -48,6 +48,7 @@ type Receiver interface {
 type batcher interface {
 	Add(b []byte)
 	Flush()
+	Losses() int64 // datagrams the kernel did not take, so far
 }
 
 // batching is what a network that can batch a socket's sends offers.

@@ -20,6 +20,9 @@ func (e *Engine) totals(gr *groupRun) (t *metrics.Totals, inFlight int64) {
 			for _, l := range co.lanes {
 				l.mu.Lock()
 				t.Add(l.rec)
+				if l.batch != nil {
+					t.SendFailures += l.batch.Losses()
+				}
 				inFlight += l.inFlight()
 				l.mu.Unlock()
 			}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -67,4 +69,39 @@ func TestTraceSeesEveryMessage(t *testing.T) {
 			t.Errorf("a message received for h, which nobody answers: %+v", m)
 		}
 	}
+}
+
+// failingNet refuses every send to one target, as a full socket buffer
+// or a dead connection does.
+type failingConn struct{ *simConn }
+
+func (c failingConn) Send([]byte) error { return errClosed }
+
+// A send the socket refuses is counted (send_failures), and the NAP goes
+// on as if the datagram were lost: retransmissions, then Timer F.
+func TestSendFailuresCounted(t *testing.T) {
+	n := newSimNet(t, simX)
+	o := n.options(Options{Groups: []Group{simGroup("g", 2, simX)}, Duration: 40 * time.Second, Drain: time.Second})
+	o.NewNetwork = func(r Receiver) (Network, error) { n.recv = r; return failingNet{n}, nil }
+	e, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.run(e, 120*time.Second)
+	res, _ := e.Wait()
+	s := res.Summary
+	if s.SendFailures != s.MessagesSent || s.MessagesSent < 2*11 || s.Timeouts != 2 {
+		t.Errorf("send failures %d, messages sent %d, timeouts %d: want every send failed, 2 timeouts", s.SendFailures, s.MessagesSent, s.Timeouts)
+	}
+	checkSums(t, res)
+}
+
+type failingNet struct{ *simNet }
+
+func (f failingNet) Dial(network string, local netip.AddrPort, remote string, tag any) (Conn, error) {
+	c, err := f.simNet.Dial(network, local, remote, tag)
+	if err != nil {
+		return nil, err
+	}
+	return failingConn{c.(*simConn)}, nil
 }

@@ -142,6 +142,7 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		out.Abandoned += p.Abandoned
 		out.MessagesSent += p.MessagesSent
 		out.MessagesReceived += p.MessagesReceived
+		out.SendFailures += p.SendFailures
 		out.RegisterRatePerS += p.RegisterRatePerS // shards run side by side: rates add
 		for f, user := range p.FailureExamples {
 			if out.FailureExamples == nil {

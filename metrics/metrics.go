@@ -55,6 +55,7 @@ type Counts struct {
 	Malformed, Stale, ConnectFailures, ConnLost         int64
 	Unregistered, Refused, Connects, Abandoned          int64
 	MessagesSent, MessagesReceived                      int64
+	SendFailures                                        int64 // sends the socket refused (buffer full, connection gone)
 	Registered                                          int64 // gauge
 }
 
@@ -73,6 +74,7 @@ func (c *Counts) add(o *Counts) {
 	c.Abandoned += o.Abandoned
 	c.MessagesSent += o.MessagesSent
 	c.MessagesReceived += o.MessagesReceived
+	c.SendFailures += o.SendFailures
 	c.Registered += o.Registered
 }
 
@@ -260,6 +262,10 @@ type Summary struct {
 	Abandoned        int64 `json:"abandoned"`
 	MessagesSent     int64 `json:"messages_sent"`
 	MessagesReceived int64 `json:"messages_received"`
+	// SendFailures: of messages_sent, those the socket did not take (a
+	// full buffer drops a datagram, as a lossy network would; a dead
+	// connection): retransmissions and Timer F deal with them.
+	SendFailures int64 `json:"send_failures"`
 	// DrainLatencyMS: the stop's un-REGISTERs, apart from latency_ms (the load).
 	DrainLatencyMS Percentiles `json:"drain_latency_ms"`
 	// Refusals: final failures by status code (a 401 answered with
@@ -374,7 +380,7 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		LatencyDistribution: Distribution(t.Transaction), RegistrationDistribution: Distribution(t.Registration),
 		Malformed: t.Malformed, StaleResponses: t.Stale, Connects: t.Connects, ConnectFailures: t.ConnectFailures,
 		ConnectionsLost: t.ConnLost, ThresholdsFailed: []string{},
-		Abandoned: t.Abandoned, MessagesSent: t.MessagesSent, MessagesReceived: t.MessagesReceived,
+		Abandoned: t.Abandoned, MessagesSent: t.MessagesSent, MessagesReceived: t.MessagesReceived, SendFailures: t.SendFailures,
 		DrainLatencyMS: PercentilesOf(t.Drain),
 	}
 	codes := make([]int, 0, len(t.Responses))

@@ -62,6 +62,9 @@ func (b *Batch) Add(p []byte) {
 	b.n++
 }
 
+// Losses is how many datagrams the kernel did not take, so far.
+func (b *Batch) Losses() int64 { return b.Lost }
+
 // Flush sends what is queued.
 func (b *Batch) Flush() {
 	for off := 0; off < b.n; {
