@@ -111,8 +111,8 @@ type Worker struct {
 	tmp  []byte
 	cont []byte
 
-	// Counters, owned by the worker (read with Stats after the loop stops
-	// or tolerate approximate values while running).
+	// Counters, written by the worker and read by Stats while it runs
+	// (SIGUSR1): atomic, since the two run on different goroutines.
 	Requests, Malformed, Challenges, AuthFailures, Replays, Stales int64
 	Registered, Unregistered, Rejected, Dropped                    int64
 }
@@ -135,13 +135,13 @@ func (w *Worker) Handle(msg []byte) Verdict {
 	m := &w.m
 	if err := m.Parse(msg); err != nil || !m.IsRequest {
 		if err != nil {
-			w.Malformed++
+			atomic.AddInt64(&w.Malformed, 1)
 		}
 		return Ignore
 	}
-	w.Requests++
+	atomic.AddInt64(&w.Requests, 1)
 	if w.r.silent.Load() || (cfg.Drop > 0 && w.rng.Float64() < cfg.Drop) {
-		w.Dropped++
+		atomic.AddInt64(&w.Dropped, 1)
 		return Ignore
 	}
 	verdict := Reply
@@ -149,12 +149,12 @@ func (w *Worker) Handle(msg []byte) Verdict {
 		verdict = Later
 	}
 	if err := m.ParseAddresses(); err != nil {
-		w.Malformed++
+		atomic.AddInt64(&w.Malformed, 1)
 		w.respond(400, "Bad Request", nil)
 		return verdict
 	}
 	if cfg.RejectCode > 0 && w.rng.Float64() < cfg.RejectProb {
-		w.Rejected++
+		atomic.AddInt64(&w.Rejected, 1)
 		w.respond(cfg.RejectCode, reason(cfg.RejectCode), nil)
 		return verdict
 	}
@@ -248,7 +248,7 @@ func (w *Worker) register(m *sipwire.Msg) {
 		}
 		w.r.Loc.with(w.aor, false, func(rec *record) {
 			if rec != nil {
-				w.Unregistered += int64(len(rec.bindings))
+				atomic.AddInt64(&w.Unregistered, int64(len(rec.bindings)))
 				rec.bindings = rec.bindings[:0]
 			}
 		})
@@ -336,7 +336,7 @@ func (w *Worker) bind(rec *record, uri []byte, m *sipwire.Msg, e int64, now time
 		}
 		if e == 0 {
 			rec.bindings = append(rec.bindings[:i], rec.bindings[i+1:]...)
-			w.Unregistered++
+			atomic.AddInt64(&w.Unregistered, 1)
 			return true
 		}
 		b.Expires = now.Add(time.Duration(e) * time.Second)
@@ -344,14 +344,14 @@ func (w *Worker) bind(rec *record, uri []byte, m *sipwire.Msg, e int64, now time
 			b.CallID = string(m.CallID)
 		}
 		b.CSeq = m.CSeq
-		w.Registered++
+		atomic.AddInt64(&w.Registered, 1)
 		return true
 	}
 	if e == 0 {
 		return true // removing what is not there is fine
 	}
 	rec.bindings = append(rec.bindings, Binding{Contact: string(uri), Expires: now.Add(time.Duration(e) * time.Second), CallID: string(m.CallID), CSeq: m.CSeq})
-	w.Registered++
+	atomic.AddInt64(&w.Registered, 1)
 	return true
 }
 
@@ -365,13 +365,13 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 	}
 	cr := &w.cr
 	if digestfast.ParseCredentials(m.Authorization[0], cr) != nil {
-		w.AuthFailures++
+		atomic.AddInt64(&w.AuthFailures, 1)
 		w.respond(400, "Bad Request", nil)
 		return false
 	}
 	// The credentials must be for this AOR's user: user B cannot touch A.
 	if string(cr.Username) != string(user) || string(cr.Realm) != string(realm) {
-		w.AuthFailures++
+		atomic.AddInt64(&w.AuthFailures, 1)
 		w.respond(403, "Forbidden", nil)
 		return false
 	}
@@ -380,19 +380,19 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 		w.challenge(realm, now, false)
 		return false
 	case nonceExpired:
-		w.Stales++
+		atomic.AddInt64(&w.Stales, 1)
 		w.challenge(realm, now, true)
 		return false
 	}
 	pass, ok := cfg.Password(user)
 	if !ok {
-		w.AuthFailures++
+		atomic.AddInt64(&w.AuthFailures, 1)
 		w.respond(403, "Forbidden", nil)
 		return false
 	}
 	ha1, err := w.cch.Get(cr.Algorithm, cr.Username, realm, pass)
 	if err != nil || !cr.Verify(m.Method, ha1.Bytes()) {
-		w.AuthFailures++
+		atomic.AddInt64(&w.AuthFailures, 1)
 		w.respond(403, "Forbidden", nil)
 		return false
 	}
@@ -407,7 +407,7 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 		rec.nc = cr.NC
 	})
 	if replay {
-		w.Replays++
+		atomic.AddInt64(&w.Replays, 1)
 		w.challenge(realm, now, false)
 		return false
 	}
@@ -415,7 +415,7 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 }
 
 func (w *Worker) challenge(realm []byte, now time.Time, stale bool) {
-	w.Challenges++
+	atomic.AddInt64(&w.Challenges, 1)
 	var nonce [nonceLen]byte
 	w.r.makeNonce(&nonce, now)
 	h := append(w.tmp[:0], `WWW-Authenticate: Digest realm="`...)

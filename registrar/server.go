@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -178,16 +179,16 @@ func (s *Server) Stats() (st Worker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.workers {
-		st.Requests += w.Requests
-		st.Malformed += w.Malformed
-		st.Challenges += w.Challenges
-		st.AuthFailures += w.AuthFailures
-		st.Replays += w.Replays
-		st.Stales += w.Stales
-		st.Registered += w.Registered
-		st.Unregistered += w.Unregistered
-		st.Rejected += w.Rejected
-		st.Dropped += w.Dropped
+		st.Requests += atomic.LoadInt64(&w.Requests)
+		st.Malformed += atomic.LoadInt64(&w.Malformed)
+		st.Challenges += atomic.LoadInt64(&w.Challenges)
+		st.AuthFailures += atomic.LoadInt64(&w.AuthFailures)
+		st.Replays += atomic.LoadInt64(&w.Replays)
+		st.Stales += atomic.LoadInt64(&w.Stales)
+		st.Registered += atomic.LoadInt64(&w.Registered)
+		st.Unregistered += atomic.LoadInt64(&w.Unregistered)
+		st.Rejected += atomic.LoadInt64(&w.Rejected)
+		st.Dropped += atomic.LoadInt64(&w.Dropped)
 	}
 	return st
 }
