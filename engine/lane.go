@@ -106,11 +106,7 @@ func (l *lane) connFor(i uint32) Conn {
 func (l *lane) Send(i uint32, msg []byte) {
 	l.rec.MessagesSent++
 	if l.tap != nil {
-		var local netip.AddrPort
-		if c := l.connFor(i); c != nil {
-			local = c.LocalAddr()
-		}
-		l.traceMessage(true, int64(l.co.groupIndex(l.idx, i)), local, l.remote, msg)
+		l.traceMessage(true, int64(l.co.groupIndex(l.idx, i)), l.localOf(i), l.remote, msg)
 	}
 	if l.batching {
 		l.batch.Add(msg) // copied: msg is the machine's scratch; its losses are counted at the end
@@ -353,11 +349,7 @@ func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool, from net
 		return
 	}
 	if l.tap != nil {
-		var local netip.AddrPort
-		if c := l.connFor(i); c != nil {
-			local = c.LocalAddr()
-		}
-		l.traceMessage(false, int64(l.co.groupIndex(l.idx, i)), local, from, msg)
+		l.traceMessage(false, int64(l.co.groupIndex(l.idx, i)), l.localOf(i), from, msg)
 	}
 	l.d.Response(i, m, waited)
 }
@@ -403,13 +395,19 @@ func (l *lane) onClosed(tag any) {
 	}
 }
 
+// localOf is NAP i's socket address: its own socket's in per-nap mode,
+// else the lane's.
+func (l *lane) localOf(i uint32) netip.AddrPort {
+	if c := l.connFor(i); c != nil {
+		return c.LocalAddr()
+	}
+	return l.local
+}
+
 // localHostPort is a NAP's Contact address: its socket's local address
 // (its own socket in per-nap mode). Called under the lock.
 func (l *lane) localHostPort(i uint32) ([]byte, int) {
-	ap := l.local
-	if c := l.connFor(i); c != nil {
-		ap = c.LocalAddr()
-	}
+	ap := l.localOf(i)
 	l.hostBuf = ap.Addr().Unmap().AppendTo(l.hostBuf[:0])
 	return l.hostBuf, int(ap.Port())
 }

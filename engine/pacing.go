@@ -63,8 +63,8 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 }
 
 // stops un-REGISTERs the cohort's NAPs at or above want that are still to
-// stop, as the window has room. It reports whether none is left.
-func (e *Engine) stops(co *cohort) bool {
+// stop, as the window has room (drained checks whether any is left).
+func (e *Engine) stops(co *cohort) {
 	for co.stopAt < co.stopTo {
 		c := co.stopAt
 		if c < co.want {
@@ -72,7 +72,7 @@ func (e *Engine) stops(co *cohort) bool {
 			continue
 		}
 		if e.window.Load() >= int64(e.o.Window) {
-			return false
+			return
 		}
 		l := co.lanes[c%len(co.lanes)]
 		i := uint32(c / len(co.lanes))
@@ -90,7 +90,6 @@ func (e *Engine) stops(co *cohort) bool {
 		l.unlockOnLoop()
 		co.stopAt++
 	}
-	return true
 }
 
 // stopFrom sets a cohort to un-REGISTER its NAPs from c on.
