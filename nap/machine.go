@@ -131,7 +131,7 @@ func (m *Machine) start(i uint32, n *NAP, now time.Duration) Action {
 		n.Expires = m.Cfg.Expires
 	}
 	n.regStart = now
-	if m.Cfg.Transport == sipwire.TCP && n.flags&fConnected == 0 {
+	if m.Cfg.Transport.Stream() && n.flags&fConnected == 0 {
 		n.State = Connecting
 		return Action{Send: SendConnect, Event: EvStarted}
 	}
@@ -206,7 +206,7 @@ func (m *Machine) stop(i uint32, n *NAP, now time.Duration) Action {
 		return m.halt(n)
 	}
 	n.regStart = now
-	if m.Cfg.Transport == sipwire.TCP && n.flags&fConnected == 0 {
+	if m.Cfg.Transport.Stream() && n.flags&fConnected == 0 {
 		n.flags |= fUnreg
 		n.State = Connecting
 		return Action{Send: SendConnect}
@@ -249,7 +249,7 @@ func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
 		return Action{Wake: m.wake(n)}
 	case Registered, RetryWait:
 		n.regStart = now // a refresh or retry is a new attempt for the registration histogram
-		if m.Cfg.Transport == sipwire.TCP && n.flags&fConnected == 0 {
+		if m.Cfg.Transport.Stream() && n.flags&fConnected == 0 {
 			n.State = Connecting
 			return Action{Send: SendConnect, Event: EvRefresh}
 		}

@@ -11,24 +11,48 @@ type Transport uint8
 const (
 	UDP Transport = iota
 	TCP
+	TLS
+	WS  // SIP over WebSocket (RFC 7118)
+	WSS // SIP over secure WebSocket
 )
 
+var transportNames = [...]struct{ via, param string }{
+	UDP: {"UDP", "udp"}, TCP: {"TCP", "tcp"}, TLS: {"TLS", "tls"}, WS: {"WS", "ws"}, WSS: {"WSS", "wss"},
+}
+
 func (t Transport) via() string {
-	if t == TCP {
-		return "TCP"
+	if int(t) < len(transportNames) {
+		return transportNames[t].via
 	}
 	return "UDP"
 }
 
 func (t Transport) param() string {
-	if t == TCP {
-		return "tcp"
+	if int(t) < len(transportNames) {
+		return transportNames[t].param
 	}
 	return "udp"
 }
 
-// String returns the lower-case name ("udp", "tcp").
+// String returns the lower-case name ("udp", "tcp", "tls", "ws", "wss").
 func (t Transport) String() string { return t.param() }
+
+// Stream tells whether t runs over a connection (everything but UDP): no
+// retransmissions, and a connection to make before sending.
+func (t Transport) Stream() bool { return t != UDP }
+
+// Secure tells whether t runs over TLS.
+func (t Transport) Secure() bool { return t == TLS || t == WSS }
+
+// ParseTransport reads a lower-case transport name.
+func ParseTransport(s string) (Transport, bool) {
+	for t, n := range transportNames {
+		if n.param == s {
+			return Transport(t), true
+		}
+	}
+	return UDP, false
+}
 
 // BranchPrefix starts every branch regstorm sends: the RFC 3261 magic
 // cookie, then "rs" so that our own branches are recognisable on the wire.

@@ -47,6 +47,19 @@ func TestAppendRegisterVariantsRoundTrip(t *testing.T) {
 			eq(t, "via transport", m.Via.Transport, "TCP")
 			eq(t, "contact", m.Contacts[0].URI, "sip:nap000001@127.0.0.1:5070;transport=tcp")
 		}},
+		{"tls", func(r *Register) { r.Transport = TLS }, func(t *testing.T, m *Msg) {
+			eq(t, "via transport", m.Via.Transport, "TLS")
+			eq(t, "contact", m.Contacts[0].URI, "sip:nap000001@127.0.0.1:5070;transport=tls")
+		}},
+		// RFC 7118 §5: Via SIP/2.0/WS(S), Contact ;transport=ws(s).
+		{"ws", func(r *Register) { r.Transport = WS }, func(t *testing.T, m *Msg) {
+			eq(t, "via transport", m.Via.Transport, "WS")
+			eq(t, "contact", m.Contacts[0].URI, "sip:nap000001@127.0.0.1:5070;transport=ws")
+		}},
+		{"wss", func(r *Register) { r.Transport = WSS }, func(t *testing.T, m *Msg) {
+			eq(t, "via transport", m.Via.Transport, "WSS")
+			eq(t, "contact", m.Contacts[0].URI, "sip:nap000001@127.0.0.1:5070;transport=wss")
+		}},
 		{"expires header", func(r *Register) { r.ExpiresHeader = true; r.Expires = 120 }, func(t *testing.T, m *Msg) {
 			if m.Expires != 120 || m.Contacts[0].Expires != 120 {
 				t.Errorf("expires %d/%d", m.Expires, m.Contacts[0].Expires)
@@ -117,5 +130,20 @@ func TestAppendRegisterAllocs(t *testing.T) {
 	buf := make([]byte, 0, 2048)
 	if n := testing.AllocsPerRun(100, func() { buf = AppendRegister(buf[:0], r) }); n != 0 {
 		t.Errorf("AppendRegister allocates %v times", n)
+	}
+}
+
+func TestParseTransport(t *testing.T) {
+	for _, name := range []string{"udp", "tcp", "tls", "ws", "wss"} {
+		tr, ok := ParseTransport(name)
+		if !ok || tr.String() != name {
+			t.Errorf("%s: %v %v", name, tr, ok)
+		}
+		if tr.Stream() != (name != "udp") || tr.Secure() != (name == "tls" || name == "wss") {
+			t.Errorf("%s: stream %v secure %v", name, tr.Stream(), tr.Secure())
+		}
+	}
+	if _, ok := ParseTransport("sctp"); ok {
+		t.Error("sctp accepted")
 	}
 }
