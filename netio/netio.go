@@ -49,6 +49,11 @@ type Loops struct {
 	tcpMu  sync.Mutex
 	cli    *gnet.Client // nil until a TCP connection is dialled
 	events gnetEvents
+
+	streamMu       sync.Mutex // guards the fields below
+	streamOpts     StreamOptions
+	streams        map[*Conn]struct{} // open tls, ws and wss connections
+	streamsStopped bool
 }
 
 // gnetEvents is what gnet calls back: kept off Loops' own methods, so
@@ -109,6 +114,7 @@ func (l *Loops) tcp() (*gnet.Client, error) {
 // Stop closes every connection and stops the loops.
 func (l *Loops) Stop() error {
 	l.stopUDP()
+	l.stopStreams()
 	l.tcpMu.Lock()
 	defer l.tcpMu.Unlock()
 	if l.cli == nil {
@@ -120,6 +126,9 @@ func (l *Loops) Stop() error {
 // Conn is one socket to the target.
 type Conn struct {
 	gc     gnet.Conn // TCP
+	st     *stream   // TLS, WS, WSS
+	// Handshake is how a tls, ws or wss connection was made.
+	Handshake Handshake
 	fd     int
 	tcp    bool
 	tag    any
@@ -145,6 +154,8 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 	switch network {
 	case "udp":
 		return l.dialUDP(local, remote, tag)
+	case "tls", "ws", "wss":
+		return l.dialStream(network, local, remote, tag)
 	case "tcp":
 		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
 		nc, err = d.DialContext(context.Background(), "tcp", remote)
@@ -201,6 +212,9 @@ func (c *Conn) Send(b []byte) error {
 	if !c.tcp {
 		return c.sendTo(b) // one datagram; EAGAIN drops it, as a lossy network would
 	}
+	if c.st != nil {
+		return c.sendStream(b)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.queued.Load() == 0 { // nothing pending on the loop: the socket may take it now
@@ -236,6 +250,9 @@ func (c *Conn) Close() error {
 	}
 	if c.closed.Swap(true) {
 		return nil
+	}
+	if c.st != nil {
+		return c.st.nc.Close() // the reader ends and reports it
 	}
 	return c.gc.Close()
 }

@@ -1,0 +1,380 @@
+package netio
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// TLS, WS and WSS connections. gnet has no TLS and Go's crypto/tls needs a
+// blocking net.Conn, so each of these connections has one goroutine of its
+// own, blocked in Read until something arrives (bench/RESULTS.md has the
+// memory this costs per connection). Sends write one whole message (one
+// WebSocket frame) per Write call from the sender's goroutine.
+
+// StreamOptions says how tls, ws and wss connections are made.
+type StreamOptions struct {
+	// TLS is the client configuration of tls and wss connections; each
+	// dial uses a copy with ServerName set to the target's host (SNI and
+	// the name verified) unless TLS.ServerName is set.
+	TLS *tls.Config
+	// Sessions gives the session cache of the connection dialled with
+	// tag: a NAP that reconnects resumes its own TLS session. nil: every
+	// handshake is a full one.
+	Sessions func(tag any) tls.ClientSessionCache
+	// WSPath and WSHost make the WebSocket URI (ws://host/path); WSHost ""
+	// is the dialled host:port.
+	WSPath, WSHost string
+	// HandshakeTimeout bounds connect, TLS handshake and WebSocket upgrade
+	// together (default 32 s, SIP's Timer F).
+	HandshakeTimeout time.Duration
+}
+
+// SetStreamOptions sets how later tls, ws and wss dials are made.
+func (l *Loops) SetStreamOptions(o StreamOptions) {
+	if o.WSPath == "" {
+		o.WSPath = "/"
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 32 * time.Second
+	}
+	l.streamMu.Lock()
+	l.streamOpts = o
+	l.streamMu.Unlock()
+}
+
+// Handshake is how a tls, ws or wss connection was made.
+type Handshake struct {
+	Took    time.Duration // from the TCP connection up to ready to carry SIP
+	TLS     bool
+	Resumed bool // the TLS session was resumed (an abbreviated handshake)
+	Version uint16
+}
+
+// stream is the state of a tls, ws or wss connection.
+type stream struct {
+	nc     net.Conn // *tls.Conn, or the TCP connection (ws)
+	ws     bool
+	buf    []byte // what arrived and is not yet a whole message or frame
+	frame  []byte // ws: a fragmented message being put together
+	hdr    [ws.MaxHeaderSize]byte
+	reader bytes.Reader
+}
+
+// ErrWSSubprotocol is a WebSocket upgrade whose answer did not select the
+// "sip" subprotocol (RFC 7118 §4.1 requires it).
+var ErrWSSubprotocol = errors.New("netio: websocket peer did not select the sip subprotocol")
+
+// dialStream connects, secures and upgrades; on success the connection's
+// reading goroutine is running.
+func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, tag any) (*Conn, error) {
+	l.streamMu.Lock()
+	o := l.streamOpts
+	l.streamMu.Unlock()
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = 32 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.HandshakeTimeout)
+	defer cancel()
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
+	raw, err := d.DialContext(ctx, "tcp", remote)
+	if err != nil {
+		return nil, err
+	}
+	_ = raw.(*net.TCPConn).SetLinger(0) // as plain TCP: no TIME-WAIT pile-up
+	start := time.Now()
+	deadline, _ := ctx.Deadline()
+	_ = raw.SetDeadline(deadline)
+	st := &stream{nc: raw, ws: network == "ws" || network == "wss"}
+	var hs Handshake
+	host, _, _ := net.SplitHostPort(remote)
+	if network == "tls" || network == "wss" {
+		cfg := o.TLS
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		cfg = cfg.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		if o.Sessions != nil {
+			cfg.ClientSessionCache = o.Sessions(tag)
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		cs := tc.ConnectionState()
+		hs.TLS, hs.Resumed, hs.Version = true, cs.DidResume, cs.Version
+		st.nc = tc
+	}
+	if st.ws {
+		if err := st.upgrade(network, remote, o); err != nil {
+			st.nc.Close()
+			return nil, err
+		}
+	}
+	hs.Took = time.Since(start)
+	_ = raw.SetDeadline(time.Time{})
+	laddr, _ := netip.ParseAddrPort(raw.LocalAddr().String())
+	raddr, _ := netip.ParseAddrPort(raw.RemoteAddr().String())
+	c := &Conn{tcp: true, st: st, tag: tag, Local: laddr, remote: raddr, Handshake: hs}
+	if !l.track(c) {
+		st.nc.Close()
+		return nil, ErrClosed
+	}
+	go l.readStream(c)
+	return c, nil
+}
+
+// upgrade makes the connection a WebSocket carrying SIP (RFC 7118).
+func (st *stream) upgrade(network, remote string, o StreamOptions) error {
+	scheme := "ws"
+	if network == "wss" {
+		scheme = "wss"
+	}
+	host := o.WSHost
+	if host == "" {
+		host = remote
+	}
+	u := &url.URL{Scheme: scheme, Host: host, Path: o.WSPath}
+	dl := ws.Dialer{Protocols: []string{"sip"}}
+	br, hs, err := dl.Upgrade(st.nc, u)
+	if err != nil {
+		return err
+	}
+	if br != nil { // the peer wrote right after its answer: keep those bytes
+		n := br.Buffered()
+		st.buf = make([]byte, n, max(n, readChunk))
+		_, _ = io.ReadFull(br, st.buf)
+		ws.PutReader(br)
+	}
+	if hs.Protocol != "sip" {
+		return ErrWSSubprotocol
+	}
+	return nil
+}
+
+// track adds c to the connections Stop closes; false once stopped.
+func (l *Loops) track(c *Conn) bool {
+	l.streamMu.Lock()
+	defer l.streamMu.Unlock()
+	if l.streamsStopped {
+		return false
+	}
+	if l.streams == nil {
+		l.streams = make(map[*Conn]struct{})
+	}
+	l.streams[c] = struct{}{}
+	return true
+}
+
+func (l *Loops) untrack(c *Conn) {
+	l.streamMu.Lock()
+	delete(l.streams, c)
+	l.streamMu.Unlock()
+}
+
+// stopStreams closes every tls, ws and wss connection.
+func (l *Loops) stopStreams() {
+	l.streamMu.Lock()
+	l.streamsStopped = true
+	cs := make([]*Conn, 0, len(l.streams))
+	for c := range l.streams {
+		cs = append(cs, c)
+	}
+	l.streamMu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+}
+
+// readChunk is the read buffer of an idle connection: a REGISTER's answer
+// fits; a bigger message grows it for as long as it takes.
+const readChunk = 1024
+
+// readStream delivers what a connection receives until it ends.
+func (l *Loops) readStream(c *Conn) {
+	st := c.st
+	timed, _ := l.recv.(TimedReceiver)
+	deliver := func(msg []byte) {
+		if timed != nil {
+			timed.OnMessageAt(c.tag, msg, time.Time{}, c.remote)
+		} else {
+			l.recv.OnMessage(c.tag, msg)
+		}
+	}
+	var err error
+	for {
+		// First what is buffered (an upgrade may have left bytes), then
+		// what a read brought, even with its error.
+		var used int
+		var ferr error
+		if st.ws {
+			used, ferr = st.frames(c, deliver)
+		} else {
+			used, ferr = st.messages(deliver)
+		}
+		rest := copy(st.buf, st.buf[used:])
+		st.buf = st.buf[:rest]
+		if rest == 0 && cap(st.buf) > 4*readChunk {
+			st.buf = nil // a big message passed: back to a small buffer
+		}
+		if ferr != nil {
+			err = ferr
+		}
+		if err != nil {
+			break
+		}
+		if cap(st.buf) == 0 {
+			st.buf = make([]byte, 0, readChunk)
+		} else if len(st.buf) == cap(st.buf) {
+			st.buf = append(st.buf, 0)[:len(st.buf)] // full: grow
+		}
+		var n int
+		n, err = st.nc.Read(st.buf[len(st.buf):cap(st.buf)])
+		st.buf = st.buf[:len(st.buf)+n]
+	}
+	c.closed.Store(true)
+	_ = st.nc.Close()
+	l.untrack(c)
+	l.recv.OnClosed(c.tag, err)
+}
+
+// messages frames a TLS byte stream into SIP messages, as TCP's is.
+func (st *stream) messages(deliver func([]byte)) (int, error) {
+	used := 0
+	for {
+		adv, tok, err := sipwire.SplitMessage(st.buf[used:], false)
+		if err != nil {
+			return used, err // the stream cannot be resynchronised
+		}
+		if adv == 0 {
+			return used, nil
+		}
+		if tok != nil {
+			deliver(tok)
+		}
+		used += adv
+	}
+}
+
+// errWSClosed is a WebSocket close frame from the peer.
+var errWSClosed = errors.New("netio: websocket closed by the peer")
+
+// frames takes whole WebSocket frames out of the buffer: one SIP message
+// per data frame (RFC 7118 §5.1), fragments put together; pings answered.
+func (st *stream) frames(c *Conn, deliver func([]byte)) (int, error) {
+	used := 0
+	for {
+		st.reader.Reset(st.buf[used:])
+		h, err := ws.ReadHeaderBuffer(&st.reader, st.hdr[:])
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return used, nil // not all here yet
+		}
+		if err != nil {
+			return used, err
+		}
+		hlen := len(st.buf) - used - st.reader.Len()
+		if int64(len(st.buf)-used-hlen) < h.Length {
+			if int64(cap(st.buf)) < int64(used+hlen)+h.Length {
+				if h.Length > 1<<20 {
+					return used, errors.New("netio: websocket frame over 1 MiB")
+				}
+				grown := make([]byte, len(st.buf), used+hlen+int(h.Length))
+				copy(grown, st.buf)
+				st.buf = grown
+			}
+			return used, nil
+		}
+		payload := st.buf[used+hlen : used+hlen+int(h.Length)]
+		used += hlen + int(h.Length)
+		if h.Masked {
+			ws.Cipher(payload, h.Mask, 0)
+		}
+		switch h.OpCode {
+		case ws.OpPing:
+			_ = c.writeFrame(ws.OpPong, payload)
+		case ws.OpPong:
+		case ws.OpClose:
+			_ = c.writeFrame(ws.OpClose, nil)
+			return used, errWSClosed
+		case ws.OpText, ws.OpBinary, ws.OpContinuation:
+			if h.Fin && len(st.frame) == 0 {
+				deliver(payload)
+				continue
+			}
+			st.frame = append(st.frame, payload...)
+			if h.Fin {
+				deliver(st.frame)
+				st.frame = nil
+			}
+		}
+	}
+}
+
+// frameBuf is where a send builds its frame.
+type frameBuf struct {
+	hdr [ws.MaxHeaderSize]byte
+	w   sliceWriter
+}
+
+var framePool = sync.Pool{New: func() any { return &frameBuf{w: sliceWriter{b: make([]byte, 0, 2048)}} }}
+
+// writeTimeout bounds a send to a peer that stopped reading: the
+// connection is then given up (its NAPs reconnect) rather than holding up
+// the engine's loop.
+const writeTimeout = time.Second
+
+// writeFrame sends one masked frame (RFC 6455: a client masks) in one
+// Write, so that a pong from the reader and a send never interleave.
+func (c *Conn) writeFrame(op ws.OpCode, payload []byte) error {
+	f := framePool.Get().(*frameBuf)
+	defer framePool.Put(f)
+	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask(), Length: int64(len(payload))}
+	f.w.b = f.w.b[:0]
+	if err := ws.WriteHeaderBuffer(&f.w, h, f.hdr[:]); err != nil {
+		return err
+	}
+	n := len(f.w.b)
+	f.w.b = append(f.w.b, payload...)
+	ws.Cipher(f.w.b[n:], h.Mask, 0)
+	return c.writeStream(f.w.b)
+}
+
+func (c *Conn) writeStream(b []byte) error {
+	_ = c.st.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.st.nc.Write(b)
+	if err != nil {
+		_ = c.Close()
+	}
+	return err
+}
+
+// sendStream writes one SIP message.
+func (c *Conn) sendStream(b []byte) error {
+	if c.st.ws {
+		return c.writeFrame(ws.OpText, b)
+	}
+	return c.writeStream(b)
+}
+
+// sliceWriter appends to b without allocating.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
