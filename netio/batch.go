@@ -47,7 +47,7 @@ func NewBatch(c *Conn) *Batch {
 func (b *Batch) Add(p []byte) {
 	if len(p) > len(b.bufs[0]) {
 		b.Flush()
-		if b.c.Send(p) != nil {
+		if b.c.sendTo(p) != nil {
 			b.Lost++
 		} else {
 			b.Sent++
