@@ -9,6 +9,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -48,7 +49,16 @@ type Options struct {
 	EventLoops     int // gnet event loops for TCP (default 1)
 	// Tick: the UDP loop wakes at most once per Tick and handles what came
 	// meanwhile in one batch (0: on every datagram).
-	Tick   time.Duration
+	Tick time.Duration
+	// TLS is the client configuration of tls and wss connections (roots,
+	// client certificate, versions); the SNI is each target's host. nil:
+	// the system's roots.
+	TLS *tls.Config
+	// NoResume makes every TLS handshake a full one; by default a NAP that
+	// reconnects resumes its session (a shared connection, the lane's).
+	NoResume bool
+	// WSPath is the path of the WebSocket URI (default "/").
+	WSPath string
 	ShardK int // --shard k/N: run only NAPs with index ≡ k (mod N) in each group
 	ShardN int
 	RunID  uint32 // makes Call-IDs and tags unique per run (0: random)
@@ -226,7 +236,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	if o.NewNetwork != nil {
 		e.net, err = o.NewNetwork(e)
 	} else {
-		e.net, err = newNetio(e, o.EventLoops, o.Tick)
+		e.net, err = newNetio(e, o.EventLoops, o.Tick, e.streamOptions())
 	}
 	if err != nil {
 		return nil, err

@@ -64,7 +64,7 @@ func (g *Group) validate() error {
 		return bad("timers", "need 0 < t1 <= t2, t1 <= timer-f, retry > 0")
 	case g.Rate < 0:
 		return bad("rate", "%v: must not be negative", g.Rate)
-	case g.NAP.Transport != sipwire.UDP && g.NAP.Transport != sipwire.TCP:
+	case g.NAP.Transport > sipwire.WSS:
 		return bad("transport", "%v is not supported", g.NAP.Transport)
 	}
 	return nil

@@ -57,6 +57,10 @@ type lane struct {
 
 	dialing bool     // shared stream: a dial is in progress
 	waiting []uint32 // NAPs waiting for it
+	// TLS sessions resumed by reconnects: the shared connection's, and
+	// per NAP (allocated on a NAP's first dial; see stream.go).
+	session  session
+	sessions []*session
 
 	tap    trace.Sink     // nil: no tracing, nothing done
 	remote netip.AddrPort // the target, for the trace
@@ -142,7 +146,9 @@ func (l *lane) Connect(i uint32) {
 			}
 			if err == nil {
 				l.conn, l.local = c, c.LocalAddr() // reconnects reuse the port: the Contact stays
-				l.rec.Connects++
+				l.connMade(c)
+			} else {
+				l.dialFailed(err)
 			}
 			waiting := l.waiting
 			l.waiting = nil
@@ -169,9 +175,10 @@ func (l *lane) Connect(i uint32) {
 		}
 		if err == nil {
 			l.conns[i] = c
-			l.rec.Connects++
+			l.connMade(c)
 			l.d.Connected(i)
 		} else {
+			l.dialFailed(err)
 			l.d.ConnectFailed(i)
 		}
 		l.wakeLoop()

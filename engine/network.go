@@ -73,12 +73,13 @@ func (a receiverAdapter) OnMessageAt(tag any, msg []byte, arrived time.Time, fro
 }
 func (a receiverAdapter) OnClosed(tag any, err error) { a.r.OnClosed(tag, err) }
 
-func newNetio(r Receiver, tcpLoops int, tick time.Duration) (Network, error) {
+func newNetio(r Receiver, tcpLoops int, tick time.Duration, streams netio.StreamOptions) (Network, error) {
 	l, err := netio.Start(receiverAdapter{r}, tcpLoops)
 	if err != nil {
 		return nil, err
 	}
 	l.SetQuantum(tick)
+	l.SetStreamOptions(streams)
 	return &netioNetwork{l: l, dials: make(chan struct{}, 64)}, nil
 }
 

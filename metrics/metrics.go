@@ -41,6 +41,9 @@ type Recorder struct {
 	// Drain is the un-REGISTERs' latency, kept apart from Transaction so
 	// that latency_ms and --fail-on p99 describe the load.
 	Drain *hdrhistogram.Histogram
+	// Handshake is a tls, ws or wss connection's time from connected to
+	// ready to carry SIP (TLS handshake, WebSocket upgrade).
+	Handshake *hdrhistogram.Histogram
 
 	Counts
 	Responses [700]int64
@@ -57,6 +60,7 @@ type Counts struct {
 	MessagesSent, MessagesReceived                      int64
 	SendFailures                                        int64 // sends the socket refused (buffer full, connection gone)
 	Registered                                          int64 // gauge
+	Handshakes
 }
 
 func (c *Counts) add(o *Counts) {
@@ -76,12 +80,25 @@ func (c *Counts) add(o *Counts) {
 	c.MessagesReceived += o.MessagesReceived
 	c.SendFailures += o.SendFailures
 	c.Registered += o.Registered
+	c.Handshakes.add(&o.Handshakes)
 }
 
 // NewRecorder makes an empty recorder.
 func NewRecorder() *Recorder {
 	return &Recorder{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Interval: NewHistogram(), Drain: NewHistogram()}
+		RefreshError: NewHistogram(), Interval: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram()}
+}
+
+// HandshakeDone records a connection made (a TLS handshake's kind counted
+// when tls is set).
+func (r *Recorder) HandshakeDone(took time.Duration, tls, resumed bool) {
+	Latency(r.Handshake, took)
+	switch {
+	case resumed:
+		r.Resumed++
+	case tls:
+		r.Full++
+	}
 }
 
 // Latency records a duration in µs into h, clamped to the histogram range.
@@ -130,7 +147,7 @@ func (r *Recorder) Response(code int) {
 // Totals is a merged view of several recorders.
 type Totals struct {
 	Transaction, Registration, Corrected, RefreshError *hdrhistogram.Histogram
-	Drain                                              *hdrhistogram.Histogram
+	Drain, Handshake                                   *hdrhistogram.Histogram
 	Counts
 	Responses, Refusals map[int]int64
 }
@@ -138,7 +155,7 @@ type Totals struct {
 // NewTotals is an empty sum.
 func NewTotals() *Totals {
 	return &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Drain: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
+		RefreshError: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
 }
 
 // NewCounts is an empty sum of counters only: no histograms.
@@ -183,17 +200,20 @@ func Merge(rs []*Recorder) *Totals {
 
 // Add sums one recorder into t.
 func (t *Totals) Add(r *Recorder) {
-	t.merge(r.Transaction, r.Registration, r.Corrected, r.RefreshError, r.Drain)
+	t.merge(r.Transaction, r.Registration, r.Corrected, r.RefreshError, r.Drain, r.Handshake)
 	t.AddCounts(r)
 }
 
 // AddTotals sums o into t (the groups into the run).
 func (t *Totals) AddTotals(o *Totals) {
-	t.merge(o.Transaction, o.Registration, o.Corrected, o.RefreshError, o.Drain)
+	t.merge(o.Transaction, o.Registration, o.Corrected, o.RefreshError, o.Drain, o.Handshake)
 	t.AddCountsOf(o)
 }
 
-func (t *Totals) merge(transaction, registration, corrected, refreshError, drain *hdrhistogram.Histogram) {
+func (t *Totals) merge(transaction, registration, corrected, refreshError, drain, handshake *hdrhistogram.Histogram) {
+	if handshake != nil {
+		t.Handshake.Merge(handshake)
+	}
 	t.Transaction.Merge(transaction)
 	t.Registration.Merge(registration)
 	t.Corrected.Merge(corrected)
@@ -268,6 +288,10 @@ type Summary struct {
 	SendFailures int64 `json:"send_failures"`
 	// DrainLatencyMS: the stop's un-REGISTERs, apart from latency_ms (the load).
 	DrainLatencyMS Percentiles `json:"drain_latency_ms"`
+	// Handshakes: how the tls, ws and wss connections were made (absent
+	// when none was); ConnectFailureReasons: why connects failed.
+	Handshakes            *HandshakeSummary `json:"handshakes,omitempty"`
+	ConnectFailureReasons map[string]int64  `json:"connect_failure_reasons,omitempty"`
 	// Refusals: final failures by status code (a 401 answered with
 	// credentials is a challenge, not a refusal).
 	Refusals map[string]int64 `json:"refusals"`
@@ -383,6 +407,10 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		Abandoned: t.Abandoned, MessagesSent: t.MessagesSent, MessagesReceived: t.MessagesReceived, SendFailures: t.SendFailures,
 		DrainLatencyMS: PercentilesOf(t.Drain),
 	}
+	if t.Handshake != nil && t.Handshake.TotalCount() > 0 {
+		s.Handshakes = &HandshakeSummary{Full: t.Full, Resumed: t.Resumed, LatencyMS: PercentilesOf(t.Handshake)}
+	}
+	s.ConnectFailureReasons = failureReasons(&t.Handshakes)
 	codes := make([]int, 0, len(t.Responses))
 	for c := range t.Responses {
 		codes = append(codes, c)

@@ -41,9 +41,9 @@ var counterHelp = map[string]string{
 	"regstorm_auth_challenges_total":  "401/407 challenges answered.",
 	"regstorm_malformed_total":        "Messages that did not parse.",
 	"regstorm_stale_responses_total":  "Responses to no current transaction (late or duplicate).",
-	"regstorm_connect_failures_total": "TCP connects that failed.",
-	"regstorm_tcp_connects_total":     "TCP connections opened.",
-	"regstorm_connections_lost_total": "TCP connections lost.",
+	"regstorm_connect_failures_total": "NAPs whose connect failed (TCP, TLS, WS, WSS).",
+	"regstorm_tcp_connects_total":     "Stream connections opened (TCP, TLS, WS, WSS).",
+	"regstorm_connections_lost_total": "Stream connections lost.",
 	"regstorm_unregistered_total":     "un-REGISTERs answered 2xx.",
 }
 
@@ -63,6 +63,9 @@ func newCollector(view func() *View) *collector {
 	c.descs["transaction"] = prometheus.NewDesc("regstorm_transaction_latency_seconds", "First transmission to final response, per transaction.", g, nil)
 	c.descs["registration"] = prometheus.NewDesc("regstorm_registration_latency_seconds", "First REGISTER to 2xx, auth round trip included.", g, nil)
 	c.descs["corrected"] = prometheus.NewDesc("regstorm_transaction_latency_corrected_seconds", "Transaction latency measured from when the request was due (coordinated omission).", g, nil)
+	c.descs["handshake"] = prometheus.NewDesc("regstorm_handshake_latency_seconds", "TLS, WS and WSS connections: connected to ready to carry SIP (TLS handshake, WebSocket upgrade).", g, nil)
+	c.descs["handshakes"] = prometheus.NewDesc("regstorm_tls_handshakes_total", "TLS handshakes done, full or resumed.", []string{"group", "kind"}, nil)
+	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, nil)
 	return c
 }
 
@@ -94,7 +97,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.descs["registered"], prometheus.GaugeValue, float64(t.Registered), name)
 		ch <- prometheus.MustNewConstMetric(c.descs["naps"], prometheus.GaugeValue, float64(gv.NAPs), name)
-		for key, h := range map[string]*hdrhistogram.Histogram{"transaction": t.Transaction, "registration": t.Registration, "corrected": t.Corrected} {
+		ch <- prometheus.MustNewConstMetric(c.descs["handshakes"], prometheus.CounterValue, float64(t.Full), name, "full")
+		ch <- prometheus.MustNewConstMetric(c.descs["handshakes"], prometheus.CounterValue, float64(t.Resumed), name, "resumed")
+		for r, x := range t.Failed {
+			if x > 0 {
+				ch <- prometheus.MustNewConstMetric(c.descs["dial_failures"], prometheus.CounterValue, float64(x), name, ConnectReason(r).String())
+			}
+		}
+		hists := map[string]*hdrhistogram.Histogram{"transaction": t.Transaction, "registration": t.Registration, "corrected": t.Corrected}
+		if t.Handshake != nil && t.Handshake.TotalCount() > 0 {
+			hists["handshake"] = t.Handshake
+		}
+		for key, h := range hists {
 			count, sum, buckets := promBuckets(h)
 			ch <- prometheus.MustNewConstHistogram(c.descs[key], count, sum, buckets, name)
 		}

@@ -127,8 +127,7 @@ func (l *Loops) Stop() error {
 type Conn struct {
 	gc     gnet.Conn // TCP
 	st     *stream   // TLS, WS, WSS
-	// Handshake is how a tls, ws or wss connection was made.
-	Handshake Handshake
+	hs     Handshake // how a tls, ws or wss connection was made
 	fd     int
 	tcp    bool
 	tag    any
@@ -197,6 +196,9 @@ func reuseAddr(_, _ string, rc syscall.RawConn) error {
 	}
 	return serr
 }
+
+// Handshake says how a tls, ws or wss connection was made.
+func (c *Conn) Handshake() Handshake { return c.hs }
 
 // LocalAddr is the socket's local address and port.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.Local }

@@ -9,47 +9,12 @@ import (
 
 	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
+
+	"github.com/regstorm/regstorm/metrics"
 )
 
-// Reason is why a connection could not be made, in words a user can act
-// on: counted per reason in the summary, the progress and Prometheus.
-type Reason uint8
-
-const (
-	ReasonOther         Reason = iota
-	ReasonRefused              // nothing listens there (RST)
-	ReasonTimeout              // no answer to the connect or the handshake in time
-	ReasonUnreachable          // no route
-	ReasonLocalAddress         // the local address or port cannot be used
-	ReasonClosed               // the peer closed or reset during the handshake
-	ReasonCertUntrusted        // the certificate chain does not lead to a trusted root
-	ReasonCertName             // the certificate does not name the host asked for (SNI)
-	ReasonCertInvalid          // expired, not yet valid, or not for server authentication
-	ReasonTLSAlert             // the peer refused the handshake with an alert (e.g. our client certificate)
-	ReasonTLS                  // any other TLS handshake failure
-	ReasonWSStatus             // the WebSocket upgrade was answered with another status than 101
-	ReasonWSSubprotocol        // the WebSocket peer did not select the sip subprotocol
-	ReasonWS                   // any other WebSocket upgrade failure
-	NumReasons
-)
-
-var reasonNames = [NumReasons]string{
-	"other", "refused", "timeout", "unreachable", "local-address", "closed",
-	"cert-untrusted", "cert-name", "cert-invalid", "tls-alert", "tls", "ws-status", "ws-subprotocol", "ws",
-}
-
-func (r Reason) String() string {
-	if r < NumReasons {
-		return reasonNames[r]
-	}
-	return "other"
-}
-
-// ReasonNames lists every reason's name, in order.
-func ReasonNames() []string { return reasonNames[:] }
-
-// ReasonOf says why a dial failed.
-func ReasonOf(err error) Reason {
+// ReasonOf says why a dial failed, in the words the summary counts.
+func ReasonOf(err error) metrics.ConnectReason {
 	var (
 		unknown   x509.UnknownAuthorityError
 		hostname  x509.HostnameError
@@ -61,37 +26,37 @@ func ReasonOf(err error) Reason {
 	)
 	switch {
 	case errors.Is(err, ErrWSSubprotocol):
-		return ReasonWSSubprotocol
+		return metrics.ReasonWSSubprotocol
 	case errors.As(err, &status):
-		return ReasonWSStatus
+		return metrics.ReasonWSStatus
 	case errors.Is(err, ws.ErrHandshakeBadSubProtocol):
-		return ReasonWSSubprotocol
+		return metrics.ReasonWSSubprotocol
 	case errors.As(err, &unknown):
-		return ReasonCertUntrusted
+		return metrics.ReasonCertUntrusted
 	case errors.As(err, &hostname):
-		return ReasonCertName
+		return metrics.ReasonCertName
 	case errors.As(err, &invalid):
-		return ReasonCertInvalid
+		return metrics.ReasonCertInvalid
 	case errors.Is(err, unix.ECONNREFUSED):
-		return ReasonRefused
+		return metrics.ReasonRefused
 	case errors.Is(err, unix.EHOSTUNREACH), errors.Is(err, unix.ENETUNREACH):
-		return ReasonUnreachable
+		return metrics.ReasonUnreachable
 	case errors.Is(err, unix.EADDRINUSE), errors.Is(err, unix.EADDRNOTAVAIL):
-		return ReasonLocalAddress
+		return metrics.ReasonLocalAddress
 	case errors.As(err, &ne) && ne.Timeout():
-		return ReasonTimeout
+		return metrics.ReasonTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, unix.ECONNRESET), errors.Is(err, unix.EPIPE):
-		return ReasonClosed
+		return metrics.ReasonClosed
 	case isRemoteAlert(err), errors.As(err, &alert):
-		return ReasonTLSAlert
+		return metrics.ReasonTLSAlert
 	case errors.As(err, &recordHdr):
-		return ReasonTLS
+		return metrics.ReasonTLS
 	case isWS(err):
-		return ReasonWS
+		return metrics.ReasonWS
 	case isTLS(err):
-		return ReasonTLS
+		return metrics.ReasonTLS
 	}
-	return ReasonOther
+	return metrics.ReasonOther
 }
 
 // isRemoteAlert: crypto/tls reports an alert the peer sent as an OpError

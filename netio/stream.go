@@ -130,7 +130,7 @@ func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, 
 	_ = raw.SetDeadline(time.Time{})
 	laddr, _ := netip.ParseAddrPort(raw.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(raw.RemoteAddr().String())
-	c := &Conn{tcp: true, st: st, tag: tag, Local: laddr, remote: raddr, Handshake: hs}
+	c := &Conn{tcp: true, st: st, tag: tag, Local: laddr, remote: raddr, hs: hs}
 	if !l.track(c) {
 		st.nc.Close()
 		return nil, ErrClosed

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/regstorm/regstorm/metrics"
 )
 
 // testCert makes a CA-less self-signed certificate for the given names,
@@ -148,8 +150,8 @@ func TestTLSExchangeAndResumption(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !c.Handshake.TLS || c.Handshake.Resumed != resumed || c.Handshake.Version != version || c.Handshake.Took <= 0 {
-				t.Fatalf("version %x round %d: %+v", version, round, c.Handshake)
+			if !c.Handshake().TLS || c.Handshake().Resumed != resumed || c.Handshake().Version != version || c.Handshake().Took <= 0 {
+				t.Fatalf("version %x round %d: %+v", version, round, c.Handshake())
 			}
 			if err := c.Send([]byte(sipMsg)); err != nil {
 				t.Fatal(err)
@@ -189,19 +191,19 @@ func TestStreamDialFailureReasons(t *testing.T) {
 	cases := []struct {
 		name, network, addr string
 		o                   StreamOptions
-		want                Reason
+		want                metrics.ConnectReason
 	}{
-		{"untrusted certificate", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{cert}}), StreamOptions{}, ReasonCertUntrusted},
-		{"wrong name (SNI)", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{other}}), StreamOptions{TLS: &tls.Config{RootCAs: otherPool}}, ReasonCertName},
+		{"untrusted certificate", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{cert}}), StreamOptions{}, metrics.ReasonCertUntrusted},
+		{"wrong name (SNI)", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{other}}), StreamOptions{TLS: &tls.Config{RootCAs: otherPool}}, metrics.ReasonCertName},
 		{"client certificate required", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA, MaxVersion: tls.VersionTLS12}),
-			StreamOptions{TLS: &tls.Config{RootCAs: pool}}, ReasonTLSAlert},
-		{"closed during the handshake", "tls", closer, StreamOptions{TLS: &tls.Config{RootCAs: pool}}, ReasonClosed},
-		{"silent during the handshake", "tls", silent, StreamOptions{TLS: &tls.Config{RootCAs: pool}, HandshakeTimeout: 200 * time.Millisecond}, ReasonTimeout},
-		{"nothing listening", "tls", deadAddr, StreamOptions{}, ReasonRefused},
-		{"no sip subprotocol", "ws", wsPeer(ws.Upgrader{}), StreamOptions{}, ReasonWSSubprotocol},
+			StreamOptions{TLS: &tls.Config{RootCAs: pool}}, metrics.ReasonTLSAlert},
+		{"closed during the handshake", "tls", closer, StreamOptions{TLS: &tls.Config{RootCAs: pool}}, metrics.ReasonClosed},
+		{"silent during the handshake", "tls", silent, StreamOptions{TLS: &tls.Config{RootCAs: pool}, HandshakeTimeout: 200 * time.Millisecond}, metrics.ReasonTimeout},
+		{"nothing listening", "tls", deadAddr, StreamOptions{}, metrics.ReasonRefused},
+		{"no sip subprotocol", "ws", wsPeer(ws.Upgrader{}), StreamOptions{}, metrics.ReasonWSSubprotocol},
 		{"upgrade refused", "ws", wsPeer(ws.Upgrader{OnRequest: func([]byte) error {
 			return ws.RejectConnectionError(ws.RejectionStatus(403))
-		}}), StreamOptions{}, ReasonWSStatus},
+		}}), StreamOptions{}, metrics.ReasonWSStatus},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -295,8 +297,8 @@ func TestWebSocketExchange(t *testing.T) {
 			if m := r.next(t); m != "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n" {
 				t.Fatalf("got %q", m)
 			}
-			if c.Handshake.TLS != (network == "wss") {
-				t.Fatalf("handshake %+v", c.Handshake)
+			if c.Handshake().TLS != (network == "wss") {
+				t.Fatalf("handshake %+v", c.Handshake())
 			}
 		})
 	}
@@ -345,4 +347,3 @@ func TestStreamLostAndStopped(t *testing.T) {
 		t.Fatalf("dial after Stop: %v", err)
 	}
 }
-

@@ -32,5 +32,29 @@ func ProgressLine(elapsed time.Duration, t *metrics.Totals, naps int, rate float
 	if len(fails) > 0 {
 		line += "  refused " + strings.Join(fails, " ")
 	}
-	return line
+	return line + handshakes(t)
+}
+
+// handshakes is the progress line's part on tls/ws/wss connections: TLS
+// handshakes full and resumed, their latency, and failed dials by reason;
+// nothing on a run without any.
+func handshakes(t *metrics.Totals) string {
+	var s string
+	if t.Full+t.Resumed > 0 {
+		s = fmt.Sprintf("  tls %d full %d resumed", t.Full, t.Resumed)
+	}
+	if t.Handshake != nil && t.Handshake.TotalCount() > 0 {
+		p := metrics.PercentilesOf(t.Handshake)
+		s += fmt.Sprintf("  handshake p50 %.2fms p99 %.2fms", p.P50, p.P99)
+	}
+	var fails []string
+	for r, n := range t.Failed {
+		if n > 0 {
+			fails = append(fails, fmt.Sprintf("%s:%d", metrics.ConnectReason(r), n))
+		}
+	}
+	if len(fails) > 0 {
+		s += "  dial failed " + strings.Join(fails, " ")
+	}
+	return s
 }

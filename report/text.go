@@ -29,6 +29,18 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 		fmt.Fprintf(&b, ", in flight at the end %d", *s.InFlight)
 	}
 	fmt.Fprintf(&b, "\n  %s\n", Failures(s))
+	if h := s.Handshakes; h != nil {
+		fmt.Fprintf(&b, "  handshakes: %d full, %d resumed TLS; p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+			h.Full, h.Resumed, h.LatencyMS.P50, h.LatencyMS.P99, h.LatencyMS.Max)
+	}
+	if len(s.ConnectFailureReasons) > 0 {
+		reasons := make([]string, 0, len(s.ConnectFailureReasons))
+		for r, n := range s.ConnectFailureReasons {
+			reasons = append(reasons, fmt.Sprintf("%s ×%d", r, n))
+		}
+		sort.Strings(reasons)
+		fmt.Fprintf(&b, "  dials failed: %s\n", strings.Join(reasons, ", "))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

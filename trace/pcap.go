@@ -132,7 +132,7 @@ func (p *Pcap) packet(m *Message) error {
 	ls := append(p.ls[:0], &p.eth)
 	var nl gopacket.NetworkLayer
 	var proto layers.IPProtocol
-	if m.Transport == "tcp" {
+	if m.Transport != "udp" { // tls, ws, wss: their SIP messages, decrypted and unframed, as TCP
 		proto = layers.IPProtocolTCP
 	} else {
 		proto = layers.IPProtocolUDP

@@ -25,19 +25,23 @@ import (
 type target struct {
 	host      string // a name, or an IP address without brackets
 	port      int
-	transport string // "udp" or "tcp" from ;transport=, "" when not given
+	transport string // from sips: or ;transport=, "" when neither says
+	noPort    bool   // no port given: 5060 here, the transport's default later
 }
 
-// parseTarget reads sip:host[:port][;transport=udp|tcp], or host[:port].
+// parseTarget reads sip:host[:port][;transport=udp|tcp|tls|ws|wss],
+// sips:host[:port] (TLS, or WSS with ;transport=ws or wss), or
+// host[:port].
 // What it cannot honour it refuses; nothing is silently dropped.
 func parseTarget(s string) (target, error) {
 	bad := func(format string, a ...any) (target, error) {
 		return target{}, usagef("--target %q: "+format, append([]any{s}, a...)...)
 	}
 	rest := strings.TrimSpace(s)
+	secure := false
 	switch lower := strings.ToLower(rest); {
 	case strings.HasPrefix(lower, "sips:"):
-		return bad("sips: means TLS, which is not implemented yet; use sip: over udp or tcp")
+		rest, secure = rest[5:], true
 	case strings.HasPrefix(lower, "sip:"):
 		rest = rest[4:]
 	case strings.Contains(rest, "://"):
@@ -61,16 +65,25 @@ func parseTarget(s string) (target, error) {
 				return bad(";transport= given twice")
 			}
 			switch v := strings.ToLower(value); v {
-			case "udp", "tcp":
+			case "udp", "tcp", "tls", "ws", "wss":
 				t.transport = v
-			case "tls", "ws", "wss":
-				return bad("transport %s is not implemented yet (udp and tcp are)", v)
 			default:
-				return bad("unknown transport %q (udp and tcp are implemented)", value)
+				return bad("unknown transport %q (want udp, tcp, tls, ws or wss)", value)
 			}
 		}
 	}
+	if secure { // RFC 3261 §26.2: sips: is TLS on every hop
+		switch t.transport {
+		case "", "tcp", "tls":
+			t.transport = "tls"
+		case "ws", "wss":
+			t.transport = "wss"
+		default:
+			return bad("sips: needs TLS; ;transport=%s cannot carry it", t.transport)
+		}
+	}
 	host, port := hostport, "5060"
+	t.noPort = true
 	if strings.HasPrefix(hostport, "[") {
 		i := strings.IndexByte(hostport, ']')
 		if i < 0 {
@@ -81,13 +94,13 @@ func parseTarget(s string) (target, error) {
 			if r[0] != ':' {
 				return bad("want sip:[IPv6]:port")
 			}
-			port = r[1:]
+			port, t.noPort = r[1:], false
 		}
 	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		if strings.Count(hostport, ":") > 1 {
 			return bad("bracket IPv6 addresses, e.g. sip:[::1]:5060")
 		}
-		host, port = hostport[:i], hostport[i+1:]
+		host, port, t.noPort = hostport[:i], hostport[i+1:], false
 	}
 	if err := checkSIPHost(host); err != nil {
 		return bad("%v", err)

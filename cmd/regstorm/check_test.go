@@ -18,6 +18,10 @@ import (
 func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 	srv := startRegistrar(t, registrar.Config{})
 	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		want []string
@@ -36,10 +40,16 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"--metrics-addr", "127.0.0.1:99999"}, []string{"--metrics-addr"}},
 		{[]string{"--local-ip", "::1"}, []string{"--local-ip", "IPv6", "IPv4"}},
 		{[]string{"--target", "sip:nonexistent.invalid"}, []string{"--target", "nonexistent.invalid"}},
-		{[]string{"--target", "sips:" + srv.Addr}, []string{"--target", "TLS", "not implemented"}},
-		{[]string{"--target", "sip:" + srv.Addr + ";transport=tls"}, []string{"--target", "not implemented"}},
-		{[]string{"--target", "sip:" + srv.Addr + ";transport=ws"}, []string{"--target", "not implemented"}},
-		{[]string{"--target", "sip:" + srv.Addr + ";transport=WSS"}, []string{"--target", "not implemented"}},
+		{[]string{"--target", "sips:" + srv.Addr + ";transport=udp"}, []string{"--target", "TLS"}},
+		{[]string{"--target", "sips:" + srv.Addr, "--transport", "tcp"}, []string{"--target", "--transport"}},
+		{[]string{"--transport", "sctp"}, []string{"--transport", "sctp"}},
+		{[]string{"--transport", "tls", "--tls-ca", "/nonexistent/ca.pem"}, []string{"--tls-ca", "/nonexistent/ca.pem"}},
+		{[]string{"--transport", "tls", "--tls-ca", notPEM}, []string{"--tls-ca", "no certificate"}},
+		{[]string{"--transport", "tls", "--tls-cert", notPEM}, []string{"--tls-cert", "--tls-key"}},
+		{[]string{"--transport", "tls", "--tls-cert", notPEM, "--tls-key", notPEM}, []string{"--tls-cert"}},
+		{[]string{"--transport", "tls", "--tls-version", "1.1"}, []string{"--tls-version", "1.1"}},
+		{[]string{"--transport", "tls", "--tls-insecure", "--tls-ca", notPEM}, []string{"--tls-insecure", "--tls-ca"}},
+		{[]string{"--transport", "ws", "--ws-path", "sip"}, []string{"--ws-path"}},
 		{[]string{"--target", "sip:" + srv.Addr + ";transport=sctp"}, []string{"--target", "sctp"}},
 		{[]string{"--target", "sip:alice@" + srv.Addr}, []string{"--target", "user part", "--user-pattern"}},
 		{[]string{"--target", "sip:" + srv.Addr + ";lr"}, []string{"--target", `"lr"`}},
@@ -100,14 +110,19 @@ func hasFlag(args []string, name string) bool {
 
 func TestParseTarget(t *testing.T) {
 	for in, want := range map[string]target{
-		"sip:127.0.0.1:5070":                     {host: "127.0.0.1", port: 5070},
-		"SIP:127.0.0.1":                          {host: "127.0.0.1", port: 5060},
-		"127.0.0.1:5070":                         {host: "127.0.0.1", port: 5070},
-		"sip:[::1]:5070":                         {host: "::1", port: 5070},
-		"[::1]":                                  {host: "::1", port: 5060},
-		"sip:reg.example.com":                    {host: "reg.example.com", port: 5060},
-		"sip:reg.example.com:5080;transport=TCP": {host: "reg.example.com", port: 5080, transport: "tcp"},
-		"sip:10.0.0.5;transport=udp":             {host: "10.0.0.5", port: 5060, transport: "udp"},
+		"sip:127.0.0.1:5070":                      {host: "127.0.0.1", port: 5070},
+		"SIP:127.0.0.1":                           {host: "127.0.0.1", port: 5060, noPort: true},
+		"127.0.0.1:5070":                          {host: "127.0.0.1", port: 5070},
+		"sip:[::1]:5070":                          {host: "::1", port: 5070},
+		"[::1]":                                   {host: "::1", port: 5060, noPort: true},
+		"sip:reg.example.com":                     {host: "reg.example.com", port: 5060, noPort: true},
+		"sip:reg.example.com:5080;transport=TCP":  {host: "reg.example.com", port: 5080, transport: "tcp"},
+		"sip:10.0.0.5;transport=udp":              {host: "10.0.0.5", port: 5060, transport: "udp", noPort: true},
+		"sips:sbc.example.com":                    {host: "sbc.example.com", port: 5060, transport: "tls", noPort: true},
+		"sips:sbc.example.com:5071;transport=tcp": {host: "sbc.example.com", port: 5071, transport: "tls"},
+		"sips:[::1]:4443;transport=ws":            {host: "::1", port: 4443, transport: "wss"},
+		"sip:127.0.0.1:8080;transport=ws":         {host: "127.0.0.1", port: 8080, transport: "ws"},
+		"sip:127.0.0.1:5061;transport=tls":        {host: "127.0.0.1", port: 5061, transport: "tls"},
 	} {
 		got, err := parseTarget(in)
 		if err != nil || got != want {
@@ -115,7 +130,8 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "sip:", "sip:[::1", "sip:::1", "sip:host:0", "sip:host:65536", "sip:host:+5",
-		"sip:a b", "sip:host;transport=tcp;transport=udp", "sip:host;transport", "http://host", "sip:-host", "sip:300.1.1.1"} {
+		"sip:a b", "sip:host;transport=tcp;transport=udp", "sip:host;transport", "http://host", "sip:-host", "sip:300.1.1.1",
+		"sips:host;transport=udp", "sip:host;transport=sctp"} {
 		if _, err := parseTarget(bad); err == nil || !strings.Contains(err.Error(), "--target") {
 			t.Errorf("%q: %v (want an error naming --target)", bad, err)
 		}

@@ -29,8 +29,8 @@ import (
 func runFlags() []cli.Flag {
 	d := nap.DefaultConfig()
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "target", Usage: "registrar, proxy or SBC as sip:host[:port][;transport=udp|tcp] (default: the embedded registrar on 127.0.0.1)", EnvVars: env("target")},
-		&cli.StringFlag{Name: "transport", Value: "udp", Usage: "udp or tcp (tls, ws and wss are not implemented yet)", EnvVars: env("transport")},
+		&cli.StringFlag{Name: "target", Usage: "registrar, proxy or SBC as sip:host[:port][;transport=udp|tcp|tls|ws|wss] or sips:host[:port] (default: the embedded registrar on 127.0.0.1)", EnvVars: env("target")},
+		&cli.StringFlag{Name: "transport", Value: "udp", Usage: "udp, tcp, tls, ws or wss", EnvVars: env("transport")},
 		&cli.IntFlag{Name: "naps", Value: 1000, Usage: "number of simulated NAPs", EnvVars: env("naps")},
 		&cli.Float64Flag{Name: "rate", Usage: "new NAPs per second during ramp-up (0: as fast as the target answers, at most --window registrations in flight)", EnvVars: env("rate")},
 		&cli.IntFlag{Name: "window", Value: 1000, Usage: "with --rate 0: first registrations in flight at most", EnvVars: env("window")},
@@ -61,7 +61,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the run to `FILE` (go tool pprof)", EnvVars: env("cpuprofile")},
 		&cli.StringFlag{Name: "profile", Usage: "ready profile name (" + strings.Join(profiles.Names(), ", ") + ") or YAML file; flags and env vars override it", EnvVars: env("profile")},
 	}
-	return append(append(flags, traceFlags()...), captureFlags()...)
+	return append(append(append(flags, tlsFlags()...), traceFlags()...), captureFlags()...)
 }
 
 // loadOptions turns the run flags into engine options, or a usage error
@@ -88,14 +88,19 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		}
 		transport = tg.transport
 	}
-	switch transport {
-	case "udp":
-		o.NAP.Transport = sipwire.UDP
-	case "tcp":
-		o.NAP.Transport = sipwire.TCP
-	default:
-		return o, usagef("--transport %q: want udp or tcp (tls, ws and wss are not implemented yet)", c.String("transport"))
+	if tr, ok := sipwire.ParseTransport(transport); ok {
+		o.NAP.Transport = tr
+	} else {
+		return o, usagef("--transport %q: want udp, tcp, tls, ws or wss", c.String("transport"))
 	}
+	if tg.noPort {
+		tg.port = defaultPort(transport)
+	}
+	tlsCfg, err := loadTLS(c)
+	if err != nil {
+		return o, err
+	}
+	o.TLS, o.NoResume, o.WSPath = tlsCfg, c.Bool("tls-no-resume"), c.String("ws-path")
 	if e := c.Int("expires"); e <= 0 || e > sipwire.MaxDelta {
 		return o, usagef("--expires %d: want 1..%d seconds", e, int64(sipwire.MaxDelta))
 	} else {
@@ -232,7 +237,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	shardN := max(o.ShardN, 1)
 	mine := (o.NAPs - o.ShardK + shardN - 1) / shardN
 	embedded := o.Target == ""
-	tcp := o.NAP.Transport == sipwire.TCP
+	tcp := o.NAP.Transport.Stream()
 	switch {
 	case embedded && (o.PerNAP || tcp):
 		// The embedded registrar holds one descriptor per NAP connection as well.

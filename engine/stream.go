@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"crypto/tls"
+	"errors"
+	"sync/atomic"
+
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/netio"
+)
+
+// What the engine adds to tls, ws and wss connections: the options the
+// network dials them with, a TLS session per NAP (or per shared
+// connection) so that a reconnect resumes it, and the counts of how they
+// were made or why not.
+
+func (e *Engine) streamOptions() netio.StreamOptions {
+	o := netio.StreamOptions{TLS: e.o.TLS, WSPath: e.o.WSPath, HandshakeTimeout: e.o.NAP.TimerF}
+	if !e.o.NoResume {
+		o.Sessions = e.sessionFor
+	}
+	return o
+}
+
+// session is one TLS client's session cache: the one session it resumes.
+type session struct {
+	p atomic.Pointer[tls.ClientSessionState]
+}
+
+func (s *session) Get(string) (*tls.ClientSessionState, bool) {
+	st := s.p.Load()
+	return st, st != nil
+}
+
+func (s *session) Put(_ string, st *tls.ClientSessionState) { s.p.Store(st) }
+
+// sessionFor is the cache of the connection dialled with tag: a NAP's own
+// (per-nap sockets) or its lane's (shared). It runs on the dialling
+// goroutine.
+func (e *Engine) sessionFor(tag any) tls.ClientSessionCache {
+	switch t := tag.(type) {
+	case *lane:
+		return &t.session
+	case *napTag:
+		l := t.l
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if len(l.sessions) <= int(t.i) {
+			l.sessions = append(l.sessions, make([]*session, len(l.conns)-len(l.sessions))...)
+		}
+		if l.sessions[t.i] == nil {
+			l.sessions[t.i] = &session{}
+		}
+		return l.sessions[t.i]
+	}
+	return nil
+}
+
+// handshaken is a connection that says how it was made (netio's tls, ws
+// and wss connections).
+type handshaken interface{ Handshake() netio.Handshake }
+
+// connMade counts a connection made, with its handshake.
+func (l *lane) connMade(c Conn) {
+	l.rec.Connects++
+	if h, ok := c.(handshaken); ok {
+		if hs := h.Handshake(); hs.Took > 0 {
+			l.rec.HandshakeDone(hs.Took, hs.TLS, hs.Resumed)
+		}
+	}
+}
+
+// dialFailed counts a failed dial by its reason.
+func (l *lane) dialFailed(err error) {
+	r := netio.ReasonOf(err)
+	if errors.Is(err, errClosed) {
+		r = metrics.ReasonClosed
+	}
+	l.rec.Failed[r]++
+}
