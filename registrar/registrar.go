@@ -1,16 +1,20 @@
 // Package registrar is regstorm's embedded SIP registrar (DESIGN.md §6):
-// REGISTER over UDP and TCP, a location service with expiry, min/max
-// expires with 423, digest authentication with expiring nonces and replay
-// refusal, un-REGISTER and "Contact: *", and fault injection for tests.
+// REGISTER over UDP, TCP, TLS, WS and WSS, a location service with
+// expiry, min/max expires with 423, digest authentication with expiring
+// nonces and replay refusal, un-REGISTER and "Contact: *", and fault
+// injection for tests.
 //
 // A Worker turns request bytes into response bytes with no I/O, one per
-// event loop; Server puts workers on gnet event loops.
+// event loop; Server puts workers on gnet event loops (UDP, TCP) and on
+// stream connections' goroutines (TLS, WS, WSS).
 package registrar
 
 import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	mrand "math/rand/v2"
@@ -54,9 +58,20 @@ type Config struct {
 	// it Listen refuses such a port with ErrPortInUse.
 	ReusePort bool
 
-	// CloseAfterAnswer closes a TCP connection right after each answer is
-	// written, as some registrars do (fault injection).
+	// CloseAfterAnswer closes a stream connection (TCP, TLS, WS, WSS)
+	// right after each answer is written, as some registrars do (fault
+	// injection).
 	CloseAfterAnswer bool
+
+	// Cert is the certificate TLS and WSS present; nil: a self-signed
+	// one made by Listen (Server.Fingerprint tells clients which).
+	Cert *tls.Certificate
+	// ClientCAs, if set, makes TLS and WSS require a client certificate
+	// signed by one of them.
+	ClientCAs *x509.CertPool
+	// HandshakeTimeout bounds a stream connection's TLS handshake and
+	// WebSocket upgrade (10 s).
+	HandshakeTimeout time.Duration
 }
 
 // Registrar holds the shared state: configuration, location service and
@@ -80,6 +95,9 @@ func New(cfg Config) *Registrar {
 	}
 	if cfg.NonceTTL == 0 {
 		cfg.NonceTTL = 30 * time.Second
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
 	}
 	r := &Registrar{cfg: cfg, Loc: NewLocation(), Now: time.Now}
 	r.silent.Store(cfg.Silent)
@@ -115,6 +133,10 @@ type Worker struct {
 	// (SIGUSR1): atomic, since the two run on different goroutines.
 	Requests, Malformed, Challenges, AuthFailures, Replays, Stales int64
 	Registered, Unregistered, Rejected, Dropped                    int64
+
+	// TLS (and WSS) handshakes done and failed: server counters, filled
+	// in by Server.Stats only.
+	TLSHandshakes, TLSFailures int64
 }
 
 // NewWorker makes a worker for one event loop.

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,34 +21,53 @@ import (
 	"github.com/regstorm/regstorm/sipwire"
 )
 
-// Server runs a Registrar on gnet event loops (one per core), over UDP
-// and/or TCP on one port.
+// Server runs a Registrar: UDP and TCP on gnet event loops (one per
+// core) on one port, TLS, WS and WSS on listeners of their own with a
+// goroutine per connection (stream.go).
 type Server struct {
 	gnet.BuiltinEventEngine
 	Reg  *Registrar
-	Addr string // host:port actually listened on
+	Addr string // host:port of UDP and TCP; without them, of the first other transport
 
 	eng     gnet.Engine
+	gnetOn  bool // UDP or TCP served
 	booted  chan struct{}
 	done    chan error
 	stop    chan struct{}
 	mu      sync.Mutex
 	workers []*Worker
 	pool    sync.Pool
+
+	transports map[string]string // transport → host:port
+	streams    []*streamListener
+	tls        *tls.Config
+	cert       *tls.Certificate
+	connMu     sync.Mutex
+	conns      map[*streamConn]struct{}
+	closing    bool
+	wg         sync.WaitGroup // accept loops and stream connections
+	tlsDone    atomic.Int64
+	tlsFailed  atomic.Int64
 }
 
 type tcpConn struct{}
 
-// ErrPortInUse is Listen's refusal of a port another process holds.
+// ErrPortInUse is Listen's refusal of a port another process holds (a
+// *PortInUseError says which).
 var ErrPortInUse = errors.New("port already in use by another process")
 
-// Listen starts a server on host:port for the given transports ("udp",
-// "tcp"). Port 0 picks a free port, the same for both transports.
+// Listen starts a server on host for the given transports (see
+// ParseTransports): "udp" and "tcp" on port, "tls", "ws" and "wss" on
+// port +1/+2/+3 or the port they name ("tls:5071"). Port 0 picks free
+// ports, the same one for UDP and TCP. TLS and WSS present
+// Config.Cert, or a self-signed certificate made here.
 func Listen(reg *Registrar, host string, port int, transports []string) (*Server, error) {
-	if len(transports) == 0 {
-		return nil, errors.New("registrar: no transport")
+	eps, err := ParseTransports(transports, port)
+	if err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
 	}
-	s := &Server{Reg: reg, booted: make(chan struct{}), done: make(chan error, 1), stop: make(chan struct{})}
+	s := &Server{Reg: reg, booted: make(chan struct{}), done: make(chan error, 1), stop: make(chan struct{}),
+		transports: map[string]string{}, conns: map[*streamConn]struct{}{}}
 	s.pool.New = func() any {
 		w := reg.NewWorker()
 		s.mu.Lock()
@@ -55,45 +75,114 @@ func Listen(reg *Registrar, host string, port int, transports []string) (*Server
 		s.mu.Unlock()
 		return w
 	}
-	if port == 0 {
-		p, err := freePort(host, transports)
-		if err != nil {
-			return nil, err
+	var gnetTransports, addrs []string
+	var streamEps []Endpoint
+	for _, ep := range eps {
+		if isStream(ep.Transport) {
+			streamEps = append(streamEps, ep)
+		} else {
+			gnetTransports = append(gnetTransports, ep.Transport)
 		}
-		port = p
 	}
-	s.Addr = net.JoinHostPort(host, strconv.Itoa(port))
-	var addrs []string
-	for _, t := range transports {
-		switch t {
-		case "udp", "tcp":
+	if len(gnetTransports) > 0 {
+		if port == 0 {
+			p, err := freePort(host, gnetTransports)
+			if err != nil {
+				return nil, err
+			}
+			port = p
+		}
+		s.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+		for _, t := range gnetTransports {
 			addrs = append(addrs, t+"://"+s.Addr)
-		default:
-			return nil, fmt.Errorf("registrar: unknown transport %q (want udp, tcp)", t)
+			s.transports[t] = s.Addr
+		}
+		if !reg.cfg.ReusePort {
+			if err := portFree(s.Addr, gnetTransports); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if !reg.cfg.ReusePort {
-		if err := portFree(s.Addr, transports); err != nil {
+	if err := s.openStreams(host, streamEps); err != nil {
+		return nil, err
+	}
+	if len(gnetTransports) > 0 {
+		s.gnetOn = true
+		go func() {
+			// SO_REUSEADDR: the TIME-WAIT connections this listener leaves
+			// behind then do not block portFree at a restart on the same port.
+			s.done <- gnet.Rotate(s, addrs,
+				gnet.WithMulticore(true), gnet.WithReusePort(true), gnet.WithReuseAddr(true),
+				gnet.WithLogLevel(logging.ErrorLevel), netio.QuietLogger(),
+				gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20))
+		}()
+		select {
+		case <-s.booted:
+		case err = <-s.done:
+			err = fmt.Errorf("registrar: listen on %s: %w", s.Addr, err)
+		case <-time.After(5 * time.Second):
+			err = fmt.Errorf("registrar: listen on %s: timed out", s.Addr)
+		}
+		if err != nil {
+			s.closeStreams()
 			return nil, err
 		}
 	}
-	go func() {
-		// SO_REUSEADDR: the TIME-WAIT connections this listener leaves
-		// behind then do not block portFree at a restart on the same port.
-		s.done <- gnet.Rotate(s, addrs,
-			gnet.WithMulticore(true), gnet.WithReusePort(true), gnet.WithReuseAddr(true),
-			gnet.WithLogLevel(logging.ErrorLevel), netio.QuietLogger(),
-			gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20))
-	}()
-	select {
-	case <-s.booted:
-	case err := <-s.done:
-		return nil, fmt.Errorf("registrar: listen on %s: %w", s.Addr, err)
-	case <-time.After(5 * time.Second):
-		return nil, fmt.Errorf("registrar: listen on %s: timed out", s.Addr)
+	for _, sl := range s.streams {
+		s.wg.Add(1)
+		go s.accept(sl)
 	}
 	go s.sweep()
 	return s, nil
+}
+
+// openStreams makes the TLS configuration (if TLS or WSS is served) and
+// opens the TLS, WS and WSS listeners; on an error none is left open.
+func (s *Server) openStreams(host string, eps []Endpoint) error {
+	cfg := &s.Reg.cfg
+	for _, ep := range eps {
+		if ep.Transport != "ws" && s.tls == nil {
+			s.cert = cfg.Cert
+			if s.cert == nil {
+				c, err := selfSigned(host)
+				if err != nil {
+					return fmt.Errorf("registrar: certificate: %w", err)
+				}
+				s.cert = c
+			}
+			s.tls = tlsConfig(s.cert, cfg)
+		}
+	}
+	for _, ep := range eps {
+		sl, err := listenStream(host, ep, cfg.ReusePort)
+		if err != nil {
+			for _, o := range s.streams {
+				o.ln.Close()
+			}
+			s.streams = nil
+			return err
+		}
+		s.streams = append(s.streams, sl)
+		s.transports[ep.Transport] = sl.addr
+		if s.Addr == "" {
+			s.Addr = sl.addr
+		}
+	}
+	return nil
+}
+
+// AddrOf is the host:port a transport ("udp", "tcp", "tls", "ws", "wss")
+// is served on, "" when it is not served.
+func (s *Server) AddrOf(transport string) string { return s.transports[transport] }
+
+// Fingerprint is the SHA-256 fingerprint of the certificate TLS and WSS
+// present, as `openssl x509 -fingerprint -sha256` prints it; "" when
+// neither is served.
+func (s *Server) Fingerprint() string {
+	if s.cert == nil || len(s.cert.Certificate) == 0 {
+		return ""
+	}
+	return fingerprint(s.cert.Certificate[0])
 }
 
 // portFree checks that no other socket holds addr, before gnet binds it
@@ -114,7 +203,7 @@ func portFree(addr string, transports []string) error {
 			c, err = net.ListenPacket("udp", addr)
 		}
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("%s %s: %w", t, addr, ErrPortInUse)
+			return &PortInUseError{Transport: t, Addr: addr}
 		}
 		if err != nil {
 			return fmt.Errorf("registrar: %w", err)
@@ -164,9 +253,14 @@ func (s *Server) sweep() {
 	}
 }
 
-// Close stops the event loops and waits for them.
+// Close stops the event loops and the stream listeners, drops every
+// stream connection, and waits for them all.
 func (s *Server) Close() error {
 	close(s.stop)
+	s.closeStreams()
+	if !s.gnetOn {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.eng.Stop(ctx)
@@ -190,6 +284,7 @@ func (s *Server) Stats() (st Worker) {
 		st.Rejected += atomic.LoadInt64(&w.Rejected)
 		st.Dropped += atomic.LoadInt64(&w.Dropped)
 	}
+	st.TLSHandshakes, st.TLSFailures = s.tlsDone.Load(), s.tlsFailed.Load()
 	return st
 }
 
