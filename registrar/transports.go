@@ -53,7 +53,7 @@ func ParseTransports(transports []string, port int) ([]Endpoint, error) {
 		case named:
 			p, err := strconv.Atoi(portS)
 			if err != nil || p < 0 || p > 65535 {
-				return nil, fmt.Errorf("%q: want %s:PORT with PORT 0..65535", t, name)
+				return nil, fmt.Errorf("%s: port %q, want %s:PORT with PORT 0..65535", name, portS, name)
 			}
 			ep.Port = p
 		case isStream(name) && port != 0:
