@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +24,10 @@ import (
 func registrarFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:5060", Usage: "host:port (port 0: any free port)", EnvVars: env("listen")},
-		&cli.StringFlag{Name: "transport", Value: "udp,tcp", Usage: "udp, tcp or both", EnvVars: env("registrar-transport")},
+		&cli.StringFlag{Name: "transport", Value: "udp,tcp", Usage: "udp, tcp, tls, ws, wss, comma-separated; tls/ws/wss default to the listen port +1/+2/+3, or name one as tls:PORT", EnvVars: env("registrar-transport")},
+		&cli.StringFlag{Name: "cert", Usage: "PEM certificate (chain) for tls and wss, with --key (default: a self-signed one made at start)", EnvVars: env("cert")},
+		&cli.StringFlag{Name: "key", Usage: "PEM private key of --cert", EnvVars: env("key")},
+		&cli.StringFlag{Name: "client-ca", Usage: "PEM CA certificates: tls and wss require a client certificate signed by one of them", EnvVars: env("client-ca")},
 		&cli.BoolFlag{Name: "reuseport", Usage: "share --listen with other processes (SO_REUSEPORT: the kernel splits the requests); without it a port already held is refused", EnvVars: env("reuseport")},
 		&cli.BoolFlag{Name: "auth", Usage: "require digest authentication", EnvVars: env("auth")},
 		&cli.StringFlag{Name: "realm", Usage: "digest realm (default: the AOR's domain)", EnvVars: env("realm")},
@@ -35,7 +40,7 @@ func registrarFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "delay", Usage: "answer this late", EnvVars: env("delay")},
 		&cli.StringFlag{Name: "reject", Usage: "CODE:P, e.g. 503:0.05", EnvVars: env("reject")},
 		&cli.BoolFlag{Name: "silent", Usage: "never answer", EnvVars: env("silent")},
-		&cli.BoolFlag{Name: "close-after-answer", Usage: "TCP: close the connection right after each answer", EnvVars: env("close-after-answer")},
+		&cli.BoolFlag{Name: "close-after-answer", Usage: "TCP, TLS, WS, WSS: close the connection right after each answer", EnvVars: env("close-after-answer")},
 	}
 }
 
@@ -93,16 +98,25 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	}
 	var transports []string
 	for _, t := range strings.Split(c.String("transport"), ",") {
-		switch t = strings.TrimSpace(strings.ToLower(t)); t {
-		case "udp", "tcp":
-			transports = append(transports, t)
-		default:
-			return usagef("--transport %q: want udp, tcp or udp,tcp", c.String("transport"))
-		}
+		transports = append(transports, strings.TrimSpace(strings.ToLower(t)))
+	}
+	eps, err := registrar.ParseTransports(transports, port)
+	if err != nil {
+		return usagef("--transport %q: %v", c.String("transport"), err)
+	}
+	if err := loadCertificates(c, &cfg, eps); err != nil {
+		return err
 	}
 	srv, err := registrar.Listen(registrar.New(cfg), host, port, transports)
-	if errors.Is(err, registrar.ErrPortInUse) {
-		return usagef("--listen: %v (--reuseport shares it)", err)
+	var held *registrar.PortInUseError
+	if errors.As(err, &held) {
+		flag := "--listen"
+		for _, ep := range eps {
+			if ep.Transport == held.Transport && ep.Named {
+				flag = "--transport"
+			}
+		}
+		return usagef("%s: %v (--reuseport shares it)", flag, err)
 	}
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
@@ -114,7 +128,10 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
-	fmt.Fprintf(stderr, "regstorm registrar: listening on %s (%s)\n", srv.Addr, strings.Join(transports, ","))
+	if fp := srv.Fingerprint(); fp != "" {
+		fmt.Fprintf(stderr, "regstorm registrar: certificate SHA256 Fingerprint=%s\n", fp)
+	}
+	fmt.Fprintf(stderr, "regstorm registrar: listening on %s\n", listeningOn(srv, eps))
 	for sig := range sigs {
 		if sig == syscall.SIGUSR1 {
 			// Approximate while requests are being handled.
@@ -138,11 +155,77 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	return err
 }
 
+// listeningOn names each address with its transports, UDP and TCP first
+// as they always were: "127.0.0.1:5060 (udp,tcp); 127.0.0.1:5061 (tls)".
+func listeningOn(srv *registrar.Server, eps []registrar.Endpoint) string {
+	var parts, shared []string
+	for _, ep := range eps {
+		if ep.Transport == "udp" || ep.Transport == "tcp" {
+			shared = append(shared, ep.Transport)
+		}
+	}
+	if len(shared) > 0 {
+		parts = append(parts, fmt.Sprintf("%s (%s)", srv.Addr, strings.Join(shared, ",")))
+	}
+	for _, ep := range eps {
+		if ep.Transport != "udp" && ep.Transport != "tcp" {
+			parts = append(parts, fmt.Sprintf("%s (%s)", srv.AddrOf(ep.Transport), ep.Transport))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 func printRegistrarStats(w io.Writer, srv *registrar.Server) {
 	st := srv.Stats()
 	held, aors := srv.Reg.Loc.Count(time.Now())
-	fmt.Fprintf(w, "regstorm registrar: %d requests, %d bindings made, %d removed, %d held for %d AoRs, %d challenges, %d auth failures, %d replays refused, %d malformed\n",
-		st.Requests, st.Registered, st.Unregistered, held, aors, st.Challenges, st.AuthFailures, st.Replays, st.Malformed)
+	tlsStats := ""
+	if srv.Fingerprint() != "" {
+		tlsStats = fmt.Sprintf(", %d TLS handshakes, %d failed", st.TLSHandshakes, st.TLSFailures)
+	}
+	fmt.Fprintf(w, "regstorm registrar: %d requests, %d bindings made, %d removed, %d held for %d AoRs, %d challenges, %d auth failures, %d replays refused, %d malformed%s\n",
+		st.Requests, st.Registered, st.Unregistered, held, aors, st.Challenges, st.AuthFailures, st.Replays, st.Malformed, tlsStats)
+}
+
+// loadCertificates reads --cert/--key and --client-ca into cfg. They
+// serve tls and wss only: given without either, they are refused rather
+// than ignored.
+func loadCertificates(c *cli.Context, cfg *registrar.Config, eps []registrar.Endpoint) error {
+	certF, keyF, caF := c.String("cert"), c.String("key"), c.String("client-ca")
+	if (certF == "") != (keyF == "") {
+		return usagef("--cert and --key: give both or neither")
+	}
+	if certF == "" && caF == "" {
+		return nil
+	}
+	usesTLS := false
+	for _, ep := range eps {
+		usesTLS = usesTLS || ep.Transport == "tls" || ep.Transport == "wss"
+	}
+	if !usesTLS {
+		if certF != "" {
+			return usagef("--cert: --transport %q has no tls or wss", c.String("transport"))
+		}
+		return usagef("--client-ca: --transport %q has no tls or wss", c.String("transport"))
+	}
+	if certF != "" {
+		cert, err := tls.LoadX509KeyPair(certF, keyF)
+		if err != nil {
+			return usagef("--cert/--key: %v", err)
+		}
+		cfg.Cert = &cert
+	}
+	if caF != "" {
+		pem, err := os.ReadFile(caF)
+		if err != nil {
+			return usagef("--client-ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return usagef("--client-ca %s: no PEM certificate in it", caF)
+		}
+		cfg.ClientCAs = pool
+	}
+	return nil
 }
 
 // passwordLookup builds the registrar's password function from --users or

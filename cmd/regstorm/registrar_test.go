@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,6 +177,13 @@ func TestRegistrarBadNumbersRefusedFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
+	_, heldPort, _ := net.SplitHostPort(held.Addr)
+	// TLS cases serve TLS on the held port too, beside UDP: let through,
+	// they would stop at the held UDP port, not start.
+	tlsOnHeld := []string{"--transport", "udp,tls:" + heldPort}
+	dir := t.TempDir()
+	writeCA(t, dir, "ca").issue(t, dir, "server", false)
+	cert, key, ca := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.pem")
 	cases := []struct {
 		args []string
 		want string
@@ -196,6 +204,21 @@ func TestRegistrarBadNumbersRefusedFirst(t *testing.T) {
 		{[]string{"--max-expires", "-1"}, "--max-expires"},
 		{[]string{"--min-expires", "4294967296"}, "--min-expires"},
 		{[]string{"--max-expires", "4294967296"}, "--max-expires"},
+		{[]string{"--transport", "tls:abc"}, "--transport"},
+		{[]string{"--transport", "udp,sctp"}, "--transport"},
+		{[]string{"--transport", "tls:65536"}, "--transport"},
+		{[]string{"--transport", "udp,tls,tls:5071"}, "--transport"},
+		{[]string{"--transport", "tcp:5071"}, "--transport"},
+		{[]string{"--transport", "udp,tls:" + heldPort + ",ws:" + heldPort}, "--transport"},
+		{[]string{"--listen", "127.0.0.1:65534", "--transport", "wss"}, "--transport"},
+		{append([]string{"--cert", cert}, tlsOnHeld...), "--key"},
+		{append([]string{"--key", key}, tlsOnHeld...), "--cert"},
+		{append([]string{"--cert", cert + ".none", "--key", key}, tlsOnHeld...), "--cert"},
+		{append([]string{"--cert", key, "--key", cert}, tlsOnHeld...), "--cert"},
+		{append([]string{"--client-ca", ca + ".none"}, tlsOnHeld...), "--client-ca"},
+		{append([]string{"--client-ca", key}, tlsOnHeld...), "--client-ca"},
+		{[]string{"--cert", cert, "--key", key, "--transport", "udp,tcp,ws"}, "--cert"},
+		{[]string{"--client-ca", ca}, "--client-ca"},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
