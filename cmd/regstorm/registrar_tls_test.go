@@ -303,3 +303,38 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+// A registrar killed while clients hold TLS and WS connections restarts on
+// the same ports at once: the connections it left behind (TIME-WAIT, or
+// FIN-WAIT while the clients keep their end) do not hold the ports.
+func TestRegistrarRestartOnSamePorts(t *testing.T) {
+	cmd, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "tcp,tls,ws")
+	addrs := listenAddrs(t, errb)
+	fp := fingerprintRE.FindStringSubmatch(errb.String())
+	c, err := tls.Dial("tcp", addrs["tls"], byFingerprint(fp[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w, _, _, err := ws.Dialer{Protocols: []string{"sip"}}.Dial(context.Background(), "ws://"+addrs["ws"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+
+	_, tlsPort, _ := net.SplitHostPort(addrs["tls"])
+	_, wsPort, _ := net.SplitHostPort(addrs["ws"])
+	_, errb = startRegistrarProcess(t, "--listen", addrs["tcp"], "--transport", "tcp,tls:"+tlsPort+",ws:"+wsPort)
+	again := listenAddrs(t, errb)
+	for _, tr := range []string{"tcp", "tls", "ws"} {
+		if again[tr] != addrs[tr] {
+			t.Errorf("%s on %s after the restart, was %s", tr, again[tr], addrs[tr])
+		}
+	}
+	fp = fingerprintRE.FindStringSubmatch(errb.String())
+	if code, err := tlsRegister(addrs["tls"], byFingerprint(fp[1]), "nap000001"); code != 200 {
+		t.Errorf("tls after the restart: %d %v", code, err)
+	}
+}
