@@ -271,24 +271,39 @@ func TestServerWebSocket(t *testing.T) {
 	}
 }
 
-// A client frame without a mask is refused with close 1002.
-func TestServerWebSocketUnmasked(t *testing.T) {
+// Hostile frames end the connection with a close frame saying why: an
+// unmasked one (1002), one announcing a terabyte (1009, nothing
+// allocated for it), a continuation with nothing to continue (1002).
+func TestServerWebSocketHostileFrames(t *testing.T) {
 	s, err := Listen(New(Config{}), "127.0.0.1", 0, []string{"ws"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	c, _, _, err := ws.Dialer{Protocols: []string{"sip"}}.Dial(context.Background(), "ws://"+s.AddrOf("ws"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := ws.WriteFrame(c, ws.NewTextFrame(reqBytes("nap000001", 1, sipwire.TCP))); err != nil {
-		t.Fatal(err)
-	}
-	if h, p := readFrame(t, c); h.OpCode != ws.OpClose || len(p) < 2 || ws.StatusCode(binary.BigEndian.Uint16(p)) != ws.StatusProtocolError {
-		t.Errorf("unmasked frame answered with %v %q", h.OpCode, p)
+	for _, c := range []struct {
+		name string
+		h    ws.Header
+		want ws.StatusCode
+	}{
+		{"unmasked", ws.Header{Fin: true, OpCode: ws.OpText, Length: 10}, ws.StatusProtocolError},
+		{"a terabyte", ws.Header{Fin: true, OpCode: ws.OpText, Length: 1 << 40, Masked: true}, ws.StatusMessageTooBig},
+		{"stray continuation", ws.Header{Fin: true, OpCode: ws.OpContinuation, Length: 0, Masked: true}, ws.StatusProtocolError},
+	} {
+		conn, _, _, err := ws.Dialer{Protocols: []string{"sip"}}.Dial(context.Background(), "ws://"+s.AddrOf("ws"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := ws.WriteHeader(conn, c.h); err != nil {
+			t.Fatal(err)
+		}
+		if c.h.Length == 10 {
+			_, _ = conn.Write(make([]byte, 10))
+		}
+		if h, p := readFrame(t, conn); h.OpCode != ws.OpClose || len(p) < 2 || ws.StatusCode(binary.BigEndian.Uint16(p)) != c.want {
+			t.Errorf("%s: answered with %v %q, want close %d", c.name, h.OpCode, p, c.want)
+		}
+		conn.Close()
 	}
 }
 
@@ -561,4 +576,25 @@ func (ca *testCA) issue(t *testing.T, client bool) tls.Certificate {
 	}
 	leaf, _ := x509.ParseCertificate(der)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// Over TLS, a header that never ends is cut off at 64 KiB by closing the
+// connection, without an answer, as over TCP.
+func TestServerTLSEndlessHeader(t *testing.T) {
+	s, err := Listen(New(Config{}), "127.0.0.1", 0, []string{"tls"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := tls.Dial("tcp", s.AddrOf("tls"), rootOf(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	huge := append([]byte("REGISTER sip:example.com SIP/2.0\r\nX-Pad: "), make([]byte, 70000)...)
+	go func() { _, _ = c.Write(huge) }()
+	if rest, err := io.ReadAll(c); len(rest) != 0 || isTimeout(err) {
+		t.Fatalf("%d bytes of answer, %v; want the connection closed", len(rest), err)
+	}
 }
