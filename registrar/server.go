@@ -3,6 +3,7 @@ package registrar
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -183,6 +184,22 @@ func (s *Server) Fingerprint() string {
 		return ""
 	}
 	return fingerprint(s.cert.Certificate[0])
+}
+
+// Certificate is the leaf certificate TLS and WSS present (nil when
+// neither is served): a client in the same process may trust it.
+func (s *Server) Certificate() *x509.Certificate {
+	if s.cert == nil || len(s.cert.Certificate) == 0 {
+		return nil
+	}
+	if s.cert.Leaf != nil {
+		return s.cert.Leaf
+	}
+	leaf, err := x509.ParseCertificate(s.cert.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
 }
 
 // portFree checks that no other socket holds addr, before gnet binds it

@@ -298,18 +298,21 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	traceStderr(rc.opts.Trace, stderr)
 	o := rc.opts
 	quiet := rc.quiet
-	var embedded string
+	var embedded *registrar.Server
 	if needsEmbedded(o.Groups) {
-		// No target: the embedded registrar, in-process, on a free port.
-		srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
+		// No target: the embedded registrar, in-process, on free ports,
+		// serving every transport (a reload may bring a group on another).
+		srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp", "tls", "ws", "wss"})
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
 		}
 		defer srv.Close()
-		embedded = srv.Addr
+		embedded = srv
 		withTarget(o.Groups, embedded)
+		o.TLS = trustEmbedded(o.TLS, srv.Certificate())
 		if !quiet {
-			fmt.Fprintf(stderr, "regstorm: embedded registrar on %s\n", srv.Addr)
+			fmt.Fprintf(stderr, "regstorm: embedded registrar on %s (tls %s, ws %s, wss %s; certificate sha256 %s)\n",
+				srv.Addr, srv.AddrOf("tls"), srv.AddrOf("ws"), srv.AddrOf("wss"), srv.Fingerprint())
 		}
 	}
 	var hl *metrics.Hlog
@@ -402,11 +405,12 @@ func needsEmbedded(gs []engine.Group) bool {
 	return false
 }
 
-// withTarget points the groups without a target at addr.
-func withTarget(gs []engine.Group, addr string) {
+// withTarget points the groups without a target at the embedded
+// registrar's address for their transport.
+func withTarget(gs []engine.Group, srv *registrar.Server) {
 	for i := range gs {
 		if gs[i].Target == "" {
-			gs[i].Target = addr
+			gs[i].Target = srv.AddrOf(gs[i].NAP.Transport.String())
 		}
 	}
 }
@@ -431,7 +435,7 @@ func censuses(e *engine.Engine, usr1 <-chan struct{}, stderr io.Writer) {
 // "apply a new configuration"): flags and env vars still win over it, as
 // at start. A profile that does not load or validate is refused with its
 // file and line, and the run goes on unchanged.
-func reloads(e *engine.Engine, hup <-chan struct{}, args []string, p *profiles.Profile, embedded string, stderr io.Writer) {
+func reloads(e *engine.Engine, hup <-chan struct{}, args []string, p *profiles.Profile, embedded *registrar.Server, stderr io.Writer) {
 	for range hup {
 		if p == nil || !p.File {
 			why := "no --profile file to read again"
@@ -443,7 +447,7 @@ func reloads(e *engine.Engine, hup <-chan struct{}, args []string, p *profiles.P
 		}
 		rc, err := loadConfig(args)
 		if err == nil && needsEmbedded(rc.opts.Groups) {
-			if embedded == "" {
+			if embedded == nil {
 				err = usagef("--profile %s: a group has no target, and this run has no embedded registrar", p.Source)
 			} else {
 				withTarget(rc.opts.Groups, embedded)

@@ -83,3 +83,26 @@ func defaultPort(transport string) int {
 	}
 	return 5060
 }
+
+// trustEmbedded adds the embedded registrar's certificate to what cfg
+// trusts: it is self-signed, made at start, and this process knows it.
+func trustEmbedded(cfg *tls.Config, leaf *x509.Certificate) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.InsecureSkipVerify || leaf == nil {
+		return cfg
+	}
+	cfg = cfg.Clone()
+	if cfg.RootCAs == nil {
+		if sys, err := x509.SystemCertPool(); err == nil {
+			cfg.RootCAs = sys
+		} else {
+			cfg.RootCAs = x509.NewCertPool()
+		}
+	} else {
+		cfg.RootCAs = cfg.RootCAs.Clone()
+	}
+	cfg.RootCAs.AddCert(leaf)
+	return cfg
+}
