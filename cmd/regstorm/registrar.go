@@ -25,9 +25,9 @@ func registrarFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:5060", Usage: "host:port (port 0: any free port)", EnvVars: env("listen")},
 		&cli.StringFlag{Name: "transport", Value: "udp,tcp", Usage: "udp, tcp, tls, ws, wss, comma-separated; tls/ws/wss default to the listen port +1/+2/+3, or name one as tls:PORT", EnvVars: env("registrar-transport")},
-		&cli.StringFlag{Name: "cert", Usage: "PEM certificate (chain) for tls and wss, with --key (default: a self-signed one made at start)", EnvVars: env("cert")},
-		&cli.StringFlag{Name: "key", Usage: "PEM private key of --cert", EnvVars: env("key")},
-		&cli.StringFlag{Name: "client-ca", Usage: "PEM CA certificates: tls and wss require a client certificate signed by one of them", EnvVars: env("client-ca")},
+		&cli.StringFlag{Name: "cert", Usage: "tls, wss: the certificate (chain) to present, PEM `FILE`, with --key (default: a self-signed one made at start, its fingerprint printed)", EnvVars: env("cert")},
+		&cli.StringFlag{Name: "key", Usage: "tls, wss: the private key of --cert, PEM `FILE`", EnvVars: env("key")},
+		&cli.StringFlag{Name: "client-ca", Usage: "tls, wss: require a client certificate signed by a CA in this PEM `FILE`", EnvVars: env("client-ca")},
 		&cli.BoolFlag{Name: "reuseport", Usage: "share --listen with other processes (SO_REUSEPORT: the kernel splits the requests); without it a port already held is refused", EnvVars: env("reuseport")},
 		&cli.BoolFlag{Name: "auth", Usage: "require digest authentication", EnvVars: env("auth")},
 		&cli.StringFlag{Name: "realm", Usage: "digest realm (default: the AOR's domain)", EnvVars: env("realm")},
