@@ -294,6 +294,7 @@ func checkOutput(flag, p string) error {
 type memoryUse struct {
 	ownSocket bool // --sockets per-nap: a socket per NAP
 	tcp       bool
+	goroutine bool // tls, ws, wss: a goroutine per connection, and crypto/tls's state
 	embedded  bool // the embedded registrar holds each NAP's binding in this process
 }
 
@@ -305,6 +306,10 @@ const (
 	napBytes     = 250
 	socketBytes  = 4 << 10 // a socket of its own: kernel structures and buffers, the connection's state
 	bindingBytes = 500     // the embedded registrar's record and binding of one AOR
+	// A tls, ws or wss connection's goroutine (its stack), read buffer and
+	// crypto/tls state, on each side: ~18 KiB measured at the registrar's
+	// end of 10^4 TLS connections (bench/RESULTS.md), with headroom.
+	streamBytes = 24 << 10
 )
 
 // memoryNeeded estimates the memory a run of naps NAPs needs.
@@ -312,11 +317,17 @@ func memoryNeeded(naps int, u memoryUse) uint64 {
 	per := uint64(napBytes)
 	if u.ownSocket {
 		per += socketBytes
+		if u.goroutine {
+			per += streamBytes
+		}
 	}
 	if u.embedded {
 		per += bindingBytes
 		if u.tcp && u.ownSocket {
 			per += socketBytes // the registrar's end of each connection
+			if u.goroutine {
+				per += streamBytes
+			}
 		}
 	}
 	if uint64(naps) > (math.MaxUint64-baseBytes)/per {

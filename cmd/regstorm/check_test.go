@@ -223,6 +223,16 @@ func TestMemoryEstimate(t *testing.T) {
 	if err := checkMemory(1_000_000, memoryUse{ownSocket: true, tcp: true, embedded: true}, gib, "cgroup"); err == nil || !strings.Contains(err.Error(), "cgroup") {
 		t.Errorf("10^6 TCP per-nap in 1 GiB: %v", err)
 	}
+	// A TLS connection per NAP costs its goroutine and crypto state on
+	// both sides: 10^6 of them do not fit in 24 GiB with the embedded
+	// registrar, where 10^6 TCP ones do.
+	if tcp, tls := memoryNeeded(1e6, memoryUse{ownSocket: true, tcp: true, embedded: true}),
+		memoryNeeded(1e6, memoryUse{ownSocket: true, tcp: true, goroutine: true, embedded: true}); tls < tcp+40e9 {
+		t.Errorf("TLS per-nap %d, TCP %d: want ~48 KiB more per NAP", tls, tcp)
+	}
+	if err := checkMemory(1_000_000, memoryUse{ownSocket: true, tcp: true, goroutine: true, embedded: true}, 23*gib, "MemAvailable"); err == nil {
+		t.Error("10^6 per-nap TLS NAPs and their registrar accepted in 23 GiB")
+	}
 	// Unknown memory (no /proc): no refusal.
 	if err := checkMemory(10_000_000_000, memoryUse{}, 0, ""); err != nil {
 		t.Errorf("unknown memory: %v", err)

@@ -250,7 +250,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		}
 	}
 	avail, from := availableMemory(os.ReadFile)
-	if err := checkMemory(mine, memoryUse{ownSocket: o.PerNAP, tcp: tcp, embedded: embedded}, avail, from); err != nil {
+	if err := checkMemory(mine, memoryUse{ownSocket: o.PerNAP, tcp: tcp, goroutine: tcp && o.NAP.Transport != sipwire.TCP, embedded: embedded}, avail, from); err != nil {
 		return o, err
 	}
 	return o, nil
