@@ -149,3 +149,32 @@ func TestUntrustedCertificateCountedAndRetried(t *testing.T) {
 		t.Errorf("failures %+v", s.Failures)
 	}
 }
+
+// Connected but never answered, over TLS and WSS: no retransmissions (the
+// transport is reliable), Timer F, --retry, then a new REGISTER on the
+// same connection.
+func TestStreamSilentRegistrarTimesOut(t *testing.T) {
+	cert, pool := serverCert(t)
+	for _, tr := range []sipwire.Transport{sipwire.TLS, sipwire.WSS} {
+		t.Run(tr.String(), func(t *testing.T) {
+			srv := startRegistrar(t, registrar.Config{Cert: cert, Silent: true}, tr.String())
+			o := baseOptions(srv.AddrOf(tr.String()), 10)
+			o.NAP.Transport, o.PerNAP = tr, true
+			o.NAP.T1, o.NAP.T2, o.NAP.TimerF, o.NAP.Retry = 50*time.Millisecond, 400*time.Millisecond, 600*time.Millisecond, 200*time.Millisecond
+			o.Duration, o.Drain = 1700*time.Millisecond, 100*time.Millisecond
+			o.TLS = &tls.Config{RootCAs: pool}
+			res, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := res.Summary
+			checkSums(t, res)
+			// REGISTERs at 0 and 0.8 s time out at 0.6 and 1.4 s; one more
+			// at 1.6 s is in flight at the stop.
+			if s.Retransmissions != 0 || s.Timeouts != 20 || s.Connects != 10 || s.Registered != 0 {
+				t.Fatalf("retransmissions %d, timeouts %d, connects %d, registered %d: want 0, 20, 10, 0",
+					s.Retransmissions, s.Timeouts, s.Connects, s.Registered)
+			}
+		})
+	}
+}
