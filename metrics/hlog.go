@@ -155,6 +155,25 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		for c, v := range p.Responses {
 			out.Responses[c] += v
 		}
+		if h := p.Handshakes; h != nil {
+			if out.Handshakes == nil {
+				out.Handshakes = &HandshakeSummary{}
+			}
+			o := out.Handshakes
+			o.Full += h.Full
+			o.Resumed += h.Resumed
+			// Percentiles cannot be summed: the worst shard's stand (as
+			// for the groups), the counts add.
+			l, m := &o.LatencyMS, h.LatencyMS
+			l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
+			l.Count += m.Count
+		}
+		for r, v := range p.ConnectFailureReasons {
+			if out.ConnectFailureReasons == nil {
+				out.ConnectFailureReasons = map[string]int64{}
+			}
+			out.ConnectFailureReasons[r] += v
+		}
 		for c, v := range p.Refusals {
 			if out.Refusals == nil {
 				out.Refusals = map[string]int64{}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/registrar"
@@ -81,4 +84,61 @@ func TestUntrustedTargetReported(t *testing.T) {
 
 func pemOf(srv *registrar.Server) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
+
+// Per-nap TLS connections past one process's descriptor limit are spread
+// over processes with --shard: two shard processes against one TLS
+// registrar bind every NAP, and their logs merge to every NAP registered,
+// with every handshake counted.
+func TestTLSShardsAsProcesses(t *testing.T) {
+	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"tls"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pemOf(srv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const naps = 600
+	var procs []*exec.Cmd
+	for k := 0; k < 2; k++ {
+		cmd, eb := startProcess(t, "--target", "sips:"+srv.AddrOf("tls"), "--tls-ca", ca, "--sockets", "per-nap", "--naps", fmt.Sprint(naps),
+			"--duration", "3s", "--quiet", "--shard", fmt.Sprintf("%d/2", k), "--hlog", filepath.Join(dir, fmt.Sprintf("shard%d.hlog", k)))
+		procs = append(procs, cmd)
+		defer func() {
+			if t.Failed() {
+				t.Logf("shard stderr: %s", eb.String())
+			}
+		}()
+	}
+	most := 0
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && most < naps; time.Sleep(50 * time.Millisecond) {
+		n, _ := srv.Reg.Loc.Count(time.Now())
+		most = max(most, n)
+	}
+	for _, p := range procs {
+		if err := p.Wait(); err != nil {
+			t.Fatalf("shard process: %v", err)
+		}
+	}
+	if most != naps {
+		t.Errorf("the registrar held at most %d bindings of %d", most, naps)
+	}
+	var out, errb bytes.Buffer
+	files, _ := filepath.Glob(filepath.Join(dir, "shard*.hlog"))
+	if code := run(append([]string{"regstorm", "merge"}, files...), &out, &errb); code != 0 {
+		t.Fatalf("merge exit %d: %s", code, errb.String())
+	}
+	var s metrics.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.NAPs != naps || s.Registered != naps || s.Handshakes == nil || s.Handshakes.Full != naps || s.Handshakes.LatencyMS.Count != naps {
+		t.Errorf("merged: naps %d registered %d handshakes %+v", s.NAPs, s.Registered, s.Handshakes)
+	}
+	if n, _ := srv.Reg.Loc.Count(time.Now()); n != 0 {
+		t.Errorf("%d bindings left after both drains", n)
+	}
 }
