@@ -441,9 +441,9 @@ func (e *Engine) OnClosed(tag any, err error) {
 	}
 	switch t := tag.(type) {
 	case *lane:
-		t.onClosed(t)
+		t.onClosed(t, err)
 	case *napTag:
-		t.l.onClosed(t)
+		t.l.onClosed(t, err)
 	}
 }
 

@@ -384,9 +384,10 @@ func (l *lane) traceOutcome(nap int64, ok bool, what string) {
 }
 
 // onClosed: a stream connection of this lane was lost.
-func (l *lane) onClosed(tag any) {
+func (l *lane) onClosed(tag any, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closedBy(err)
 	if t, ok := tag.(*napTag); ok {
 		if c := l.conns[t.i]; c != nil && !c.Closed() {
 			return // an older connection of the NAP, already replaced

@@ -78,3 +78,13 @@ func (l *lane) dialFailed(err error) {
 	}
 	l.rec.Failed[r]++
 }
+
+// closedBy counts a connection that a TLS alert closed under tls-alert,
+// as a failed dial: under TLS 1.3 a server refuses a client certificate
+// after the client's side of the handshake is done, so the refusal
+// arrives as the first read's error, not the dial's.
+func (l *lane) closedBy(err error) {
+	if err != nil && netio.ReasonOf(err) == metrics.ReasonTLSAlert {
+		l.rec.Failed[metrics.ReasonTLSAlert]++
+	}
+}

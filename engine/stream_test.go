@@ -18,7 +18,8 @@ import (
 	"github.com/regstorm/regstorm/sipwire"
 )
 
-// serverCert is a certificate for 127.0.0.1 and a pool that trusts it.
+// serverCert is a certificate for 127.0.0.1 (server or client) and a pool
+// that trusts it.
 func serverCert(t *testing.T) (*tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -27,7 +28,7 @@ func serverCert(t *testing.T) (*tls.Certificate, *x509.CertPool) {
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "registrar.test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"registrar.test"}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -176,5 +177,39 @@ func TestStreamSilentRegistrarTimesOut(t *testing.T) {
 					s.Retransmissions, s.Timeouts, s.Connects, s.Registered)
 			}
 		})
+	}
+}
+
+// Mutual TLS: a registrar that requires client certificates registers the
+// NAPs that show one it trusts; without one every attempt is refused and
+// counted as tls-alert, under TLS 1.2 (the dial fails) and 1.3 (the
+// connection closes on its first read).
+func TestClientCertificate(t *testing.T) {
+	cert, pool := serverCert(t)
+	client, clientPool := serverCert(t) // any certificate the registrar trusts will do
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		for _, show := range []bool{true, false} {
+			t.Run(map[uint16]string{tls.VersionTLS12: "1.2", tls.VersionTLS13: "1.3"}[version]+map[bool]string{true: "/with", false: "/without"}[show], func(t *testing.T) {
+				srv := startRegistrar(t, registrar.Config{Cert: cert, ClientCAs: clientPool}, "tls")
+				o := baseOptions(srv.AddrOf("tls"), 10)
+				o.NAP.Transport, o.PerNAP, o.NAP.Retry, o.Duration = sipwire.TLS, true, 300*time.Millisecond, time.Second
+				o.TLS = &tls.Config{RootCAs: pool, MinVersion: version, MaxVersion: version}
+				if show {
+					o.TLS.Certificates = []tls.Certificate{*client}
+				}
+				res, err := Run(context.Background(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := res.Summary
+				checkSums(t, res)
+				if show && (s.Registered != 10 || len(s.ConnectFailureReasons) != 0) {
+					t.Fatalf("with a certificate: registered %d, failures %v", s.Registered, s.ConnectFailureReasons)
+				}
+				if !show && (s.Registered != 0 || s.ConnectFailureReasons["tls-alert"] < 10) {
+					t.Fatalf("without a certificate: registered %d, failures %v", s.Registered, s.ConnectFailureReasons)
+				}
+			})
+		}
 	}
 }
