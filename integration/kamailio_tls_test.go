@@ -145,11 +145,30 @@ type sipConn struct {
 
 func dialTLS(t *testing.T, k *tlsKamailio) *sipConn {
 	t.Helper()
-	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", k.tlsPort), &tls.Config{RootCAs: k.roots, ServerName: "127.0.0.1"})
+	s, err := tryDialTLS(k)
 	if err != nil {
-		t.Fatalf("TLS to Kamailio: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { s.conn.Close() })
+	return s
+}
+
+func dialWSS(t *testing.T, k *tlsKamailio) *sipConn {
+	t.Helper()
+	s, err := tryDialWSS(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.conn.Close() })
+	return s
+}
+
+func tryDialTLS(k *tlsKamailio) (*sipConn, error) {
+	d := tls.Dialer{Config: &tls.Config{RootCAs: k.roots, ServerName: "127.0.0.1"}, NetDialer: &net.Dialer{Timeout: 10 * time.Second}}
+	c, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", k.tlsPort))
+	if err != nil {
+		return nil, fmt.Errorf("TLS to Kamailio: %v", err)
+	}
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 0, 65536), 65536)
 	sc.Split(sipwire.SplitMessage)
@@ -166,20 +185,19 @@ func dialTLS(t *testing.T, k *tlsKamailio) *sipConn {
 			}
 			return sc.Bytes(), nil
 		},
-	}
+	}, nil
 }
 
-func dialWSS(t *testing.T, k *tlsKamailio) *sipConn {
-	t.Helper()
-	d := ws.Dialer{Protocols: []string{"sip"}, TLSConfig: &tls.Config{RootCAs: k.roots, ServerName: "127.0.0.1"}, Timeout: 5 * time.Second}
+func tryDialWSS(k *tlsKamailio) (*sipConn, error) {
+	d := ws.Dialer{Protocols: []string{"sip"}, TLSConfig: &tls.Config{RootCAs: k.roots, ServerName: "127.0.0.1"}, Timeout: 10 * time.Second}
 	c, br, hs, err := d.Dial(context.Background(), fmt.Sprintf("wss://127.0.0.1:%d/", k.wssPort))
 	if err != nil {
-		t.Fatalf("WSS to Kamailio: %v", err)
+		return nil, fmt.Errorf("WSS to Kamailio: %v", err)
 	}
 	if hs.Protocol != "sip" {
-		t.Fatalf("WebSocket subprotocol %q, want sip", hs.Protocol)
+		c.Close()
+		return nil, fmt.Errorf("WebSocket subprotocol %q, want sip", hs.Protocol)
 	}
-	t.Cleanup(func() { c.Close() })
 	var r io.Reader = c
 	if br != nil { // bytes after the 101 (none expected: the server speaks when spoken to)
 		r = io.MultiReader(br, c)
@@ -193,13 +211,21 @@ func dialWSS(t *testing.T, k *tlsKamailio) *sipConn {
 		conn: c, via: "WSS", local: local, contact: "sip:%s@" + local + ";transport=wss",
 		send: func(b []byte) error { return wsutil.WriteClientText(c, b) },
 		recv: func() ([]byte, error) { return wsutil.ReadServerText(rw) },
-	}
+	}, nil
 }
 
 // register sends one REGISTER for user (with an Authorization for chal
 // when it is not nil) and returns the response.
 func (s *sipConn) register(t *testing.T, user string, cseq, expires int, chal map[string]string) (code int, resp string) {
 	t.Helper()
+	code, resp, err := s.tryRegister(user, cseq, expires, chal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, resp
+}
+
+func (s *sipConn) tryRegister(user string, cseq, expires int, chal map[string]string) (code int, resp string, err error) {
 	uri := "sip:127.0.0.1"
 	var auth string
 	if chal != nil {
@@ -222,20 +248,20 @@ func (s *sipConn) register(t *testing.T, user string, cseq, expires int, chal ma
 		"Content-Length: 0\r\n\r\n",
 		uri, s.via, s.local, user, cseq, user, user, user, user, cseq, user, expires, auth)
 	if err := s.send([]byte(msg)); err != nil {
-		t.Fatalf("send: %v", err)
+		return 0, "", fmt.Errorf("send over %s: %v", s.via, err)
 	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	b, err := s.recv()
 	if err != nil {
-		t.Fatalf("no response to REGISTER over %s: %v", s.via, err)
+		return 0, "", fmt.Errorf("no response to REGISTER over %s: %v", s.via, err)
 	}
 	resp = string(b)
 	m := regexp.MustCompile(`^SIP/2.0 (\d{3}) `).FindStringSubmatch(resp)
 	if m == nil {
-		t.Fatalf("not a response: %q", resp)
+		return 0, resp, fmt.Errorf("not a response: %q", resp)
 	}
 	code, _ = strconv.Atoi(m[1])
-	return code, resp
+	return code, resp, nil
 }
 
 func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -243,18 +269,26 @@ func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToStrin
 // challenge reads realm and nonce from a 401's WWW-Authenticate.
 func challenge(t *testing.T, resp string) map[string]string {
 	t.Helper()
+	c, err := parseChallenge(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func parseChallenge(resp string) (map[string]string, error) {
 	line := regexp.MustCompile(`(?mi)^WWW-Authenticate:\s*Digest (.*)$`).FindStringSubmatch(resp)
 	if line == nil {
-		t.Fatalf("no WWW-Authenticate in %q", resp)
+		return nil, fmt.Errorf("no WWW-Authenticate in %q", resp)
 	}
 	c := map[string]string{}
 	for _, p := range regexp.MustCompile(`(\w+)="?([^",\r]*)"?`).FindAllStringSubmatch(line[1], -1) {
 		c[p[1]] = p[2]
 	}
 	if c["nonce"] == "" || c["realm"] == "" || !strings.Contains(c["qop"], "auth") {
-		t.Fatalf("challenge %v", c)
+		return nil, fmt.Errorf("challenge %v", c)
 	}
-	return c
+	return c, nil
 }
 
 // rawRegister walks one binding through Kamailio by hand, with a client
