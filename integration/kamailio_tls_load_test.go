@@ -32,10 +32,11 @@ func testKamailioStreamAuth5k(t *testing.T, tr sipwire.Transport) {
 	// (or at the bound): how long 5 000 handshakes take depends on this
 	// machine's other load more than on regstorm. Kamailio reads TCP and TLS
 	// with one process (bench/peers/kamailio.cfg); its main process hands
-	// each readable connection to it through a socket that fills at a few
-	// hundred, then queues them for 2 s and drops what is still queued:
-	// with the default window of 1 000, 1 000 un-REGISTERs at once lost
-	// 40 to 380 a run. 200 in flight never filled it.
+	// it each readable connection through a socket and, when that socket is
+	// full, queues them and closes those still queued after 2 s ("queue
+	// full", then "send_fd failed" in its log). With the default window of
+	// 1 000, a drain's burst of un-REGISTERs lost 40 and 382 in two runs;
+	// with 500 none, but thousands of "queue full"; with 200, not one.
 	o.Duration = 150 * time.Second
 	o.Drain = 20 * time.Second
 	o.Window = 200
