@@ -22,6 +22,7 @@ type directory struct {
 	domain []byte
 	ruri   []byte
 	host   []byte
+	route  []byte
 }
 
 func (d *directory) Identity(local uint32, r *sipwire.Register) {
@@ -48,6 +49,8 @@ func (d *directory) Identity(local uint32, r *sipwire.Register) {
 	d.tag = strconv.AppendUint(append(d.tag[:0], 'r', 's'), g^uint64(d.id.RunID)<<20^uint64(d.group)<<52, 36)
 	r.User, r.Domain = d.user, domain
 	r.RequestURI = d.ruri
+	d.route = append(d.route[:0], d.id.Route...) // a reload may change it
+	r.Route = d.route
 	if len(d.id.Users) > 0 && len(d.id.RequestURI) == 0 {
 		r.RequestURI = nil // follow each user's own domain
 	}

@@ -166,6 +166,9 @@ type Identity struct {
 	PasswordPattern Pattern
 	Domain          string // AOR domain (default: the target host)
 	RequestURI      string // default sip:<domain>
+	// Route is the Route field's value every request carries: an outbound
+	// proxy as "<sip:host:port;lr>"; "" for none.
+	Route string
 	Users           []User // overrides the patterns when set
 	RunID           uint32 // makes Call-IDs and tags unique per run
 }

@@ -59,7 +59,7 @@ type Group struct {
 
 // GroupKeys are the keys a group may set, besides its name: who its NAPs
 // are, where and how they register.
-var GroupKeys = []string{"naps", "users", "user-pattern", "user-start", "password", "domain", "target",
+var GroupKeys = []string{"naps", "users", "user-pattern", "user-start", "password", "domain", "target", "proxy",
 	"transport", "expires", "local-ip", "rate", "register"}
 
 // Load reads a ready profile by name (e.g. "kamailio-udp-auth") or a YAML

@@ -138,6 +138,9 @@ type Register struct {
 	// Proxy-Authorization) field without its CRLF; empty for none.
 	Auth      []byte
 	UserAgent []byte // empty: no User-Agent header
+	// Route is a Route field's value, e.g. "<sip:proxy.example.com;lr>":
+	// an outbound proxy (RFC 3261 §8.1.2); empty: no Route header.
+	Route []byte
 }
 
 func appendHost(dst, host []byte) []byte {
@@ -169,7 +172,13 @@ func AppendRegister(dst []byte, r *Register) []byte {
 	dst = appendHostPort(dst, r.LocalHost, r.LocalPort)
 	dst = append(dst, ";rport;branch="...)
 	dst = AppendBranch(dst, r.BranchSalt, r.Branch)
-	dst = append(dst, "\r\nMax-Forwards: 70\r\nFrom: "...)
+	dst = append(dst, "\r\nMax-Forwards: 70\r\n"...)
+	if len(r.Route) > 0 {
+		dst = append(dst, "Route: "...)
+		dst = append(dst, r.Route...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "From: "...)
 	dst = appendAOR(dst, r)
 	dst = append(dst, ";tag="...)
 	dst = append(dst, r.FromTag...)

@@ -36,6 +36,21 @@ Content-Length: 0
 	}
 }
 
+// Through an outbound proxy: the Route names it (loose routing), the
+// Request-URI and the AOR still name the registrar's domain.
+func TestAppendRegisterRoute(t *testing.T) {
+	r := sampleRegister()
+	r.Route = []byte("<sip:192.0.2.7:5080;lr>")
+	got := string(AppendRegister(nil, r))
+	if !strings.Contains(got, "Max-Forwards: 70\r\nRoute: <sip:192.0.2.7:5080;lr>\r\nFrom: ") || !strings.HasPrefix(got, "REGISTER sip:example.com SIP/2.0\r\n") {
+		t.Fatalf("got\n%s", got)
+	}
+	var m Msg
+	if err := m.Parse([]byte(got)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAppendRegisterVariantsRoundTrip(t *testing.T) {
 	auth := `Authorization: Digest username="nap000001", realm="example.com", nonce="n", uri="sip:example.com", response="00", algorithm=MD5`
 	cases := []struct {

@@ -27,15 +27,44 @@ type target struct {
 	port      int
 	transport string // from sips: or ;transport=, "" when neither says
 	noPort    bool   // no port given: 5060 here, the transport's default later
+	secure    bool   // sips:
 }
 
 // parseTarget reads sip:host[:port][;transport=udp|tcp|tls|ws|wss],
 // sips:host[:port] (TLS, or WSS with ;transport=ws or wss), or
 // host[:port].
 // What it cannot honour it refuses; nothing is silently dropped.
-func parseTarget(s string) (target, error) {
+func parseTarget(s string) (target, error) { return parseURI("--target", s, false) }
+
+// parseProxy reads an outbound proxy's URI as parseTarget does, ;lr
+// allowed, and gives the Route field's value that names it (always loose
+// routing: RFC 3261 §8.1.2 and §16.12).
+func parseProxy(s string) (target, string, error) {
+	t, err := parseURI("--proxy", s, true)
+	if err != nil {
+		return t, "", err
+	}
+	host := t.host
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	scheme, params := "sip:", ";lr"
+	if t.secure {
+		scheme = "sips:"
+	}
+	if t.transport != "" && !(t.secure && t.transport == "tls") {
+		params = ";transport=" + t.transport + params
+	}
+	port := ""
+	if !t.noPort {
+		port = ":" + strconv.Itoa(t.port)
+	}
+	return t, "<" + scheme + host + port + params + ">", nil
+}
+
+func parseURI(flag, s string, lr bool) (target, error) {
 	bad := func(format string, a ...any) (target, error) {
-		return target{}, usagef("--target %q: "+format, append([]any{s}, a...)...)
+		return target{}, usagef(flag+" %q: "+format, append([]any{s}, a...)...)
 	}
 	rest := strings.TrimSpace(s)
 	secure := false
@@ -58,6 +87,9 @@ func parseTarget(s string) (target, error) {
 	if hasParams {
 		for _, p := range strings.Split(params, ";") {
 			name, value, _ := strings.Cut(p, "=")
+			if lr && strings.EqualFold(name, "lr") && value == "" {
+				continue // a proxy's URI: we always route loosely
+			}
 			if !strings.EqualFold(name, "transport") {
 				return bad("unknown URI parameter %q (only ;transport= is honoured)", name)
 			}
@@ -72,6 +104,7 @@ func parseTarget(s string) (target, error) {
 			}
 		}
 	}
+	t.secure = secure
 	if secure { // RFC 3261 §26.2: sips: is TLS on every hop
 		switch t.transport {
 		case "", "tcp", "tls":
@@ -246,7 +279,7 @@ const resolveTimeout = 3 * time.Second
 
 // resolveTarget gives the address to send to: the target's own if it is
 // one, else the first address of its name in the wanted family (0: any).
-func resolveTarget(t target, fam int) (netip.AddrPort, error) {
+func resolveTarget(flag string, t target, fam int) (netip.AddrPort, error) {
 	if a, err := netip.ParseAddr(t.host); err == nil {
 		return netip.AddrPortFrom(a, uint16(t.port)), nil
 	}
@@ -254,14 +287,14 @@ func resolveTarget(t target, fam int) (netip.AddrPort, error) {
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", t.host)
 	if err != nil {
-		return netip.AddrPort{}, usagef("--target: %s does not resolve: %v", t.host, err)
+		return netip.AddrPort{}, usagef("%s: %s does not resolve: %v", flag, t.host, err)
 	}
 	for _, a := range addrs {
 		if a = a.Unmap(); fam == 0 || family(a) == fam {
 			return netip.AddrPortFrom(a, uint16(t.port)), nil
 		}
 	}
-	return netip.AddrPort{}, usagef("--target: %s has no IPv%d address, the family of --local-ip", t.host, fam)
+	return netip.AddrPort{}, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, t.host, fam)
 }
 
 // checkOutput refuses an output file that could not be created. The file

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ func runFlags() []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "target", Usage: "registrar, proxy or SBC as sip:host[:port][;transport=udp|tcp|tls|ws|wss] or sips:host[:port] (default: the embedded registrar on 127.0.0.1)", EnvVars: env("target")},
 		&cli.StringFlag{Name: "transport", Value: "udp", Usage: "udp, tcp, tls, ws or wss", EnvVars: env("transport")},
+		&cli.StringFlag{Name: "proxy", Usage: "send through this outbound proxy, sip:host[:port][;transport=…] (a Route with ;lr); --target then names the registrar's domain, which is not contacted", EnvVars: env("proxy")},
 		&cli.IntFlag{Name: "naps", Value: 1000, Usage: "number of simulated NAPs", EnvVars: env("naps")},
 		&cli.Float64Flag{Name: "rate", Usage: "new NAPs per second during ramp-up (0: as fast as the target answers, at most --window registrations in flight)", EnvVars: env("rate")},
 		&cli.IntFlag{Name: "window", Value: 1000, Usage: "with --rate 0: first registrations in flight at most", EnvVars: env("window")},
@@ -81,20 +83,37 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 			return o, err
 		}
 	}
-	transport := strings.ToLower(c.String("transport"))
-	if tg.transport != "" {
-		if c.IsSet("transport") && transport != tg.transport {
-			return o, usagef("--target %q says transport=%s, --transport says %s", c.String("target"), tg.transport, transport)
+	var proxy target
+	var route string
+	if s := c.String("proxy"); s != "" {
+		var err error
+		if proxy, route, err = parseProxy(s); err != nil {
+			return o, err
 		}
-		transport = tg.transport
+		if tg.host == "" && c.String("domain") == "" {
+			return o, usagef("--proxy %q: name the registrar with --target (its domain goes in the Request-URI and the AOR) or --domain", s)
+		}
+	}
+	// The next hop, where the NAPs send: the proxy when there is one,
+	// else the target. Its URI may name the transport.
+	hop, hopFlag := tg, "--target"
+	if route != "" {
+		hop, hopFlag = proxy, "--proxy"
+	}
+	transport := strings.ToLower(c.String("transport"))
+	if hop.transport != "" {
+		if c.IsSet("transport") && transport != hop.transport {
+			return o, usagef("%s %q says transport=%s, --transport says %s", hopFlag, c.String(hopFlag[2:]), hop.transport, transport)
+		}
+		transport = hop.transport
 	}
 	if tr, ok := sipwire.ParseTransport(transport); ok {
 		o.NAP.Transport = tr
 	} else {
 		return o, usagef("--transport %q: want udp, tcp, tls, ws or wss", c.String("transport"))
 	}
-	if tg.noPort {
-		tg.port = defaultPort(transport)
+	if hop.noPort {
+		hop.port = defaultPort(transport)
 	}
 	tlsCfg, err := loadTLS(c)
 	if err != nil {
@@ -198,18 +217,36 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		}
 		o.Identity.Users = users
 	}
-	if tg.host != "" {
+	if route != "" {
+		// Through a proxy: the registrar's domain, as --target names it,
+		// goes in the Request-URI and the AOR; nothing resolves it here.
+		o.Identity.Route = route
+		if tg.host != "" {
+			host := tg.host
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			if o.Identity.Domain == "" {
+				o.Identity.Domain = host
+			}
+			o.Identity.RequestURI = "sip:" + host
+			if !tg.noPort {
+				o.Identity.RequestURI += ":" + strconv.Itoa(tg.port)
+			}
+		}
+	}
+	if hop.host != "" {
 		// The engine gets an address; a name stays the AOR domain, as a
 		// gateway configured with it would send.
-		ap, err := resolveTarget(tg, localFamily)
+		ap, err := resolveTarget(hopFlag, hop, localFamily)
 		if err != nil {
 			return o, err
 		}
 		if localFamily != 0 && family(ap.Addr()) != localFamily {
-			return o, usagef("--local-ip is IPv%d, --target %s is IPv%d", localFamily, ap.Addr(), family(ap.Addr()))
+			return o, usagef("--local-ip is IPv%d, %s %s is IPv%d", localFamily, hopFlag, ap.Addr(), family(ap.Addr()))
 		}
-		if _, err := netip.ParseAddr(tg.host); err != nil && o.Identity.Domain == "" {
-			o.Identity.Domain = tg.host
+		if _, err := netip.ParseAddr(hop.host); err != nil && o.Identity.Domain == "" {
+			o.Identity.Domain = hop.host
 		}
 		o.Target = ap.String()
 	} else if localFamily == 6 {
