@@ -37,10 +37,14 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.Rcode = dns.RcodeRefused
 	case NXDomain:
 		m.Rcode = dns.RcodeNameError
+		m.Ns = s.soa(name)
 	default:
 		m.Answer = s.copyOf(name, q.Qtype)
-		if len(m.Answer) == 0 && !s.exists(name) {
-			m.Rcode = dns.RcodeNameError
+		if len(m.Answer) == 0 {
+			m.Ns = s.soa(name)
+			if !s.exists(name) {
+				m.Rcode = dns.RcodeNameError
+			}
 		}
 		if s.additional {
 			m.Extra = s.extra(m.Answer)
@@ -76,6 +80,22 @@ func (s *Server) exists(name string) bool {
 		}
 	}
 	return false
+}
+
+// soa is the SOA record of the zone holding name, which a negative answer
+// carries so that resolvers know how long it holds (RFC 2308); none when
+// the test set no SOA.
+func (s *Server) soa(name string) []dns.RR {
+	for zone := name; ; {
+		if rrs := s.copyOf(zone, dns.TypeSOA); len(rrs) > 0 {
+			return rrs
+		}
+		i := strings.IndexByte(zone, '.')
+		if i < 0 || i == len(zone)-1 {
+			return nil
+		}
+		zone = zone[i+1:]
+	}
 }
 
 // extra is the additional section for an answer: SRV records for NAPTR

@@ -112,3 +112,20 @@ func TestAdditionalAndTruncate(t *testing.T) {
 		t.Fatalf("over TCP: %v", r)
 	}
 }
+
+// Negative answers carry the SOA of the zone the name is in.
+func TestNegativeAnswerCarriesSOA(t *testing.T) {
+	s := Start(t)
+	s.Zone("example.test. 60 IN SOA ns.example.test. admin.example.test. 1 60 60 600 5", "a.example.test. 30 IN A 192.0.2.1")
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+	}{{"a.example.test", dns.TypeAAAA}, {"_sip._udp.a.example.test", dns.TypeSRV}} {
+		if r := ask(t, s, "udp", c.name, c.qtype); len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA {
+			t.Errorf("%s: authority %v", c.name, r.Ns)
+		}
+	}
+	if r := ask(t, s, "udp", "a.example.test", dns.TypeA); len(r.Ns) != 0 {
+		t.Errorf("positive answer with authority %v", r.Ns)
+	}
+}
