@@ -125,8 +125,7 @@ func (l *lookup) addrs(ctx context.Context, name string, qtype uint16, ask bool)
 			out = append(out, a.Unmap())
 		}
 	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return slices.Compact(out), err
+	return uniq(out), err
 }
 
 // worse is the error more worth reporting: a failed or silent server
