@@ -43,7 +43,8 @@ type Result struct {
 	Targets []Target
 	// TTL is the smallest TTL of the records used (and of the SOA of a
 	// negative answer that decided a fallback): resolve again after it.
-	// 0 for an IP literal, where there is nothing to resolve again.
+	// 0 for an IP literal or a name of /etc/hosts: nothing to resolve
+	// again. (A record with TTL 0 gives 0 too; the caller may want a floor.)
 	TTL time.Duration
 }
 
