@@ -322,21 +322,25 @@ func (u *udpLoop) routeSource(family int, remote netip.AddrPort) (netip.Addr, er
 // setPeer stores the target as a raw socket address, for sendto and
 // sendmmsg without an allocation per datagram.
 func (c *Conn) setPeer(family int, ap netip.AddrPort) {
+	c.peerLen = fillRaw(&c.peer, family, ap)
+}
+
+// fillRaw writes ap into sa as family's socket address; it returns the
+// address's length.
+func fillRaw(sa *unix.RawSockaddrInet6, family int, ap netip.AddrPort) uint32 {
 	if family == unix.AF_INET {
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&c.peer))
-		sa.Family = unix.AF_INET
-		sa.Addr = ap.Addr().Unmap().As4()
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		sa4.Addr = ap.Addr().Unmap().As4()
+		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
 		p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
-		c.peerLen = unix.SizeofSockaddrInet4
-		return
+		return unix.SizeofSockaddrInet4
 	}
-	sa := &c.peer
 	sa.Family = unix.AF_INET6
 	sa.Addr = ap.Addr().As16()
 	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 	p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
-	c.peerLen = unix.SizeofSockaddrInet6
+	return unix.SizeofSockaddrInet6
 }
 
 // sendTo writes one datagram to the socket's peer.
@@ -346,6 +350,37 @@ func (c *Conn) sendTo(b []byte) error {
 	}
 	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0,
 		uintptr(unsafe.Pointer(&c.peer)), uintptr(c.peerLen))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// errNotDatagram: SendTo on a connection.
+var errNotDatagram = errors.New("netio: SendTo on a stream connection")
+
+// SendTo writes one datagram to another address than the socket's
+// target: a NAP that failed over to the next server (RFC 3263 §4.3)
+// keeps its socket, and so its Contact. to must be of the socket's
+// family.
+func (c *Conn) SendTo(b []byte, to netip.AddrPort) error {
+	if c.tcp {
+		return errNotDatagram
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	family := unix.AF_INET6
+	if c.peerLen == unix.SizeofSockaddrInet4 {
+		family = unix.AF_INET
+	}
+	var sa unix.RawSockaddrInet6
+	n := fillRaw(&sa, family, to)
+	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0,
+		uintptr(unsafe.Pointer(&sa)), uintptr(n))
 	if errno != 0 {
 		return errno
 	}

@@ -228,3 +228,42 @@ func TestUDPAnswerFromAnotherAddress(t *testing.T) {
 		t.Fatal("the answer from another address never arrived")
 	}
 }
+
+// SendTo reaches another address than the one dialled, from the same
+// socket (the same source port: a NAP's Contact stays), without
+// allocating.
+func TestUDPSendToAnotherTarget(t *testing.T) {
+	a, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	loops, err := Start(&collect{got: make(chan struct{}, 1)}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loops.Stop()
+	c, err := loops.Dial("udp", netip.AddrPort{}, a.LocalAddr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := b.LocalAddr().(*net.UDPAddr).AddrPort()
+	if err := c.SendTo([]byte("failed over"), to); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = b.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, from, err := b.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "failed over" || from.(*net.UDPAddr).AddrPort() != c.LocalAddr() {
+		t.Fatalf("got %q from %v (%v); want it from %v", buf[:n], from, err, c.LocalAddr())
+	}
+	msg := []byte("x")
+	if allocs := testing.AllocsPerRun(100, func() { _ = c.SendTo(msg, to) }); allocs != 0 && !raceEnabled {
+		t.Errorf("SendTo allocates %v", allocs)
+	}
+}
