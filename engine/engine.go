@@ -113,6 +113,7 @@ type Engine struct {
 	// At the end of the load phase, for the summary.
 	loadTime        time.Duration
 	registeredAtEnd map[*groupRun]int64
+	targetsAtEnd    map[string]int64 // NAPs registered per target, at the end of the load
 	process         *metrics.Process // the tester at the end of the load
 	nextSnap        time.Duration
 	lastReqs        int64
@@ -158,6 +159,7 @@ type cohort struct {
 	spec  Group
 	lanes []*lane
 	pred  *cohort // the cohort this one replaced: NAP c starts after its un-REGISTER is sent
+	ts    *targetSet // several targets (RFC 3263); nil: spec.Target only
 	mine  int     // NAPs of the group this process runs
 	want  int     // NAPs that should be registering now: [0, want)
 	size  int     // NAP slots made so far
@@ -275,6 +277,9 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 func withDomains(gs []Group) []Group {
 	out := append([]Group(nil), gs...)
 	for i := range out {
+		if out[i].Target == "" && len(out[i].Targets) > 0 {
+			out[i].Target = out[i].Targets[0].Addr
+		}
 		if out[i].Identity.Domain != "" {
 			continue
 		}
@@ -310,6 +315,7 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 		co.want = co.mine
 	}
 	co.rate = e.rateOf(spec)
+	co.ts = newTargetSet(spec)
 	nLanes := o.SocketsPerLoop * o.EventLoops
 	for k := 0; k < nLanes; k++ {
 		l := &lane{e: e, co: co, idx: uint32(k), rec: metrics.NewRecorder(), network: spec.NAP.Transport.String(),
@@ -329,17 +335,26 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 		e.lanesN++
 		l.d = nap.NewDriver(m, 0, e.clock, time.Millisecond, l, l)
 		l.d.Armed = l.armed
+		l.ts = co.ts
+		l.targetRecorder()
 		if o.PerNAP {
 			l.conns = []Conn{}
 		} else {
 			ip := e.localAddr(co.spec.LocalIPs, uint64(k))
-			l.local = netip.AddrPortFrom(ip, 0)
+			n := 1
+			if l.ts != nil && !l.udp {
+				n = len(l.ts.addrs) // a connection per target
+			}
+			for t := 0; t < n; t++ {
+				l.sh = append(l.sh, &sharedConn{l: l, t: uint8(t), local: netip.AddrPortFrom(ip, 0)})
+			}
 			if co.spec.NAP.Transport == sipwire.UDP {
-				c, err := e.net.Dial("udp", l.local, co.spec.Target, l)
+				sc := l.sh[0]
+				c, err := e.net.Dial("udp", sc.local, co.spec.Target, sc)
 				if err != nil {
 					return nil, &ConfigError{Group: gr.name, Field: "target", Msg: err.Error()}
 				}
-				l.conn, l.local = c, c.LocalAddr()
+				sc.conn, sc.local = c, c.LocalAddr()
 				if b, ok := e.net.(batching); ok {
 					l.batch = b.newBatch(c)
 				}
@@ -418,8 +433,8 @@ func (e *Engine) OnMessageAt(tag any, msg []byte, arrived time.Time, from netip.
 	}
 	var l *lane
 	switch t := tag.(type) {
-	case *lane:
-		l = t
+	case *sharedConn:
+		l = t.l
 	case *napTag:
 		l = t.l
 	default:
@@ -440,8 +455,8 @@ func (e *Engine) OnClosed(tag any, err error) {
 		return
 	}
 	switch t := tag.(type) {
-	case *lane:
-		t.onClosed(t, err)
+	case *sharedConn:
+		t.l.onClosed(t, err)
 	case *napTag:
 		t.l.onClosed(t, err)
 	}
@@ -546,6 +561,12 @@ func (e *Engine) beginDrain(now time.Duration) {
 			for _, l := range co.lanes {
 				l.mu.Lock()
 				reg += l.rec.Registered
+				for t := range l.rec.Targets {
+					if e.targetsAtEnd == nil {
+						e.targetsAtEnd = map[string]int64{}
+					}
+					e.targetsAtEnd[l.rec.TargetNames[t]] += l.rec.Targets[t].Registered
+				}
 				l.mu.Unlock()
 			}
 		}

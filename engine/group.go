@@ -29,6 +29,11 @@ type Group struct {
 	// Rate is the group's own ramp rate (new NAPs per second); 0: its
 	// share of Options.Rate, or as fast as the window allows.
 	Rate float64
+	// Targets, when there are several, are where the NAPs register, and
+	// Order gives NAP n's order over them (nil: the list's order); Target
+	// is then the first. See targets.go.
+	Targets []Target
+	Order   func(n uint64) []int
 }
 
 // ConfigError is a configuration the engine cannot run: the command
@@ -51,12 +56,15 @@ func (g *Group) validate() error {
 	bad := func(field, format string, a ...any) error {
 		return &ConfigError{Group: g.Name, Field: field, Msg: fmt.Sprintf(format, a...)}
 	}
+	if err := checkTargets(g); err != nil {
+		return bad("target", "%v", err)
+	}
 	switch {
 	case g.Name == "":
 		return bad("name", "every group needs a name")
 	case g.NAPs < 0:
 		return bad("naps", "%d: must not be negative", g.NAPs)
-	case g.Target == "":
+	case g.Target == "" && len(g.Targets) == 0:
 		return bad("target", "no target")
 	case g.NAP.Expires == 0:
 		return bad("expires", "must be positive")

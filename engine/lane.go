@@ -45,18 +45,21 @@ type lane struct {
 	// to, for the summary.
 	fails map[int]*laneFailure
 
-	conn    Conn   // --sockets shared
-	conns   []Conn // --sockets per-nap; a closed one stays: its port is the NAP's
-	local   netip.AddrPort
-	batch   batcher // shared UDP: the loop's sends of one step
+	// --sockets shared: the lane's socket (UDP: one for every target), or
+	// its connection to each target (streams); sh[0] is the first target's.
+	sh      []*sharedConn
+	conns   []Conn  // --sockets per-nap; a closed one stays: its port is the NAP's
+	batch   batcher // shared UDP: the loop's sends of one step to the first target
 	hostBuf []byte
+	// ts: the group's targets when it has several (RFC 3263), and tgt each
+	// NAP's current one (an index into ts); nil with one target.
+	ts  *targetSet
+	tgt []uint8
 
 	// batching: the loop holds the lock and sends go to batch. onLoop: the
 	// loop holds the lock (it recomputes its sleep after: no wake needed).
 	batching, onLoop bool
 
-	dialing bool     // shared stream: a dial is in progress
-	waiting []uint32 // NAPs waiting for it
 	// TLS sessions resumed by reconnects: the shared connection's, and
 	// per NAP (allocated on a NAP's first dial; see stream.go).
 	session  session
@@ -91,6 +94,9 @@ func (l *lane) grow(n int) {
 	}
 	l.d.Grow(n)
 	l.lag = append(l.lag, make([]uint32, n-len(l.lag))...)
+	if l.ts != nil {
+		l.tgt = append(l.tgt, make([]uint8, n-len(l.tgt))...)
+	}
 	l.paced = append(l.paced, make([]bool, n-len(l.paced))...)
 	if l.conns != nil {
 		l.conns = append(l.conns, make([]Conn, n-len(l.conns))...)
@@ -101,7 +107,10 @@ func (l *lane) connFor(i uint32) Conn {
 	if l.conns != nil {
 		return l.conns[i]
 	}
-	return l.conn
+	if l.udp {
+		return l.sh[0].conn
+	}
+	return l.sh[l.targetOf(i)].conn
 }
 
 // Send is nap.Link: during the loop's step into the batch, else straight
@@ -111,6 +120,12 @@ func (l *lane) Send(i uint32, msg []byte) {
 	l.rec.MessagesSent++
 	if l.tap != nil {
 		l.traceMessage(true, int64(l.co.groupIndex(l.idx, i)), l.localOf(i), l.remote, msg)
+	}
+	if t := l.targetOf(i); t != 0 && l.udp {
+		if c := l.connFor(i); c == nil || l.sendTo(c, msg, t) != nil {
+			l.rec.SendFailures++
+		}
+		return
 	}
 	if l.batching {
 		l.batch.Add(msg) // copied: msg is the machine's scratch; its losses are counted at the end
@@ -125,33 +140,34 @@ func (l *lane) Send(i uint32, msg []byte) {
 // waits on the network); the outcome comes back through connected.
 func (l *lane) Connect(i uint32) {
 	e := l.e
-	if l.conns == nil { // shared: one connection for the lane
-		if c := l.conn; c != nil && !c.Closed() {
+	if l.conns == nil { // shared: one connection for the lane, per target
+		sc := l.sh[l.targetOf(i)]
+		if c := sc.conn; c != nil && !c.Closed() {
 			l.d.Connected(i)
 			return
 		}
-		l.waiting = append(l.waiting, i)
-		if l.dialing {
+		sc.waiting = append(sc.waiting, i)
+		if sc.dialing {
 			return
 		}
-		l.dialing = true
-		l.dial(l.local, l, func(c Conn, err error) {
+		sc.dialing = true
+		l.dial(sc.local, sc.t, sc, func(c Conn, err error) {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			l.dialing = false
+			sc.dialing = false
 			if err == nil && c.Closed() {
 				// Reset before it was stored: its OnClosed found the NAPs
 				// still connecting and changed nothing, so this attempt failed.
 				err = errClosed
 			}
 			if err == nil {
-				l.conn, l.local = c, c.LocalAddr() // reconnects reuse the port: the Contact stays
+				sc.conn, sc.local = c, c.LocalAddr() // reconnects reuse the port: the Contact stays
 				l.connMade(c)
 			} else {
 				l.dialFailed(err)
 			}
-			waiting := l.waiting
-			l.waiting = nil
+			waiting := sc.waiting
+			sc.waiting = nil
 			for _, w := range waiting {
 				if err == nil {
 					l.d.Connected(w)
@@ -167,7 +183,7 @@ func (l *lane) Connect(i uint32) {
 	if old := l.conns[i]; old != nil {
 		from = old.LocalAddr() // reconnect from the same port: the Contact stays
 	}
-	l.dial(from, &napTag{l: l, i: i}, func(c Conn, err error) {
+	l.dial(from, l.targetOf(i), &napTag{l: l, i: i}, func(c Conn, err error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if err == nil && c.Closed() { // reset before it was stored (see above)
@@ -191,10 +207,11 @@ var errClosed = errors.New("engine: connection closed before it was stored")
 // port it had, as a gateway with a fixed SIP port does, so its Contact
 // stays one binding at the registrar instead of a new one per connection;
 // if that port is taken meanwhile, any port will do.
-func (l *lane) dial(from netip.AddrPort, tag any, done func(Conn, error)) {
-	l.e.net.DialAsync(l.network, from, l.target, tag, func(c Conn, err error) {
+func (l *lane) dial(from netip.AddrPort, t uint8, tag any, done func(Conn, error)) {
+	target := l.addrOf(t)
+	l.e.net.DialAsync(l.network, from, target, tag, func(c Conn, err error) {
 		if err != nil && from.Port() != 0 && (errors.Is(err, unix.EADDRINUSE) || errors.Is(err, unix.EADDRNOTAVAIL)) {
-			l.e.net.DialAsync(l.network, netip.AddrPortFrom(from.Addr(), 0), l.target, tag, done)
+			l.e.net.DialAsync(l.network, netip.AddrPortFrom(from.Addr(), 0), target, tag, done)
 			return
 		}
 		done(c, err)
@@ -258,6 +275,7 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 	if a.Abandoned {
 		rec.Abandoned++
 	}
+	l.tallyTarget(i, &a)
 	if l.tap != nil {
 		l.traceEnd(i, &a)
 	}
@@ -373,7 +391,7 @@ func (l *lane) traceStray(data []byte, from netip.AddrPort, what string) {
 	if l.tap == nil {
 		return
 	}
-	l.traceMessage(false, -1, l.local, from, data)
+	l.traceMessage(false, -1, l.sh0Local(), from, data)
 	l.traceOutcome(-1, false, what)
 }
 
@@ -395,11 +413,14 @@ func (l *lane) onClosed(tag any, err error) {
 		l.d.Closed(t.i)
 		return
 	}
-	if l.conn != nil && !l.conn.Closed() {
+	sc, _ := tag.(*sharedConn)
+	if sc == nil || (sc.conn != nil && !sc.conn.Closed()) {
 		return // an older connection of the lane, already replaced
 	}
 	for i := range l.d.NAPs {
-		l.d.Closed(uint32(i))
+		if l.targetOf(uint32(i)) == sc.t {
+			l.d.Closed(uint32(i))
+		}
 	}
 }
 
@@ -409,7 +430,18 @@ func (l *lane) localOf(i uint32) netip.AddrPort {
 	if c := l.connFor(i); c != nil {
 		return c.LocalAddr()
 	}
-	return l.local
+	if l.conns == nil && !l.udp {
+		return l.sh[l.targetOf(i)].local
+	}
+	return l.sh0Local()
+}
+
+// sh0Local is the lane's first shared socket's address (none per-nap).
+func (l *lane) sh0Local() netip.AddrPort {
+	if len(l.sh) == 0 {
+		return netip.AddrPort{}
+	}
+	return l.sh[0].local
 }
 
 // localHostPort is a NAP's Contact address: its socket's local address

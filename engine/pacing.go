@@ -48,6 +48,9 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 	if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped {
 		return
 	}
+	if st := l.d.NAPs[i].State; st == nap.Idle {
+		l.placeNAP(i) // its first start: the first target of its order
+	}
 	if l.conns != nil && l.udp && l.conns[i] == nil {
 		c, err := e.net.Dial("udp", netip.AddrPortFrom(e.localAddr(l.localIPs, co.groupIndex(l.idx, i)), 0), l.target, &napTag{l: l, i: i})
 		if err == nil {

@@ -57,6 +57,9 @@ func (e *Engine) result() *Result {
 	transport := e.o.Groups[0].NAP.Transport.String()
 	*sum = *metrics.NewSummary(t, meant, transport, registered, e.loadTime.Seconds())
 	sum.Groups = groups
+	for name, c := range sum.Targets {
+		c.Registered = e.targetsAtEnd[name] // the gauge when the load ended, as the run's registered
+	}
 	sum.Process = e.process
 	sum.Reloads = e.reloads
 	inf := inFlight

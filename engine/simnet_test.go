@@ -2,6 +2,7 @@ package engine
 
 import (
 	"container/heap"
+	"errors"
 	"context"
 	"net/netip"
 	"testing"
@@ -31,11 +32,14 @@ type simNet struct {
 	port   uint16
 	sent   []simSend
 	oneWay time.Duration
+	dead   map[string]bool // targets whose process is gone: connects refused, nothing answered
+	conns  []*simConn
 }
 
 type simRegistrar struct {
-	reg *registrar.Registrar
-	w   *registrar.Worker
+	reg    *registrar.Registrar
+	w      *registrar.Worker
+	silent bool
 }
 
 // simSend is one request as the registrar of target received it.
@@ -160,38 +164,74 @@ func (n *simNet) Dial(network string, _ netip.AddrPort, remote string, tag any) 
 }
 
 func (n *simNet) DialAsync(network string, _ netip.AddrPort, remote string, tag any, done func(Conn, error)) {
+	if n.dead[remote] { // refused: an RST after one round trip
+		n.at(n.clock.Now()+2*n.oneWay, func() { done(nil, errRefused) })
+		return
+	}
 	c := n.newConn(network, remote, tag)
+	n.conns = append(n.conns, c)
 	n.at(n.clock.Now()+2*n.oneWay, func() { done(c, nil) })
+}
+
+var errRefused = errors.New("simnet: connection refused")
+
+// kill ends target's process at simulated time at: its connections drop
+// (the peers see them closed), later connects are refused, datagrams go
+// unanswered.
+func (n *simNet) kill(at time.Duration, target string) {
+	n.at(at, func() {
+		if n.dead == nil {
+			n.dead = map[string]bool{}
+		}
+		n.dead[target] = true
+		for _, c := range n.conns {
+			if c.target == target && !c.closed {
+				c.closed = true
+				n.recv.OnClosed(c.tag, errRefused)
+			}
+		}
+	})
+}
+
+// silence makes target stop answering at simulated time at (its process
+// alive: connections stay up).
+func (n *simNet) silence(at time.Duration, target string) {
+	n.at(at, func() { n.regs[target].silent = true })
 }
 
 func (n *simNet) SetStep(step func() time.Duration) { n.step = step }
 func (n *simNet) Wake()                             {}
 func (n *simNet) Stop() error                       { return nil }
 
-func (c *simConn) Send(b []byte) error {
+func (c *simConn) Send(b []byte) error { return c.sendTo(b, c.target) }
+
+// SendTo is a datagram to another target from the same socket.
+func (c *simConn) SendTo(b []byte, to netip.AddrPort) error { return c.sendTo(b, to.String()) }
+
+func (c *simConn) sendTo(b []byte, target string) error {
 	n := c.n
 	raw := append([]byte(nil), b...)
 	var m sipwire.Msg
 	if err := m.Parse(raw); err != nil {
 		n.t.Fatalf("unparsable request: %v\n%s", err, raw)
 	}
-	s := simSend{at: n.clock.Now(), target: c.target, transport: c.transport, user: string(m.From.URI), cseq: m.CSeq, callID: string(m.CallID)}
+	s := simSend{at: n.clock.Now(), target: target, transport: c.transport, user: string(m.From.URI), cseq: m.CSeq, callID: string(m.CallID)}
 	if m.NumContacts > 0 {
 		s.expires = m.Contacts[0].Expires
 	}
 	_ = m.ParseAddresses()
 	s.user = userOf(m.From.URI)
 	n.sent = append(n.sent, s)
-	r := n.regs[c.target]
-	if r == nil {
-		return nil // nothing listens there
+	r := n.regs[target]
+	if r == nil || r.silent || n.dead[target] {
+		return nil // nothing listens there, or nothing answers
 	}
 	n.at(n.clock.Now()+n.oneWay, func() {
 		if r.w.Handle(raw) == registrar.Reply {
 			out := append([]byte(nil), r.w.Out...)
 			n.at(n.clock.Now()+n.oneWay, func() {
 				if !c.closed {
-					n.recv.OnMessageAt(c.tag, out, time.Time{}, netip.MustParseAddrPort(c.target))
+					n.recv.OnMessageAt(c.tag, out, time.Time{}, netip.MustParseAddrPort(target))
 				}
 			})
 		}

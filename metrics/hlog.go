@@ -168,6 +168,15 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 			l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
 			l.Count += m.Count
 		}
+		for name, c := range p.Targets {
+			if out.Targets == nil {
+				out.Targets = map[string]*TargetCounts{}
+			}
+			if out.Targets[name] == nil {
+				out.Targets[name] = &TargetCounts{}
+			}
+			out.Targets[name].add(c)
+		}
 		for r, v := range p.ConnectFailureReasons {
 			if out.ConnectFailureReasons == nil {
 				out.ConnectFailureReasons = map[string]int64{}

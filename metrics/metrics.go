@@ -50,6 +50,10 @@ type Recorder struct {
 	// Refusals counts the final failures by status code: a 401 answered
 	// with credentials is in Responses, not here; one that refuses them is.
 	Refusals [700]int64
+	// Targets counts per target, named by TargetNames, when a group has
+	// several (nil otherwise).
+	TargetNames []string
+	Targets     []TargetCounts
 }
 
 // Counts are the counters of a recorder, and of a sum of them.
@@ -150,6 +154,7 @@ type Totals struct {
 	Drain, Handshake                                   *hdrhistogram.Histogram
 	Counts
 	Responses, Refusals map[int]int64
+	Targets             map[string]*TargetCounts // nil unless a group has several targets
 }
 
 // NewTotals is an empty sum.
@@ -168,6 +173,7 @@ func (t *Totals) AddCounts(r *Recorder) {
 	t.Counts.add(&r.Counts)
 	addCodes(t.Responses, r.Responses[:])
 	addCodes(t.Refusals, r.Refusals[:])
+	t.Targets = addTargets(t.Targets, r.TargetNames, r.Targets)
 }
 
 // AddCountsOf sums o's counters into t, not its histograms.
@@ -178,6 +184,9 @@ func (t *Totals) AddCountsOf(o *Totals) {
 	}
 	for code, n := range o.Refusals {
 		t.Refusals[code] += n
+	}
+	for name, c := range o.Targets {
+		t.Targets = addTargets(t.Targets, []string{name}, []TargetCounts{*c})
 	}
 }
 
@@ -291,6 +300,9 @@ type Summary struct {
 	// Handshakes: how the tls, ws and wss connections were made (absent
 	// when none was); ConnectFailureReasons: why connects failed.
 	Handshakes            *HandshakeSummary `json:"handshakes,omitempty"`
+	// Targets: per target of a group that has several (RFC 3263), what
+	// happened there; absent with one target.
+	Targets map[string]*TargetCounts `json:"targets,omitempty"`
 	ConnectFailureReasons map[string]int64  `json:"connect_failure_reasons,omitempty"`
 	// Refusals: final failures by status code (a 401 answered with
 	// credentials is a challenge, not a refusal).
@@ -411,6 +423,7 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		s.Handshakes = &HandshakeSummary{Full: t.Full, Resumed: t.Resumed, LatencyMS: PercentilesOf(t.Handshake)}
 	}
 	s.ConnectFailureReasons = failureReasons(&t.Handshakes)
+	s.Targets = t.Targets
 	codes := make([]int, 0, len(t.Responses))
 	for c := range t.Responses {
 		codes = append(codes, c)

@@ -1,0 +1,43 @@
+package metrics
+
+// TargetCounts is what happened at one target of a group that has several
+// (RFC 3263: the servers behind one name), counted against the target a
+// NAP was using when it happened.
+type TargetCounts struct {
+	Requests        int64 `json:"requests"`
+	Registered      int64 `json:"registered"` // gauge: NAPs registered there now (at the end: before the drain)
+	Timeouts        int64 `json:"timeouts"`
+	Refused503      int64 `json:"refused_503"`
+	ConnectFailures int64 `json:"connect_failures"`
+	// Failovers counts the NAPs that left this target for their next one
+	// after a timeout, a 503 or a failed connect.
+	Failovers int64 `json:"failovers"`
+}
+
+func (c *TargetCounts) add(o *TargetCounts) {
+	c.Requests += o.Requests
+	c.Registered += o.Registered
+	c.Timeouts += o.Timeouts
+	c.Refused503 += o.Refused503
+	c.ConnectFailures += o.ConnectFailures
+	c.Failovers += o.Failovers
+}
+
+// addTargets sums a recorder's per-target counts into m, by name.
+func addTargets(m map[string]*TargetCounts, names []string, counts []TargetCounts) map[string]*TargetCounts {
+	for i := range counts {
+		if i >= len(names) {
+			break
+		}
+		if m == nil {
+			m = map[string]*TargetCounts{}
+		}
+		c := m[names[i]]
+		if c == nil {
+			c = &TargetCounts{}
+			m[names[i]] = c
+		}
+		c.add(&counts[i])
+	}
+	return m
+}
