@@ -58,10 +58,10 @@ func testKamailioProxy(t *testing.T, tr sipwire.Transport) {
 	o.Duration = 10 * time.Second // a bound: runUntil ends the load once all are bound
 	gauge := &registeredGauge{}
 	o.Observers, o.SnapshotEvery = []engine.Observer{gauge}, 200*time.Millisecond
-	var bound, kamContacts int
+	var bound, aors, kamContacts int
 	var missing []string
 	res := runUntil(t, o, func() bool {
-		if bound, _ = reg.Loc.Count(time.Now()); bound < proxyNAPs || gauge.n.Load() < proxyNAPs {
+		if bound, aors = reg.Loc.Count(time.Now()); bound < proxyNAPs || gauge.n.Load() < proxyNAPs {
 			return false
 		}
 		kamContacts = k.contacts()
@@ -84,8 +84,8 @@ func testKamailioProxy(t *testing.T, tr sipwire.Transport) {
 		bound, left, st.Requests, st.Challenges, st.Registered, st.Unregistered, uas, relayed2xx, relayed4xx, kamContacts, kamLeft,
 		got.requests, got.withPath, got.path, got.withRoute, got.toDomain, proxyDomain)
 
-	if s.Registered != proxyNAPs || bound != proxyNAPs || len(missing) > 0 {
-		t.Fatalf("registered: regstorm says %d, the registrar held %d bindings, want %d; AORs not bound there: %v", s.Registered, bound, proxyNAPs, missing)
+	if s.Registered != proxyNAPs || bound != proxyNAPs || aors != proxyNAPs || len(missing) > 0 {
+		t.Fatalf("registered: regstorm says %d, the registrar held %d bindings at %d AORs, want %d; AORs not bound there: %v", s.Registered, bound, aors, proxyNAPs, missing)
 	}
 	if s.Unregistered != proxyNAPs || left != 0 || st.Unregistered != proxyNAPs {
 		t.Errorf("after the drain: regstorm unregistered %d, the registrar unregistered %d and still holds %d bindings", s.Unregistered, st.Unregistered, left)
