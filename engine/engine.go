@@ -33,6 +33,8 @@ type Options struct {
 	// "default" (every NAP alike, registering).
 	Groups   []Group
 	Target   string
+	Targets  []Target             // several targets (RFC 3263); see Group
+	Order    func(n uint64) []int // NAP n's order over Targets
 	NAPs     int
 	NAP      nap.Config
 	Identity identity.Identity
@@ -158,11 +160,11 @@ type cohort struct {
 	g     *groupRun
 	spec  Group
 	lanes []*lane
-	pred  *cohort // the cohort this one replaced: NAP c starts after its un-REGISTER is sent
+	pred  *cohort    // the cohort this one replaced: NAP c starts after its un-REGISTER is sent
 	ts    *targetSet // several targets (RFC 3263); nil: spec.Target only
-	mine  int     // NAPs of the group this process runs
-	want  int     // NAPs that should be registering now: [0, want)
-	size  int     // NAP slots made so far
+	mine  int        // NAPs of the group this process runs
+	want  int        // NAPs that should be registering now: [0, want)
+	size  int        // NAP slots made so far
 	// Ramp: NAPs [0, started) have been started; paced ones from
 	// rampBase at rate, beginning at rampBegin.
 	started   int
@@ -216,7 +218,8 @@ func (o *Options) defaults() {
 		o.SnapshotEvery = time.Second
 	}
 	if len(o.Groups) == 0 {
-		o.Groups = []Group{{Name: "default", NAPs: o.NAPs, Register: true, Target: o.Target, NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
+		o.Groups = []Group{{Name: "default", NAPs: o.NAPs, Register: true, Target: o.Target, Targets: o.Targets, Order: o.Order,
+			NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
 	}
 }
 

@@ -2,8 +2,8 @@ package engine
 
 import (
 	"container/heap"
-	"errors"
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"

@@ -62,7 +62,8 @@ func loadConfig(args []string) (*runConfig, error) {
 		if err != nil {
 			return err
 		}
-		o.Groups = []engine.Group{{Name: "default", NAPs: o.NAPs, Register: register, Target: o.Target, NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
+		o.Groups = []engine.Group{{Name: "default", NAPs: o.NAPs, Register: register, Target: o.Target, Targets: o.Targets, Order: o.Order,
+			NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
 		rc.opts = o
 		rc.quiet, rc.summary, rc.hlog = c.Bool("quiet"), c.String("summary"), c.String("hlog")
 		rc.metricsAddr, rc.failOn, rc.cpuprofile = c.String("metrics-addr"), c.String("fail-on"), c.String("cpuprofile")
@@ -117,7 +118,8 @@ func loadGroup(args []string, p *profiles.Profile, pg *profiles.Group) (engine.G
 		if err != nil {
 			return err
 		}
-		g = engine.Group{Name: pg.Name, NAPs: o.NAPs, Register: register, Target: o.Target, NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}
+		g = engine.Group{Name: pg.Name, NAPs: o.NAPs, Register: register, Target: o.Target, Targets: o.Targets, Order: o.Order,
+			NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}
 		for _, s := range pg.Settings {
 			if s.Key == "rate" && !c.IsSet("rate") { // a group's own rate; without one it shares the run's
 				g.Rate = o.Rate

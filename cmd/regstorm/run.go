@@ -32,6 +32,7 @@ func runFlags() []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "target", Usage: "registrar, proxy or SBC as sip:host[:port][;transport=udp|tcp|tls|ws|wss] or sips:host[:port] (default: the embedded registrar on 127.0.0.1)", EnvVars: env("target")},
 		&cli.StringFlag{Name: "transport", Value: "udp", Usage: "udp, tcp, tls, ws or wss", EnvVars: env("transport")},
+		&cli.StringFlag{Name: "dns-server", Usage: "resolve --target and --proxy names with this DNS server, `host:port` (default: the system's, /etc/resolv.conf and /etc/hosts)", EnvVars: env("dns-server")},
 		&cli.StringFlag{Name: "proxy", Usage: "send through this outbound proxy, sip:host[:port][;transport=…] (a Route with ;lr); --target then names the registrar's domain, which is not contacted", EnvVars: env("proxy")},
 		&cli.IntFlag{Name: "naps", Value: 1000, Usage: "number of simulated NAPs", EnvVars: env("naps")},
 		&cli.Float64Flag{Name: "rate", Usage: "new NAPs per second during ramp-up (0: as fast as the target answers, at most --window registrations in flight)", EnvVars: env("rate")},
@@ -235,9 +236,28 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 			}
 		}
 	}
-	if hop.host != "" {
-		// The engine gets an address; a name stays the AOR domain, as a
-		// gateway configured with it would send.
+	if hop.host != "" && isName(hop.host) {
+		// A name is found as a gateway finds it (RFC 3263, dns.go); it
+		// stays the AOR domain, as a gateway configured with it would send.
+		given := ""
+		if c.IsSet("transport") || hop.transport != "" {
+			given = transport
+		}
+		loc, err := locateHop(c, hopFlag, hop, given, localFamily)
+		if err != nil {
+			return o, err
+		}
+		if given == "" { // NAPTR (or RFC 3263's default) chose it
+			o.NAP.Transport, _ = sipwire.ParseTransport(loc.transport)
+		}
+		o.Target = loc.targets[0].Addr
+		if len(loc.targets) > 1 {
+			o.Targets, o.Order = loc.targets, loc.order
+		}
+		if o.Identity.Domain == "" {
+			o.Identity.Domain = hop.host
+		}
+	} else if hop.host != "" {
 		ap, err := resolveTarget(hopFlag, hop, localFamily)
 		if err != nil {
 			return o, err
@@ -329,6 +349,17 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	defer stop()
 	args := argsOf(c)
 	rc, err := loadConfig(args)
+	// A resolver that fails or does not answer at start: said, and tried
+	// again every --retry until it answers or a signal ends the wait.
+	for du := (*dnsUnavailable)(nil); errors.As(err, &du); {
+		fmt.Fprintf(stderr, "regstorm: %v; trying again in %v\n", du, du.retry)
+		select {
+		case <-ctx.Done():
+			return cli.Exit("regstorm: stopped while the target could not be resolved; nothing was started", 1)
+		case <-time.After(du.retry):
+		}
+		rc, err = loadConfig(args)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/locate"
+)
+
+// Finding the next hop as a gateway does (RFC 3263): a name becomes a list
+// of servers through NAPTR, SRV and A/AAAA, spread over the NAPs by SRV
+// weight, each NAP failing over along its own order.
+
+// dnsTimeout bounds one resolution at start (every query of it).
+const dnsTimeout = 5 * time.Second
+
+// dnsUnavailable is a resolver that failed or did not answer at start:
+// reported and retried (a name that does not exist is a usage error).
+type dnsUnavailable struct {
+	flag, host string
+	err        error
+	retry      time.Duration
+}
+
+func (e *dnsUnavailable) Error() string {
+	return fmt.Sprintf("%s: resolving %s: %v", e.flag, e.host, e.err)
+}
+
+// located is where the NAPs send, as DNS gave it.
+type located struct {
+	targets   []engine.Target
+	order     func(n uint64) []int
+	transport string // the first target's: a NAPTR may have chosen it
+	ttl       time.Duration
+}
+
+// locateHop resolves hop (a name) with the transport given (or "", for
+// NAPTR to choose), keeping the targets of the first one's transport and
+// of the local address family fam (0: any).
+func locateHop(c *cli.Context, flag string, hop target, transport string, fam int) (*located, error) {
+	r := &locate.Resolver{Server: c.String("dns-server")}
+	q := locate.Query{Host: hop.host, Transport: transport, Secure: hop.secure}
+	if !hop.noPort {
+		q.Port = hop.port
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dnsTimeout)
+	defer cancel()
+	res, err := r.Locate(ctx, q)
+	switch {
+	case errors.Is(err, locate.ErrNXDomain):
+		return nil, usagef("%s: %s does not exist (DNS: NXDOMAIN)", flag, hop.host)
+	case errors.Is(err, locate.ErrNoAnswer):
+		return nil, usagef("%s: %s has no SIP server (NAPTR, SRV) nor address records", flag, hop.host)
+	case errors.Is(err, locate.ErrServFail), errors.Is(err, locate.ErrTimeout):
+		return nil, &dnsUnavailable{flag: flag, host: hop.host, err: err, retry: c.Duration("retry")}
+	case err != nil:
+		return nil, usagef("%s: %v", flag, err)
+	}
+	var keep []locate.Target
+	for _, t := range res.Targets {
+		if len(keep) > 0 && t.Transport != keep[0].Transport {
+			continue // one transport per group: the first one's
+		}
+		if fam != 0 && family(t.Addr.Addr()) != fam {
+			continue
+		}
+		keep = append(keep, t)
+	}
+	if len(keep) == 0 {
+		return nil, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, hop.host, fam)
+	}
+	res.Targets = keep
+	l := &located{transport: keep[0].Transport, ttl: res.TTL, order: func(n uint64) []int { return locate.Order(res, n) }}
+	for _, t := range keep {
+		l.targets = append(l.targets, engine.Target{Addr: t.Addr.String(), Name: targetName(t)})
+	}
+	return l, nil
+}
+
+// targetName names a target in the counts: its SRV target (or host) and
+// address, e.g. "sip1.example.test 10.0.0.1:5060".
+func targetName(t locate.Target) string {
+	name := strings.TrimSuffix(t.Name, ".")
+	if name == "" || name == t.Addr.Addr().String() {
+		return t.Addr.String()
+	}
+	return name + " " + t.Addr.String()
+}
+
+// isName tells a host name from an IP literal.
+func isName(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err != nil
+}
