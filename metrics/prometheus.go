@@ -65,6 +65,11 @@ func newCollector(view func() *View) *collector {
 	c.descs["corrected"] = prometheus.NewDesc("regstorm_transaction_latency_corrected_seconds", "Transaction latency measured from when the request was due (coordinated omission).", g, nil)
 	c.descs["handshake"] = prometheus.NewDesc("regstorm_handshake_latency_seconds", "TLS, WS and WSS connections: connected to ready to carry SIP (TLS handshake, WebSocket upgrade).", g, nil)
 	c.descs["handshakes"] = prometheus.NewDesc("regstorm_tls_handshakes_total", "TLS handshakes done, full or resumed.", []string{"group", "kind"}, nil)
+	tl := []string{"group", "target"}
+	c.descs["target_registered"] = prometheus.NewDesc("regstorm_target_registered", "NAPs registered at each target (a group with several, RFC 3263).", tl, nil)
+	c.descs["target_requests"] = prometheus.NewDesc("regstorm_target_requests_total", "REGISTER transactions started at each target.", tl, nil)
+	c.descs["target_timeouts"] = prometheus.NewDesc("regstorm_target_timeouts_total", "Transactions that timed out at each target.", tl, nil)
+	c.descs["target_failovers"] = prometheus.NewDesc("regstorm_target_failovers_total", "NAPs that left each target for their next (timeout, 503, failed connect).", tl, nil)
 	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, nil)
 	return c
 }
@@ -103,6 +108,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			if x > 0 {
 				ch <- prometheus.MustNewConstMetric(c.descs["dial_failures"], prometheus.CounterValue, float64(x), name, ConnectReason(r).String())
 			}
+		}
+		for target, tc := range t.Targets {
+			ch <- prometheus.MustNewConstMetric(c.descs["target_registered"], prometheus.GaugeValue, float64(tc.Registered), name, target)
+			ch <- prometheus.MustNewConstMetric(c.descs["target_requests"], prometheus.CounterValue, float64(tc.Requests), name, target)
+			ch <- prometheus.MustNewConstMetric(c.descs["target_timeouts"], prometheus.CounterValue, float64(tc.Timeouts), name, target)
+			ch <- prometheus.MustNewConstMetric(c.descs["target_failovers"], prometheus.CounterValue, float64(tc.Failovers), name, target)
 		}
 		hists := map[string]*hdrhistogram.Histogram{"transaction": t.Transaction, "registration": t.Registration, "corrected": t.Corrected}
 		if t.Handshake != nil && t.Handshake.TotalCount() > 0 {

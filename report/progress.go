@@ -32,7 +32,30 @@ func ProgressLine(elapsed time.Duration, t *metrics.Totals, naps int, rate float
 	if len(fails) > 0 {
 		line += "  refused " + strings.Join(fails, " ")
 	}
-	return line + handshakes(t)
+	return line + handshakes(t) + targets(t)
+}
+
+// targets is the progress line's part on a group with several targets:
+// NAPs registered at each, and failovers away from it.
+func targets(t *metrics.Totals) string {
+	if len(t.Targets) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(t.Targets))
+	for n := range t.Targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		c := t.Targets[n]
+		p := fmt.Sprintf("%s:%d", n, c.Registered)
+		if c.Failovers > 0 {
+			p += fmt.Sprintf(" (failovers %d)", c.Failovers)
+		}
+		parts = append(parts, p)
+	}
+	return "  at " + strings.Join(parts, ", ")
 }
 
 // handshakes is the progress line's part on tls/ws/wss connections: TLS
