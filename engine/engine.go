@@ -35,6 +35,8 @@ type Options struct {
 	Target   string
 	Targets  []Target             // several targets (RFC 3263); see Group
 	Order    func(n uint64) []int // NAP n's order over Targets
+	Resolve  Resolver             // finds Targets again while running (a name)
+	TTL      time.Duration        // when first to call Resolve
 	NAPs     int
 	NAP      nap.Config
 	Identity identity.Identity
@@ -130,7 +132,10 @@ type Engine struct {
 	sleepUntil atomic.Int64 // when the loop sleeps until; 0 while it is awake
 	stopReq    atomic.Bool
 	closing    atomic.Bool
+	dns        dnsCounts
+	draining   chan struct{} // closed when the load ends
 	reloadQ    chan *reloadReq
+	targetsQ   chan *targetsReq
 	refusedQ   chan string
 	done       chan struct{}
 
@@ -219,6 +224,7 @@ func (o *Options) defaults() {
 	}
 	if len(o.Groups) == 0 {
 		o.Groups = []Group{{Name: "default", NAPs: o.NAPs, Register: true, Target: o.Target, Targets: o.Targets, Order: o.Order,
+			Resolve: o.Resolve, TTL: o.TTL,
 			NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
 	}
 }
@@ -232,7 +238,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{o: o, clock: o.Clock, salt: rand.Uint64(), byName: map[string]*groupRun{},
-		reloadQ: make(chan *reloadReq, 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
+		draining: make(chan struct{}), reloadQ: make(chan *reloadReq, 4), targetsQ: make(chan *targetsReq, 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
 		snaps: make(chan *Snapshot, 16), observed: make(chan struct{}), startedAt: time.Now()}
 	if e.clock == nil {
 		e.clock = scheduler.NewRealClock()
@@ -254,6 +260,11 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		}
 	}
 	go e.observe()
+	for i := range o.Groups {
+		if o.Groups[i].Resolve != nil && len(o.Groups[i].Targets) > 0 {
+			e.watchDNS(&o.Groups[i])
+		}
+	}
 	if o.OnStarted != nil {
 		o.OnStarted(o.Groups[0].Target)
 	}
@@ -545,6 +556,8 @@ func (e *Engine) control(now time.Duration) {
 				ch.Items = []string{"ignored: the run is stopping"}
 			}
 			req.reply <- ch
+		case req := <-e.targetsQ:
+			req.reply <- e.applyTargets(req)
 		case why := <-e.refusedQ:
 			e.reloads.Refused++
 			e.newChanges = append(e.newChanges, "refused: "+why)
@@ -557,6 +570,7 @@ func (e *Engine) control(now time.Duration) {
 // beginDrain ends the load phase: every NAP un-REGISTERs.
 func (e *Engine) beginDrain(now time.Duration) {
 	e.loadTime = now - e.start
+	close(e.draining)
 	e.registeredAtEnd = map[*groupRun]int64{}
 	for _, gr := range e.groups {
 		var reg int64

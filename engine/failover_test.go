@@ -151,3 +151,42 @@ func TestFailoverOn503Only(t *testing.T) {
 		}
 	}
 }
+
+// New records (the name resolved again after its TTL): the NAPs whose
+// target went away send their next REGISTER (their refresh) to the first
+// target of their new order; the others stay; what happened at the old
+// target stays counted.
+func TestSetTargetsMovesOnlyTheNAPsWhoseTargetWent(t *testing.T) {
+	const simZ = "10.0.0.3:5060"
+	n := newSimNet(t, simX, simY, simZ)
+	g := twoTargets(4)
+	g.NAP.Expires = 600
+	// NAPs 0 and 2 start at x, 1 and 3 at y.
+	g.Order = func(k uint64) []int { return []int{int(k % 2), int(1 - k%2)} }
+	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 400 * time.Second, Drain: 5 * time.Second})
+	var reply chan targetsReply
+	n.at(100*time.Second, func() {
+		req := &targetsReq{group: "g", ts: makeTargetSet([]Target{{Addr: simY, Name: "y"}, {Addr: simZ, Name: "z"}}, nil), reply: make(chan targetsReply, 1)}
+		reply = req.reply
+		e.targetsQ <- req
+	})
+	n.run(e, 1000*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	if r := <-reply; r.err != nil || r.moved != 2 {
+		t.Fatalf("moved %d (%v), want 2: the NAPs at x", r.moved, r.err)
+	}
+	// g000 was at x: its refresh at 300.02 s goes to y, the new first.
+	sendsAre(t, n.sends(simX, "g000"), "udp@0s:600")
+	if y := n.sends(simY, "g000"); len(y) == 0 || y[0].at != 300*time.Second+20*time.Millisecond {
+		t.Errorf("g000 at y: %v", y)
+	}
+	// g001 was at y, still listed: it stays.
+	if y := n.sends(simY, "g001"); len(y) != 3 { // 0 s, 300.02 s, the drain
+		t.Errorf("g001 at y: %v", y)
+	}
+	s := res.Summary
+	if s.Targets["x"] == nil || s.Targets["x"].Requests != 2 || s.Targets["y"].Registered != 4 || s.Registered != 4 {
+		t.Errorf("targets %+v %+v, registered %d", s.Targets["x"], s.Targets["y"], s.Registered)
+	}
+}

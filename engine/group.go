@@ -34,6 +34,10 @@ type Group struct {
 	// is then the first. See targets.go.
 	Targets []Target
 	Order   func(n uint64) []int
+	// Resolve, when set, finds the targets again TTL after the start and
+	// after each answer's TTL (a target given by name); see resolve.go.
+	Resolve Resolver
+	TTL     time.Duration
 }
 
 // ConfigError is a configuration the engine cannot run: the command

@@ -53,8 +53,10 @@ type lane struct {
 	hostBuf []byte
 	// ts: the group's targets when it has several (RFC 3263), and tgt each
 	// NAP's current one (an index into ts); nil with one target.
-	ts  *targetSet
-	tgt []uint8
+	ts    *targetSet
+	tgt   []uint8
+	slot  []int // each target's slot in rec.Targets
+	dialT int   // the target the shared UDP socket was dialled to (its batch's), or -1
 
 	// batching: the loop holds the lock and sends go to batch. onLoop: the
 	// loop holds the lock (it recomputes its sleep after: no wake needed).
@@ -121,7 +123,7 @@ func (l *lane) Send(i uint32, msg []byte) {
 	if l.tap != nil {
 		l.traceMessage(true, int64(l.co.groupIndex(l.idx, i)), l.localOf(i), l.remote, msg)
 	}
-	if t := l.targetOf(i); t != 0 && l.udp {
+	if t := l.targetOf(i); l.ts != nil && l.udp && int(t) != l.dialT {
 		if c := l.connFor(i); c == nil || l.sendTo(c, msg, t) != nil {
 			l.rec.SendFailures++
 		}

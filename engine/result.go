@@ -57,6 +57,7 @@ func (e *Engine) result() *Result {
 	transport := e.o.Groups[0].NAP.Transport.String()
 	*sum = *metrics.NewSummary(t, meant, transport, registered, e.loadTime.Seconds())
 	sum.Groups = groups
+	sum.DNS = e.dns.summary()
 	for name, c := range sum.Targets {
 		c.Registered = e.targetsAtEnd[name] // the gauge when the load ended, as the run's registered
 	}

@@ -34,11 +34,15 @@ type targetSet struct {
 const maxTargets = 255
 
 func newTargetSet(g *Group) *targetSet {
-	if len(g.Targets) < 2 {
+	if len(g.Targets) == 0 {
 		return nil
 	}
-	ts := &targetSet{order: g.Order}
-	for _, t := range g.Targets {
+	return makeTargetSet(g.Targets, g.Order)
+}
+
+func makeTargetSet(targets []Target, order func(uint64) []int) *targetSet {
+	ts := &targetSet{order: order}
+	for _, t := range targets {
 		ts.addrs = append(ts.addrs, t.Addr)
 		ap, _ := netip.ParseAddrPort(t.Addr)
 		ts.aps = append(ts.aps, ap)
@@ -83,6 +87,16 @@ type sharedConn struct {
 	local   netip.AddrPort
 	dialing bool     // a dial is in progress
 	waiting []uint32 // NAPs waiting for it
+}
+
+// index is the position of addr in the set, or -1.
+func (ts *targetSet) index(addr string) int {
+	for i, a := range ts.addrs {
+		if a == addr {
+			return i
+		}
+	}
+	return -1
 }
 
 // targetOf is NAP i's current target: an index into the lane's targets.
@@ -136,7 +150,7 @@ func (l *lane) tallyTarget(i uint32, a *nap.Action) {
 		return
 	}
 	t := l.targetOf(i)
-	c := &l.rec.Targets[t]
+	c := &l.rec.Targets[l.slot[t]]
 	if a.Send == nap.SendRequest {
 		c.Requests++
 	}
@@ -175,7 +189,7 @@ func (l *lane) failover(i uint32, t uint8) {
 	if next == t {
 		return
 	}
-	l.rec.Targets[t].Failovers++
+	l.rec.Targets[l.slot[t]].Failovers++
 	l.tgt[i] = next
 	if l.udp {
 		return
@@ -188,11 +202,149 @@ func (l *lane) failover(i uint32, t uint8) {
 	l.d.Disconnected(i)
 }
 
-// targetRecorder names the recorder's per-target counts.
+// targetRecorder gives each target of the set a slot in the recorder's
+// per-target counts (a target that goes away keeps its slot: what
+// happened there stays counted).
 func (l *lane) targetRecorder() {
 	if l.ts == nil {
 		return
 	}
-	l.rec.TargetNames = l.ts.names
-	l.rec.Targets = make([]metrics.TargetCounts, len(l.ts.names))
+	l.slot = l.slot[:0]
+	for _, name := range l.ts.names {
+		s := -1
+		for k, n := range l.rec.TargetNames {
+			if n == name {
+				s = k
+				break
+			}
+		}
+		if s < 0 {
+			s = len(l.rec.TargetNames)
+			l.rec.TargetNames = append(l.rec.TargetNames, name)
+			l.rec.Targets = append(l.rec.Targets, metrics.TargetCounts{})
+		}
+		l.slot = append(l.slot, s)
+	}
+	l.dialT = l.ts.index(l.target)
+}
+
+// setTargets gives the lane a new set (the name resolved differently):
+// a NAP whose target is still in it stays there; the others go to the
+// first target of their order in the new set, connecting again on a
+// stream. Under the lane's lock, on the loop.
+func (l *lane) setTargets(ts *targetSet) (moved int) {
+	old := l.ts
+	l.ts = ts
+	var movedIn []uint8 // the new targets of registered NAPs that moved
+	remap := make([]int, len(old.addrs))
+	for k, a := range old.addrs {
+		remap[k] = ts.index(a)
+	}
+	for i := range l.tgt {
+		n := &l.d.NAPs[i]
+		if nt := remap[l.tgt[i]]; nt >= 0 {
+			l.tgt[i] = uint8(nt)
+			continue
+		}
+		oldSlot := l.slot[l.tgt[i]]
+		l.tgt[i] = 0
+		if n.State == nap.Idle {
+			continue // placed when it starts
+		}
+		l.placeNAP(uint32(i))
+		moved++
+		if n.Registered() { // it refreshes at its new target: counted there
+			l.rec.Targets[oldSlot].Registered--
+			movedIn = append(movedIn, l.tgt[i])
+		}
+		if !l.udp {
+			if l.conns != nil {
+				if c := l.conns[i]; c != nil && !c.Closed() {
+					_ = c.Close()
+				}
+			}
+			l.d.Disconnected(uint32(i))
+		}
+	}
+	if l.conns == nil && !l.udp { // a shared connection per target
+		sh := make([]*sharedConn, len(ts.addrs))
+		for t := range sh {
+			if k := old.index(ts.addrs[t]); k >= 0 && k < len(l.sh) {
+				sh[t] = l.sh[k]
+			} else {
+				sh[t] = &sharedConn{l: l, local: netip.AddrPortFrom(l.sh[0].local.Addr(), 0)}
+			}
+			sh[t].t = uint8(t)
+		}
+		for k, sc := range l.sh {
+			if ts.index(old.addrs[k]) < 0 && sc.conn != nil {
+				_ = sc.conn.Close() // its NAPs moved
+			}
+		}
+		l.sh = sh
+	}
+	l.targetRecorder()
+	for _, t := range movedIn {
+		l.rec.Targets[l.slot[t]].Registered++
+	}
+	return moved
+}
+
+// SetTargets gives a running group a new list of targets, e.g. what its
+// name resolves to after the records' TTL: NAPs whose target is still
+// listed stay there, the others move to the first target of their order.
+// It returns how many NAPs moved, once the loop has applied it; an error
+// for a group given a single fixed target, or unknown.
+func (e *Engine) SetTargets(group string, targets []Target, order func(n uint64) []int) (int, error) {
+	g := Group{Name: group, Target: "x", NAP: nap.DefaultConfig(), Targets: targets}
+	if err := checkTargets(&g); err != nil || len(targets) == 0 {
+		return 0, fmt.Errorf("engine: targets for %s: %v", group, err)
+	}
+	req := &targetsReq{group: group, ts: makeTargetSet(targets, order), reply: make(chan targetsReply, 1)}
+	select {
+	case e.targetsQ <- req:
+	case <-e.done:
+		return 0, errStopped
+	}
+	e.net.Wake()
+	select {
+	case r := <-req.reply:
+		return r.moved, r.err
+	case <-e.done:
+		return 0, errStopped
+	}
+}
+
+type targetsReq struct {
+	group string
+	ts    *targetSet
+	reply chan targetsReply
+}
+
+type targetsReply struct {
+	moved int
+	err   error
+}
+
+var errStopped = fmt.Errorf("engine: the run has ended")
+
+// applyTargets runs a SetTargets on the loop.
+func (e *Engine) applyTargets(req *targetsReq) targetsReply {
+	gr := e.byName[req.group]
+	if gr == nil || gr.removed {
+		return targetsReply{err: fmt.Errorf("engine: no group %q", req.group)}
+	}
+	co := gr.live()
+	if co.ts == nil {
+		return targetsReply{err: fmt.Errorf("engine: group %q has one fixed target", req.group)}
+	}
+	co.ts = req.ts
+	co.spec.Targets = nil // the spec's list is stale now; co.ts is the truth
+	var moved int
+	for _, l := range co.lanes {
+		l.mu.Lock()
+		moved += l.setTargets(req.ts)
+		l.mu.Unlock()
+	}
+	return targetsReply{moved: moved}
 }

@@ -303,6 +303,7 @@ type Summary struct {
 	// Targets: per target of a group that has several (RFC 3263), what
 	// happened there; absent with one target.
 	Targets map[string]*TargetCounts `json:"targets,omitempty"`
+	DNS     *DNSSummary              `json:"dns,omitempty"`
 	ConnectFailureReasons map[string]int64  `json:"connect_failure_reasons,omitempty"`
 	// Refusals: final failures by status code (a 401 answered with
 	// credentials is a challenge, not a refusal).

@@ -41,3 +41,14 @@ func addTargets(m map[string]*TargetCounts, names []string, counts []TargetCount
 	}
 	return m
 }
+
+// DNSSummary is the summary's "dns": the resolutions of a target's name
+// made while running (after each TTL), the answers that changed the
+// targets, the NAPs that moved because their target went away, and the
+// failures by kind (nxdomain, servfail, timeout, no-answer).
+type DNSSummary struct {
+	Resolutions int64            `json:"resolutions"`
+	Changes     int64            `json:"changes"`
+	Moved       int64            `json:"moved"`
+	Failures    map[string]int64 `json:"failures,omitempty"`
+}

@@ -63,6 +63,7 @@ func loadConfig(args []string) (*runConfig, error) {
 			return err
 		}
 		o.Groups = []engine.Group{{Name: "default", NAPs: o.NAPs, Register: register, Target: o.Target, Targets: o.Targets, Order: o.Order,
+			Resolve: o.Resolve, TTL: o.TTL,
 			NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
 		rc.opts = o
 		rc.quiet, rc.summary, rc.hlog = c.Bool("quiet"), c.String("summary"), c.String("hlog")
@@ -119,6 +120,7 @@ func loadGroup(args []string, p *profiles.Profile, pg *profiles.Group) (engine.G
 			return err
 		}
 		g = engine.Group{Name: pg.Name, NAPs: o.NAPs, Register: register, Target: o.Target, Targets: o.Targets, Order: o.Order,
+			Resolve: o.Resolve, TTL: o.TTL,
 			NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}
 		for _, s := range pg.Settings {
 			if s.Key == "rate" && !c.IsSet("rate") { // a group's own rate; without one it shares the run's

@@ -39,11 +39,13 @@ type located struct {
 	order     func(n uint64) []int
 	transport string // the first target's: a NAPTR may have chosen it
 	ttl       time.Duration
+	again     engine.Resolver
 }
 
 // locateHop resolves hop (a name) with the transport given (or "", for
 // NAPTR to choose), keeping the targets of the first one's transport and
-// of the local address family fam (0: any).
+// of the local address family fam (0: any). The result can resolve the
+// name again while the run goes on (engine.Group.Resolve).
 func locateHop(c *cli.Context, flag string, hop target, transport string, fam int) (*located, error) {
 	r := &locate.Resolver{Server: c.String("dns-server")}
 	q := locate.Query{Host: hop.host, Transport: transport, Secure: hop.secure}
@@ -52,7 +54,7 @@ func locateHop(c *cli.Context, flag string, hop target, transport string, fam in
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dnsTimeout)
 	defer cancel()
-	res, err := r.Locate(ctx, q)
+	loc, err := resolveHop(ctx, r, q, "", fam)
 	switch {
 	case errors.Is(err, locate.ErrNXDomain):
 		return nil, usagef("%s: %s does not exist (DNS: NXDOMAIN)", flag, hop.host)
@@ -60,25 +62,53 @@ func locateHop(c *cli.Context, flag string, hop target, transport string, fam in
 		return nil, usagef("%s: %s has no SIP server (NAPTR, SRV) nor address records", flag, hop.host)
 	case errors.Is(err, locate.ErrServFail), errors.Is(err, locate.ErrTimeout):
 		return nil, &dnsUnavailable{flag: flag, host: hop.host, err: err, retry: c.Duration("retry")}
+	case errors.Is(err, errNoFamily):
+		return nil, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, hop.host, fam)
 	case err != nil:
 		return nil, usagef("%s: %v", flag, err)
 	}
-	var keep []locate.Target
+	chosen := loc.transport
+	loc.again = func(ctx context.Context) ([]engine.Target, func(uint64) []int, time.Duration, error) {
+		l, err := resolveHop(ctx, r, q, chosen, fam)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		return l.targets, l.order, l.ttl, nil
+	}
+	return loc, nil
+}
+
+var errNoFamily = errors.New("no address of the local family")
+
+// resolveHop runs one resolution: the targets of one transport (keep, or
+// the first target's) and family.
+func resolveHop(ctx context.Context, r *locate.Resolver, q locate.Query, keep string, fam int) (*located, error) {
+	res, err := r.Locate(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var kept []locate.Target
 	for _, t := range res.Targets {
-		if len(keep) > 0 && t.Transport != keep[0].Transport {
+		if keep == "" && len(kept) > 0 {
+			keep = kept[0].Transport
+		}
+		if keep != "" && t.Transport != keep {
 			continue // one transport per group: the first one's
 		}
 		if fam != 0 && family(t.Addr.Addr()) != fam {
 			continue
 		}
-		keep = append(keep, t)
+		kept = append(kept, t)
 	}
-	if len(keep) == 0 {
-		return nil, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, hop.host, fam)
+	if len(kept) == 0 {
+		if fam != 0 {
+			return nil, errNoFamily
+		}
+		return nil, locate.ErrNoAnswer
 	}
-	res.Targets = keep
-	l := &located{transport: keep[0].Transport, ttl: res.TTL, order: func(n uint64) []int { return locate.Order(res, n) }}
-	for _, t := range keep {
+	res.Targets = kept
+	l := &located{transport: kept[0].Transport, ttl: res.TTL, order: func(n uint64) []int { return locate.Order(res, n) }}
+	for _, t := range kept {
 		l.targets = append(l.targets, engine.Target{Addr: t.Addr.String(), Name: targetName(t)})
 	}
 	return l, nil

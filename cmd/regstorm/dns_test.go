@@ -114,3 +114,64 @@ func TestTargetByDNSFailuresAtStart(t *testing.T) {
 		t.Errorf("%d queries for flaky.test: want the failures retried", d.Queries("flaky.test", dns.TypeA))
 	}
 }
+
+// While running, the name is resolved again after its TTL: a changed
+// record moves the NAPs whose target went away (their next REGISTER goes
+// to the new address), and a resolver that fails meanwhile is counted and
+// changes nothing.
+func TestTargetByDNSFollowsTheRecords(t *testing.T) {
+	a, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	port := portOf(t, a.Addr)
+	b, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.2", mustAtoi(t, port), []string{"udp"})
+	if err != nil {
+		t.Skipf("127.0.0.2:%s: %v", port, err)
+	}
+	defer b.Close()
+	d := dnstest.Start(t)
+	d.Zone("moving.test. 1 IN A 127.0.0.1")
+	mostB := make(chan int, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		d.Zone("moving.test. 1 IN A 127.0.0.2") // seen at the resolution ~1 s after the start
+		time.Sleep(1500 * time.Millisecond)
+		d.Fail("moving.test", 0, dnstest.ServFail) // the resolutions from ~2 s on fail
+		m := 0
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			n, _ := b.Reg.Loc.Count(time.Now())
+			m = max(m, n)
+		}
+		mostB <- m
+	}()
+	var out, errb bytes.Buffer
+	code := run([]string{"regstorm", "--target", "sip:moving.test:" + port, "--dns-server", d.Addr, "--naps", "10",
+		"--expires", "4", "--retry", "500ms", "--duration", "4s", "--quiet", "--summary", "-"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var s metrics.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	// The refreshes at 2 s went to b, the new address, which held all 10.
+	if m := <-mostB; m != 10 {
+		t.Errorf("b held at most %d bindings, want 10", m)
+	}
+	if s.DNS == nil || s.DNS.Changes != 1 || s.DNS.Moved != 10 || s.DNS.Failures["servfail"] < 2 {
+		t.Errorf("dns %+v: want 1 change moving 10 NAPs, and the SERVFAILs counted", s.DNS)
+	}
+	if s.Registered != 10 || s.Timeouts != 0 {
+		t.Errorf("registered %d, timeouts %d", s.Registered, s.Timeouts)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -251,9 +251,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 			o.NAP.Transport, _ = sipwire.ParseTransport(loc.transport)
 		}
 		o.Target = loc.targets[0].Addr
-		if len(loc.targets) > 1 {
-			o.Targets, o.Order = loc.targets, loc.order
-		}
+		o.Targets, o.Order, o.Resolve, o.TTL = loc.targets, loc.order, loc.again, loc.ttl
 		if o.Identity.Domain == "" {
 			o.Identity.Domain = hop.host
 		}
