@@ -56,8 +56,12 @@ func checkSums(t *testing.T, res *Result) {
 	if s.InFlight == nil || *s.InFlight != res.InFlight {
 		t.Errorf("summary in_flight %v, result %d", s.InFlight, res.InFlight)
 	}
-	if s.MessagesSent != s.Requests+s.Retransmissions {
-		t.Errorf("messages sent %d != requests %d + retransmissions %d", s.MessagesSent, s.Requests, s.Retransmissions)
+	var options int64
+	if s.Keepalives != nil {
+		options = s.Keepalives.Options
+	}
+	if s.MessagesSent != s.Requests+s.Retransmissions+options {
+		t.Errorf("messages sent %d != requests %d + retransmissions %d + OPTIONS pings %d", s.MessagesSent, s.Requests, s.Retransmissions, options)
 	}
 	if s.Malformed != 0 {
 		t.Errorf("%d malformed", s.Malformed)

@@ -63,9 +63,13 @@ type Options struct {
 	NoResume bool
 	// WSPath is the path of the WebSocket URI (default "/").
 	WSPath string
-	ShardK int // --shard k/N: run only NAPs with index ≡ k (mod N) in each group
-	ShardN int
-	RunID  uint32 // makes Call-IDs and tags unique per run (0: random)
+	// Keepalive pings each registered NAP's next hop every
+	// KeepaliveInterval (keepalive.go).
+	Keepalive         nap.KeepaliveKind
+	KeepaliveInterval time.Duration
+	ShardK            int // --shard k/N: run only NAPs with index ≡ k (mod N) in each group
+	ShardN            int
+	RunID             uint32 // makes Call-IDs and tags unique per run (0: random)
 
 	// Observers get a Snapshot every SnapshotEvery (default 1 s) and a
 	// final one.
@@ -349,6 +353,7 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 		e.lanesN++
 		l.d = nap.NewDriver(m, 0, e.clock, time.Millisecond, l, l)
 		l.d.Armed = l.armed
+		l.keeper()
 		l.ts = co.ts
 		l.targetRecorder()
 		if o.PerNAP {
@@ -511,6 +516,12 @@ func (e *Engine) step() time.Duration {
 		l.lockOnLoop()
 		l.batching = l.batch != nil
 		l.d.Advance(now)
+		if l.ka != nil {
+			l.ka.Advance(now)
+			if d, ok := l.ka.Wheel.NextDeadline(); ok {
+				next = min(next, d)
+			}
+		}
 		if l.batch != nil {
 			l.batch.Flush() // the ramp's and the stops' sends too
 		}

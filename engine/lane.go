@@ -67,6 +67,7 @@ type lane struct {
 	session  session
 	sessions []*session
 
+	ka     *nap.Keeper    // nil: no keep-alives
 	tap    trace.Sink     // nil: no tracing, nothing done
 	remote netip.AddrPort // the target, for the trace
 	tmsg   trace.Message  // scratch, for the tap
@@ -273,6 +274,9 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 		}
 	case nap.EvRegistered:
 		metrics.Latency(rec.Registration, a.RegLatency)
+		if l.ka != nil {
+			l.ka.Registered(i, l.e.clock.Now())
+		}
 	}
 	if a.Abandoned {
 		rec.Abandoned++
@@ -373,6 +377,12 @@ func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool, from net
 	if !ok {
 		l.rec.Stale++
 		l.traceStray(msg, from, "stale")
+		return
+	}
+	if l.ka != nil && nap.IsKeepalive(m) {
+		if !l.ka.Answer(i, m, l.e.clock.Now()-waited) {
+			l.rec.Stale++
+		}
 		return
 	}
 	if l.tap != nil {

@@ -72,6 +72,11 @@ func (a receiverAdapter) OnMessageAt(tag any, msg []byte, arrived time.Time, fro
 	a.r.OnMessageAt(tag, msg, arrived, from)
 }
 func (a receiverAdapter) OnClosed(tag any, err error) { a.r.OnClosed(tag, err) }
+func (a receiverAdapter) OnPong(tag any) {
+	if p, ok := a.r.(netio.PongReceiver); ok {
+		p.OnPong(tag)
+	}
+}
 
 func newNetio(r Receiver, tcpLoops int, tick time.Duration, streams netio.StreamOptions) (Network, error) {
 	l, err := netio.Start(receiverAdapter{r}, tcpLoops)

@@ -34,6 +34,8 @@ type simNet struct {
 	oneWay time.Duration
 	dead   map[string]bool // targets whose process is gone: connects refused, nothing answered
 	conns  []*simConn
+	noPong map[string]bool // targets that answer requests but no keep-alive ping
+	pings  int
 }
 
 type simRegistrar struct {
@@ -252,7 +254,37 @@ func userOf(uri []byte) string {
 	return s
 }
 
-func (c *simConn) Close() error              { c.closed = true; return nil }
+// Close closes the connection; as a real network does, the receiver is
+// told (a datagram socket's close is silent).
+func (c *simConn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.transport != "udp" {
+		c.n.at(c.n.clock.Now(), func() { c.n.recv.OnClosed(c.tag, errRefused) })
+	}
+	return nil
+}
+
+// Ping is a CRLF keep-alive: the pong comes back after a round trip from
+// a live target that answers pings.
+func (c *simConn) Ping() error {
+	n := c.n
+	n.pings++
+	if c.closed || c.transport == "udp" {
+		return errRefused
+	}
+	if r := n.regs[c.target]; r == nil || r.silent || n.dead[c.target] || n.noPong[c.target] {
+		return nil
+	}
+	n.at(n.clock.Now()+2*n.oneWay, func() {
+		if !c.closed {
+			n.recv.(interface{ OnPong(any) }).OnPong(c.tag)
+		}
+	})
+	return nil
+}
 func (c *simConn) Closed() bool              { return c.closed }
 func (c *simConn) LocalAddr() netip.AddrPort { return c.local }
 

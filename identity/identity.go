@@ -169,6 +169,6 @@ type Identity struct {
 	// Route is the Route field's value every request carries: an outbound
 	// proxy as "<sip:host:port;lr>"; "" for none.
 	Route string
-	Users           []User // overrides the patterns when set
-	RunID           uint32 // makes Call-IDs and tags unique per run
+	Users []User // overrides the patterns when set
+	RunID uint32 // makes Call-IDs and tags unique per run
 }

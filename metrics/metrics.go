@@ -44,6 +44,8 @@ type Recorder struct {
 	// Handshake is a tls, ws or wss connection's time from connected to
 	// ready to carry SIP (TLS handshake, WebSocket upgrade).
 	Handshake *hdrhistogram.Histogram
+	// Keepalive is a ping's time to its pong or answer.
+	Keepalive *hdrhistogram.Histogram
 
 	Counts
 	Responses [700]int64
@@ -65,6 +67,9 @@ type Counts struct {
 	SendFailures                                        int64 // sends the socket refused (buffer full, connection gone)
 	Registered                                          int64 // gauge
 	Handshakes
+	// Keep-alive pings sent, answered, and unanswered (a flow found dead).
+	KeepalivesSent, KeepalivesAnswered, KeepaliveFailures int64
+	OptionsSent                                           int64 // of KeepalivesSent, OPTIONS requests (SIP messages)
 }
 
 func (c *Counts) add(o *Counts) {
@@ -85,12 +90,16 @@ func (c *Counts) add(o *Counts) {
 	c.SendFailures += o.SendFailures
 	c.Registered += o.Registered
 	c.Handshakes.add(&o.Handshakes)
+	c.KeepalivesSent += o.KeepalivesSent
+	c.KeepalivesAnswered += o.KeepalivesAnswered
+	c.KeepaliveFailures += o.KeepaliveFailures
+	c.OptionsSent += o.OptionsSent
 }
 
 // NewRecorder makes an empty recorder.
 func NewRecorder() *Recorder {
 	return &Recorder{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Interval: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram()}
+		RefreshError: NewHistogram(), Interval: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram(), Keepalive: NewHistogram()}
 }
 
 // HandshakeDone records a connection made (a TLS handshake's kind counted
@@ -151,7 +160,7 @@ func (r *Recorder) Response(code int) {
 // Totals is a merged view of several recorders.
 type Totals struct {
 	Transaction, Registration, Corrected, RefreshError *hdrhistogram.Histogram
-	Drain, Handshake                                   *hdrhistogram.Histogram
+	Drain, Handshake, Keepalive                        *hdrhistogram.Histogram
 	Counts
 	Responses, Refusals map[int]int64
 	Targets             map[string]*TargetCounts // nil unless a group has several targets
@@ -160,7 +169,7 @@ type Totals struct {
 // NewTotals is an empty sum.
 func NewTotals() *Totals {
 	return &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
+		RefreshError: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram(), Keepalive: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
 }
 
 // NewCounts is an empty sum of counters only: no histograms.
@@ -210,12 +219,18 @@ func Merge(rs []*Recorder) *Totals {
 // Add sums one recorder into t.
 func (t *Totals) Add(r *Recorder) {
 	t.merge(r.Transaction, r.Registration, r.Corrected, r.RefreshError, r.Drain, r.Handshake)
+	if r.Keepalive != nil && t.Keepalive != nil {
+		t.Keepalive.Merge(r.Keepalive)
+	}
 	t.AddCounts(r)
 }
 
 // AddTotals sums o into t (the groups into the run).
 func (t *Totals) AddTotals(o *Totals) {
 	t.merge(o.Transaction, o.Registration, o.Corrected, o.RefreshError, o.Drain, o.Handshake)
+	if o.Keepalive != nil && t.Keepalive != nil {
+		t.Keepalive.Merge(o.Keepalive)
+	}
 	t.AddCountsOf(o)
 }
 
@@ -299,11 +314,14 @@ type Summary struct {
 	DrainLatencyMS Percentiles `json:"drain_latency_ms"`
 	// Handshakes: how the tls, ws and wss connections were made (absent
 	// when none was); ConnectFailureReasons: why connects failed.
-	Handshakes            *HandshakeSummary `json:"handshakes,omitempty"`
+	Handshakes *HandshakeSummary `json:"handshakes,omitempty"`
 	// Targets: per target of a group that has several (RFC 3263), what
 	// happened there; absent with one target.
 	Targets map[string]*TargetCounts `json:"targets,omitempty"`
 	DNS     *DNSSummary              `json:"dns,omitempty"`
+	// Keepalives: pings sent, answered, unanswered (flows found dead),
+	// and their latency; absent without --keepalive.
+	Keepalives            *KeepaliveSummary `json:"keepalives,omitempty"`
 	ConnectFailureReasons map[string]int64  `json:"connect_failure_reasons,omitempty"`
 	// Refusals: final failures by status code (a 401 answered with
 	// credentials is a challenge, not a refusal).
@@ -425,6 +443,12 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 	}
 	s.ConnectFailureReasons = failureReasons(&t.Handshakes)
 	s.Targets = t.Targets
+	if t.KeepalivesSent > 0 {
+		s.Keepalives = &KeepaliveSummary{Sent: t.KeepalivesSent, Answered: t.KeepalivesAnswered, Failed: t.KeepaliveFailures, Options: t.OptionsSent}
+		if t.Keepalive != nil {
+			s.Keepalives.LatencyMS = PercentilesOf(t.Keepalive)
+		}
+	}
 	codes := make([]int, 0, len(t.Responses))
 	for c := range t.Responses {
 		codes = append(codes, c)

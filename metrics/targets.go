@@ -52,3 +52,12 @@ type DNSSummary struct {
 	Moved       int64            `json:"moved"`
 	Failures    map[string]int64 `json:"failures,omitempty"`
 }
+
+// KeepaliveSummary is the summary's "keepalives".
+type KeepaliveSummary struct {
+	Sent      int64       `json:"sent"`
+	Answered  int64       `json:"answered"`
+	Failed    int64       `json:"failed"`  // unanswered in time: the flow was found dead
+	Options   int64       `json:"options"` // of sent, OPTIONS requests (the rest: CRLF or WebSocket pings)
+	LatencyMS Percentiles `json:"latency_ms"`
+}

@@ -130,6 +130,11 @@ func (d *Driver) ConnectFailed(i uint32) {
 	d.apply(i, d.M.OnConnectFailed(i, &d.NAPs[i], d.Clock.Now()), false, 0)
 }
 
+// FlowFailed reports NAP i's flow found dead by a keep-alive (UDP).
+func (d *Driver) FlowFailed(i uint32) {
+	d.apply(i, d.M.OnFlowFailed(i, &d.NAPs[i], d.Clock.Now()), false, 0)
+}
+
 // Disconnected forgets NAP i's connection without an event: it moved to
 // another target (failover), and connects there before its next request.
 func (d *Driver) Disconnected(i uint32) { d.NAPs[i].flags &^= fConnected }

@@ -103,6 +103,18 @@ func (m *Machine) OnClosed(i uint32, n *NAP, now time.Duration) Action {
 	return n.record(m.onClosed(i, n, now))
 }
 
+// OnFlowFailed: a keep-alive found NAP i's flow dead (UDP: streams drop
+// the connection instead). A registered NAP registers again at once.
+func (m *Machine) OnFlowFailed(i uint32, n *NAP, now time.Duration) Action {
+	if n.State != Registered {
+		return Action{Wake: n.due}
+	}
+	n.regStart = now
+	a := m.begin(i, n, now, false, false)
+	a.Event = EvRefresh
+	return n.record(a)
+}
+
 // Stop un-registers NAP i if it is registered (Expires: 0), else stops it.
 func (m *Machine) Stop(i uint32, n *NAP, now time.Duration) Action {
 	return n.record(m.stop(i, n, now))

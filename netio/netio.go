@@ -128,6 +128,7 @@ type Conn struct {
 	gc     gnet.Conn // TCP
 	st     *stream   // TLS, WS, WSS
 	hs     Handshake // how a tls, ws or wss connection was made
+	recv   Receiver  // streams: told of pongs
 	fd     int
 	tcp    bool
 	tag    any
@@ -171,7 +172,7 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 	}
 	laddr, _ := netip.ParseAddrPort(nc.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
-	c := &Conn{tcp: true, tag: tag, Local: laddr, remote: raddr}
+	c := &Conn{tcp: true, tag: tag, Local: laddr, remote: raddr, recv: l.recv}
 	cli, err := l.tcp()
 	if err != nil {
 		nc.Close()
@@ -281,6 +282,8 @@ func (e *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 			} else {
 				l.recv.OnMessage(st.c.tag, tok)
 			}
+		} else {
+			st.c.pong() // CRLFs between messages: a keep-alive's pong
 		}
 		_, _ = gc.Discard(adv)
 	}

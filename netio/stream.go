@@ -130,7 +130,7 @@ func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, 
 	_ = raw.SetDeadline(time.Time{})
 	laddr, _ := netip.ParseAddrPort(raw.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(raw.RemoteAddr().String())
-	c := &Conn{tcp: true, st: st, tag: tag, Local: laddr, remote: raddr, hs: hs}
+	c := &Conn{tcp: true, st: st, tag: tag, Local: laddr, remote: raddr, hs: hs, recv: l.recv}
 	if !l.track(c) {
 		st.nc.Close()
 		return nil, ErrClosed
@@ -225,7 +225,7 @@ func (l *Loops) readStream(c *Conn) {
 		if st.ws {
 			used, ferr = st.frames(c, deliver)
 		} else {
-			used, ferr = st.messages(deliver)
+			used, ferr = st.messages(c, deliver)
 		}
 		rest := copy(st.buf, st.buf[used:])
 		st.buf = st.buf[:rest]
@@ -254,7 +254,7 @@ func (l *Loops) readStream(c *Conn) {
 }
 
 // messages frames a TLS byte stream into SIP messages, as TCP's is.
-func (st *stream) messages(deliver func([]byte)) (int, error) {
+func (st *stream) messages(c *Conn, deliver func([]byte)) (int, error) {
 	used := 0
 	for {
 		adv, tok, err := sipwire.SplitMessage(st.buf[used:], false)
@@ -266,6 +266,8 @@ func (st *stream) messages(deliver func([]byte)) (int, error) {
 		}
 		if tok != nil {
 			deliver(tok)
+		} else {
+			pong(c)
 		}
 		used += adv
 	}
@@ -308,6 +310,7 @@ func (st *stream) frames(c *Conn, deliver func([]byte)) (int, error) {
 		case ws.OpPing:
 			_ = c.writeFrame(ws.OpPong, payload)
 		case ws.OpPong:
+			pong(c)
 		case ws.OpClose:
 			_ = c.writeFrame(ws.OpClose, nil)
 			return used, errWSClosed

@@ -51,7 +51,9 @@ type Server struct {
 	tlsFailed  atomic.Int64
 }
 
-type tcpConn struct{}
+// tcpConn is a TCP connection's state: the CRLFs seen since the last
+// message, to answer a keep-alive ping (RFC 5626 §4.4.1).
+type tcpConn struct{ crlfs int }
 
 // ErrPortInUse is Listen's refusal of a port another process holds (a
 // *PortInUseError says which).
@@ -313,7 +315,7 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen marks stream connections; datagram "connections" never open.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	c.SetContext(tcpConn{})
+	c.SetContext(&tcpConn{})
 	return nil, gnet.None
 }
 
@@ -339,7 +341,13 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		if adv == 0 {
 			return gnet.None
 		}
+		if tc, _ := c.Context().(*tcpConn); tc != nil && tok == nil && s.pingSeen(&tc.crlfs, adv) {
+			_, _ = c.Write(crlfPong)
+		}
 		if tok != nil {
+			if tc, _ := c.Context().(*tcpConn); tc != nil {
+				tc.crlfs = 0
+			}
 			switch w.Handle(tok) {
 			case Reply:
 				_, _ = c.Write(w.Out)
@@ -374,4 +382,19 @@ func (s *Server) later(c gnet.Conn, out []byte, udp bool) {
 	}
 	sa := netio.Sockaddr(ua.AddrPort())
 	time.AfterFunc(delay, func() { _ = unix.Sendto(fd, data, 0, sa) })
+}
+
+// crlfPong answers a double-CRLF keep-alive ping (RFC 5626 §4.4.1).
+var crlfPong = []byte("\r\n")
+
+// pingSeen counts n CRLF bytes more between messages; a double CRLF (4
+// bytes, in one read or several) is a ping to answer, unless the
+// registrar is silent (it answers nothing, pings included).
+func (s *Server) pingSeen(crlfs *int, n int) bool {
+	*crlfs += n
+	if *crlfs < 4 {
+		return false
+	}
+	*crlfs = 0
+	return !s.Reg.silent.Load()
 }

@@ -49,6 +49,7 @@ type streamConn struct {
 
 	wsHdr [ws.MaxHeaderSize]byte // the read loop's frame header scratch
 	frag  []byte                 // a fragmented WebSocket message being gathered
+	crlfs int                    // CRLFs since the last message: a keep-alive ping at 4
 	whdr  [ws.MaxHeaderSize]byte // writeFrame's, under mu
 	wout  appendWriter           // writeFrame's, under mu
 }
@@ -219,6 +220,12 @@ func (c *streamConn) readStream() {
 			}
 			if adv == 0 {
 				break
+			}
+			if tok == nil && c.s.pingSeen(&c.crlfs, adv) && !c.send(crlfPong, false) {
+				return
+			}
+			if tok != nil {
+				c.crlfs = 0
 			}
 			if tok != nil && !c.handle(tok) {
 				return

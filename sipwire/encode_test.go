@@ -162,3 +162,28 @@ func TestParseTransport(t *testing.T) {
 		t.Error("sctp accepted")
 	}
 }
+
+func TestAppendOptions(t *testing.T) {
+	r := sampleRegister()
+	r.Transport = TCP
+	got := string(AppendOptions(nil, r))
+	want := strings.ReplaceAll(`OPTIONS sip:example.com SIP/2.0
+Via: SIP/2.0/TCP 127.0.0.1:5070;rport;branch=z9hG4bKrs5a17c0de123456780000000100000007
+Max-Forwards: 70
+From: <sip:nap000001@example.com>;tag=1a2b3c4d
+To: <sip:nap000001@example.com>
+Call-ID: ka-0000000100000001@regstorm
+CSeq: 7 OPTIONS
+Accept: application/sdp
+User-Agent: regstorm
+Content-Length: 0
+
+`, "\n", "\r\n")
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	var m Msg
+	if err := m.Parse([]byte(got)); err != nil || !m.IsRequest {
+		t.Fatalf("parse: %v", err)
+	}
+}

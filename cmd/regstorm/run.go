@@ -33,6 +33,8 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "target", Usage: "registrar, proxy or SBC as sip:host[:port][;transport=udp|tcp|tls|ws|wss] or sips:host[:port] (default: the embedded registrar on 127.0.0.1)", EnvVars: env("target")},
 		&cli.StringFlag{Name: "transport", Value: "udp", Usage: "udp, tcp, tls, ws or wss", EnvVars: env("transport")},
 		&cli.StringFlag{Name: "dns-server", Usage: "resolve --target and --proxy names with this DNS server, `host:port` (default: the system's, /etc/resolv.conf and /etc/hosts)", EnvVars: env("dns-server")},
+		&cli.StringFlag{Name: "keepalive", Usage: "ping each registered NAP's next hop: crlf (RFC 5626 double-CRLF pings on tcp/tls; WebSocket pings on ws/wss) or options (OPTIONS requests, any transport); an unanswered ping drops the flow", EnvVars: env("keepalive")},
+		&cli.DurationFlag{Name: "keepalive-interval", Value: 30 * time.Second, Usage: "time between a NAP's keep-alive pings", EnvVars: env("keepalive-interval")},
 		&cli.StringFlag{Name: "proxy", Usage: "send through this outbound proxy, sip:host[:port][;transport=…] (a Route with ;lr); --target then names the registrar's domain, which is not contacted", EnvVars: env("proxy")},
 		&cli.IntFlag{Name: "naps", Value: 1000, Usage: "number of simulated NAPs", EnvVars: env("naps")},
 		&cli.Float64Flag{Name: "rate", Usage: "new NAPs per second during ramp-up (0: as fast as the target answers, at most --window registrations in flight)", EnvVars: env("rate")},
@@ -269,6 +271,21 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		o.Target = ap.String()
 	} else if localFamily == 6 {
 		return o, usagef("--local-ip is IPv6, the embedded registrar listens on IPv4 127.0.0.1")
+	}
+	switch k := c.String("keepalive"); k {
+	case "":
+	case "crlf":
+		if o.NAP.Transport == sipwire.UDP {
+			return o, usagef("--keepalive crlf: CRLF pings are for streams (tcp, tls, ws, wss); over udp use --keepalive options")
+		}
+		o.Keepalive = nap.KeepaliveCRLF
+	case "options":
+		o.Keepalive = nap.KeepaliveOptions
+	default:
+		return o, usagef("--keepalive %q: want crlf or options", k)
+	}
+	if o.KeepaliveInterval = c.Duration("keepalive-interval"); o.KeepaliveInterval <= 0 {
+		return o, usagef("--keepalive-interval %v: must be positive", o.KeepaliveInterval)
 	}
 	if a := c.String("metrics-addr"); a != "" {
 		if err := checkListenAddr("--metrics-addr", a); err != nil {

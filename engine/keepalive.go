@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/nap"
+)
+
+// Keep-alives (--keepalive): each lane's keeper pings its registered NAPs'
+// next hop; this is the lane's side of it: the pings on the wire, their
+// counts, and what a dead flow does (a stream's connection is dropped, so
+// that the lost-connection rule reconnects and registers again; a UDP NAP
+// registers again at once).
+
+// pinger is a connection that can send a keep-alive ping (netio's
+// streams).
+type pinger interface{ Ping() error }
+
+func (l *lane) keeper() {
+	o := &l.e.o
+	if o.Keepalive == nap.KeepaliveOff {
+		return
+	}
+	every := o.KeepaliveInterval
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	l.ka = nap.NewKeeper(o.Keepalive, every, l.d, l, l, time.Millisecond)
+	l.ka.Armed = l.armed
+	l.ka.Dead = l.flowDead
+}
+
+// Ping is nap.Pinger: a CRLF (or WebSocket) ping on NAP i's connection.
+func (l *lane) Ping(i uint32) bool {
+	c := l.connFor(i)
+	p, ok := c.(pinger)
+	if !ok || c.Closed() {
+		return false
+	}
+	return p.Ping() == nil
+}
+
+// KeepaliveSent, KeepaliveAnswered and KeepaliveFailed are
+// nap.KeepaliveTally.
+func (l *lane) KeepaliveSent(i uint32) {
+	l.rec.KeepalivesSent++
+	if l.ka.Kind == nap.KeepaliveOptions {
+		l.rec.OptionsSent++
+	}
+}
+
+func (l *lane) KeepaliveAnswered(i uint32, latency time.Duration) {
+	l.rec.KeepalivesAnswered++
+	metrics.Latency(l.rec.Keepalive, latency)
+}
+
+func (l *lane) KeepaliveFailed(i uint32) { l.rec.KeepaliveFailures++ }
+
+// flowDead: NAP i's ping went unanswered.
+func (l *lane) flowDead(i uint32) {
+	if l.udp {
+		l.d.FlowFailed(i)
+		return
+	}
+	if c := l.connFor(i); c != nil && !c.Closed() {
+		_ = c.Close() // OnClosed follows: the lost-connection rule
+	}
+}
+
+// OnPong takes a pong from the network (netio.PongReceiver).
+func (e *Engine) OnPong(tag any) {
+	if e.closing.Load() {
+		return
+	}
+	switch t := tag.(type) {
+	case *napTag:
+		t.l.pong(t.i, -1)
+	case *sharedConn:
+		t.l.pong(0, int(t.t))
+	}
+}
+
+// pong answers NAP i's ping, or (shared >= 0) every ping in flight on the
+// lane's connection to that target: a pong names no NAP.
+func (l *lane) pong(i uint32, shared int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ka == nil {
+		return
+	}
+	now := l.e.clock.Now()
+	if shared < 0 {
+		l.ka.Pong(i, now)
+		return
+	}
+	for k := range l.d.NAPs {
+		if int(l.targetOf(uint32(k))) == shared && l.ka.Pending(uint32(k)) {
+			l.ka.Pong(uint32(k), now)
+		}
+	}
+	l.wakeLoop()
+}
