@@ -509,6 +509,51 @@ func TestTCPRegistrarClosingAfterEachAnswer(t *testing.T) {
 	h.checkCounts()
 }
 
+// Stop while a registered NAP reconnects (its connection lost, the new
+// connect under way): the NAP un-REGISTERs on that connection once it is
+// up, or stops if it fails, and never connects a second time. A second
+// connect raced the first from another local port: two connections for
+// one NAP, and the un-REGISTER could carry a Contact the registrar never
+// bound (1 000 TLS NAPs against --close-after-answer left bindings
+// behind after the drain).
+func TestStopWhileReconnectingConnectsOnce(t *testing.T) {
+	for _, up := range []bool{true, false} {
+		t.Run(map[bool]string{true: "connects", false: "connect-fails"}[up], func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Transport = sipwire.TCP
+			h := newHarness(t, cfg, 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+				return ok200(req, contactOf(req, 3600))
+			})
+			h.start(0)
+			h.run(10 * time.Second)
+			h.hold = true
+			h.d.Closed(0) // the last REGISTER was 10 s ago: reconnect at once
+			h.stop(0)
+			if len(h.held) != 1 || h.naps[0].State != Connecting {
+				t.Fatalf("%d connects under way after the stop, state %v: want the one reconnect", len(h.held), h.naps[0].State)
+			}
+			h.hold = false
+			if up {
+				h.d.Connected(0)
+			} else {
+				h.d.ConnectFailed(0)
+			}
+			h.run(11 * time.Second)
+			unregs := 0
+			for _, s := range h.sends {
+				if s.expires == 0 {
+					unregs++
+				}
+			}
+			want := map[bool]int{true: 1, false: 0}[up]
+			if unregs != want || h.counts[EvUnregistered] != want || h.naps[0].State != Stopped || h.regd != 0 {
+				t.Errorf("un-REGISTERs %d, unregistered %d (want %d), state %v, gauge %d", unregs, h.counts[EvUnregistered], want, h.naps[0].State, h.regd)
+			}
+			h.checkCounts()
+		})
+	}
+}
+
 // A REGISTER in flight when its connection drops is abandoned and sent
 // again after Retry from the first one, not at once.
 func TestTCPConnectionLostInFlight(t *testing.T) {

@@ -208,6 +208,12 @@ func (m *Machine) stop(i uint32, n *NAP, now time.Duration) Action {
 	n.regStart = now
 	if m.Cfg.Transport.Stream() && n.flags&fConnected == 0 {
 		n.flags |= fUnreg
+		if n.State == Connecting {
+			// A connect is under way: un-REGISTER on it (onConnected), or
+			// stop if it fails. A second one would race it from another
+			// port, and its Contact is not the one bound.
+			return Action{Wake: n.due}
+		}
 		n.State = Connecting
 		return Action{Send: SendConnect}
 	}
