@@ -167,6 +167,15 @@ func (m *Machine) onClosed(i uint32, n *NAP, now time.Duration) Action {
 	case Stopped, Idle, ConnectWait, Connecting:
 		return Action{Wake: n.due}
 	case Unregistering:
+		// The un-REGISTER was lost with its connection, as one sent behind
+		// a REGISTER still open at the stop is at a registrar that closes
+		// after each answer: connect again and send it once more, so that
+		// the stop leaves no binding behind. Lost again, the NAP stops.
+		if n.flags&fUnregAgain == 0 {
+			n.flags |= fUnregAgain
+			n.State = Connecting
+			return Action{Event: EvConnLost, Abandoned: true, Send: SendConnect}
+		}
 		a := m.halt(n)
 		a.Abandoned = true
 		return a
@@ -225,7 +234,7 @@ func (m *Machine) stop(i uint32, n *NAP, now time.Duration) Action {
 func (m *Machine) halt(n *NAP) Action {
 	a := Action{Event: EvStopped, RegisteredDelta: m.clearRegistered(n)}
 	n.State = Stopped
-	n.flags &^= fUnreg
+	n.flags &^= fUnreg | fUnregAgain
 	return a
 }
 
