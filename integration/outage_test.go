@@ -111,6 +111,7 @@ func testOutage(t *testing.T, p outagePeer, tr sipwire.Transport) {
 type regstormRegistrar struct {
 	bin   string
 	p     int
+	args  []string // the registrar's arguments; nil: UDP and TCP on p with --auth
 	cmd   *exec.Cmd
 	mu    sync.Mutex
 	stats chan string // its stats lines (SIGUSR1, exit)
@@ -136,7 +137,11 @@ func regstormBinary(t *testing.T) string {
 func (r *regstormRegistrar) port() int { return r.p }
 
 func (r *regstormRegistrar) restart(t *testing.T) {
-	r.cmd = exec.Command(r.bin, "registrar", "--listen", "127.0.0.1:"+strconv.Itoa(r.p), "--transport", "udp,tcp", "--auth")
+	args := r.args
+	if args == nil {
+		args = []string{"registrar", "--listen", "127.0.0.1:" + strconv.Itoa(r.p), "--transport", "udp,tcp", "--auth"}
+	}
+	r.cmd = exec.Command(r.bin, args...)
 	stderr, err := r.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -170,16 +175,21 @@ var heldRE = regexp.MustCompile(`(\d+) held for`)
 
 // bindings asks the process (SIGUSR1) for the bindings it holds.
 func (r *regstormRegistrar) bindings(t *testing.T) int {
+	n, _ := strconv.Atoi(heldRE.FindStringSubmatch(r.statsLine(t))[1])
+	return n
+}
+
+// statsLine asks the process (SIGUSR1) for its counters.
+func (r *regstormRegistrar) statsLine(t *testing.T) string {
 	if err := r.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case line := <-r.stats:
-		n, _ := strconv.Atoi(heldRE.FindStringSubmatch(line)[1])
-		return n
+		return line
 	case <-time.After(5 * time.Second):
 		t.Fatal("regstorm registrar did not print its stats on SIGUSR1")
-		return -1
+		return ""
 	}
 }
 

@@ -91,8 +91,12 @@ type harness struct {
 	respond func(h *harness, req *sipwire.Msg, s sent) []reply
 	// connect decides the outcome of a TCP connect attempt.
 	connect func(h *harness, i uint32) bool
-	counts  map[Event]int
-	regd    int // registered gauge from RegisteredDelta
+	// hold: connect attempts stay under way (in held) until the test
+	// calls Connected or ConnectFailed.
+	hold   bool
+	held   []uint32
+	counts map[Event]int
+	regd   int // registered gauge from RegisteredDelta
 	// closeAfterAnswer: the registrar closes the TCP connection right
 	// after each response it sends (some real ones do).
 	closeAfterAnswer bool
@@ -161,8 +165,12 @@ func (h *harness) Send(i uint32, msg []byte) {
 	}
 }
 
-// Connect decides a connect attempt at once.
+// Connect decides a connect attempt at once (unless hold).
 func (h *harness) Connect(i uint32) {
+	if h.hold {
+		h.held = append(h.held, i)
+		return
+	}
 	if h.connect(h, i) {
 		h.d.Connected(i)
 	} else {

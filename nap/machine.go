@@ -179,6 +179,15 @@ func (m *Machine) onClosed(i uint32, n *NAP, now time.Duration) Action {
 	case Stopped, Idle, ConnectWait, Connecting:
 		return Action{Wake: n.due}
 	case Unregistering:
+		// The un-REGISTER was lost with its connection, as one sent behind
+		// a REGISTER still open at the stop is at a registrar that closes
+		// after each answer: connect again and send it once more, so that
+		// the stop leaves no binding behind. Lost again, the NAP stops.
+		if n.flags&fUnregAgain == 0 {
+			n.flags |= fUnregAgain
+			n.State = Connecting
+			return Action{Event: EvConnLost, Abandoned: true, Send: SendConnect}
+		}
 		a := m.halt(n)
 		a.Abandoned = true
 		return a
@@ -220,6 +229,12 @@ func (m *Machine) stop(i uint32, n *NAP, now time.Duration) Action {
 	n.regStart = now
 	if m.Cfg.Transport.Stream() && n.flags&fConnected == 0 {
 		n.flags |= fUnreg
+		if n.State == Connecting {
+			// A connect is under way: un-REGISTER on it (onConnected), or
+			// stop if it fails. A second one would race it from another
+			// port, and its Contact is not the one bound.
+			return Action{Wake: n.due}
+		}
 		n.State = Connecting
 		return Action{Send: SendConnect}
 	}
@@ -231,7 +246,7 @@ func (m *Machine) stop(i uint32, n *NAP, now time.Duration) Action {
 func (m *Machine) halt(n *NAP) Action {
 	a := Action{Event: EvStopped, RegisteredDelta: m.clearRegistered(n)}
 	n.State = Stopped
-	n.flags &^= fUnreg
+	n.flags &^= fUnreg | fUnregAgain
 	return a
 }
 

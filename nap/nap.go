@@ -72,6 +72,7 @@ const (
 	fAuthSent                     // the current transaction carries credentials
 	fUnreg                        // the current transaction is an un-REGISTER
 	fConnected                    // TCP connection up
+	fUnregAgain                   // the un-REGISTER was sent again, its first lost with its connection
 )
 
 // maxStaleRetries bounds stale=true re-challenges in one attempt, so a
