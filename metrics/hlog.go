@@ -168,6 +168,30 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 			l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
 			l.Count += m.Count
 		}
+		if k := p.Keepalives; k != nil {
+			if out.Keepalives == nil {
+				out.Keepalives = &KeepaliveSummary{}
+			}
+			o := out.Keepalives
+			o.Sent, o.Answered, o.Failed, o.Options = o.Sent+k.Sent, o.Answered+k.Answered, o.Failed+k.Failed, o.Options+k.Options
+			l, m := &o.LatencyMS, k.LatencyMS // the worst shard's percentiles, as for the groups
+			l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
+			l.Count += m.Count
+		}
+		if d := p.DNS; d != nil {
+			if out.DNS == nil {
+				out.DNS = &DNSSummary{}
+			}
+			out.DNS.Resolutions += d.Resolutions
+			out.DNS.Changes += d.Changes
+			out.DNS.Moved += d.Moved
+			for k, n := range d.Failures {
+				if out.DNS.Failures == nil {
+					out.DNS.Failures = map[string]int64{}
+				}
+				out.DNS.Failures[k] += n
+			}
+		}
 		for name, c := range p.Targets {
 			if out.Targets == nil {
 				out.Targets = map[string]*TargetCounts{}
