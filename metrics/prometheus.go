@@ -70,6 +70,8 @@ func newCollector(view func() *View) *collector {
 	c.descs["target_requests"] = prometheus.NewDesc("regstorm_target_requests_total", "REGISTER transactions started at each target.", tl, nil)
 	c.descs["target_timeouts"] = prometheus.NewDesc("regstorm_target_timeouts_total", "Transactions that timed out at each target.", tl, nil)
 	c.descs["target_failovers"] = prometheus.NewDesc("regstorm_target_failovers_total", "NAPs that left each target for their next (timeout, 503, failed connect).", tl, nil)
+	c.descs["keepalives"] = prometheus.NewDesc("regstorm_keepalives_total", "Keep-alive pings (CRLF, WebSocket or OPTIONS) by result: sent, answered, failed (a flow found dead).", []string{"group", "result"}, nil)
+	c.descs["keepalive"] = prometheus.NewDesc("regstorm_keepalive_latency_seconds", "A keep-alive ping's time to its pong or answer.", g, nil)
 	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, nil)
 	return c
 }
@@ -115,9 +117,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.descs["target_timeouts"], prometheus.CounterValue, float64(tc.Timeouts), name, target)
 			ch <- prometheus.MustNewConstMetric(c.descs["target_failovers"], prometheus.CounterValue, float64(tc.Failovers), name, target)
 		}
+		if t.KeepalivesSent > 0 {
+			ch <- prometheus.MustNewConstMetric(c.descs["keepalives"], prometheus.CounterValue, float64(t.KeepalivesSent), name, "sent")
+			ch <- prometheus.MustNewConstMetric(c.descs["keepalives"], prometheus.CounterValue, float64(t.KeepalivesAnswered), name, "answered")
+			ch <- prometheus.MustNewConstMetric(c.descs["keepalives"], prometheus.CounterValue, float64(t.KeepaliveFailures), name, "failed")
+		}
 		hists := map[string]*hdrhistogram.Histogram{"transaction": t.Transaction, "registration": t.Registration, "corrected": t.Corrected}
 		if t.Handshake != nil && t.Handshake.TotalCount() > 0 {
 			hists["handshake"] = t.Handshake
+		}
+		if t.Keepalive != nil && t.Keepalive.TotalCount() > 0 {
+			hists["keepalive"] = t.Keepalive
 		}
 		for key, h := range hists {
 			count, sum, buckets := promBuckets(h)

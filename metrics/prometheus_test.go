@@ -44,3 +44,42 @@ func TestServeMetrics(t *testing.T) {
 		}
 	}
 }
+
+// What issues 15 and 16 count reaches Prometheus: TLS handshakes by kind,
+// failed dials by reason, handshake and keep-alive latency histograms,
+// keep-alives by result, and each target's counts.
+func TestServeMetricsStreamsTargetsKeepalives(t *testing.T) {
+	r := NewRecorder()
+	r.HandshakeDone(3*time.Millisecond, true, false)
+	r.HandshakeDone(time.Millisecond, true, true)
+	r.Failed[ReasonCertUntrusted] = 2
+	r.KeepalivesSent, r.KeepalivesAnswered, r.KeepaliveFailures = 5, 4, 1
+	Latency(r.Keepalive, 2*time.Millisecond)
+	r.TargetNames = []string{"sip1.example.test 10.0.0.1:5060"}
+	r.Targets = []TargetCounts{{Requests: 7, Registered: 6, Failovers: 1}}
+	view := &View{Groups: []GroupView{{Name: "g", NAPs: 6, Totals: Merge([]*Recorder{r})}}}
+	stop, addr, err := ServeMetrics("127.0.0.1:0", func() *View { return view })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(b)
+	for _, want := range []string{
+		`regstorm_tls_handshakes_total{group="g",kind="full"} 1`, `regstorm_tls_handshakes_total{group="g",kind="resumed"} 1`,
+		`regstorm_dial_failures_total{group="g",reason="cert-untrusted"} 2`,
+		`regstorm_handshake_latency_seconds_count{group="g"} 2`,
+		`regstorm_keepalives_total{group="g",result="failed"} 1`, `regstorm_keepalive_latency_seconds_count{group="g"} 1`,
+		`regstorm_target_registered{group="g",target="sip1.example.test 10.0.0.1:5060"} 6`,
+		`regstorm_target_failovers_total{group="g",target="sip1.example.test 10.0.0.1:5060"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %s", want)
+		}
+	}
+}

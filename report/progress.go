@@ -32,7 +32,20 @@ func ProgressLine(elapsed time.Duration, t *metrics.Totals, naps int, rate float
 	if len(fails) > 0 {
 		line += "  refused " + strings.Join(fails, " ")
 	}
-	return line + handshakes(t) + targets(t)
+	return line + handshakes(t) + targets(t) + keepalives(t)
+}
+
+// keepalives is the progress line's part on keep-alive pings.
+func keepalives(t *metrics.Totals) string {
+	if t.KeepalivesSent == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("  pings %d answered %d failed %d", t.KeepalivesSent, t.KeepalivesAnswered, t.KeepaliveFailures)
+	if t.Keepalive != nil && t.Keepalive.TotalCount() > 0 {
+		p := metrics.PercentilesOf(t.Keepalive)
+		s += fmt.Sprintf(" p50 %.2fms p99 %.2fms", p.P50, p.P99)
+	}
+	return s
 }
 
 // targets is the progress line's part on a group with several targets:
