@@ -92,9 +92,9 @@ func (q Query) plan() (plan, error) {
 	return p, nil
 }
 
-// defaultPort is the port for a transport when neither the URI nor SRV
+// DefaultPort is the port for a transport when neither the URI nor SRV
 // gives one (RFC 3261 §19.1.2, RFC 7118 for WebSocket).
-func defaultPort(transport string) int {
+func DefaultPort(transport string) int {
 	switch transport {
 	case "tls":
 		return 5061

@@ -101,5 +101,5 @@ func (l *lookup) withoutNAPTR(ctx context.Context, p plan) ([]Target, error) {
 	case anyFound:
 		return nil, why
 	}
-	return l.addresses(ctx, p.host, p.fallback, defaultPort(p.fallback), 0, 0)
+	return l.addresses(ctx, p.host, p.fallback, DefaultPort(p.fallback), 0, 0)
 }

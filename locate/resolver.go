@@ -53,7 +53,7 @@ func (r *Resolver) Locate(ctx context.Context, q Query) (Result, error) {
 	}
 	port := p.port
 	if port == 0 {
-		port = defaultPort(transport)
+		port = DefaultPort(transport)
 	}
 	if p.ip.IsValid() {
 		return direct([]netip.Addr{p.ip}, p.ip.String(), transport, port), nil

@@ -164,26 +164,7 @@ func appendHostPort(dst, host []byte, port int) []byte {
 // AppendRegister writes r as a complete SIP message into dst and returns
 // the extended slice. With enough capacity in dst it does not allocate.
 func AppendRegister(dst []byte, r *Register) []byte {
-	dst = append(dst, "REGISTER "...)
-	dst = AppendRequestURI(dst, r)
-	dst = append(dst, " SIP/2.0\r\nVia: SIP/2.0/"...)
-	dst = append(dst, r.Transport.via()...)
-	dst = append(dst, ' ')
-	dst = appendHostPort(dst, r.LocalHost, r.LocalPort)
-	dst = append(dst, ";rport;branch="...)
-	dst = AppendBranch(dst, r.BranchSalt, r.Branch)
-	dst = append(dst, "\r\nMax-Forwards: 70\r\n"...)
-	if len(r.Route) > 0 {
-		dst = append(dst, "Route: "...)
-		dst = append(dst, r.Route...)
-		dst = append(dst, "\r\n"...)
-	}
-	dst = append(dst, "From: "...)
-	dst = appendAOR(dst, r)
-	dst = append(dst, ";tag="...)
-	dst = append(dst, r.FromTag...)
-	dst = append(dst, "\r\nTo: "...)
-	dst = appendAOR(dst, r)
+	dst = appendStart(dst, "REGISTER ", r)
 	dst = append(dst, "\r\nCall-ID: "...)
 	dst = append(dst, r.CallID...)
 	dst = append(dst, "\r\nCSeq: "...)
@@ -248,7 +229,25 @@ func AppendContactURI(dst []byte, r *Register, angle bool) []byte {
 // §11): a keep-alive and liveness probe of the next hop. Its Call-ID is
 // r's with "ka-" before it, its CSeq r.CSeq; no Contact, no body.
 func AppendOptions(dst []byte, r *Register) []byte {
-	dst = append(dst, "OPTIONS "...)
+	dst = appendStart(dst, "OPTIONS ", r)
+	dst = append(dst, "\r\nCall-ID: ka-"...)
+	dst = append(dst, r.CallID...)
+	dst = append(dst, "\r\nCSeq: "...)
+	dst = strconv.AppendUint(dst, uint64(r.CSeq), 10)
+	dst = append(dst, " OPTIONS\r\nAccept: application/sdp\r\n"...)
+	if len(r.UserAgent) > 0 {
+		dst = append(dst, "User-Agent: "...)
+		dst = append(dst, r.UserAgent...)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "Content-Length: 0\r\n\r\n"...)
+}
+
+// appendStart writes a request's first lines, the same for a REGISTER and
+// an OPTIONS: the request line, Via, Max-Forwards, Route, From and To
+// (without the To line's CRLF).
+func appendStart(dst []byte, method string, r *Register) []byte {
+	dst = append(dst, method...)
 	dst = AppendRequestURI(dst, r)
 	dst = append(dst, " SIP/2.0\r\nVia: SIP/2.0/"...)
 	dst = append(dst, r.Transport.via()...)
@@ -267,16 +266,5 @@ func AppendOptions(dst []byte, r *Register) []byte {
 	dst = append(dst, ";tag="...)
 	dst = append(dst, r.FromTag...)
 	dst = append(dst, "\r\nTo: "...)
-	dst = appendAOR(dst, r)
-	dst = append(dst, "\r\nCall-ID: ka-"...)
-	dst = append(dst, r.CallID...)
-	dst = append(dst, "\r\nCSeq: "...)
-	dst = strconv.AppendUint(dst, uint64(r.CSeq), 10)
-	dst = append(dst, " OPTIONS\r\nAccept: application/sdp\r\n"...)
-	if len(r.UserAgent) > 0 {
-		dst = append(dst, "User-Agent: "...)
-		dst = append(dst, r.UserAgent...)
-		dst = append(dst, "\r\n"...)
-	}
-	return append(dst, "Content-Length: 0\r\n\r\n"...)
+	return appendAOR(dst, r)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/identity"
+	"github.com/regstorm/regstorm/locate"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
@@ -116,7 +117,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		return o, usagef("--transport %q: want udp, tcp, tls, ws or wss", c.String("transport"))
 	}
 	if hop.noPort {
-		hop.port = defaultPort(transport)
+		hop.port = locate.DefaultPort(transport)
 	}
 	tlsCfg, err := loadTLS(c)
 	if err != nil {

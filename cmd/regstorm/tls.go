@@ -69,21 +69,6 @@ func loadTLS(c *cli.Context) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// defaultPort is the port of a target that names none: SIP's 5060 and
-// 5061 (RFC 3261 §19.1.2), HTTP's 80 and 443 for WebSocket (RFC 7118 §5.1
-// leaves it to the URI, as a browser would).
-func defaultPort(transport string) int {
-	switch transport {
-	case "tls":
-		return 5061
-	case "ws":
-		return 80
-	case "wss":
-		return 443
-	}
-	return 5060
-}
-
 // trustEmbedded adds the embedded registrar's certificate to what cfg
 // trusts: it is self-signed, made at start, and this process knows it.
 func trustEmbedded(cfg *tls.Config, leaf *x509.Certificate) *tls.Config {
