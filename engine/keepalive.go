@@ -57,14 +57,35 @@ func (l *lane) KeepaliveAnswered(i uint32, latency time.Duration) {
 
 func (l *lane) KeepaliveFailed(i uint32) { l.rec.KeepaliveFailures++ }
 
-// flowDead: NAP i's ping went unanswered.
+// flowDead: NAP i's ping went unanswered. On a shared connection every
+// ping in flight on it failed too (as one pong answers them all): each is
+// counted now, and the connection is dropped once.
 func (l *lane) flowDead(i uint32) {
 	if l.udp {
 		l.d.FlowFailed(i)
 		return
 	}
-	if c := l.connFor(i); c != nil && !c.Closed() {
-		_ = c.Close() // OnClosed follows: the lost-connection rule
+	c := l.connFor(i)
+	if c == nil || c.Closed() {
+		return
+	}
+	if l.conns == nil {
+		t := l.targetOf(i)
+		for k := range l.d.NAPs {
+			if uint32(k) != i && l.targetOf(uint32(k)) == t {
+				l.ka.Fail(uint32(k))
+			}
+		}
+	}
+	_ = c.Close() // OnClosed follows: the lost-connection rule
+}
+
+// flowGone: NAP i's flow ended (its connection closed, or it left for
+// another target); a ping in flight on it is lost with it, so that its
+// timeout cannot drop the NAP's next connection.
+func (l *lane) flowGone(i uint32) {
+	if l.ka != nil {
+		l.ka.Lost(i)
 	}
 }
 

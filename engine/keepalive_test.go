@@ -94,3 +94,81 @@ func TestKeepaliveOptionsDeadFlowUDP(t *testing.T) {
 		t.Fatalf("REGISTERs at %v: want 0 and 92.02 s", regs)
 	}
 }
+
+// dropConns closes target's end of every connection at simulated time at
+// (a registrar restarting, a NAT forgetting): the NAPs see them closed,
+// and may connect again at once.
+func (n *simNet) dropConns(at time.Duration, target string) {
+	n.at(at, func() {
+		for _, c := range n.conns {
+			if c.target == target && !c.closed {
+				c.closed = true
+				n.recv.OnClosed(c.tag, errRefused)
+			}
+		}
+	})
+}
+
+// A ping in flight when its connection is lost for another reason is lost
+// with it: its timeout must not drop the connection the NAP has made
+// since. Registered at 0.04 s, the NAP pings at 30.04 s (no pong: the
+// registrar ignores pings from 29 s); at 31 s the registrar drops the
+// connection and answers pings again; the NAP connects again at once and
+// registers at 31.04 s. At 40.04 s, 10 s after the lost ping, nothing
+// happens: the new flow answers its pings, and is never dropped.
+func TestKeepalivePingLostWithItsConnection(t *testing.T) {
+	n := newSimNet(t, simX)
+	g := simGroup("g", 1, simX)
+	g.NAP.Transport = sipwire.TCP
+	e := startSim(t, n, Options{Groups: []Group{g}, PerNAP: true, Keepalive: nap.KeepaliveCRLF, KeepaliveInterval: 30 * time.Second,
+		Duration: 100 * time.Second, Drain: 5 * time.Second})
+	n.at(29*time.Second, func() { n.noPong = map[string]bool{simX: true} })
+	n.dropConns(31*time.Second, simX)
+	n.at(31*time.Second, func() { n.noPong = nil })
+	n.run(e, 200*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	s := res.Summary
+	if s.ConnectionsLost != 1 || s.Connects != 2 {
+		t.Errorf("connections lost %d, connects %d: want the one the registrar dropped, and one new", s.ConnectionsLost, s.Connects)
+	}
+	if k := s.Keepalives; k == nil || k.Failed != 0 || k.Answered < 2 {
+		t.Errorf("keepalives %+v: want none failed (the lost ping went with its flow), the new flow's pings answered", k)
+	}
+	if s.Registered != 1 {
+		t.Errorf("registered %d", s.Registered)
+	}
+}
+
+// On a shared connection a pong answers every ping in flight on it; so a
+// ping unanswered finds the connection dead for every NAP pinging on it:
+// each counts a failed ping, the connection is dropped once, and the
+// later timeouts of those pings do not drop the connection the NAPs have
+// made since. Two NAPs on one connection, started 1 s apart, ping at
+// 30.04 and 31.04 s, unanswered (the registrar ignores pings from 29 s
+// to 40.5 s); at 40.04 s the first ping's timeout drops the connection:
+// both NAPs connect again and register at once. 41.04 s is the second
+// ping's timeout: the new connection stays.
+func TestKeepaliveSharedConnectionDeadOnce(t *testing.T) {
+	n := newSimNet(t, simX)
+	g := simGroup("g", 2, simX)
+	g.NAP.Transport = sipwire.TCP
+	g.Rate = 1
+	e := startSim(t, n, Options{Groups: []Group{g}, SocketsPerLoop: 1, Keepalive: nap.KeepaliveCRLF, KeepaliveInterval: 30 * time.Second,
+		Duration: 100 * time.Second, Drain: 5 * time.Second})
+	n.at(29*time.Second, func() { n.noPong = map[string]bool{simX: true} })
+	n.at(40500*time.Millisecond, func() { n.noPong = nil })
+	n.run(e, 200*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	s := res.Summary
+	if s.ConnectionsLost != 2 || s.Connects != 2 || s.Abandoned != 0 {
+		t.Errorf("connections lost %d (one per NAP), connects %d, abandoned %d: want the dead connection dropped once", s.ConnectionsLost, s.Connects, s.Abandoned)
+	}
+	if k := s.Keepalives; k == nil || k.Failed != 2 {
+		t.Errorf("keepalives %+v: want both pings on the dead connection failed", k)
+	}
+	if s.Registered != 2 {
+		t.Errorf("registered %d", s.Registered)
+	}
+}

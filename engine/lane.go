@@ -423,6 +423,7 @@ func (l *lane) onClosed(tag any, err error) {
 			return // an older connection of the NAP, already replaced
 		}
 		l.d.Closed(t.i)
+		l.flowGone(t.i)
 		return
 	}
 	sc, _ := tag.(*sharedConn)
@@ -432,6 +433,7 @@ func (l *lane) onClosed(tag any, err error) {
 	for i := range l.d.NAPs {
 		if l.targetOf(uint32(i)) == sc.t {
 			l.d.Closed(uint32(i))
+			l.flowGone(uint32(i))
 		}
 	}
 }

@@ -191,6 +191,7 @@ func (l *lane) failover(i uint32, t uint8) {
 	}
 	l.rec.Targets[l.slot[t]].Failovers++
 	l.tgt[i] = next
+	l.flowGone(i)
 	if l.udp {
 		return
 	}
@@ -257,6 +258,7 @@ func (l *lane) setTargets(ts *targetSet) (moved int) {
 			l.rec.Targets[oldSlot].Registered--
 			movedIn = append(movedIn, l.tgt[i])
 		}
+		l.flowGone(uint32(i))
 		if !l.udp {
 			if l.conns != nil {
 				if c := l.conns[i]; c != nil && !c.Closed() {

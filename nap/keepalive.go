@@ -165,6 +165,26 @@ func (k *Keeper) answered(i uint32, now time.Duration) {
 // Pong is a CRLF pong (or WebSocket pong) on NAP i's flow.
 func (k *Keeper) Pong(i uint32, now time.Duration) { k.answered(i, now) }
 
+// Lost forgets NAP i's ping in flight, lost with its flow (the connection
+// closed, or left for another target): neither answered nor failed. Its
+// timer then only brings the next ping, on the flow the NAP has by then;
+// it must not find that one dead.
+func (k *Keeper) Lost(i uint32) {
+	if int(i) < len(k.sentAt) {
+		k.sentAt[i] = 0
+	}
+}
+
+// Fail ends NAP i's ping in flight, if any, as unanswered: its flow was
+// found dead by another ping on it (a shared connection).
+func (k *Keeper) Fail(i uint32) {
+	if !k.Pending(i) {
+		return
+	}
+	k.sentAt[i] = 0
+	k.Tally.KeepaliveFailed(i)
+}
+
 // Pending tells whether NAP i has a ping in flight.
 func (k *Keeper) Pending(i uint32) bool { return int(i) < len(k.sentAt) && k.sentAt[i] != 0 }
 
