@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ import (
 //     refused, each NAP fails over and connects to the secondary, within
 //     about twice --retry; with shared connections (a few per target) and
 //     with one per NAP (--sockets per-nap).
+//   - UDP with OPTIONS keep-alives every second: each NAP learns at its
+//     next ping, unanswered for Timer F: it registers again at once,
+//     which times out too, and fails over.
 // Then the primary comes back (SIGCONT, or a restart on its port) and the
 // NAPs stay at the secondary (sticky): it gets no REGISTER while the NAPs
 // refresh once more. The client's summary counts it per target, and its
@@ -47,6 +51,7 @@ const (
 	foTimerF  = 4 * time.Second
 	foT1      = 125 * time.Millisecond
 	foDomain  = "example.test"
+	foPing    = time.Second // --keepalive-interval, with --keepalive options
 )
 
 // foZone is the example.test zone: no NAPTR; SRV for UDP and TCP naming
@@ -237,9 +242,17 @@ func testFailover(t *testing.T, transport string, extra ...string) {
 	before := run.censusLine(t)
 
 	// The primary fails.
+	pinging := slices.Contains(extra, "--keepalive")
 	bound := foExpires*time.Second/2 + foTimerF + foRetry // the last NAP's refresh, its timeout, its retry
-	if transport == "tcp" {
+	soonest := foTimerF + foRetry
+	switch {
+	case transport == "tcp":
 		bound = 2 * foRetry // its reconnect (--retry after its REGISTER), refused; --retry; connect there
+	case pinging:
+		// Its next OPTIONS ping, unanswered for Timer F: a REGISTER at
+		// once, which times out too; --retry; the secondary.
+		bound = foPing + 2*foTimerF + foRetry
+		soonest = 2*foTimerF + foRetry
 	}
 	bound += time.Second // slack: the ramp, the 401 round trip, the polling
 	failed := time.Now()
@@ -257,8 +270,8 @@ func testFailover(t *testing.T, transport string, extra ...string) {
 	if !ok {
 		t.Errorf("the secondary holds %d bindings %v after the primary failed, want %d", held, took.Round(time.Millisecond), foNAPs)
 	}
-	if transport == "udp" && took < foTimerF+foRetry {
-		t.Errorf("all at the secondary %v after the primary went silent: sooner than Timer F + --retry (%v)", took, foTimerF+foRetry)
+	if transport == "udp" && took < soonest {
+		t.Errorf("all at the secondary %v after the primary went silent: sooner than possible (%v)", took, soonest)
 	}
 
 	// The primary comes back; the NAPs stay where they are bound, and
@@ -288,6 +301,9 @@ func testFailover(t *testing.T, transport string, extra ...string) {
 		code, s.Registered, s.Unregistered, s.Requests, s.Retransmissions, s.Timeouts, s.Abandoned, deref(s.InFlight), s.Responses, s.Refusals,
 		s.AuthChallenges, s.StaleResponses, s.Connects, s.ConnectFailures, s.ConnectionsLost, tj, s.DNS)
 
+	if ka := s.Keepalives; ka != nil {
+		t.Logf("keepalives: sent %d, answered %d, failed %d, OPTIONS %d; latency ms p50 %.2f p99 %.2f max %.2f", ka.Sent, ka.Answered, ka.Failed, ka.Options, ka.LatencyMS.P50, ka.LatencyMS.P99, ka.LatencyMS.Max)
+	}
 	if code != 0 {
 		t.Errorf("exit %d", code)
 	}
@@ -318,6 +334,13 @@ func testFailover(t *testing.T, transport string, extra ...string) {
 	} else {
 		if s.Timeouts != 0 || pt.ConnectFailures < foNAPs || s.ConnectionsLost < foNAPs {
 			t.Errorf("timeouts %d, connect failures at the primary %d, connections lost %d: want 0, >= %d, >= %d", s.Timeouts, pt.ConnectFailures, s.ConnectionsLost, foNAPs, foNAPs)
+		}
+	}
+	if pinging {
+		// Each NAP's ping into the silence failed, once: it then
+		// registered again (and failed over) rather than pinging on.
+		if ka := s.Keepalives; ka == nil || ka.Failed != foNAPs || ka.Options != ka.Sent || ka.Answered < ka.Sent-ka.Failed-foNAPs {
+			t.Errorf("keepalives %+v: want %d failed, all OPTIONS, the others answered (but those in flight at the stop)", ka, foNAPs)
 		}
 	}
 	if pt.Requests+st.Requests != s.Requests {
@@ -351,3 +374,7 @@ func deref(p *int64) int64 {
 func TestFailoverSRVUDP1k(t *testing.T)       { testFailover(t, "udp") }
 func TestFailoverSRVTCP1k(t *testing.T)       { testFailover(t, "tcp") }
 func TestFailoverSRVTCPPerNAP1k(t *testing.T) { testFailover(t, "tcp", "--sockets", "per-nap") }
+
+func TestFailoverSRVUDPKeepalive1k(t *testing.T) {
+	testFailover(t, "udp", "--keepalive", "options", "--keepalive-interval", foPing.String())
+}
