@@ -44,6 +44,9 @@ type Options struct {
 
 	Rate     float64       // ramp: new NAPs per second, shared by the groups without a rate of their own; 0: windowed
 	Window   int           // registrations (and un-REGISTERs) started by pacing in flight at most (default 1000)
+	// InitialDelay spreads the first REGISTERs: each NAP waits its own
+	// random delay in [0, InitialDelay) after the ramp starts it.
+	InitialDelay time.Duration
 	Duration time.Duration // load phase; 0: until ctx is cancelled
 	Drain    time.Duration // bound on the un-REGISTER phase (default 5 s)
 	PerNAP   bool          // --sockets per-nap

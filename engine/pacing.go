@@ -57,11 +57,18 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 			l.conns[i] = c
 		}
 	}
+	l.batching = l.batch != nil
+	if d := e.o.InitialDelay; d > 0 {
+		// Spread (Asterisk's max_random_initial_delay): the NAP's own
+		// delay in [0, d), fixed for the run; no window slot while it
+		// waits, or the window would hold the ramp for the delays.
+		l.d.StartAt(i, e.clock.Now()+initialDelay(e.salt, co.groupIndex(l.idx, i), d))
+		return
+	}
 	if !l.paced[i] {
 		l.paced[i] = true
 		e.window.Add(1)
 	}
-	l.batching = l.batch != nil
 	l.d.Start(i, paced, due)
 }
 
@@ -104,4 +111,15 @@ func (co *cohort) stopFrom(c int) {
 		co.stopAt = c
 	}
 	co.stopTo = max(co.stopTo, co.size)
+}
+
+// initialDelay is NAP n's delay before its first REGISTER: uniform in
+// [0, d), its own for the run (salt), to the millisecond.
+func initialDelay(salt, n uint64, d time.Duration) time.Duration {
+	h := (n + salt) * 0x9E3779B97F4A7C15
+	ms := uint64(d / time.Millisecond)
+	if ms == 0 {
+		return 0
+	}
+	return time.Duration((h>>20)%ms) * time.Millisecond
 }

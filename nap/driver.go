@@ -81,6 +81,16 @@ func (d *Driver) Start(i uint32, paced bool, due time.Duration) {
 	d.apply(i, d.M.Start(i, &d.NAPs[i], now), paced, max(now-due, 0))
 }
 
+// StartAt begins registering NAP i at at (an initial delay).
+func (d *Driver) StartAt(i uint32, at time.Duration) {
+	d.apply(i, d.M.StartAt(i, &d.NAPs[i], d.Clock.Now(), at), true, 0)
+}
+
+// Reboot makes NAP i register from scratch (Machine.Reboot).
+func (d *Driver) Reboot(i uint32) {
+	d.apply(i, d.M.Reboot(i, &d.NAPs[i], d.Clock.Now()), false, 0)
+}
+
 // Stop un-registers NAP i if it is registered (or may be), else stops it.
 func (d *Driver) Stop(i uint32) {
 	d.apply(i, d.M.Stop(i, &d.NAPs[i], d.Clock.Now()), false, 0)

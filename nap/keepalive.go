@@ -139,6 +139,7 @@ func (k *Keeper) fire(i uint32, due time.Duration) {
 		r := &k.reg
 		*r = sipwire.Register{}
 		m.Dir.Identity(i, r)
+		m.rebooted(n, r)
 		r.Transport = m.Cfg.Transport
 		r.BranchSalt, r.Branch = m.Salt, BranchID(i, k.txn[i])
 		r.CSeq = k.seq

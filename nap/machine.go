@@ -1,6 +1,7 @@
 package nap
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/regstorm/regstorm/digestfast"
@@ -66,6 +67,8 @@ type Machine struct {
 	cnonce  []byte
 	ch      digestfast.Challenge
 	cnonces *digestfast.CNonceSource
+	callID  []byte // a rebooted NAP's Call-ID and tag
+	tag     []byte
 }
 
 // NewMachine makes a machine with its scratch buffers.
@@ -138,9 +141,46 @@ func (n *NAP) record(a Action) Action {
 // Due is the deadline of the NAP's pending timer (0: none).
 func (n *NAP) Due() time.Duration { return n.due }
 
+// StartAt begins registering NAP i at at (an initial delay); at once
+// when at is not later than now.
+func (m *Machine) StartAt(i uint32, n *NAP, now, at time.Duration) Action {
+	if at <= now {
+		return n.record(m.start(i, n, now))
+	}
+	n.State = Delayed
+	return n.record(Action{Wake: at})
+}
+
+// Reboot makes NAP i lose everything and register from scratch at once,
+// as a device that restarts does: no un-REGISTER first, a new Call-ID and
+// tag, CSeq from 1, no credentials; its binding at the registrar stays
+// until it expires or the new one replaces it. A transaction in flight is
+// abandoned.
+func (m *Machine) Reboot(i uint32, n *NAP, now time.Duration) Action {
+	inFlight := n.State == Trying || n.State == Proceeding || n.State == Unregistering
+	delta := m.clearRegistered(n)
+	n.flags &= fConnected // a stream's owner drops the connection first
+	n.auth, n.stale, n.CSeq, n.Expires = nil, 0, 0, 0
+	n.Boots++
+	a := m.start(i, n, now)
+	a.RegisteredDelta += delta
+	a.Abandoned = inFlight
+	return n.record(a)
+}
+
+// expires is what NAP i asks for first: Expires, less its jitter.
+func (m *Machine) expires(i uint32) uint32 {
+	e := m.Cfg.Expires
+	if j := m.Cfg.ExpiresJitter; j > 0 {
+		h := (uint64(i) + m.Salt) * 0x9E3779B97F4A7C15 // the NAP's own, fixed for the run
+		e -= min(uint32(h>>32)%(j+1), e-1)
+	}
+	return e
+}
+
 func (m *Machine) start(i uint32, n *NAP, now time.Duration) Action {
 	if n.Expires == 0 {
-		n.Expires = m.Cfg.Expires
+		n.Expires = m.expires(i)
 	}
 	n.regStart = now
 	if m.Cfg.Transport.Stream() && n.flags&fConnected == 0 {
@@ -176,7 +216,7 @@ func (m *Machine) onConnectFailed(i uint32, n *NAP, now time.Duration) Action {
 func (m *Machine) onClosed(i uint32, n *NAP, now time.Duration) Action {
 	n.flags &^= fConnected
 	switch n.State {
-	case Stopped, Idle, ConnectWait, Connecting:
+	case Stopped, Idle, ConnectWait, Connecting, Delayed:
 		return Action{Wake: n.due}
 	case Unregistering:
 		// The un-REGISTER was lost with its connection, as one sent behind
@@ -286,6 +326,8 @@ func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
 	case ConnectWait:
 		n.State = Connecting
 		return Action{Send: SendConnect}
+	case Delayed:
+		return m.start(i, n, now)
 	}
 	return Action{}
 }
@@ -485,6 +527,7 @@ func (m *Machine) encode(i uint32, n *NAP, unreg, auth bool) {
 	r := &m.reg
 	*r = sipwire.Register{}
 	m.Dir.Identity(i, r)
+	m.rebooted(n, r)
 	r.Transport = m.Cfg.Transport
 	r.BranchSalt, r.Branch = m.Salt, BranchID(i, n.Txn)
 	r.CSeq = n.CSeq
@@ -513,4 +556,16 @@ func (m *Machine) encode(i uint32, n *NAP, unreg, auth bool) {
 		}
 	}
 	m.Out = sipwire.AppendRegister(m.Out[:0], r)
+}
+
+// rebooted gives a NAP that rebooted a Call-ID and From tag of its own
+// boot: a restarted device starts a new registration (RFC 3261 §10.2.4).
+func (m *Machine) rebooted(n *NAP, r *sipwire.Register) {
+	if n.Boots == 0 {
+		return
+	}
+	m.callID = append(append(m.callID[:0], r.CallID...), "-b"...)
+	m.callID = strconv.AppendUint(m.callID, uint64(n.Boots), 10)
+	m.tag = strconv.AppendUint(append(append(m.tag[:0], r.FromTag...), 'b'), uint64(n.Boots), 10)
+	r.CallID, r.FromTag = m.callID, m.tag
 }

@@ -25,6 +25,10 @@ type Config struct {
 	// DigestChoice picks among several challenges in one 401/407: the
 	// topmost usable one (First, the default) or the strongest.
 	DigestChoice digestfast.Choice
+	// ExpiresJitter: each NAP asks for Expires less 0..ExpiresJitter
+	// seconds, its own amount, so that NAPs registered together refresh
+	// apart (0: all ask for Expires).
+	ExpiresJitter uint32
 }
 
 // DefaultConfig is the seed's gateway: UDP, 3600 s, RFC 3261 timers, 5 s retry.
@@ -60,9 +64,10 @@ const (
 	RetryWait           // refused or timed out: waiting Retry
 	Unregistering       // un-REGISTER in flight
 	Stopped
+	Delayed // waiting for its first REGISTER (an initial delay)
 )
 
-var stateNames = [...]string{"idle", "connecting", "connect-wait", "trying", "proceeding", "registered", "retry-wait", "unregistering", "stopped"}
+var stateNames = [...]string{"idle", "connecting", "connect-wait", "trying", "proceeding", "registered", "retry-wait", "unregistering", "stopped", "delayed"}
 
 func (s State) String() string { return stateNames[s] }
 
@@ -85,6 +90,7 @@ type NAP struct {
 	State    State
 	flags    uint8
 	stale    uint8  // stale re-challenges in this attempt
+	Boots    uint8  // reboots so far: a new Call-ID and tag each time
 	CSeq     uint32 // CSeq of the current (or last) transaction
 	Txn      uint32 // transaction number: low half of the branch id
 	Expires  uint32 // current E; 423 raises it

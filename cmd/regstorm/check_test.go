@@ -45,6 +45,8 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"--transport", "sctp"}, []string{"--transport", "sctp"}},
 		{[]string{"--keepalive", "crlf"}, []string{"--keepalive", "udp", "options"}},
 		{[]string{"--keepalive", "stun"}, []string{"--keepalive", "stun"}},
+		{[]string{"--initial-delay", "-1s"}, []string{"--initial-delay"}},
+		{[]string{"--expires", "60", "--expires-jitter", "60"}, []string{"--expires-jitter", "--expires"}},
 		{[]string{"--keepalive", "options", "--keepalive-interval", "0s"}, []string{"--keepalive-interval"}},
 		{[]string{"--target", "", "--proxy", "sip:" + srv.Addr}, []string{"--proxy", "--target", "--domain"}},
 		{[]string{"--target", "sip:reg.invalid", "--proxy", "sip:alice@" + srv.Addr}, []string{"--proxy", "user part"}},

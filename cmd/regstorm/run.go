@@ -34,6 +34,8 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "target", Usage: "registrar, proxy or SBC as sip:host[:port][;transport=udp|tcp|tls|ws|wss] or sips:host[:port] (default: the embedded registrar on 127.0.0.1)", EnvVars: env("target")},
 		&cli.StringFlag{Name: "transport", Value: "udp", Usage: "udp, tcp, tls, ws or wss", EnvVars: env("transport")},
 		&cli.StringFlag{Name: "dns-server", Usage: "resolve --target and --proxy names with this DNS server, `host:port` (default: the system's, /etc/resolv.conf and /etc/hosts)", EnvVars: env("dns-server")},
+		&cli.DurationFlag{Name: "initial-delay", Usage: "spread the first REGISTERs: each NAP waits its own random delay in [0, D) once the ramp starts it (as Asterisk's max_random_initial_delay)", EnvVars: env("initial-delay")},
+		&cli.IntFlag{Name: "expires-jitter", Usage: "each NAP asks for --expires less its own random 0..S seconds, so that NAPs registered together refresh apart", EnvVars: env("expires-jitter")},
 		&cli.StringFlag{Name: "keepalive", Usage: "ping each registered NAP's next hop: crlf (RFC 5626 double-CRLF pings on tcp/tls; WebSocket pings on ws/wss) or options (OPTIONS requests, any transport); an unanswered ping drops the flow", EnvVars: env("keepalive")},
 		&cli.DurationFlag{Name: "keepalive-interval", Value: 30 * time.Second, Usage: "time between a NAP's keep-alive pings", EnvVars: env("keepalive-interval")},
 		&cli.StringFlag{Name: "proxy", Usage: "send through this outbound proxy, sip:host[:port][;transport=…] (a Route with ;lr); --target then names the registrar's domain, which is not contacted", EnvVars: env("proxy")},
@@ -272,6 +274,14 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		o.Target = ap.String()
 	} else if localFamily == 6 {
 		return o, usagef("--local-ip is IPv6, the embedded registrar listens on IPv4 127.0.0.1")
+	}
+	if o.InitialDelay = c.Duration("initial-delay"); o.InitialDelay < 0 {
+		return o, usagef("--initial-delay %v: must not be negative", o.InitialDelay)
+	}
+	if j := c.Int("expires-jitter"); j < 0 || uint32(j) >= o.NAP.Expires {
+		return o, usagef("--expires-jitter %d: want 0 up to --expires %d less 1", j, o.NAP.Expires)
+	} else {
+		o.NAP.ExpiresJitter = uint32(j)
 	}
 	switch k := c.String("keepalive"); k {
 	case "":
