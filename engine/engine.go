@@ -42,14 +42,14 @@ type Options struct {
 	Identity identity.Identity
 	LocalIPs *netio.AddrPool
 
-	Rate     float64       // ramp: new NAPs per second, shared by the groups without a rate of their own; 0: windowed
-	Window   int           // registrations (and un-REGISTERs) started by pacing in flight at most (default 1000)
+	Rate   float64 // ramp: new NAPs per second, shared by the groups without a rate of their own; 0: windowed
+	Window int     // registrations (and un-REGISTERs) started by pacing in flight at most (default 1000)
 	// InitialDelay spreads the first REGISTERs: each NAP waits its own
 	// random delay in [0, InitialDelay) after the ramp starts it.
 	InitialDelay time.Duration
-	Duration time.Duration // load phase; 0: until ctx is cancelled
-	Drain    time.Duration // bound on the un-REGISTER phase (default 5 s)
-	PerNAP   bool          // --sockets per-nap
+	Duration     time.Duration // load phase; 0: until ctx is cancelled
+	Drain        time.Duration // bound on the un-REGISTER phase (default 5 s)
+	PerNAP       bool          // --sockets per-nap
 	// SocketsPerLoop × EventLoops is the number of lanes (socket, wheel,
 	// machine) each group's NAPs are spread over (defaults 4 × 1).
 	SocketsPerLoop int
@@ -143,6 +143,9 @@ type Engine struct {
 	draining   chan struct{} // closed when the load ends
 	reloadQ    chan *reloadReq
 	targetsQ   chan *targetsReq
+	rebootQ    chan *rebootReq
+	event      atomic.Pointer[event] // the reboot being followed
+	events     []*metrics.Event      // every reboot, for the summary
 	refusedQ   chan string
 	done       chan struct{}
 
@@ -245,7 +248,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{o: o, clock: o.Clock, salt: rand.Uint64(), byName: map[string]*groupRun{},
-		draining: make(chan struct{}), reloadQ: make(chan *reloadReq, 4), targetsQ: make(chan *targetsReq, 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
+		draining: make(chan struct{}), reloadQ: make(chan *reloadReq, 4), targetsQ: make(chan *targetsReq, 4), rebootQ: make(chan *rebootReq, 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
 		snaps: make(chan *Snapshot, 16), observed: make(chan struct{}), startedAt: time.Now()}
 	if e.clock == nil {
 		e.clock = scheduler.NewRealClock()
@@ -533,6 +536,7 @@ func (e *Engine) step() time.Duration {
 		}
 		l.unlockOnLoop()
 	}
+	e.followEvent(now)
 	if e.registeredAll == 0 && e.phase == phaseLoad && e.meant > 0 && e.registered.Load() >= int64(e.meant) {
 		e.registeredAll = now - e.start
 	}
@@ -572,6 +576,8 @@ func (e *Engine) control(now time.Duration) {
 			req.reply <- ch
 		case req := <-e.targetsQ:
 			req.reply <- e.applyTargets(req)
+		case req := <-e.rebootQ:
+			req.reply <- e.applyReboot(req, now)
 		case why := <-e.refusedQ:
 			e.reloads.Refused++
 			e.newChanges = append(e.newChanges, "refused: "+why)
@@ -585,6 +591,7 @@ func (e *Engine) control(now time.Duration) {
 func (e *Engine) beginDrain(now time.Duration) {
 	e.loadTime = now - e.start
 	close(e.draining)
+	e.closeEvent(now) // what it reached by the end of the load
 	e.registeredAtEnd = map[*groupRun]int64{}
 	for _, gr := range e.groups {
 		var reg int64

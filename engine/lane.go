@@ -67,11 +67,15 @@ type lane struct {
 	session  session
 	sessions []*session
 
-	ka     *nap.Keeper    // nil: no keep-alives
-	tap    trace.Sink     // nil: no tracing, nothing done
-	remote netip.AddrPort // the target, for the trace
-	tmsg   trace.Message  // scratch, for the tap
-	tout   trace.Outcome
+	ka *nap.Keeper // nil: no keep-alives
+	// rebooted: NAPs a reboot took, not registered again yet; rebooting:
+	// stream NAPs whose connection closes before they reboot.
+	rebooted  []bool
+	rebooting map[uint32]bool
+	tap       trace.Sink     // nil: no tracing, nothing done
+	remote    netip.AddrPort // the target, for the trace
+	tmsg      trace.Message  // scratch, for the tap
+	tout      trace.Outcome
 }
 
 // napTag tags a per-NAP socket.
@@ -277,6 +281,9 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 		if l.ka != nil {
 			l.ka.Registered(i, l.e.clock.Now())
 		}
+		if l.rebooted != nil {
+			l.backAfterReboot(i)
+		}
 	}
 	if a.Abandoned {
 		rec.Abandoned++
@@ -421,6 +428,12 @@ func (l *lane) onClosed(tag any, err error) {
 	if t, ok := tag.(*napTag); ok {
 		if c := l.conns[t.i]; c != nil && !c.Closed() {
 			return // an older connection of the NAP, already replaced
+		}
+		if l.rebooting[t.i] { // a reboot closed it: the NAP starts over
+			delete(l.rebooting, t.i)
+			l.flowGone(t.i)
+			l.d.Reboot(t.i)
+			return
 		}
 		l.d.Closed(t.i)
 		l.flowGone(t.i)

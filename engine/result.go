@@ -58,6 +58,7 @@ func (e *Engine) result() *Result {
 	*sum = *metrics.NewSummary(t, meant, transport, registered, e.loadTime.Seconds())
 	sum.Groups = groups
 	sum.DNS = e.dns.summary()
+	sum.Events = e.events
 	for name, c := range sum.Targets {
 		c.Registered = e.targetsAtEnd[name] // the gauge when the load ended, as the run's registered
 	}

@@ -161,16 +161,25 @@ func (n *simNet) newConn(network, remote string, tag any) *simConn {
 	return &simConn{n: n, target: remote, transport: network, tag: tag, local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.port)}
 }
 
+// fromPort makes c's local port the one asked for, as a bind to it would
+// (a reconnect from the port the NAP had).
+func fromPort(c *simConn, local netip.AddrPort) *simConn {
+	if local.Port() != 0 {
+		c.local = netip.AddrPortFrom(c.local.Addr(), local.Port())
+	}
+	return c
+}
+
 func (n *simNet) Dial(network string, _ netip.AddrPort, remote string, tag any) (Conn, error) {
 	return n.newConn(network, remote, tag), nil
 }
 
-func (n *simNet) DialAsync(network string, _ netip.AddrPort, remote string, tag any, done func(Conn, error)) {
+func (n *simNet) DialAsync(network string, local netip.AddrPort, remote string, tag any, done func(Conn, error)) {
 	if n.dead[remote] { // refused: an RST after one round trip
 		n.at(n.clock.Now()+2*n.oneWay, func() { done(nil, errRefused) })
 		return
 	}
-	c := n.newConn(network, remote, tag)
+	c := fromPort(n.newConn(network, remote, tag), local)
 	n.conns = append(n.conns, c)
 	n.at(n.clock.Now()+2*n.oneWay, func() { done(c, nil) })
 }

@@ -321,8 +321,10 @@ type Summary struct {
 	DNS     *DNSSummary              `json:"dns,omitempty"`
 	// Keepalives: pings sent, answered, unanswered (flows found dead),
 	// and their latency; absent without --keepalive.
-	Keepalives            *KeepaliveSummary `json:"keepalives,omitempty"`
-	ConnectFailureReasons map[string]int64  `json:"connect_failure_reasons,omitempty"`
+	Keepalives *KeepaliveSummary `json:"keepalives,omitempty"`
+	// Events: the storms made on purpose (reboots) and the recovery.
+	Events                []*Event         `json:"events,omitempty"`
+	ConnectFailureReasons map[string]int64 `json:"connect_failure_reasons,omitempty"`
 	// Refusals: final failures by status code (a 401 answered with
 	// credentials is a challenge, not a refusal).
 	Refusals map[string]int64 `json:"refusals"`

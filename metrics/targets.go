@@ -61,3 +61,27 @@ type KeepaliveSummary struct {
 	Options   int64       `json:"options"` // of sent, OPTIONS requests (the rest: CRLF or WebSocket pings)
 	LatencyMS Percentiles `json:"latency_ms"`
 }
+
+// Event is a storm the run made (a reboot of some NAPs) and how the
+// registrar recovered: the summary's "events".
+type Event struct {
+	Kind string  `json:"kind"` // "reboot"
+	AtS  float64 `json:"at_s"` // since the start
+	NAPs int     `json:"naps"` // NAPs it took
+	Back int64   `json:"registered_again"`
+	// To99S and To100S: from the event until 99 % and 100 % of its NAPs
+	// were registered again (absent: not by the end of the load, or the
+	// next event).
+	To99S  *float64 `json:"to_99_s,omitempty"`
+	To100S *float64 `json:"to_100_s,omitempty"`
+	// From the event until all were back (or the next event, or the end
+	// of the load): the peak offered REGISTER rate (per second of the
+	// snapshots), requests, retransmissions, timeouts and 503s.
+	DurationS       float64 `json:"duration_s"`
+	PeakRatePerS    float64 `json:"peak_rate_per_s"`
+	Requests        int64   `json:"requests"`
+	Retransmissions int64   `json:"retransmissions"`
+	Timeouts        int64   `json:"timeouts"`
+	Refused503      int64   `json:"refused_503"`
+	Closed          bool    `json:"-"`
+}
