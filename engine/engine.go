@@ -700,6 +700,9 @@ func (e *Engine) RefuseReload(why string) {
 
 var errStopping = &ConfigError{Field: "reload", Msg: "the run is stopping"}
 
+// Done is closed when the run is over.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
 // Wait waits for the run to end and returns its measurements.
 func (e *Engine) Wait() (*Result, error) {
 	<-e.done

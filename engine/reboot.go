@@ -44,6 +44,23 @@ type event struct {
 	start503  int64
 	peak      float64
 	summary   *metrics.Event
+	// The offered rate, sampled every peakWindow while it is followed.
+	sampledAt time.Duration
+	sampled   int64
+}
+
+// peakWindow is the window of the peak offered rate: a storm is over in
+// less than the snapshots' second.
+const peakWindow = 100 * time.Millisecond
+
+// requestsNow is the run's REGISTERs so far (the lanes' counters only).
+func (e *Engine) requestsNow() (n int64) {
+	for _, l := range e.lanes {
+		l.mu.Lock()
+		n += l.rec.Requests
+		l.mu.Unlock()
+	}
+	return n
 }
 
 // Reboot reboots NAPs as req says, once the loop takes it; it returns how
@@ -85,6 +102,7 @@ func (e *Engine) applyReboot(req *rebootReq, now time.Duration) rebootReply {
 	ev := &event{at: now, start: start.Counts, start503: start.Refusals[503]}
 	// Followed from now: a stream NAP's answer may come on another
 	// goroutine before the loop below is done.
+	ev.sampledAt, ev.sampled = now, start.Requests
 	e.event.Store(ev)
 	for _, gr := range e.groups {
 		if gr.removed || (req.Group != "" && gr.name != req.Group) {
@@ -160,6 +178,11 @@ func (e *Engine) followEvent(now time.Duration) {
 	ev := e.event.Load()
 	if ev == nil || ev.t100 > 0 {
 		return
+	}
+	if d := now - ev.sampledAt; d >= peakWindow {
+		reqs := e.requestsNow()
+		ev.peak = max(ev.peak, float64(reqs-ev.sampled)/d.Seconds())
+		ev.sampledAt, ev.sampled = now, reqs
 	}
 	back := int(ev.back.Load())
 	if ev.t99 == 0 && float64(back) >= 0.99*float64(ev.naps) {

@@ -125,9 +125,7 @@ func (e *Engine) snapshot(now time.Duration, final bool) {
 	}
 	if d := now - e.lastSnapAt; d > 0 {
 		s.Rate = float64(s.Totals.Requests-e.lastReqs) / d.Seconds()
-		if ev := e.event.Load(); ev != nil && ev.summary != nil && !ev.summary.Closed {
-			ev.peak = max(ev.peak, s.Rate)
-		}
+
 	}
 	e.lastReqs, e.lastSnapAt = s.Totals.Requests, now
 	select {

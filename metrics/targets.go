@@ -75,8 +75,8 @@ type Event struct {
 	To99S  *float64 `json:"to_99_s,omitempty"`
 	To100S *float64 `json:"to_100_s,omitempty"`
 	// From the event until all were back (or the next event, or the end
-	// of the load): the peak offered REGISTER rate (per second of the
-	// snapshots), requests, retransmissions, timeouts and 503s.
+	// of the load): the peak offered REGISTER rate (over 100 ms windows),
+	// requests, retransmissions, timeouts and 503s.
 	DurationS       float64 `json:"duration_s"`
 	PeakRatePerS    float64 `json:"peak_rate_per_s"`
 	Requests        int64   `json:"requests"`

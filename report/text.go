@@ -33,6 +33,16 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 		fmt.Fprintf(&b, "  handshakes: %d full, %d resumed TLS; p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 			h.Full, h.Resumed, h.LatencyMS.P50, h.LatencyMS.P99, h.LatencyMS.Max)
 	}
+	for _, ev := range s.Events {
+		fmt.Fprintf(&b, "  %s at %.1f s: %d NAPs, %d registered again", ev.Kind, ev.AtS, ev.NAPs, ev.Back)
+		if ev.To99S != nil {
+			fmt.Fprintf(&b, ", 99 %% in %.2f s", *ev.To99S)
+		}
+		if ev.To100S != nil {
+			fmt.Fprintf(&b, ", 100 %% in %.2f s", *ev.To100S)
+		}
+		fmt.Fprintf(&b, "; peak %.0f REGISTER/s, %d retransmissions, %d timeouts, %d 503s\n", ev.PeakRatePerS, ev.Retransmissions, ev.Timeouts, ev.Refused503)
+	}
 	if len(s.ConnectFailureReasons) > 0 {
 		reasons := make([]string, 0, len(s.ConnectFailureReasons))
 		for r, n := range s.ConnectFailureReasons {

@@ -25,6 +25,7 @@ type runConfig struct {
 	// The run's own settings, flags or profile: outputs and gates.
 	quiet                                          bool
 	summary, hlog, metricsAddr, failOn, cpuprofile string
+	reboot                                         rebootPlan
 }
 
 // knownKeys are the run flags a profile may set.
@@ -68,6 +69,9 @@ func loadConfig(args []string) (*runConfig, error) {
 		rc.opts = o
 		rc.quiet, rc.summary, rc.hlog = c.Bool("quiet"), c.String("summary"), c.String("hlog")
 		rc.metricsAddr, rc.failOn, rc.cpuprofile = c.String("metrics-addr"), c.String("fail-on"), c.String("cpuprofile")
+		if rc.reboot, err = loadReboot(c); err != nil {
+			return err
+		}
 		tr, err := openTrace(c)
 		if err != nil {
 			return err

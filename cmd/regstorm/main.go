@@ -149,7 +149,7 @@ var (
 // signalContext is the run's: cancelled by the first stop signal; a
 // second one exits at once (128+signal). SIGHUP asks for the profile to
 // be applied again, on hup.
-func signalContext(stderr io.Writer, hup, usr1 chan<- struct{}) (context.Context, func()) {
+func signalContext(stderr io.Writer, hup, usr1, usr2 chan<- struct{}) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, append(append([]os.Signal{}, stopSignals...), ignoreSignals...)...)
@@ -177,7 +177,14 @@ func signalContext(stderr io.Writer, hup, usr1 chan<- struct{}) (context.Context
 				default:
 				}
 			case syscall.SIGUSR2:
-				fmt.Fprintf(stderr, "regstorm: %s ignored; the run goes on\n", name)
+				if usr2 == nil {
+					fmt.Fprintf(stderr, "regstorm: %s ignored; the run goes on\n", name)
+					break
+				}
+				select {
+				case usr2 <- struct{}{}: // a reboot (--reboot-fraction)
+				default:
+				}
 			case syscall.SIGPIPE:
 				if !piped { // once: a closed progress pipe raises it every second
 					piped = true

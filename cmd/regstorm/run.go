@@ -36,6 +36,9 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dns-server", Usage: "resolve --target and --proxy names with this DNS server, `host:port` (default: the system's, /etc/resolv.conf and /etc/hosts)", EnvVars: env("dns-server")},
 		&cli.DurationFlag{Name: "initial-delay", Usage: "spread the first REGISTERs: each NAP waits its own random delay in [0, D) once the ramp starts it (as Asterisk's max_random_initial_delay)", EnvVars: env("initial-delay")},
 		&cli.IntFlag{Name: "expires-jitter", Usage: "each NAP asks for --expires less its own random 0..S seconds, so that NAPs registered together refresh apart", EnvVars: env("expires-jitter")},
+		&cli.DurationFlag{Name: "reboot-at", Usage: "reboot --reboot-fraction of the NAPs this long after the start (SIGUSR2 reboots them too): they lose their state and register from scratch at once, without un-REGISTERing", EnvVars: env("reboot-at")},
+		&cli.Float64Flag{Name: "reboot-fraction", Value: 1, Usage: "the share of the NAPs a reboot takes, chosen evenly, 0 < F <= 1", EnvVars: env("reboot-fraction")},
+		&cli.StringFlag{Name: "reboot-group", Usage: "a reboot takes NAPs of this group only (default: every group)", EnvVars: env("reboot-group")},
 		&cli.StringFlag{Name: "keepalive", Usage: "ping each registered NAP's next hop: crlf (RFC 5626 double-CRLF pings on tcp/tls; WebSocket pings on ws/wss) or options (OPTIONS requests, any transport); an unanswered ping drops the flow", EnvVars: env("keepalive")},
 		&cli.DurationFlag{Name: "keepalive-interval", Value: 30 * time.Second, Usage: "time between a NAP's keep-alive pings", EnvVars: env("keepalive-interval")},
 		&cli.StringFlag{Name: "proxy", Usage: "send through this outbound proxy, sip:host[:port][;transport=…] (a Route with ;lr); --target then names the registrar's domain, which is not contacted", EnvVars: env("proxy")},
@@ -370,8 +373,8 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	// Signals first: from here no catchable signal ends the process
 	// without the drain (a stop before the run starts ends it at once).
-	hup, usr1 := make(chan struct{}, 1), make(chan struct{}, 1)
-	ctx, stop := signalContext(stderr, hup, usr1)
+	hup, usr1, usr2 := make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)
+	ctx, stop := signalContext(stderr, hup, usr1, usr2)
 	defer stop()
 	args := argsOf(c)
 	rc, err := loadConfig(args)
@@ -452,6 +455,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	go reloads(e, hup, args, rc.profile, embedded, stderr)
 	go censuses(e, usr1, stderr)
+	go reboots(e, usr2, rc.reboot, stderr)
 	res, err := e.Wait()
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
