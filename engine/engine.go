@@ -47,6 +47,7 @@ type Options struct {
 	// InitialDelay spreads the first REGISTERs: each NAP waits its own
 	// random delay in [0, InitialDelay) after the ramp starts it.
 	InitialDelay time.Duration
+	Churn        Churn         // NAPs going offline and back (churn.go)
 	Duration     time.Duration // load phase; 0: until ctx is cancelled
 	Drain        time.Duration // bound on the un-REGISTER phase (default 5 s)
 	PerNAP       bool          // --sockets per-nap
@@ -146,6 +147,7 @@ type Engine struct {
 	rebootQ    chan *rebootReq
 	event      atomic.Pointer[event] // the reboot being followed
 	events     []*metrics.Event      // every reboot, for the summary
+	churnSt    churnState
 	refusedQ   chan string
 	done       chan struct{}
 
@@ -537,6 +539,9 @@ func (e *Engine) step() time.Duration {
 		l.unlockOnLoop()
 	}
 	e.followEvent(now)
+	if d := e.churn(now); d > 0 {
+		next = min(next, d)
+	}
 	if e.registeredAll == 0 && e.phase == phaseLoad && e.meant > 0 && e.registered.Load() >= int64(e.meant) {
 		e.registeredAll = now - e.start
 	}

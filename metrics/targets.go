@@ -85,3 +85,11 @@ type Event struct {
 	Refused503      int64   `json:"refused_503"`
 	Closed          bool    `json:"-"`
 }
+
+// ChurnSummary is the summary's "churn": NAPs taken offline and brought
+// back, and whether they vanished without un-REGISTERing.
+type ChurnSummary struct {
+	Offline int64 `json:"offline"`
+	Online  int64 `json:"online"`
+	Silent  bool  `json:"silent"`
+}

@@ -86,6 +86,11 @@ func (d *Driver) StartAt(i uint32, at time.Duration) {
 	d.apply(i, d.M.StartAt(i, &d.NAPs[i], d.Clock.Now(), at), true, 0)
 }
 
+// Vanish takes NAP i off the network without an un-REGISTER.
+func (d *Driver) Vanish(i uint32) {
+	d.apply(i, d.M.Vanish(i, &d.NAPs[i], d.Clock.Now()), false, 0)
+}
+
 // Reboot makes NAP i register from scratch (Machine.Reboot).
 func (d *Driver) Reboot(i uint32) {
 	d.apply(i, d.M.Reboot(i, &d.NAPs[i], d.Clock.Now()), false, 0)

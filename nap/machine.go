@@ -168,6 +168,17 @@ func (m *Machine) Reboot(i uint32, n *NAP, now time.Duration) Action {
 	return n.record(a)
 }
 
+// Vanish takes NAP i off the network without a word (churn: a device
+// unplugged): no un-REGISTER; its binding stays until it expires. A
+// transaction in flight is abandoned.
+func (m *Machine) Vanish(i uint32, n *NAP, now time.Duration) Action {
+	inFlight := n.State == Trying || n.State == Proceeding || n.State == Unregistering
+	a := Action{Event: EvStopped, RegisteredDelta: m.clearRegistered(n), Abandoned: inFlight}
+	n.State = Stopped
+	n.flags &^= fUnreg
+	return n.record(a)
+}
+
 // expires is what NAP i asks for first: Expires, less its jitter.
 func (m *Machine) expires(i uint32) uint32 {
 	e := m.Cfg.Expires

@@ -39,6 +39,9 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "reboot-at", Usage: "reboot --reboot-fraction of the NAPs this long after the start (SIGUSR2 reboots them too): they lose their state and register from scratch at once, without un-REGISTERing", EnvVars: env("reboot-at")},
 		&cli.Float64Flag{Name: "reboot-fraction", Value: 1, Usage: "the share of the NAPs a reboot takes, chosen evenly, 0 < F <= 1", EnvVars: env("reboot-fraction")},
 		&cli.StringFlag{Name: "reboot-group", Usage: "a reboot takes NAPs of this group only (default: every group)", EnvVars: env("reboot-group")},
+		&cli.Float64Flag{Name: "churn-rate", Usage: "NAPs going offline per second, each registered NAP in turn; back after --churn-offline, registering from scratch", EnvVars: env("churn-rate")},
+		&cli.DurationFlag{Name: "churn-offline", Value: time.Minute, Usage: "how long a churned NAP stays offline", EnvVars: env("churn-offline")},
+		&cli.BoolFlag{Name: "churn-silent", Usage: "churned NAPs vanish without un-REGISTERing (their bindings are left to expire)", EnvVars: env("churn-silent")},
 		&cli.StringFlag{Name: "keepalive", Usage: "ping each registered NAP's next hop: crlf (RFC 5626 double-CRLF pings on tcp/tls; WebSocket pings on ws/wss) or options (OPTIONS requests, any transport); an unanswered ping drops the flow", EnvVars: env("keepalive")},
 		&cli.DurationFlag{Name: "keepalive-interval", Value: 30 * time.Second, Usage: "time between a NAP's keep-alive pings", EnvVars: env("keepalive-interval")},
 		&cli.StringFlag{Name: "proxy", Usage: "send through this outbound proxy, sip:host[:port][;transport=…] (a Route with ;lr); --target then names the registrar's domain, which is not contacted", EnvVars: env("proxy")},
@@ -285,6 +288,13 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		return o, usagef("--expires-jitter %d: want 0 up to --expires %d less 1", j, o.NAP.Expires)
 	} else {
 		o.NAP.ExpiresJitter = uint32(j)
+	}
+	o.Churn = engine.Churn{Rate: c.Float64("churn-rate"), Offline: c.Duration("churn-offline"), Silent: c.Bool("churn-silent")}
+	if r := o.Churn.Rate; math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
+		return o, usagef("--churn-rate %v: want 0 or more NAPs a second", r)
+	}
+	if o.Churn.Offline <= 0 {
+		return o, usagef("--churn-offline %v: must be positive", o.Churn.Offline)
 	}
 	switch k := c.String("keepalive"); k {
 	case "":
