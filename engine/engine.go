@@ -705,6 +705,9 @@ func (e *Engine) RefuseReload(why string) {
 
 var errStopping = &ConfigError{Field: "reload", Msg: "the run is stopping"}
 
+// StartedAt is when the run started (the stages count from it).
+func (e *Engine) StartedAt() time.Time { return e.startedAt }
+
 // Done is closed when the run is over.
 func (e *Engine) Done() <-chan struct{} { return e.done }
 

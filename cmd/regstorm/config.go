@@ -26,6 +26,7 @@ type runConfig struct {
 	quiet                                          bool
 	summary, hlog, metricsAddr, failOn, cpuprofile string
 	reboot                                         rebootPlan
+	stages                                         []stage
 }
 
 // knownKeys are the run flags a profile may set.
@@ -71,6 +72,11 @@ func loadConfig(args []string) (*runConfig, error) {
 		rc.metricsAddr, rc.failOn, rc.cpuprofile = c.String("metrics-addr"), c.String("fail-on"), c.String("cpuprofile")
 		if rc.reboot, err = loadReboot(c); err != nil {
 			return err
+		}
+		if s := c.String("stages"); s != "" {
+			if rc.stages, err = parseStages(s); err != nil {
+				return err
+			}
 		}
 		tr, err := openTrace(c)
 		if err != nil {

@@ -42,6 +42,7 @@ func runFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "churn-rate", Usage: "NAPs going offline per second, each registered NAP in turn; back after --churn-offline, registering from scratch", EnvVars: env("churn-rate")},
 		&cli.DurationFlag{Name: "churn-offline", Value: time.Minute, Usage: "how long a churned NAP stays offline", EnvVars: env("churn-offline")},
 		&cli.BoolFlag{Name: "churn-silent", Usage: "churned NAPs vanish without un-REGISTERing (their bindings are left to expire)", EnvVars: env("churn-silent")},
+		&cli.StringFlag{Name: "stages", Usage: "steps of the population, duration:naps[:rate] each, e.g. 30s:1000:200,1m:5000,30s:500: NAPs added register, NAPs taken away un-REGISTER (the run lasts their total unless --duration)", EnvVars: env("stages")},
 		&cli.StringFlag{Name: "keepalive", Usage: "ping each registered NAP's next hop: crlf (RFC 5626 double-CRLF pings on tcp/tls; WebSocket pings on ws/wss) or options (OPTIONS requests, any transport); an unanswered ping drops the flow", EnvVars: env("keepalive")},
 		&cli.DurationFlag{Name: "keepalive-interval", Value: 30 * time.Second, Usage: "time between a NAP's keep-alive pings", EnvVars: env("keepalive-interval")},
 		&cli.StringFlag{Name: "proxy", Usage: "send through this outbound proxy, sip:host[:port][;transport=…] (a Route with ;lr); --target then names the registrar's domain, which is not contacted", EnvVars: env("proxy")},
@@ -454,7 +455,19 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	base := o.Groups // as written: the stages scale it
+	if len(rc.stages) > 0 {
+		o.Groups = staged(base, rc.stages[0])
+		if o.Duration == 0 { // the stages are the run, as k6's are
+			for _, st := range rc.stages {
+				o.Duration += st.d
+			}
+		}
+	}
 	e, err := engine.Start(ctx, o)
+	if err == nil && len(rc.stages) > 1 {
+		go runStages(e, base, rc.stages, stderr)
+	}
 	if err != nil {
 		var ce *engine.ConfigError
 		if errors.As(err, &ce) {

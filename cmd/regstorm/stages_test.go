@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/registrar"
+)
+
+func TestParseStages(t *testing.T) {
+	st, err := parseStages("30s:1000:200, 1m:5000,30s:0")
+	if err != nil || len(st) != 3 || st[0] != (stage{30 * time.Second, 1000, 200}) || st[1] != (stage{time.Minute, 5000, 0}) || st[2].naps != 0 {
+		t.Fatalf("%v %v", st, err)
+	}
+	for _, bad := range []string{"", "30s", "30s:x", "0s:10", "-1s:10", "30s:-1", "30s:10:x", "30s:10:-1", "30s:10:1:2"} {
+		if _, err := parseStages(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A population that rises and falls: the registrar's bindings follow it
+// at each stage, in the registrar's own view; the run lasts the stages.
+func TestStagesPopulationFollowed(t *testing.T) {
+	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	seen := make(chan []int, 1)
+	start := time.Now() // the run starts a few ms later
+	go func() {
+		var at []int
+		for _, d := range []time.Duration{800 * time.Millisecond, 1800 * time.Millisecond, 2800 * time.Millisecond} {
+			time.Sleep(time.Until(start.Add(d)))
+			n, _ := srv.Reg.Loc.Count(time.Now())
+			at = append(at, n)
+		}
+		seen <- at
+	}()
+	var out, errb bytes.Buffer
+	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--stages", "1s:200,1s:500,1s:100", "--quiet", "--summary", "-"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var s metrics.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if at := <-seen; len(at) != 3 || at[0] != 200 || at[1] != 500 || at[2] != 100 {
+		t.Errorf("bindings at the end of each stage: %v, want [200 500 100]", at)
+	}
+	if s.NAPs != 100 || s.Registered != 100 || s.DurationS < 2.9 || s.DurationS > 3.5 || s.Reloads.Applied != 2 {
+		t.Errorf("naps %d registered %d duration %.1f s reloads %+v", s.NAPs, s.Registered, s.DurationS, s.Reloads)
+	}
+}
