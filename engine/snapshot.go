@@ -21,9 +21,13 @@ type Snapshot struct {
 	// .hlog's interval); nil unless an observer needs it (NeedInterval).
 	Interval         *hdrhistogram.Histogram
 	IntervalFrom, At time.Time
-	Rate             float64  // REGISTER/s since the previous snapshot
-	Census           *Census  // nil unless an observer needs it (NeedCensus)
-	Reloads          []string // configurations applied or refused since the previous snapshot
+	Rate             float64 // REGISTER/s since the previous snapshot
+	Census           *Census // nil unless an observer needs it (NeedCensus)
+	// Events: the reboots so far, the one followed with its NAPs back so
+	// far; Churn: NAPs taken offline and back so far.
+	Events  []metrics.Event
+	Churn   metrics.ChurnSummary
+	Reloads []string // configurations applied or refused since the previous snapshot
 }
 
 // GroupSnapshot is one group's share of a snapshot.
@@ -123,6 +127,13 @@ func (e *Engine) snapshot(now time.Duration, final bool) {
 			}
 		}
 	}
+	for _, ev := range e.events {
+		s.Events = append(s.Events, *ev)
+	}
+	if cur := e.event.Load(); cur != nil && len(s.Events) > 0 && !cur.summary.Closed {
+		s.Events[len(s.Events)-1].Back = cur.back.Load()
+	}
+	s.Churn = metrics.ChurnSummary{Offline: e.churnSt.offline, Online: e.churnSt.online, Silent: e.o.Churn.Silent}
 	if d := now - e.lastSnapAt; d > 0 {
 		s.Rate = float64(s.Totals.Requests-e.lastReqs) / d.Seconds()
 

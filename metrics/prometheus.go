@@ -17,6 +17,8 @@ import (
 // group="name"); a run without groups has one, "default".
 type View struct {
 	Groups []GroupView
+	Events []Event      // reboots so far
+	Churn  ChurnSummary // NAPs taken offline and back so far
 }
 
 // GroupView is one group's figures.
@@ -72,6 +74,10 @@ func newCollector(view func() *View) *collector {
 	c.descs["target_failovers"] = prometheus.NewDesc("regstorm_target_failovers_total", "NAPs that left each target for their next (timeout, 503, failed connect).", tl, nil)
 	c.descs["keepalives"] = prometheus.NewDesc("regstorm_keepalives_total", "Keep-alive pings (CRLF, WebSocket or OPTIONS) by result: sent, answered, failed (a flow found dead).", []string{"group", "result"}, nil)
 	c.descs["keepalive"] = prometheus.NewDesc("regstorm_keepalive_latency_seconds", "A keep-alive ping's time to its pong or answer.", g, nil)
+	c.descs["reboots"] = prometheus.NewDesc("regstorm_reboots_total", "Reboots made (--reboot-at, SIGUSR2).", nil, nil)
+	c.descs["rebooted"] = prometheus.NewDesc("regstorm_rebooted_naps_total", "NAPs rebooted, and of them registered again (state).", []string{"state"}, nil)
+	c.descs["recovery"] = prometheus.NewDesc("regstorm_last_reboot_recovery_seconds", "The last reboot: from the event until 99 % and 100 % of its NAPs were registered again (quantile).", []string{"quantile"}, nil)
+	c.descs["churn"] = prometheus.NewDesc("regstorm_churn_total", "NAPs taken offline and brought back (--churn-rate), by direction.", []string{"direction"}, nil)
 	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, nil)
 	return c
 }
@@ -87,6 +93,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if v == nil {
 		return
 	}
+	c.collectStorms(ch, v)
 	for _, gv := range v.Groups {
 		t, name := gv.Totals, gv.Name
 		counters := map[string]int64{
@@ -181,4 +188,29 @@ func ServeMetrics(addr string, view func() *View) (stop func(), bound string, er
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, l.Addr().String(), nil
+}
+
+// collectStorms exports the reboots and the churn.
+func (c *collector) collectStorms(ch chan<- prometheus.Metric, v *View) {
+	if len(v.Events) > 0 {
+		var naps, back int64
+		for _, ev := range v.Events {
+			naps += int64(ev.NAPs)
+			back += ev.Back
+		}
+		ch <- prometheus.MustNewConstMetric(c.descs["reboots"], prometheus.CounterValue, float64(len(v.Events)))
+		ch <- prometheus.MustNewConstMetric(c.descs["rebooted"], prometheus.CounterValue, float64(naps), "rebooted")
+		ch <- prometheus.MustNewConstMetric(c.descs["rebooted"], prometheus.CounterValue, float64(back), "registered_again")
+		last := v.Events[len(v.Events)-1]
+		if last.To99S != nil {
+			ch <- prometheus.MustNewConstMetric(c.descs["recovery"], prometheus.GaugeValue, *last.To99S, "0.99")
+		}
+		if last.To100S != nil {
+			ch <- prometheus.MustNewConstMetric(c.descs["recovery"], prometheus.GaugeValue, *last.To100S, "1")
+		}
+	}
+	if v.Churn.Offline > 0 {
+		ch <- prometheus.MustNewConstMetric(c.descs["churn"], prometheus.CounterValue, float64(v.Churn.Offline), "offline")
+		ch <- prometheus.MustNewConstMetric(c.descs["churn"], prometheus.CounterValue, float64(v.Churn.Online), "online")
+	}
 }

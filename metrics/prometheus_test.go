@@ -57,7 +57,9 @@ func TestServeMetricsStreamsTargetsKeepalives(t *testing.T) {
 	Latency(r.Keepalive, 2*time.Millisecond)
 	r.TargetNames = []string{"sip1.example.test 10.0.0.1:5060"}
 	r.Targets = []TargetCounts{{Requests: 7, Registered: 6, Failovers: 1}}
-	view := &View{Groups: []GroupView{{Name: "g", NAPs: 6, Totals: Merge([]*Recorder{r})}}}
+	all := 0.72
+	view := &View{Groups: []GroupView{{Name: "g", NAPs: 6, Totals: Merge([]*Recorder{r})}},
+		Events: []Event{{Kind: "reboot", NAPs: 5000, Back: 5000, To100S: &all}}, Churn: ChurnSummary{Offline: 30, Online: 25}}
 	stop, addr, err := ServeMetrics("127.0.0.1:0", func() *View { return view })
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +79,8 @@ func TestServeMetricsStreamsTargetsKeepalives(t *testing.T) {
 		`regstorm_keepalives_total{group="g",result="failed"} 1`, `regstorm_keepalive_latency_seconds_count{group="g"} 1`,
 		`regstorm_target_registered{group="g",target="sip1.example.test 10.0.0.1:5060"} 6`,
 		`regstorm_target_failovers_total{group="g",target="sip1.example.test 10.0.0.1:5060"} 1`,
+		`regstorm_reboots_total 1`, `regstorm_rebooted_naps_total{state="registered_again"} 5000`,
+		`regstorm_last_reboot_recovery_seconds{quantile="1"} 0.72`, `regstorm_churn_total{direction="online"} 25`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %s", want)

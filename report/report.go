@@ -34,6 +34,7 @@ type chart struct {
 	Series                []series
 	XTicks                []tick // nil: linear ticks
 	XMax                  float64
+	Marks                 []tick // events marked on the x axis (a reboot), as vertical lines
 }
 
 type tick struct {
@@ -83,6 +84,13 @@ func (c chart) svg() template.HTML {
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="12" text-anchor="middle">%s</text>`, px(xmax/2), height-6, template.HTMLEscapeString(c.XLabel))
 	fmt.Fprintf(&b, `<text x="14" y="%.1f" font-size="12" text-anchor="middle" transform="rotate(-90 14 %.1f)">%s</text>`, py(ymax/2), py(ymax/2), template.HTMLEscapeString(c.YLabel))
+	for _, m := range c.Marks {
+		if m.At > xmax {
+			continue
+		}
+		fmt.Fprintf(&b, `<line class="event" x1="%.1f" x2="%.1f" y1="%d" y2="%.1f" stroke="#c22" stroke-dasharray="4 3"/><text x="%.1f" y="%d" font-size="11" fill="#c22">%s</text>`,
+			px(m.At), px(m.At), top, py(0), px(m.At)+3, top+12, template.HTMLEscapeString(m.Label))
+	}
 	for i, s := range c.Series {
 		if len(s.X) == 0 {
 			continue
@@ -208,14 +216,35 @@ func WriteHTML(w io.Writer, s *metrics.Summary, title string) error {
 		reg.X, reg.Y = append(reg.X, p.T), append(reg.Y, float64(p.Registered))
 		rate.X, rate.Y = append(rate.X, p.T), append(rate.Y, p.Rate)
 	}
+	var marks []tick // the storms made on purpose, and how long they took
+	for _, ev := range s.Events {
+		label := fmt.Sprintf("%s %d", ev.Kind, ev.NAPs)
+		if ev.To100S != nil {
+			label += fmt.Sprintf(", all back in %.1f s", *ev.To100S)
+		}
+		marks = append(marks, tick{ev.AtS, label})
+		rows = append(rows, row{fmt.Sprintf("%s at %.1f s (%d NAPs)", ev.Kind, ev.AtS, ev.NAPs), eventFigures(ev)})
+	}
 	pticks := []tick{{0, "0%"}, {1, "90%"}, {2, "99%"}, {3, "99.9%"}, {4, "99.99%"}, {5, "99.999%"}, {6, "99.9999%"}}
 	data := map[string]any{
 		"Title": title, "Rows": rows, "Failed": strings.Join(s.ThresholdsFailed, ", "),
 		"Latency": chart{Title: "latency by percentile", XLabel: "percentile", YLabel: "ms", XTicks: pticks, XMax: 3,
 			Series: []series{distribution("transaction", "#27c", s.LatencyDistribution), distribution("registration", "#e80", s.RegistrationDistribution)}}.svg(),
-		"Registered": chart{Title: "registered NAPs over time", XLabel: "s", YLabel: "NAPs", Series: []series{reg}}.svg(),
-		"Rate":       chart{Title: "REGISTER/s over time", XLabel: "s", YLabel: "REGISTER/s", Series: []series{rate}}.svg(),
+		"Registered": chart{Title: "registered NAPs over time", XLabel: "s", YLabel: "NAPs", Series: []series{reg}, Marks: marks}.svg(),
+		"Rate":       chart{Title: "REGISTER/s over time", XLabel: "s", YLabel: "REGISTER/s", Series: []series{rate}, Marks: marks}.svg(),
 		"Responses":  bars(s.Responses),
 	}
 	return page.Execute(w, data)
+}
+
+// eventFigures is a storm's row: how the registrar recovered.
+func eventFigures(ev *metrics.Event) string {
+	s := fmt.Sprintf("%d registered again", ev.Back)
+	if ev.To99S != nil {
+		s += fmt.Sprintf("; 99 %% in %.2f s", *ev.To99S)
+	}
+	if ev.To100S != nil {
+		s += fmt.Sprintf("; 100 %% in %.2f s", *ev.To100S)
+	}
+	return s + fmt.Sprintf("; peak %.0f REGISTER/s; %d retransmissions, %d timeouts, %d 503s", ev.PeakRatePerS, ev.Retransmissions, ev.Timeouts, ev.Refused503)
 }

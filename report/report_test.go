@@ -62,3 +62,24 @@ func TestPercentileAxis(t *testing.T) {
 		}
 	}
 }
+
+// A reboot is marked on both timelines, with its recovery, and has its
+// row of figures.
+func TestWriteHTMLMarksEvents(t *testing.T) {
+	s := summary()
+	all := 1.25
+	s.Events = []*metrics.Event{{Kind: "reboot", AtS: 2, NAPs: 50, Back: 50, To100S: &all, PeakRatePerS: 400, Retransmissions: 3}}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, s, "t"); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	if n := strings.Count(html, `class="event"`); n != 2 {
+		t.Errorf("%d event marks, want 2 (registered and REGISTER/s)", n)
+	}
+	for _, want := range []string{"reboot 50, all back in 1.2 s", "reboot at 2.0 s (50 NAPs)", "100 % in 1.25 s; peak 400 REGISTER/s; 3 retransmissions"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("no %q", want)
+		}
+	}
+}
