@@ -148,6 +148,9 @@ type Engine struct {
 	event      atomic.Pointer[event] // the reboot being followed
 	events     []*metrics.Event      // every reboot, for the summary
 	churnSt    churnState
+	ctrlQ      chan func(now time.Duration) // work for the loop (stages)
+	stage      *stageRun
+	stages     []*metrics.Stage
 	refusedQ   chan string
 	done       chan struct{}
 
@@ -250,7 +253,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{o: o, clock: o.Clock, salt: rand.Uint64(), byName: map[string]*groupRun{},
-		draining: make(chan struct{}), reloadQ: make(chan *reloadReq, 4), targetsQ: make(chan *targetsReq, 4), rebootQ: make(chan *rebootReq, 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
+		draining: make(chan struct{}), reloadQ: make(chan *reloadReq, 4), targetsQ: make(chan *targetsReq, 4), rebootQ: make(chan *rebootReq, 4), ctrlQ: make(chan func(time.Duration), 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
 		snaps: make(chan *Snapshot, 16), observed: make(chan struct{}), startedAt: time.Now()}
 	if e.clock == nil {
 		e.clock = scheduler.NewRealClock()
@@ -583,6 +586,8 @@ func (e *Engine) control(now time.Duration) {
 			req.reply <- e.applyTargets(req)
 		case req := <-e.rebootQ:
 			req.reply <- e.applyReboot(req, now)
+		case fn := <-e.ctrlQ:
+			fn(now)
 		case why := <-e.refusedQ:
 			e.reloads.Refused++
 			e.newChanges = append(e.newChanges, "refused: "+why)
@@ -597,6 +602,7 @@ func (e *Engine) beginDrain(now time.Duration) {
 	e.loadTime = now - e.start
 	close(e.draining)
 	e.closeEvent(now) // what it reached by the end of the load
+	e.endStage(now)
 	e.registeredAtEnd = map[*groupRun]int64{}
 	for _, gr := range e.groups {
 		var reg int64

@@ -59,6 +59,7 @@ func (e *Engine) result() *Result {
 	sum.Groups = groups
 	sum.DNS = e.dns.summary()
 	sum.Events = e.events
+	sum.Stages = e.stages
 	sum.Churn = e.churnSt.summary(e.o.Churn)
 	for name, c := range sum.Targets {
 		c.Registered = e.targetsAtEnd[name] // the gauge when the load ended, as the run's registered

@@ -325,6 +325,7 @@ type Summary struct {
 	// Events: the storms made on purpose (reboots) and the recovery.
 	Events                []*Event         `json:"events,omitempty"`
 	Churn                 *ChurnSummary    `json:"churn,omitempty"`
+	Stages                []*Stage         `json:"stages,omitempty"`
 	ConnectFailureReasons map[string]int64 `json:"connect_failure_reasons,omitempty"`
 	// Refusals: final failures by status code (a 401 answered with
 	// credentials is a challenge, not a refusal).

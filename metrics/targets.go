@@ -93,3 +93,16 @@ type ChurnSummary struct {
 	Online  int64 `json:"online"`
 	Silent  bool  `json:"silent"`
 }
+
+// Stage is one step of --stages: its population and how the registrar
+// did meanwhile (the summary's "stages").
+type Stage struct {
+	Stage           int         `json:"stage"` // from 1
+	AtS             float64     `json:"at_s"`
+	NAPs            int         `json:"naps"`
+	DurationS       float64     `json:"duration_s"`
+	Requests        int64       `json:"requests"`
+	Retransmissions int64       `json:"retransmissions"`
+	Timeouts        int64       `json:"timeouts"`
+	LatencyMS       Percentiles `json:"latency_ms"`
+}

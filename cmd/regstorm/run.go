@@ -465,7 +465,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 	}
 	e, err := engine.Start(ctx, o)
-	if err == nil && len(rc.stages) > 1 {
+	if err == nil && len(rc.stages) > 0 {
 		go runStages(e, base, rc.stages, stderr)
 	}
 	if err != nil {

@@ -84,6 +84,7 @@ func runStages(e *engine.Engine, base []engine.Group, stages []stage, stderr io.
 	var at time.Duration
 	for k, st := range stages {
 		if k == 0 {
+			e.Stage(1, st.naps)
 			at += st.d
 			continue
 		}
@@ -93,6 +94,7 @@ func runStages(e *engine.Engine, base []engine.Group, stages []stage, stderr io.
 			return
 		}
 		at += st.d
+		e.Stage(k+1, st.naps) // before the reload: its first REGISTERs are the stage's
 		if _, err := e.Reload(staged(base, st)); err != nil {
 			fmt.Fprintf(stderr, "regstorm: stage %d (%d NAPs): %v\n", k+1, st.naps, err)
 			continue

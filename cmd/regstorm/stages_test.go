@@ -53,6 +53,14 @@ func TestStagesPopulationFollowed(t *testing.T) {
 	if at := <-seen; len(at) != 3 || at[0] != 200 || at[1] != 500 || at[2] != 100 {
 		t.Errorf("bindings at the end of each stage: %v, want [200 500 100]", at)
 	}
+	if len(s.Stages) != 3 || s.Stages[0].NAPs != 200 || s.Stages[1].NAPs != 500 || s.Stages[2].NAPs != 100 ||
+		s.Stages[0].Requests != 200 || s.Stages[1].Requests != 300 || s.Stages[1].LatencyMS.Count != 300 || s.Stages[1].AtS < 0.9 ||
+		s.Stages[2].Requests != 400 { // the un-REGISTERs of the NAPs taken away
+		for _, st := range s.Stages {
+			t.Logf("stage %+v", *st)
+		}
+		t.Errorf("stages: want 200, 500, 100 NAPs; 200 REGISTERs, 300, then 400 un-REGISTERs")
+	}
 	if s.NAPs != 100 || s.Registered != 100 || s.DurationS < 2.9 || s.DurationS > 3.5 || s.Reloads.Applied != 2 {
 		t.Errorf("naps %d registered %d duration %.1f s reloads %+v", s.NAPs, s.Registered, s.DurationS, s.Reloads)
 	}
