@@ -3,8 +3,9 @@
 # RUNS times, alternating, each against a fresh `regstorm registrar
 # --transport tls` process (TLS on PORT+1):
 #   - bench/tlsfloor: N bare crypto/tls connections (TCP connect + full
-#     handshake, regstorm's TLS configuration, 64 dials in flight as
-#     regstorm's DialAsync), all held until the last is made, then closed;
+#     handshake, regstorm's TLS configuration and a session cache per
+#     connection, 64 dials in flight as regstorm's DialAsync), all held
+#     until the last is made, then closed;
 #   - regstorm --target sips:… --tls-insecure --naps N --sockets per-nap:
 #     N / time_to_all_registered_s. Each of regstorm's connections also
 #     carries a REGISTER and its 200 before it counts, so its figure is
@@ -18,7 +19,8 @@
 # Loopback only; every run is bounded by timeout. N ≤ ~19 900 (one
 # descriptor per connection; the hard RLIMIT_NOFILE here is 20 000).
 # BIN: a regstorm build to measure instead of this checkout's.
-# PROFILE=1: also write regstorm's CPU profile of each run (OUT/cpuN.prof).
+# PROFILE=1: also write CPU profiles of each run (OUT/cpuN.prof: regstorm,
+# OUT/floorN.prof: the floor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-10000}"; RUNS="${RUNS:-5}"; PORT="${PORT:-25210}"; SECS="${SECS:-30}"
@@ -42,8 +44,9 @@ stop_registrar() { kill "$REG"; wait "$REG" 2>/dev/null || true; REG=; sleep 1; 
 : > "$OUT/results.txt"
 for run in $(seq "$RUNS"); do
   start_registrar
+  fprof=(); [ -n "${PROFILE:-}" ] && fprof=(-cpuprofile "$OUT/floor$run.prof")
   flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/t.txt" \
-    timeout 300 "$OUT/tlsfloor" -addr "127.0.0.1:$((PORT + 1))" -n "$N" -c 64 -insecure > "$OUT/floor.out"
+    timeout 300 "$OUT/tlsfloor" -addr "127.0.0.1:$((PORT + 1))" -n "$N" -c 64 -insecure "${fprof[@]}" > "$OUT/floor.out"
   rc=$(regcpu); stop_registrar
   read -r _ u s < "$OUT/t.txt"
   echo "floor run=$run $(cat "$OUT/floor.out" | tr ' ' '\n' | grep -E '^(connections|failed|conn_per_s|handshake_p50_ms|handshake_p99_ms)=' | tr '\n' ' ')cpu_us_per_conn=$(echo "($u + $s) * 1000000 / $N" | bc) registrar_cpu_us_per_conn=$(echo "$rc * 1000000 / $N" | bc)" | tee -a "$OUT/results.txt"

@@ -11,9 +11,12 @@
 //
 // The TLS configuration is regstorm's default (--tls-version 1.2+: TLS 1.2
 // at least, Go's defaults otherwise), so both negotiate the same version
-// and suite with the same server. The handshake's latency is measured as
-// regstorm's summary measures it: from the TCP connection made up to the
-// handshake done. Prints one line of key=value pairs.
+// and suite with the same server. Like a regstorm NAP, each connection has
+// a session cache of its own (-no-resume: none, as --tls-no-resume), so
+// the client asks for a session ticket and a TLS 1.3 server sends one; the
+// floor never reads it. The handshake's latency is measured as regstorm's
+// summary measures it: from the TCP connection made up to the handshake
+// done. Prints one line of key=value pairs.
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,7 +44,15 @@ func main() {
 	ca := flag.String("ca", "", "trust the certificates in this PEM file (regstorm --tls-ca)")
 	version := flag.String("tls-version", "1.2+", "1.2, 1.3 or 1.2+ (regstorm --tls-version)")
 	timeout := flag.Duration("timeout", 32*time.Second, "bound on one connect and handshake (regstorm's Timer F)")
+	noResume := flag.Bool("no-resume", false, "no session cache: ask for no session ticket (regstorm --tls-no-resume)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		fail(err)
+		fail(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: *insecure}
 	switch *version {
@@ -89,7 +101,12 @@ func main() {
 				}
 				_ = raw.(*net.TCPConn).SetLinger(0) // as regstorm: no TIME-WAIT pile-up
 				t0 := time.Now()
-				tc := tls.Client(raw, cfg)
+				connCfg := cfg
+				if !*noResume {
+					connCfg = cfg.Clone() // as regstorm's dial, which sets the NAP's cache
+					connCfg.ClientSessionCache = &session{}
+				}
+				tc := tls.Client(raw, connCfg)
 				err = tc.HandshakeContext(ctx)
 				cancel()
 				if err != nil {
@@ -124,9 +141,21 @@ func main() {
 		ok, failed.Load(), elapsed.Seconds(), float64(ok)/elapsed.Seconds(), ms(pct(lat, 0.50)), ms(pct(lat, 0.99)),
 		used.Seconds(), float64(used.Microseconds())/float64(max(ok, 1)), keys(&versions), keys(&suites))
 	if ok < *n {
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
+
+// session is one connection's session cache, as a regstorm NAP's.
+type session struct {
+	s atomic.Pointer[tls.ClientSessionState]
+}
+
+func (c *session) Get(string) (*tls.ClientSessionState, bool) {
+	s := c.s.Load()
+	return s, s != nil
+}
+func (c *session) Put(_ string, s *tls.ClientSessionState) { c.s.Store(s) }
 
 func pct(s []time.Duration, p float64) time.Duration {
 	if len(s) == 0 {
