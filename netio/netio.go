@@ -10,6 +10,7 @@ package netio
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -52,7 +53,8 @@ type Loops struct {
 
 	streamMu       sync.Mutex // guards the fields below
 	streamOpts     StreamOptions
-	streams        map[*Conn]struct{} // open tls, ws and wss connections
+	streamCfgs     map[string]*tls.Config // per host, for dials without a session cache
+	streams        map[*Conn]struct{}     // open tls, ws and wss connections
 	streamsStopped bool
 }
 

@@ -25,9 +25,10 @@ import (
 
 // StreamOptions says how tls, ws and wss connections are made.
 type StreamOptions struct {
-	// TLS is the client configuration of tls and wss connections; each
-	// dial uses a copy with ServerName set to the target's host (SNI and
-	// the name verified) unless TLS.ServerName is set.
+	// TLS is the client configuration of tls and wss connections; dials
+	// use a copy with ServerName set to the target's host (SNI and the
+	// name verified) unless TLS.ServerName is set: one per dial with
+	// Sessions, one per host without. It must not change once used.
 	TLS *tls.Config
 	// Sessions gives the session cache of the connection dialled with
 	// tag: a NAP that reconnects resumes its own TLS session. nil: every
@@ -51,7 +52,42 @@ func (l *Loops) SetStreamOptions(o StreamOptions) {
 	}
 	l.streamMu.Lock()
 	l.streamOpts = o
+	l.streamCfgs = nil
 	l.streamMu.Unlock()
+}
+
+// tlsConfig is the configuration a dial to host uses: a copy of o.TLS
+// with ServerName set and the session cache of tag. Without a session
+// cache one copy per host serves every connection (a copy per connection
+// cost about 600 bytes per NAP, bench/RESULTS.md, issue 15).
+func (l *Loops) tlsConfig(o StreamOptions, host string, tag any) *tls.Config {
+	cfg := o.TLS
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if o.Sessions == nil {
+		if cfg.ServerName != "" {
+			return cfg
+		}
+		l.streamMu.Lock()
+		defer l.streamMu.Unlock()
+		if c, ok := l.streamCfgs[host]; ok {
+			return c
+		}
+		if l.streamCfgs == nil {
+			l.streamCfgs = make(map[string]*tls.Config)
+		}
+		c := cfg.Clone()
+		c.ServerName = host
+		l.streamCfgs[host] = c
+		return c
+	}
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	cfg.ClientSessionCache = o.Sessions(tag)
+	return cfg
 }
 
 // Handshake is how a tls, ws or wss connection was made.
@@ -66,10 +102,12 @@ type Handshake struct {
 type stream struct {
 	nc     net.Conn // *tls.Conn, or the TCP connection (ws)
 	ws     bool
-	buf    []byte // what arrived and is not yet a whole message or frame
-	frame  []byte // ws: a fragmented message being put together
+	buf    []byte  // what arrived and is not yet a whole message or frame
+	pooled *[]byte // buf's first array, when it came from readPool
+	frame  []byte  // ws: a fragmented message being put together
 	hdr    [ws.MaxHeaderSize]byte
 	reader bytes.Reader
+	idle   [idleRead]byte // what an idle connection waits with
 }
 
 // ErrWSSubprotocol is a WebSocket upgrade whose answer did not select the
@@ -100,18 +138,7 @@ func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, 
 	var hs Handshake
 	host, _, _ := net.SplitHostPort(remote)
 	if network == "tls" || network == "wss" {
-		cfg := o.TLS
-		if cfg == nil {
-			cfg = &tls.Config{}
-		}
-		cfg = cfg.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName = host
-		}
-		if o.Sessions != nil {
-			cfg.ClientSessionCache = o.Sessions(tag)
-		}
-		tc := tls.Client(raw, cfg)
+		tc := tls.Client(raw, l.tlsConfig(o, host, tag))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, err
@@ -201,9 +228,40 @@ func (l *Loops) stopStreams() {
 	}
 }
 
-// readChunk is the read buffer of an idle connection: a REGISTER's answer
-// fits; a bigger message grows it for as long as it takes.
-const readChunk = 1024
+// An idle connection waits in Read with the stream's own idle array, and
+// holds no buffer besides: an answer that fits (the registrar's 200 is
+// about 400 bytes) is framed and delivered right there. What does not fit
+// (a longer message, the start of the next one) moves to a readChunk
+// buffer from readPool, which grows if it must, for as long as it takes,
+// and goes back once all of it has been delivered. A buffer per
+// connection cost 1 KiB per idle NAP (bench/RESULTS.md, issue 15).
+const (
+	idleRead  = 512
+	readChunk = 2048
+)
+
+var readPool = sync.Pool{New: func() any { b := make([]byte, 0, readChunk); return &b }}
+
+// grow makes room in a full buffer: the idle array's bytes move to a
+// pooled buffer, a full pooled buffer grows.
+func (st *stream) grow() {
+	if st.pooled == nil && len(st.buf) < readChunk {
+		p := readPool.Get().(*[]byte)
+		st.pooled = p
+		st.buf = append((*p)[:0], st.buf...)
+		return
+	}
+	st.buf = append(st.buf, 0)[:len(st.buf)]
+}
+
+// release goes back to waiting with the idle array: all was delivered.
+func (st *stream) release() {
+	if st.pooled != nil {
+		readPool.Put(st.pooled)
+		st.pooled = nil
+	}
+	st.buf = st.idle[:0]
+}
 
 // readStream delivers what a connection receives until it ends.
 func (l *Loops) readStream(c *Conn) {
@@ -229,8 +287,8 @@ func (l *Loops) readStream(c *Conn) {
 		}
 		rest := copy(st.buf, st.buf[used:])
 		st.buf = st.buf[:rest]
-		if rest == 0 && cap(st.buf) > 4*readChunk {
-			st.buf = nil // a big message passed: back to a small buffer
+		if rest == 0 {
+			st.release()
 		}
 		if ferr != nil {
 			err = ferr
@@ -238,10 +296,8 @@ func (l *Loops) readStream(c *Conn) {
 		if err != nil {
 			break
 		}
-		if cap(st.buf) == 0 {
-			st.buf = make([]byte, 0, readChunk)
-		} else if len(st.buf) == cap(st.buf) {
-			st.buf = append(st.buf, 0)[:len(st.buf)] // full: grow
+		if len(st.buf) == cap(st.buf) {
+			st.grow()
 		}
 		var n int
 		n, err = st.nc.Read(st.buf[len(st.buf):cap(st.buf)])
@@ -249,6 +305,7 @@ func (l *Loops) readStream(c *Conn) {
 	}
 	c.closed.Store(true)
 	_ = st.nc.Close()
+	st.release()
 	l.untrack(c)
 	l.recv.OnClosed(c.tag, err)
 }

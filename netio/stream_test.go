@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -345,5 +346,67 @@ func TestStreamLostAndStopped(t *testing.T) {
 	}
 	if _, err := l.Dial("tls", netip.AddrPort{}, addr, "c"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("dial after Stop: %v", err)
+	}
+}
+
+// sipOf is a SIP response whose body makes it size bytes long.
+func sipOf(size int, fill byte) string {
+	head := "SIP/2.0 200 OK\r\nContent-Length: %05d\r\n\r\n"
+	body := size - len(fmt.Sprintf(head, 0))
+	return fmt.Sprintf(head, body) + strings.Repeat(string(fill), body)
+}
+
+// Messages that fit the idle array, that cross into a pooled buffer, that
+// outgrow it, several in one write and one cut across writes all arrive
+// whole and in order, and a small one after a big one too.
+func TestStreamReadSizes(t *testing.T) {
+	msgs := []string{sipOf(300, 'a'), sipOf(idleRead, 'b'), sipOf(idleRead+1, 'c'), sipOf(3*readChunk, 'd'),
+		sipOf(200, 'e') + sipOf(300, 'f') + sipOf(900, 'g'), sipOf(100, 'h')}
+	writes := append([]string(nil), msgs...)
+	cut := sipOf(1500, 'i') // in two writes
+	writes = append(writes, cut[:700], cut[700:], sipOf(50, 'j'))
+	want := []string{msgs[0], msgs[1], msgs[2], msgs[3], sipOf(200, 'e'), sipOf(300, 'f'), sipOf(900, 'g'), msgs[5], cut, sipOf(50, 'j')}
+
+	cert, pool := testCert(t, "127.0.0.1")
+	srv := &tls.Config{Certificates: []tls.Certificate{cert}}
+	for _, network := range []string{"tls", "ws", "wss"} {
+		t.Run(network, func(t *testing.T) {
+			addr := streamPeer(t, func(c net.Conn) {
+				if network != "ws" {
+					c = tls.Server(c, srv)
+				}
+				defer c.Close()
+				if network != "tls" {
+					u := ws.Upgrader{Protocol: func(p []byte) bool { return string(p) == "sip" }}
+					if _, err := u.Upgrade(c); err != nil {
+						return
+					}
+				}
+				for _, w := range writes {
+					if network == "tls" {
+						_, _ = io.WriteString(c, w)
+					} else {
+						_ = ws.WriteFrame(c, ws.NewTextFrame([]byte(w)))
+					}
+					time.Sleep(10 * time.Millisecond) // one read each
+				}
+				_, _ = io.Copy(io.Discard, c)
+			})
+			l, r := startStreams(t, StreamOptions{TLS: &tls.Config{RootCAs: pool}})
+			c, err := l.Dial(network, netip.AddrPort{}, addr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			expect := want
+			if network != "tls" {
+				expect = writes // a WebSocket frame is one message (RFC 7118 §5.1)
+			}
+			for i, w := range expect {
+				if m := r.next(t); m != w {
+					t.Fatalf("message %d: got %d bytes %.20q…, want %d bytes %.20q…", i, len(m), m, len(w), w)
+				}
+			}
+		})
 	}
 }
