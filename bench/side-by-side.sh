@@ -1,51 +1,78 @@
 #!/usr/bin/env bash
 # SIPp and regstorm side by side (issue 5): the same N users (one SIPp -inf
-# file) registered with digest auth against the same Kamailio
-# (bench/peers/kamailio.cfg), at the same fixed rate, RUNS times each,
-# alternating. Records each side's CPU seconds (/usr/bin/time), achieved
-# rate, and Kamailio's CPU during the run; prints CPU per 1000 REGISTER
-# transactions and the ratio. Loopback only; every run is bounded.
+# file) registered against the same registrar at the same fixed rate, RUNS
+# times each, alternating. Records each side's CPU seconds (/usr/bin/time),
+# achieved rate, and the registrar's CPU during the run; prints CPU per 1000
+# REGISTER transactions and the ratio. Loopback only; every run is bounded,
+# and each measured run holds /tmp/measure.lock (LOCK), shared with other
+# measurers.
+#   PEER=kamailio (default): Kamailio (bench/peers/kamailio.cfg) with digest
+#     auth; a SIPp call is REGISTER → 401 → REGISTER → 200.
+#   PEER=registrar: `regstorm registrar` in its own process, no auth; a SIPp
+#     call is REGISTER → 200, then un-REGISTER → 200
+#     (uac-register-unregister.xml), as a regstorm NAP's life is.
+#   TRANSPORT=udp (default), or tcp (issue 15): SIPp -t tn, one TCP
+#     connection per call, against regstorm --transport tcp --sockets
+#     per-nap, one connection per NAP; either way one connection carries
+#     the same transactions on both sides with PEER=registrar.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-10000}"; RATE="${RATE:-2000}"; RUNS="${RUNS:-5}"; PORT="${PORT:-25090}"
+PEER="${PEER:-kamailio}"; TRANSPORT="${TRANSPORT:-udp}"; LOCK="${LOCK:-/tmp/measure.lock}"
 OUT="${OUT:-bench/out/side}"; mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)" # Kamailio chdirs to /
 go build -o "$OUT/regstorm" ./cmd/regstorm
 { echo SEQUENTIAL; for i in $(seq 1 "$N"); do printf 'gw%06d;127.0.0.1;secret\n' "$i"; done; } > "$OUT/users.csv"
+case "$TRANSPORT" in
+  udp) SIPP_T=u1; SIPP_X=(); RS_T=(--transport udp) ;;
+  tcp) SIPP_T=tn; SIPP_X=(-max_socket 10000); RS_T=(--transport tcp --sockets per-nap) ;; # SIPp asks for 50 000 descriptors by default
+  *) echo "TRANSPORT=$TRANSPORT: want udp or tcp" >&2; exit 2 ;;
+esac
 
-kamailio -f bench/peers/kamailio.cfg -DD -E -P "$OUT/k.pid" -Y "$OUT" \
-  -A "KPORT=$PORT" -A "KCTL=\"unix:$OUT/ctl\"" -A KSAMEUSER=0 > "$OUT/kamailio.log" 2>&1 &
-KAM=$!
-trap 'kill $KAM 2>/dev/null || true' EXIT
-for _ in $(seq 50); do kamcmd -s "unix:$OUT/ctl" core.version >/dev/null 2>&1 && break; sleep 0.1; done
-
-# CPU seconds of all Kamailio processes (utime + stime from /proc, in ticks).
-kamcpu() { for p in $(pgrep -x kamailio); do cat "/proc/$p/stat" 2>/dev/null; done | awk -v hz="$(getconf CLK_TCK)" '{s += $14 + $15} END {printf "%.2f", s / hz}'; }
+case "$PEER" in
+kamailio)
+  kamailio -f bench/peers/kamailio.cfg -DD -E -P "$OUT/k.pid" -Y "$OUT" \
+    -A "KPORT=$PORT" -A "KCTL=\"unix:$OUT/ctl\"" -A KSAMEUSER=0 > "$OUT/kamailio.log" 2>&1 &
+  KAM=$!
+  trap 'kill $KAM 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do kamcmd -s "unix:$OUT/ctl" core.version >/dev/null 2>&1 && break; sleep 0.1; done
+  # CPU seconds of all Kamailio processes (utime + stime from /proc, in ticks).
+  kamcpu() { for p in $(pgrep -x kamailio); do cat "/proc/$p/stat" 2>/dev/null; done | awk -v hz="$(getconf CLK_TCK)" '{s += $14 + $15} END {printf "%.2f", s / hz}'; }
+  SIPP_SF=(-sf bench/peers/sipp/uac-register-auth.xml -au gw000001 -ap secret); PER_CALL=2 ;;
+registrar)
+  "$OUT/regstorm" registrar --listen "127.0.0.1:$PORT" --transport udp,tcp 2> "$OUT/registrar.log" &
+  KAM=$!
+  trap 'kill $KAM 2>/dev/null || true' EXIT
+  sleep 1
+  kamcpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$KAM/stat"; }
+  SIPP_SF=(-sf bench/peers/sipp/uac-register-unregister.xml); PER_CALL=2 ;;
+*) echo "PEER=$PEER: want kamailio or registrar" >&2; exit 2 ;;
+esac
 SECS=$(( N / RATE + 2 ))
 : > "$OUT/results.txt"
 for run in $(seq "$RUNS"); do
-  # SIPp: one call = REGISTER → 401 → REGISTER with credentials → 200.
+  # SIPp: one call = two transactions (see PEER above).
   k0=$(kamcpu)
-  /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 sipp "127.0.0.1:$PORT" \
-    -sf bench/peers/sipp/uac-register-auth.xml -inf "$OUT/users.csv" -au gw000001 -ap secret \
-    -m "$N" -r "$RATE" -i 127.0.0.1 -t u1 -nostdin -timeout 120s > "$OUT/sipp.out" 2>&1 || true
+  flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 sipp "127.0.0.1:$PORT" \
+    "${SIPP_SF[@]}" -inf "$OUT/users.csv" \
+    -m "$N" -r "$RATE" -i 127.0.0.1 -t "$SIPP_T" "${SIPP_X[@]}" -nostdin -timeout 120s > "$OUT/sipp.out" 2>&1 || true
   k1=$(kamcpu)
   read -r el us sy < "$OUT/time.txt"
   ok=$(grep -m1 "Successful call" "$OUT/sipp.out" | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  echo "sipp $run calls_ok=$ok transactions=$((2 * ok)) elapsed=$el cpu=$(echo "$us + $sy" | bc) kamailio_cpu=$(echo "$k1 - $k0" | bc)" | tee -a "$OUT/results.txt"
+  echo "sipp $run calls_ok=$ok transactions=$((PER_CALL * ok)) elapsed=$el cpu=$(echo "$us + $sy" | bc) registrar_cpu=$(echo "$k1 - $k0" | bc)" | tee -a "$OUT/results.txt"
 
   # regstorm: the same users at the same rate; its drain adds the
-  # un-REGISTERs (401 → 200 again), counted in its requests.
+  # un-REGISTERs (with Kamailio: 401 → 200 again), counted in its requests.
   k0=$(kamcpu)
-  /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 "$OUT/regstorm" --target "sip:127.0.0.1:$PORT" \
+  flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 "$OUT/regstorm" --target "sip:127.0.0.1:$PORT" "${RS_T[@]}" \
     --users "$OUT/users.csv" --naps "$N" --rate "$RATE" --duration "${SECS}s" --quiet --summary "$OUT/summary.json"
   k1=$(kamcpu)
   read -r el us sy < "$OUT/time.txt"
   tx=$(python3 -c "import json; s=json.load(open('$OUT/summary.json')); print(s['requests'])")
   reg=$(python3 -c "import json; s=json.load(open('$OUT/summary.json')); print(s['registered'])")
-  echo "regstorm $run registered=$reg transactions=$tx elapsed=$el cpu=$(echo "$us + $sy" | bc) kamailio_cpu=$(echo "$k1 - $k0" | bc)" | tee -a "$OUT/results.txt"
+  echo "regstorm $run registered=$reg transactions=$tx elapsed=$el cpu=$(echo "$us + $sy" | bc) registrar_cpu=$(echo "$k1 - $k0" | bc)" | tee -a "$OUT/results.txt"
 done
 
-python3 - "$OUT/results.txt" "$N" "$RATE" <<'PY'
+python3 - "$OUT/results.txt" "$N" "$RATE" "$TRANSPORT" "$PEER" <<'PY'
 import re, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 n, rate = int(sys.argv[2]), int(sys.argv[3])
@@ -58,7 +85,7 @@ for tool in ("sipp", "regstorm"):
     print(f"{tool:9s} CPU per 1000 REGISTER transactions: median {statistics.median(per1k):.3f} s "
           f"(min {min(per1k):.3f}, max {max(per1k):.3f}, n={len(per1k)}); "
           f"transactions per run {statistics.median([r['transactions'] for r in rs]):.0f}; "
-          f"Kamailio CPU per run {statistics.median([r['kamailio_cpu'] for r in rs]):.2f} s")
+          f"registrar CPU per run {statistics.median([r['registrar_cpu'] for r in rs]):.2f} s")
 print(f"ratio SIPp/regstorm CPU per transaction: {statistics.median(out['sipp']) / statistics.median(out['regstorm']):.2f}x "
-      f"(N={n} users, rate {rate}/s)")
+      f"(N={n} users, rate {rate}/s, {sys.argv[4]}, {sys.argv[5]})")
 PY
