@@ -47,10 +47,24 @@ registrar)
   SIPP_SF=(-sf bench/peers/sipp/uac-register-unregister.xml); PER_CALL=2 ;;
 *) echo "PEER=$PEER: want kamailio or registrar" >&2; exit 2 ;;
 esac
+# TCP: SIPp closes each call's connection first, so each run leaves N of
+# its ports in TIME-WAIT for 60 s, ports it had bound explicitly, which no
+# other connect() may take meanwhile. Two runs' worth and the other jobs'
+# connections exhausted the ephemeral ports (regstorm's connects failed
+# with EADDRNOTAVAIL, and both tools burnt CPU in the kernel's port
+# search), so each measured run waits until none is left towards PORT.
+settle() {
+  [ "$TRANSPORT" = tcp ] || return 0
+  for _ in $(seq 80); do
+    [ "$(ss -Htan state time-wait "( dport = :$PORT or sport = :$PORT )" | wc -l)" -eq 0 ] && return 0
+    sleep 1
+  done
+}
 SECS=$(( N / RATE + 2 ))
 : > "$OUT/results.txt"
 for run in $(seq "$RUNS"); do
   # SIPp: one call = two transactions (see PEER above).
+  settle
   k0=$(kamcpu)
   flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 sipp "127.0.0.1:$PORT" \
     "${SIPP_SF[@]}" -inf "$OUT/users.csv" \
@@ -62,6 +76,7 @@ for run in $(seq "$RUNS"); do
 
   # regstorm: the same users at the same rate; its drain adds the
   # un-REGISTERs (with Kamailio: 401 → 200 again), counted in its requests.
+  settle
   k0=$(kamcpu)
   flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 "$OUT/regstorm" --target "sip:127.0.0.1:$PORT" "${RS_T[@]}" \
     --users "$OUT/users.csv" --naps "$N" --rate "$RATE" --duration "${SECS}s" --quiet --summary "$OUT/summary.json"
