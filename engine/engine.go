@@ -47,10 +47,13 @@ type Options struct {
 	// InitialDelay spreads the first REGISTERs: each NAP waits its own
 	// random delay in [0, InitialDelay) after the ramp starts it.
 	InitialDelay time.Duration
-	Churn        Churn         // NAPs going offline and back (churn.go)
-	Duration     time.Duration // load phase; 0: until ctx is cancelled
-	Drain        time.Duration // bound on the un-REGISTER phase (default 5 s)
-	PerNAP       bool          // --sockets per-nap
+	Churn        Churn // NAPs going offline and back (churn.go)
+	// Staged: the run is --stages; its first stage begins with the run
+	// (the next ones with Stage).
+	Staged   bool
+	Duration time.Duration // load phase; 0: until ctx is cancelled
+	Drain    time.Duration // bound on the un-REGISTER phase (default 5 s)
+	PerNAP   bool          // --sockets per-nap
 	// SocketsPerLoop × EventLoops is the number of lanes (socket, wheel,
 	// machine) each group's NAPs are spread over (defaults 4 × 1).
 	SocketsPerLoop int
@@ -285,6 +288,9 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.start = now
 	e.meant = e.meantNow()
+	if o.Staged {
+		e.beginStage(1, e.meant, now) // before the ramp: its REGISTERs are the stage's
+	}
 	e.nextSnap = now + o.SnapshotEvery
 	e.lastSnapAt = now
 	if o.Duration > 0 {

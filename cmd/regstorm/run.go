@@ -458,6 +458,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	base := o.Groups // as written: the stages scale it
 	if len(rc.stages) > 0 {
 		o.Groups = staged(base, rc.stages[0])
+		o.Staged = true
 		if o.Duration == 0 { // the stages are the run, as k6's are
 			for _, st := range rc.stages {
 				o.Duration += st.d

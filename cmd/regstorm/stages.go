@@ -83,8 +83,7 @@ func staged(base []engine.Group, st stage) []engine.Group {
 func runStages(e *engine.Engine, base []engine.Group, stages []stage, stderr io.Writer) {
 	var at time.Duration
 	for k, st := range stages {
-		if k == 0 {
-			e.Stage(1, st.naps)
+		if k == 0 { // begun by the engine with the run
 			at += st.d
 			continue
 		}
