@@ -62,9 +62,8 @@ type lane struct {
 	// loop holds the lock (it recomputes its sleep after: no wake needed).
 	batching, onLoop bool
 
-	// TLS sessions resumed by reconnects: the shared connection's, and
-	// per NAP (allocated on a NAP's first dial; see stream.go).
-	session  session
+	// TLS sessions resumed by reconnects, per NAP (allocated on a NAP's
+	// first dial; see stream.go); a shared connection has its own.
 	sessions []*session
 
 	ka *nap.Keeper // nil: no keep-alives

@@ -35,11 +35,11 @@ func (s *session) Get(string) (*tls.ClientSessionState, bool) {
 func (s *session) Put(_ string, st *tls.ClientSessionState) { s.p.Store(st) }
 
 // sessionFor is the cache of the connection dialled with tag: a NAP's own
-// (per-nap sockets) or its lane's (shared). It runs on the dialling
+// (per-nap sockets) or its shared connection's. It runs on the dialling
 // goroutine.
 func (e *Engine) sessionFor(tag any) tls.ClientSessionCache {
 	switch t := tag.(type) {
-	case *lane:
+	case *sharedConn:
 		return &t.session
 	case *napTag:
 		l := t.l

@@ -122,6 +122,28 @@ func TestTLSReconnectsResumeUnlessTurnedOff(t *testing.T) {
 	}
 }
 
+// A shared TLS connection resumes its session too when it reconnects (a
+// registrar closing after each answer makes every refresh a reconnect).
+// The shared connections' tag is their sharedConn since the per-target
+// connections: the cache looked the lane up, found nothing, and every
+// shared reconnect was a full handshake.
+func TestTLSSharedConnectionResumes(t *testing.T) {
+	cert, pool := serverCert(t)
+	srv := startRegistrar(t, registrar.Config{Cert: cert, CloseAfterAnswer: true}, "tls")
+	o := baseOptions(srv.AddrOf("tls"), 8)
+	o.NAP.Transport, o.NAP.Expires, o.NAP.Retry, o.Duration = sipwire.TLS, 2, 300*time.Millisecond, 2500*time.Millisecond
+	o.TLS = &tls.Config{RootCAs: pool}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.Summary.Handshakes
+	// 4 lanes: their first handshakes are full, their reconnects resume.
+	if h == nil || h.Full != 4 || h.Resumed == 0 {
+		t.Fatalf("handshakes %+v: want 4 full (one per lane), the reconnects resumed", h)
+	}
+}
+
 // A certificate that does not verify is a failed connect with its reason,
 // retried every --retry, never a crash; the un-REGISTER phase has nothing
 // to do.

@@ -87,6 +87,7 @@ type sharedConn struct {
 	local   netip.AddrPort
 	dialing bool     // a dial is in progress
 	waiting []uint32 // NAPs waiting for it
+	session session  // its TLS session, resumed when it reconnects
 }
 
 // index is the position of addr in the set, or -1.
