@@ -87,9 +87,11 @@ func (e *Engine) churn(now time.Duration) time.Duration {
 // round of the groups at most).
 func (e *Engine) nextRegistered() (*lane, uint32, bool) {
 	st := &e.churnSt
-	total := 0
+	total := 0 // the NAPs a round considers: the removed groups' are skipped
 	for _, gr := range e.groups {
-		total += gr.live().started
+		if !gr.removed {
+			total += gr.live().started
+		}
 	}
 	for tries := 0; tries < total; tries++ {
 		if st.group >= len(e.groups) {
