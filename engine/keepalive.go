@@ -38,7 +38,14 @@ func (l *lane) Ping(i uint32) bool {
 	if !ok || c.Closed() {
 		return false
 	}
-	return p.Ping() == nil
+	if p.Ping() != nil {
+		return false
+	}
+	if l.conns == nil { // a shared connection: its pong names no NAP
+		sc := l.sh[l.targetOf(i)]
+		sc.pinged = append(sc.pinged, i)
+	}
+	return true
 }
 
 // KeepaliveSent, KeepaliveAnswered and KeepaliveFailed are
@@ -70,12 +77,13 @@ func (l *lane) flowDead(i uint32) {
 		return
 	}
 	if l.conns == nil {
-		t := l.targetOf(i)
-		for k := range l.d.NAPs {
-			if uint32(k) != i && l.targetOf(uint32(k)) == t {
-				l.ka.Fail(uint32(k))
+		sc := l.sh[l.targetOf(i)]
+		for _, k := range sc.pinged {
+			if k != i && l.ka.Pending(k) {
+				l.ka.Fail(k)
 			}
 		}
+		sc.pinged = sc.pinged[:0]
 	}
 	_ = c.Close() // OnClosed follows: the lost-connection rule
 }
@@ -115,10 +123,15 @@ func (l *lane) pong(i uint32, shared int) {
 		l.ka.Pong(i, now)
 		return
 	}
-	for k := range l.d.NAPs {
-		if int(l.targetOf(uint32(k))) == shared && l.ka.Pending(uint32(k)) {
-			l.ka.Pong(uint32(k), now)
+	if shared >= len(l.sh) {
+		return
+	}
+	sc := l.sh[shared]
+	for _, k := range sc.pinged { // the pings in flight on it, not a scan of every NAP
+		if l.ka.Pending(k) {
+			l.ka.Pong(k, now)
 		}
 	}
+	sc.pinged = sc.pinged[:0]
 	l.wakeLoop()
 }

@@ -88,6 +88,7 @@ type sharedConn struct {
 	dialing bool     // a dial is in progress
 	waiting []uint32 // NAPs waiting for it
 	session session  // its TLS session, resumed when it reconnects
+	pinged  []uint32 // NAPs with a keep-alive ping in flight on it
 }
 
 // index is the position of addr in the set, or -1.
