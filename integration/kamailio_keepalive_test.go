@@ -49,15 +49,7 @@ func (g *kaGauge) counts() metrics.Counts {
 func checkKeepaliveCounts(t *testing.T, res *engine.Result) {
 	t.Helper()
 	s := res.Summary
-	var finals int64
-	for code, n := range res.Totals.Responses {
-		if code >= 200 {
-			finals += n
-		}
-	}
-	if s.Requests != finals+s.Timeouts+s.Abandoned+res.InFlight {
-		t.Errorf("requests %d != final responses %d + timeouts %d + abandoned %d + in flight %d", s.Requests, finals, s.Timeouts, s.Abandoned, res.InFlight)
-	}
+	requestsAddUp(t, res)
 	if s.MessagesSent != s.Requests+s.Retransmissions+s.Keepalives.Options {
 		t.Errorf("messages sent %d != requests %d + retransmissions %d + OPTIONS %d", s.MessagesSent, s.Requests, s.Retransmissions, s.Keepalives.Options)
 	}

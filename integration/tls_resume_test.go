@@ -131,15 +131,7 @@ func TestTLSResumeOnAndOff1k(t *testing.T) {
 func checkResumeSums(t *testing.T, res *engine.Result) {
 	t.Helper()
 	s := res.Summary
-	var finals int64
-	for code, n := range res.Totals.Responses {
-		if code >= 200 {
-			finals += n
-		}
-	}
-	if s.Requests != finals+s.Timeouts+s.Abandoned+res.InFlight {
-		t.Errorf("requests %d != final responses %d + timeouts %d + abandoned %d + in flight %d", s.Requests, finals, s.Timeouts, s.Abandoned, res.InFlight)
-	}
+	requestsAddUp(t, res)
 	if s.Timeouts != 0 {
 		t.Errorf("%d timeouts", s.Timeouts)
 	}
