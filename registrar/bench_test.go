@@ -1,7 +1,13 @@
 package registrar
 
 import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/sipwire"
@@ -87,4 +93,64 @@ func BenchmarkChallengeAndAuthorizedRefresh(b *testing.B) {
 			b.Fatalf("refresh with credentials: %d", c)
 		}
 	}
+}
+
+// BenchmarkLocationMemory fills the location service with b.N bindings, one
+// per AOR, from REGISTERs shaped as regstorm's NAPs send them to
+// `regstorm registrar` (AOR nap000001@127.0.0.1, Contact
+// sip:nap000001@127.0.0.1:PORT;transport=udp, Call-ID N-I@regstorm), and
+// reports the live Go heap per binding (after a GC, without the empty
+// registrar's). bench/registrar-memory.sh measures the process's RSS;
+// this is the heap part of it:
+//
+//	go test ./registrar -run '^$' -bench LocationMemory -benchtime 1000000x
+func BenchmarkLocationMemory(b *testing.B) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rss0 := vmRSS(b)
+	r := New(Config{})
+	w := r.NewWorker()
+	buf := make([]byte, 0, 1024)
+	var user, callID []byte
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		user = fmt.Appendf(user[:0], "nap%06d", i+1)
+		callID = fmt.Appendf(callID[:0], "43989322-%d@regstorm", i)
+		buf = sipwire.AppendRegister(buf[:0], &sipwire.Register{
+			Transport: sipwire.UDP, LocalHost: []byte("127.0.0.1"), LocalPort: 20000 + i%40000, Branch: uint64(i),
+			User: user, Domain: []byte("127.0.0.1"), FromTag: []byte("rsbpit63ckxs"),
+			CallID: callID, CSeq: 1, Expires: 3600, UserAgent: []byte("regstorm"),
+		})
+		if w.Handle(buf) != Reply || w.Out[8] != '2' {
+			b.Fatalf("binding %d: %s", i, w.Out)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	rss1 := vmRSS(b)
+	if n, _ := r.Loc.Count(time.Now()); n != b.N {
+		b.Fatalf("%d bindings held, want %d", n, b.N)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-B/binding")
+	b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/float64(b.N), "objects/binding")
+	b.ReportMetric(float64(rss1-rss0)/float64(b.N), "rss-B/binding")
+	runtime.KeepAlive(r)
+}
+
+// vmRSS is this process's resident set size in bytes (Linux).
+func vmRSS(b *testing.B) int64 {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status")
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	b.Skip("no VmRSS")
+	return 0
 }
