@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/sipwire"
@@ -268,12 +267,10 @@ func (w *Worker) register(m *sipwire.Msg) {
 			w.respond(400, "Bad Request", nil)
 			return
 		}
-		w.r.Loc.with(w.aor, false, func(rec *record) {
-			if rec != nil {
-				atomic.AddInt64(&w.Unregistered, int64(len(rec.bindings)))
-				rec.bindings = rec.bindings[:0]
-			}
-		})
+		e := w.r.Loc.lock(w.aor)
+		n := e.clear()
+		e.unlock()
+		atomic.AddInt64(&w.Unregistered, int64(n))
 		w.respond(200, "OK", nil)
 		return
 	}
@@ -286,41 +283,7 @@ func (w *Worker) register(m *sipwire.Msg) {
 			return
 		}
 	}
-	status := 200
-	var granted int64 = -1
-	w.r.Loc.with(w.aor, m.NumContacts > 0, func(rec *record) {
-		if rec == nil {
-			return
-		}
-		for i := 0; i < m.NumContacts; i++ {
-			c := &m.Contacts[i]
-			e := w.requested(m, c)
-			if cfg.MaxExpires > 0 && e > int64(cfg.MaxExpires) {
-				e = int64(cfg.MaxExpires)
-			}
-			if granted < 0 {
-				granted = e
-			}
-			if !w.bind(rec, c.URI, m, e, now) {
-				status = 500 // an older CSeq for the same Call-ID (RFC 3261 §10.3 step 7)
-				return
-			}
-		}
-		w.cont = w.cont[:0]
-		for _, b := range rec.bindings {
-			left := int64(b.Expires.Sub(now).Round(time.Second) / time.Second)
-			if left <= 0 {
-				continue
-			}
-			w.cont = append(w.cont, "Contact: <"...)
-			w.cont = append(w.cont, b.Contact...)
-			w.cont = append(w.cont, '>')
-			if cfg.Style == StyleContact {
-				w.cont = strconv.AppendInt(append(w.cont, ";expires="...), left, 10)
-			}
-			w.cont = append(w.cont, "\r\n"...)
-		}
-	})
+	status, granted := w.bindAll(m, now)
 	if status != 200 {
 		w.respond(500, "Server Internal Error", nil)
 		return
@@ -345,36 +308,49 @@ func (w *Worker) requested(m *sipwire.Msg, c *sipwire.Contact) int64 {
 	return int64(w.r.cfg.DefaultExpires)
 }
 
-// bind adds, refreshes or removes (e == 0) one binding. It refuses a CSeq
-// older than the stored one for the same Call-ID.
-func (w *Worker) bind(rec *record, uri []byte, m *sipwire.Msg, e int64, now time.Time) bool {
-	for i := range rec.bindings {
-		b := &rec.bindings[i]
-		if !sipwire.SameURI(unsafe.Slice(unsafe.StringData(b.Contact), len(b.Contact)), uri) { // read only: no copy
-			continue
+// bindAll applies the request's contacts to the AOR's bindings and
+// gathers the live ones into w.cont: status 200, or 500 (an older CSeq
+// for the same Call-ID, RFC 3261 §10.3 step 7, or no memory left), and
+// the first contact's granted interval.
+func (w *Worker) bindAll(m *sipwire.Msg, now time.Time) (status int, granted int64) {
+	cfg := &w.r.cfg
+	status, granted = 200, -1
+	e := w.r.Loc.lock(w.aor)
+	defer e.unlock()
+	for i := 0; i < m.NumContacts; i++ {
+		c := &m.Contacts[i]
+		ex := w.requested(m, c)
+		if cfg.MaxExpires > 0 && ex > int64(cfg.MaxExpires) {
+			ex = int64(cfg.MaxExpires)
 		}
-		if b.CallID == string(m.CallID) && m.CSeq < b.CSeq {
-			return false
+		if granted < 0 {
+			granted = ex
 		}
-		if e == 0 {
-			rec.bindings = append(rec.bindings[:i], rec.bindings[i+1:]...)
+		switch e.bind(c.URI, m.CallID, m.CSeq, now.Add(time.Duration(ex)*time.Second).UnixNano(), ex == 0) {
+		case bindAdded, bindRefreshed:
+			atomic.AddInt64(&w.Registered, 1)
+		case bindRemoved:
 			atomic.AddInt64(&w.Unregistered, 1)
-			return true
+		case bindOld, bindFull:
+			return 500, granted
 		}
-		b.Expires = now.Add(time.Duration(e) * time.Second)
-		if b.CallID != string(m.CallID) {
-			b.CallID = string(m.CallID)
+	}
+	w.cont = w.cont[:0]
+	t := now.UnixNano()
+	e.each(func(contact []byte, exp int64) {
+		left := int64(time.Duration(exp-t).Round(time.Second) / time.Second)
+		if left <= 0 {
+			return
 		}
-		b.CSeq = m.CSeq
-		atomic.AddInt64(&w.Registered, 1)
-		return true
-	}
-	if e == 0 {
-		return true // removing what is not there is fine
-	}
-	rec.bindings = append(rec.bindings, Binding{Contact: string(uri), Expires: now.Add(time.Duration(e) * time.Second), CallID: string(m.CallID), CSeq: m.CSeq})
-	atomic.AddInt64(&w.Registered, 1)
-	return true
+		w.cont = append(w.cont, "Contact: <"...)
+		w.cont = append(w.cont, contact...)
+		w.cont = append(w.cont, '>')
+		if cfg.Style == StyleContact {
+			w.cont = strconv.AppendInt(append(w.cont, ";expires="...), left, 10)
+		}
+		w.cont = append(w.cont, "\r\n"...)
+	})
+	return status, granted
 }
 
 // authorized checks the request's credentials; when they are missing or
@@ -397,7 +373,8 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 		w.respond(403, "Forbidden", nil)
 		return false
 	}
-	switch w.r.checkNonce(cr.Nonce, now) {
+	check, ts := w.r.checkNonce(cr.Nonce, now)
+	switch check {
 	case nonceBad:
 		w.challenge(realm, now, false)
 		return false
@@ -419,15 +396,13 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 		return false
 	}
 	// Replay: the same nonce with a count not above the last one seen.
-	replay := false
-	w.r.Loc.with(w.aor, true, func(rec *record) {
-		if cr.HasNC && string(rec.nonce[:rec.nonceLen]) == string(cr.Nonce) && cr.NC <= rec.nc {
-			replay = true
-			return
-		}
-		rec.nonceLen = uint8(copy(rec.nonce[:], cr.Nonce))
-		rec.nc = cr.NC
-	})
+	e := w.r.Loc.lock(w.aor)
+	replay, stored := e.replay(ts, cr.HasNC, cr.NC)
+	e.unlock()
+	if !stored {
+		w.respond(500, "Server Internal Error", nil)
+		return false
+	}
 	if replay {
 		atomic.AddInt64(&w.Replays, 1)
 		w.challenge(realm, now, false)
@@ -478,26 +453,29 @@ func (r *Registrar) mac(ts [8]byte) [32]byte {
 	return sha256.Sum256(in[:])
 }
 
-func (r *Registrar) checkNonce(n []byte, now time.Time) nonceCheck {
+// checkNonce says whether n is one of ours and still valid, and its
+// timestamp (its expiry, Unix ns): a nonce of ours is a function of it.
+func (r *Registrar) checkNonce(n []byte, now time.Time) (nonceCheck, int64) {
 	if len(n) != nonceLen {
-		return nonceBad
+		return nonceBad, 0
 	}
 	var ts [8]byte
 	var got [16]byte
 	if _, err := hex.Decode(ts[:], n[:16]); err != nil {
-		return nonceBad
+		return nonceBad, 0
 	}
 	if _, err := hex.Decode(got[:], n[16:]); err != nil {
-		return nonceBad
+		return nonceBad, 0
 	}
 	mac := r.mac(ts)
 	if subtle.ConstantTimeCompare(got[:], mac[:16]) != 1 {
-		return nonceBad
+		return nonceBad, 0
 	}
-	if int64(binary.BigEndian.Uint64(ts[:])) < now.UnixNano() {
-		return nonceExpired
+	t := int64(binary.BigEndian.Uint64(ts[:]))
+	if t < now.UnixNano() {
+		return nonceExpired, t
 	}
-	return nonceOK
+	return nonceOK, t
 }
 
 // respond writes a response to w.m into w.Out: the Vias (the top one with
