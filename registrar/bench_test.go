@@ -99,9 +99,11 @@ func BenchmarkChallengeAndAuthorizedRefresh(b *testing.B) {
 // per AOR, from REGISTERs shaped as regstorm's NAPs send them to
 // `regstorm registrar` (AOR nap000001@127.0.0.1, Contact
 // sip:nap000001@127.0.0.1:PORT;transport=udp, Call-ID N-I@regstorm), and
-// reports the live Go heap per binding (after a GC, without the empty
-// registrar's). bench/registrar-memory.sh measures the process's RSS;
-// this is the heap part of it:
+// reports per binding: the live Go heap and the RSS it added (after a GC,
+// without the empty registrar's), and the location service's own count
+// of its off-heap memory: the blocks in use, what its arenas have written
+// to (blocks, free ones included), its hash tables.
+// bench/registrar-memory.sh measures the registrar process's RSS:
 //
 //	go test ./registrar -run '^$' -bench LocationMemory -benchtime 1000000x
 func BenchmarkLocationMemory(b *testing.B) {
@@ -136,6 +138,10 @@ func BenchmarkLocationMemory(b *testing.B) {
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-B/binding")
 	b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/float64(b.N), "objects/binding")
 	b.ReportMetric(float64(rss1-rss0)/float64(b.N), "rss-B/binding")
+	inUse, arenas, tables := r.Loc.memStats()
+	b.ReportMetric(float64(inUse)/float64(b.N), "blocks-B/binding")
+	b.ReportMetric(float64(arenas)/float64(b.N), "arenas-B/binding")
+	b.ReportMetric(float64(tables)/float64(b.N), "tables-B/binding")
 	runtime.KeepAlive(r)
 }
 
