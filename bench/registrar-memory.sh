@@ -4,11 +4,14 @@
 # (--expires 3600: no refresh while it is measured), one binding per AOR.
 #   bytes per binding = (registrar VmRSS holding N − VmRSS holding none) / N
 # VmRSS from /proc/PID/status once the registrar's own count (SIGUSR1's
-# "held for N AoRs") reaches N and 2 s more have passed; then the tester
+# "held for N AoRs") reaches N and HOLD (2) s more have passed; then the tester
 # is SIGKILLed (no un-REGISTER drain) and the registrar stopped. The
 # registrar runs with GODEBUG=gctrace=1: its last GC line gives the heap
 # it last marked live and its goal. The tester's VmRSS is read at the
-# same moment (both must fit in this machine together).
+# same moment (both must fit in this machine together), and the
+# registrar's CPU seconds (utime+stime) since it started.
+# HOLD=S measures S seconds after the fill instead of 2 (with EXPIRES=60,
+# say, after S seconds of refreshes: does the RSS stay put?).
 #
 # Two builds, alternately, RUNS times each: OLD (default: built from
 # OLDREF, default main, via git archive) and NEW (default: built from this
@@ -19,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-1000000}"; RUNS="${RUNS:-5}"; PORT="${PORT:-25160}"; WINDOW="${WINDOW:-2000}"
+EXPIRES="${EXPIRES:-3600}"; HOLD="${HOLD:-2}"
 BUILDS="${BUILDS:-old new}"; OLDREF="${OLDREF:-main}"
 FILL_TIMEOUT="${FILL_TIMEOUT:-$((60 + N / 5000))}" # seconds to wait for N bindings
 OUT="${OUT:-bench/out/registrar-memory}"; mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
@@ -31,8 +35,10 @@ if [[ " $BUILDS " == *" old "* && -z "${OLD:-}" ]]; then
   (cd "$OUT/old-src" && go build -o "$OUT/regstorm-old" ./cmd/regstorm)
   OLD="$OUT/regstorm-old"
 fi
-TESTER="${TESTER:-${NEW:-$OLD}}" # one tester for both registrars
+TESTER="${TESTER:-${NEW:-${OLD:-}}}" # one tester for both registrars
 
+HZ=$(getconf CLK_TCK)
+cpu_s() { awk -v hz="$HZ" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 held() { # the registrar's own count of bindings held, from its SIGUSR1 line
   local before; before=$(grep -c 'held for' "$OUT/registrar.log" || true)
@@ -50,15 +56,15 @@ trap cleanup EXIT
 : > "$OUT/results.txt"
 for run in $(seq "$RUNS"); do
   for build in $BUILDS; do
-    bin=$OLD; [ "$build" = new ] && bin=$NEW
+    bin=${OLD:-}; [ "$build" = new ] && bin=$NEW
     GODEBUG=gctrace=1 "$bin" registrar --listen "127.0.0.1:$PORT" --transport udp 2> "$OUT/registrar.log" &
     REG=$!
     for _ in $(seq 50); do grep -q 'listening on' "$OUT/registrar.log" && break; sleep 0.1; done
     sleep 1
     rss0=$(rss_kb "$REG")
     t0=$(date +%s.%N)
-    timeout $((FILL_TIMEOUT + 60)) "$TESTER" --target "sip:127.0.0.1:$PORT" --naps "$N" --expires 3600 \
-      --window "$WINDOW" --duration $((FILL_TIMEOUT + 30))s --quiet > "$OUT/tester.log" 2>&1 &
+    timeout $((FILL_TIMEOUT + 60)) "$TESTER" --target "sip:127.0.0.1:$PORT" --naps "$N" --expires "$EXPIRES" \
+      --window "$WINDOW" --duration $((FILL_TIMEOUT + HOLD + 30))s --quiet > "$OUT/tester.log" 2>&1 &
     LOAD=$!
     h=0; deadline=$(( $(date +%s) + FILL_TIMEOUT ))
     while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -66,20 +72,20 @@ for run in $(seq "$RUNS"); do
       h=$(held "$REG"); [ "${h:-0}" -ge "$N" ] && break
     done
     t1=$(date +%s.%N)
-    sleep 2
-    h=$(held "$REG"); rss1=$(rss_kb "$REG"); trss=$(rss_kb "$(pgrep -P "$LOAD" | head -1)" 2>/dev/null || echo 0)
+    sleep "$HOLD"
+    h=$(held "$REG"); rss1=$(rss_kb "$REG"); cpu=$(cpu_s "$REG"); trss=$(rss_kb "$(pgrep -P "$LOAD" | head -1)" 2>/dev/null || echo 0)
     kill -9 "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true; LOAD=
     kill "$REG"; wait "$REG" 2>/dev/null || true; REG=
     # gc N @T s P%: ..., A->B->C MB, D MB goal, ...: C is the heap marked live.
     gc=$(grep '^gc ' "$OUT/registrar.log" | tail -1 | sed -n 's/.* \([0-9]*\)->\([0-9]*\)->\([0-9]*\) MB, \([0-9]*\) MB goal.*/\3 \4/p')
     read -r live goal <<< "${gc:-0 0}"
-    python3 - "$build" "$run" "$h" "$rss0" "$rss1" "$trss" "$live" "$goal" "$t0" "$t1" <<'PY' | tee -a "$OUT/results.txt"
+    python3 - "$build" "$run" "$h" "$rss0" "$rss1" "$trss" "$live" "$goal" "$t0" "$t1" "$cpu" <<'PY' | tee -a "$OUT/results.txt"
 import sys
-b, run, h, r0, r1, t, live, goal, t0, t1 = sys.argv[1:]
+b, run, h, r0, r1, t, live, goal, t0, t1, cpu = sys.argv[1:]
 h, r0, r1 = int(h or 0), int(r0), int(r1)
 print(f"{b} run={run} held={h} rss0_mb={r0 / 1024:.1f} rss_mb={r1 / 1024:.1f} "
       f"bytes_per_binding={(r1 - r0) * 1024 / max(h, 1):.1f} last_gc_live_mb={live} last_gc_goal_mb={goal} "
-      f"tester_rss_mb={int(t) / 1024:.0f} fill_s={float(t1) - float(t0):.1f}")
+      f"tester_rss_mb={int(t) / 1024:.0f} fill_s={float(t1) - float(t0):.1f} registrar_cpu_s={cpu}")
 PY
   done
 done
