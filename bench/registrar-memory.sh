@@ -62,9 +62,15 @@ for run in $(seq "$RUNS"); do
     for _ in $(seq 50); do grep -q 'listening on' "$OUT/registrar.log" && break; sleep 0.1; done
     sleep 1
     rss0=$(rss_kb "$REG")
+    if [ "$(held "$REG")" != 0 ] || ! grep 'held for' "$OUT/registrar.log" | tail -1 | grep -q ': 0 requests'; then
+      echo "registrar-memory: the registrar on port $PORT got requests before the tester started: stray load?" >&2
+      exit 1
+    fi
     t0=$(date +%s.%N)
-    timeout $((FILL_TIMEOUT + 60)) "$TESTER" --target "sip:127.0.0.1:$PORT" --naps "$N" --expires "$EXPIRES" \
-      --window "$WINDOW" --duration $((FILL_TIMEOUT + HOLD + 30))s --quiet > "$OUT/tester.log" 2>&1 &
+    # Not under timeout: $! must be the tester itself, to SIGKILL it below
+    # (a SIGKILLed timeout leaves its child running); --duration bounds it.
+    "$TESTER" --target "sip:127.0.0.1:$PORT" --naps "$N" --expires "$EXPIRES" \
+      --window "$WINDOW" --duration $((FILL_TIMEOUT + HOLD + 30))s --drain 1s --quiet > "$OUT/tester.log" 2>&1 &
     LOAD=$!
     h=0; deadline=$(( $(date +%s) + FILL_TIMEOUT ))
     while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -73,11 +79,11 @@ for run in $(seq "$RUNS"); do
     done
     t1=$(date +%s.%N)
     sleep "$HOLD"
-    h=$(held "$REG"); rss1=$(rss_kb "$REG"); cpu=$(cpu_s "$REG"); trss=$(rss_kb "$(pgrep -P "$LOAD" | head -1)" 2>/dev/null || echo 0)
+    h=$(held "$REG"); rss1=$(rss_kb "$REG"); cpu=$(cpu_s "$REG"); trss=$(rss_kb "$LOAD")
     kill -9 "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true; LOAD=
     kill "$REG"; wait "$REG" 2>/dev/null || true; REG=
     # gc N @T s P%: ..., A->B->C MB, D MB goal, ...: C is the heap marked live.
-    gc=$(grep '^gc ' "$OUT/registrar.log" | tail -1 | sed -n 's/.* \([0-9]*\)->\([0-9]*\)->\([0-9]*\) MB, \([0-9]*\) MB goal.*/\3 \4/p')
+    gc=$(grep '^gc ' "$OUT/registrar.log" | tail -1 | sed -n 's/.* \([0-9]*\)->\([0-9]*\)->\([0-9]*\) MB, \([0-9]*\) MB goal.*/\3 \4/p' || true)
     read -r live goal <<< "${gc:-0 0}"
     python3 - "$build" "$run" "$h" "$rss0" "$rss1" "$trss" "$live" "$goal" "$t0" "$t1" "$cpu" <<'PY' | tee -a "$OUT/results.txt"
 import sys
