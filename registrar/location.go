@@ -153,6 +153,7 @@ func (s *shard) remake(r ref, withNonce bool, aor, contact, callID []byte) ref {
 // aorEntry is an AOR's place in its (locked) shard: its table slot and
 // head record, if any.
 type aorEntry struct {
+	l    *Location // kept alive until unlock: its cleanup unmaps the shards
 	s    *shard
 	aor  []byte
 	tag  uint32
@@ -163,7 +164,7 @@ type aorEntry struct {
 // lock locks aor's shard and finds its head record; unlock must follow.
 func (l *Location) lock(aor []byte) aorEntry {
 	h := maphash.Bytes(l.seed, aor)
-	e := aorEntry{s: &l.shards[h>>(64-locShardBits)], aor: aor, tag: uint32(h)}
+	e := aorEntry{l: l, s: &l.shards[h>>(64-locShardBits)], aor: aor, tag: uint32(h)}
 	e.s.Lock()
 	e.find()
 	return e
@@ -201,6 +202,7 @@ func (e *aorEntry) unlock() {
 		}
 	}
 	s.Unlock()
+	runtime.KeepAlive(e.l)
 }
 
 // drop removes the head record r from table slot i (and its chain).
@@ -440,6 +442,7 @@ func (s *shard) heads(fn func(r ref) (drop bool)) {
 
 // All returns a copy of every live binding.
 func (l *Location) All(now time.Time) []Binding {
+	defer runtime.KeepAlive(l) // its cleanup unmaps the shards
 	var out []Binding
 	t := now.UnixNano()
 	for i := range l.shards {
@@ -460,6 +463,7 @@ func (l *Location) All(now time.Time) []Binding {
 
 // Count is the number of live bindings and of AORs holding them.
 func (l *Location) Count(now time.Time) (bindings, aors int) {
+	defer runtime.KeepAlive(l) // its cleanup unmaps the shards
 	t := now.UnixNano()
 	for i := range l.shards {
 		s := &l.shards[i]
@@ -484,6 +488,7 @@ func (l *Location) Count(now time.Time) (bindings, aors int) {
 
 // Sweep removes expired bindings (and records left empty).
 func (l *Location) Sweep(now time.Time) (removed int) {
+	defer runtime.KeepAlive(l) // its cleanup unmaps the shards
 	t := now.UnixNano()
 	for i := range l.shards {
 		s := &l.shards[i]
@@ -519,6 +524,7 @@ func (l *Location) Sweep(now time.Time) (removed int) {
 // the blocks in use, the bytes its arenas have written to, and its hash
 // tables' bytes; bench_test.go reports them.
 func (l *Location) memStats() (inUse, arenas, tables int) {
+	defer runtime.KeepAlive(l) // its cleanup unmaps the shards
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.Lock()
