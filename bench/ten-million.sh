@@ -10,11 +10,12 @@
 # every 5 s; the largest) and its CPU.
 #   N=1000000 HOLD=60 RUNS=1 bench/ten-million.sh      (a step on the way)
 #   RUNS=1 bench/ten-million.sh                         (10^7, ~15 min)
+#   ARGS="--expires-jitter 400" ...                     (more flags for the tester)
 # Loopback only; each run bounded by timeout; ~4 GB of RAM at 10^7.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-10000000}"; HOLD="${HOLD:-600}"; EXPIRES="${EXPIRES:-600}"; WINDOW="${WINDOW:-2000}"
-RUNS="${RUNS:-1}"; PORT="${PORT:-25170}"; LOCK="${LOCK:-/tmp/measure.lock}"
+ARGS="${ARGS:-}"; RUNS="${RUNS:-1}"; PORT="${PORT:-25170}"; LOCK="${LOCK:-/tmp/measure.lock}"
 OUT="${OUT:-bench/out/ten-million}"; mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
 if [ -n "${BIN:-}" ]; then cp "$BIN" "$OUT/regstorm"; else go build -o "$OUT/regstorm" ./cmd/regstorm; fi
 RAMP=$((N / 50000 + 30)) # seconds allowed for the ramp: half the goal rate, and some
@@ -30,7 +31,7 @@ for run in $(seq "$RUNS"); do
     sleep 1
     base=$(awk "/^VmRSS/ {print \$2}" /proc/$REG/status)
     /usr/bin/time -f "%e %U %S %M" -o "$0/t.txt" timeout $(($4 + $5 + 400)) "$0/regstorm" --target "sip:127.0.0.1:$1" \
-      --naps "$2" --expires "$3" --window "$6" --duration "$(($4 + $5))s" --drain 300s --quiet --summary "$0/s.json" &
+      --naps "$2" --expires "$3" --window "$6" $8 --duration "$(($4 + $5))s" --drain 300s --quiet --summary "$0/s.json" &
     T=$!
     peak=0; regcpu=0
     while kill -0 $T 2>/dev/null; do
@@ -41,7 +42,7 @@ for run in $(seq "$RUNS"); do
     wait $T || true
     regcpu=$(awk -v hz="$7" "{printf \"%.2f\", (\$14 + \$15) / hz}" /proc/$REG/stat)
     echo "$base $peak $regcpu" > "$0/reg.txt"
-  ' "$OUT" "$PORT" "$N" "$EXPIRES" "$RAMP" "$HOLD" "$WINDOW" "$HZ"
+  ' "$OUT" "$PORT" "$N" "$EXPIRES" "$RAMP" "$HOLD" "$WINDOW" "$HZ" "$ARGS"
   read -r wall u s m < "$OUT/t.txt"
   read -r base peak regcpu < "$OUT/reg.txt"
   cp "$OUT/s.json" "$OUT/s$run.json"
@@ -53,9 +54,11 @@ cpu = float(sys.argv[4]) + float(sys.argv[5])
 peak_kb, base_kb, reg_peak_kb, reg_cpu = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), float(sys.argv[9])
 t_all = s.get("time_to_all_registered_s")
 inflight = s.get("in_flight") or 0
+abandoned = s.get("abandoned") or 0
 final = sum(s["responses"].values())
 print(f"run={run} naps={n} registered={s['registered']} unregistered={s['unregistered']} requests={s['requests']} "
-      f"final={final} timeouts={s['timeouts']} in_flight={inflight} adds_up={s['requests'] == final + s['timeouts'] + inflight} "
+      f"final={final} timeouts={s['timeouts']} abandoned={abandoned} in_flight={inflight} "
+      f"adds_up={s['requests'] == final + s['timeouts'] + abandoned + inflight} "
       f"retrans={s['retransmissions']} time_to_all_s={t_all} ramp_per_s={n / t_all if t_all else 0:.0f} "
       f"refresh_p99_ms={s['refresh_error_ms']['p99']} p99_ms={s['latency_ms']['p99']} "
       f"us_per_tx={cpu / s['requests'] * 1e6:.2f} cpu_s={cpu:.0f} peak_rss_mb={peak_kb / 1024:.0f} rss_per_nap_b={peak_kb * 1024 / n:.0f} "
