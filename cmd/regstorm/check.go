@@ -338,7 +338,7 @@ const (
 	baseBytes    = 64 << 20 // the process itself
 	napBytes     = 250
 	socketBytes  = 4 << 10 // a socket of its own: kernel structures and buffers, the connection's state
-	bindingBytes = 500     // the embedded registrar's record and binding of one AOR
+	bindingBytes = 200     // the embedded registrar's binding: 128-139 B of RSS measured at 10^6-10^7 (bench/RESULTS.md), with headroom
 	// A tls, ws or wss connection's goroutine (its stack), read buffer and
 	// crypto/tls state, on each side: ~18 KiB measured at the registrar's
 	// end of 10^4 TLS connections (bench/RESULTS.md), with headroom.
