@@ -17,6 +17,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
+	"math"
 	mrand "math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -52,6 +53,19 @@ type Config struct {
 	RejectProb float64       // ... to this fraction of requests
 	Silent     bool          // never answer
 
+	// MaxRate caps the requests a second the registrar serves (0: none),
+	// as a Kamailio does that answers 503 when its ratelimit module's
+	// rl_check() fails: a request over the cap is answered 503 Service
+	// Unavailable with Retry-After: RetryAfter, and counted in
+	// Worker.Throttled. The cap is a token bucket shared by every
+	// transport and worker: MaxBurst requests (default: MaxRate, a
+	// second's worth) at once, refilled at MaxRate a second. Every request
+	// that arrives counts (retransmissions, un-REGISTERs and OPTIONS too)
+	// except those lost to Drop, which never reached it.
+	MaxRate    float64
+	MaxBurst   int
+	RetryAfter int // seconds, in the 503 of the cap (default 1)
+
 	// ReusePort lets Listen share a port another process already holds
 	// (SO_REUSEPORT: the kernel splits the requests between them). Without
 	// it Listen refuses such a port with ErrPortInUse.
@@ -81,6 +95,40 @@ type Registrar struct {
 	key    [32]byte
 	Now    func() time.Time
 	silent atomic.Bool // Config.Silent, switchable while running
+	cap    *bucket     // Config.MaxRate; nil: none
+	// retryAfter is the cap's 503 header line, written once.
+	retryAfter []byte
+}
+
+// bucket is a token bucket kept as one atomic word, the generic cell rate
+// algorithm: tat is the time (Unix ns) at which the bucket is full again;
+// a request at now is served when tat - now is at most tol, the time of
+// burst-1 tokens, and then moves tat on by one token's time. Lock-free
+// and allocation-free, so the workers of every event loop share it.
+type bucket struct {
+	tat      atomic.Int64
+	interval int64 // ns per token: 1/MaxRate
+	tol      int64 // (burst-1) tokens
+}
+
+func newBucket(rate float64, burst int) *bucket {
+	iv := int64(math.Round(float64(time.Second) / rate))
+	iv = max(iv, 1)
+	return &bucket{interval: iv, tol: int64(max(burst, 1)-1) * iv}
+}
+
+// take spends a token at now (Unix ns); false: none left.
+func (b *bucket) take(now int64) bool {
+	for {
+		tat := b.tat.Load()
+		t := max(tat, now)
+		if t-now > b.tol {
+			return false
+		}
+		if b.tat.CompareAndSwap(tat, t+b.interval) {
+			return true
+		}
+	}
 }
 
 // SetSilent makes the registrar stop (true) or resume (false) answering,
@@ -100,6 +148,17 @@ func New(cfg Config) *Registrar {
 	}
 	r := &Registrar{cfg: cfg, Loc: NewLocation(), Now: time.Now}
 	r.silent.Store(cfg.Silent)
+	if cfg.MaxRate > 0 {
+		if cfg.MaxBurst <= 0 {
+			cfg.MaxBurst = max(int(math.Ceil(cfg.MaxRate)), 1)
+		}
+		if cfg.RetryAfter <= 0 {
+			cfg.RetryAfter = 1
+		}
+		r.cfg = cfg
+		r.cap = newBucket(cfg.MaxRate, cfg.MaxBurst)
+		r.retryAfter = strconv.AppendInt([]byte("Retry-After: "), int64(cfg.RetryAfter), 10)
+	}
 	_, _ = rand.Read(r.key[:])
 	return r
 }
@@ -132,6 +191,8 @@ type Worker struct {
 	// (SIGUSR1): atomic, since the two run on different goroutines.
 	Requests, Malformed, Challenges, AuthFailures, Replays, Stales int64
 	Registered, Unregistered, Rejected, Dropped                    int64
+	// Throttled: requests answered 503 over Config.MaxRate.
+	Throttled int64
 
 	// TLS (and WSS) handshakes done and failed: server counters, filled
 	// in by Server.Stats only.
@@ -172,6 +233,11 @@ func (w *Worker) Handle(msg []byte) Verdict {
 	if err := m.ParseAddresses(); err != nil {
 		atomic.AddInt64(&w.Malformed, 1)
 		w.respond(400, "Bad Request", nil)
+		return verdict
+	}
+	if w.r.cap != nil && !w.r.cap.take(w.r.Now().UnixNano()) {
+		atomic.AddInt64(&w.Throttled, 1)
+		w.respond(503, "Service Unavailable", w.r.retryAfter)
 		return verdict
 	}
 	if cfg.RejectCode > 0 && w.rng.Float64() < cfg.RejectProb {

@@ -3,6 +3,8 @@ package registrar
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,5 +261,94 @@ func TestSweep(t *testing.T) {
 	}
 	if removed := r.Loc.Sweep(now.Add(61 * time.Second)); removed != 1 {
 		t.Errorf("swept %d", removed)
+	}
+}
+
+// A rate cap: a burst of MaxBurst requests is served at once, the next
+// one is answered 503 with Retry-After and counted, and the bucket fills
+// again at MaxRate a second, in the registrar's clock.
+func TestMaxRateAnswers503WithRetryAfter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := New(Config{MaxRate: 10, MaxBurst: 3, RetryAfter: 7})
+	r.Now = func() time.Time { return now }
+	w := r.NewWorker()
+	codes := func(n int) string {
+		var out []string
+		for i := 0; i < n; i++ {
+			c := newClient(t, w, fmt.Sprintf("nap%06d", i))
+			resp := c.send(5070, 3600)
+			s := fmt.Sprint(resp.StatusCode)
+			if resp.StatusCode == 503 {
+				if resp.RetryAfter != 7 {
+					t.Errorf("503 with Retry-After %d, want 7", resp.RetryAfter)
+				}
+				s += "/" + fmt.Sprint(resp.RetryAfter)
+			}
+			out = append(out, s)
+		}
+		return strings.Join(out, " ")
+	}
+	if got := codes(5); got != "200 200 200 503/7 503/7" {
+		t.Errorf("a burst of 5 at once against a bucket of 3: %s", got)
+	}
+	now = now.Add(150 * time.Millisecond) // 1.5 tokens back at 10/s
+	if got := codes(2); got != "200 503/7" {
+		t.Errorf("150 ms later: %s", got)
+	}
+	now = now.Add(10 * time.Second) // full again, and no more than full
+	if got := codes(4); got != "200 200 200 503/7" {
+		t.Errorf("10 s later: %s", got)
+	}
+	if w.Throttled != 4 || w.Registered != 7 {
+		t.Errorf("throttled %d registered %d, want 4 and 7", w.Throttled, w.Registered)
+	}
+	// Defaults: a second's worth of burst, Retry-After 1.
+	r = New(Config{MaxRate: 2.5})
+	if c := r.Config(); c.MaxBurst != 3 || c.RetryAfter != 1 {
+		t.Errorf("defaults: burst %d, Retry-After %d", c.MaxBurst, c.RetryAfter)
+	}
+	// Requests lost to Drop never reached the cap.
+	r = New(Config{MaxRate: 1, MaxBurst: 1, Drop: 1})
+	w = r.NewWorker()
+	if newClient(t, w, "nap000001").send(5070, 3600) != nil || w.Throttled != 0 || r.cap.tat.Load() != 0 {
+		t.Errorf("a dropped request took a token")
+	}
+}
+
+// The bucket holds under concurrent workers: from a full bucket of B at a
+// standstill clock, exactly B of many concurrent takes succeed.
+func TestBucketConcurrent(t *testing.T) {
+	b := newBucket(1000, 500)
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 1000; i++ {
+				if b.take(1e12) {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 500 {
+		t.Errorf("%d taken, want 500", ok.Load())
+	}
+	if !b.take(1e12+int64(time.Millisecond)) || b.take(1e12+int64(time.Millisecond)) {
+		t.Error("one token a millisecond at 1000/s")
+	}
+}
+
+// The cap on the hot path allocates nothing, served or refused.
+func TestMaxRateNoAllocs(t *testing.T) {
+	for _, rate := range []float64{1e9, 1e-3} { // every request served; all but the first refused
+		w := New(Config{MaxRate: rate}).NewWorker()
+		req := reqBytes("nap000001", 1, sipwire.UDP)
+		w.Handle(req)
+		if a := testing.AllocsPerRun(100, func() { w.Handle(req) }); a != 0 {
+			t.Errorf("rate %v: %v allocs per request", rate, a)
+		}
 	}
 }

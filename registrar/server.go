@@ -302,6 +302,7 @@ func (s *Server) Stats() (st Worker) {
 		st.Unregistered += atomic.LoadInt64(&w.Unregistered)
 		st.Rejected += atomic.LoadInt64(&w.Rejected)
 		st.Dropped += atomic.LoadInt64(&w.Dropped)
+		st.Throttled += atomic.LoadInt64(&w.Throttled)
 	}
 	st.TLSHandshakes, st.TLSFailures = s.tlsDone.Load(), s.tlsFailed.Load()
 	return st

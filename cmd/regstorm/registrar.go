@@ -40,6 +40,9 @@ func registrarFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "delay", Usage: "answer this late", EnvVars: env("delay")},
 		&cli.StringFlag{Name: "reject", Usage: "CODE:P, e.g. 503:0.05", EnvVars: env("reject")},
 		&cli.BoolFlag{Name: "silent", Usage: "never answer", EnvVars: env("silent")},
+		&cli.Float64Flag{Name: "max-rate", Usage: "serve at most N requests a second, all transports together (a token bucket); over it answer 503 with Retry-After, as a Kamailio answering 503 when ratelimit's rl_check() fails (0: no cap)", EnvVars: env("max-rate")},
+		&cli.IntFlag{Name: "max-burst", Usage: "with --max-rate: requests served at once from a full bucket (default: --max-rate, a second's worth)", EnvVars: env("max-burst")},
+		&cli.IntFlag{Name: "retry-after", Value: 1, Usage: "with --max-rate: seconds in the 503's Retry-After", EnvVars: env("retry-after")},
 		&cli.BoolFlag{Name: "close-after-answer", Usage: "TCP, TLS, WS, WSS: close the connection right after each answer", EnvVars: env("close-after-answer")},
 	}
 }
@@ -76,6 +79,17 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	}
 	if cfg.Delay < 0 {
 		return usagef("--delay %v: must not be negative", cfg.Delay)
+	}
+	if cfg.MaxRate = c.Float64("max-rate"); !(cfg.MaxRate >= 0) || math.IsInf(cfg.MaxRate, 0) {
+		return usagef("--max-rate %v: want requests a second, 0 (no cap) or more", cfg.MaxRate)
+	}
+	if cfg.MaxBurst = c.Int("max-burst"); cfg.MaxBurst < 0 || (cfg.MaxBurst > 0 && cfg.MaxRate == 0) {
+		return usagef("--max-burst %d: want a number of requests, with --max-rate", cfg.MaxBurst)
+	}
+	if cfg.RetryAfter = c.Int("retry-after"); cfg.RetryAfter < 1 || cfg.RetryAfter > math.MaxUint32 {
+		return usagef("--retry-after %d: want 1..%d seconds", cfg.RetryAfter, uint32(math.MaxUint32))
+	} else if c.IsSet("retry-after") && cfg.MaxRate == 0 {
+		return usagef("--retry-after %d: only with --max-rate", cfg.RetryAfter)
 	}
 	if r := c.String("reject"); r != "" {
 		code, p, ok := strings.Cut(r, ":")
@@ -182,8 +196,12 @@ func printRegistrarStats(w io.Writer, srv *registrar.Server) {
 	if srv.Fingerprint() != "" {
 		tlsStats = fmt.Sprintf(", %d TLS handshakes, %d failed", st.TLSHandshakes, st.TLSFailures)
 	}
-	fmt.Fprintf(w, "regstorm registrar: %d requests, %d bindings made, %d removed, %d held for %d AoRs, %d challenges, %d auth failures, %d replays refused, %d malformed%s\n",
-		st.Requests, st.Registered, st.Unregistered, held, aors, st.Challenges, st.AuthFailures, st.Replays, st.Malformed, tlsStats)
+	capStats := ""
+	if srv.Reg.Config().MaxRate > 0 {
+		capStats = fmt.Sprintf(", %d refused over --max-rate (503)", st.Throttled)
+	}
+	fmt.Fprintf(w, "regstorm registrar: %d requests, %d bindings made, %d removed, %d held for %d AoRs, %d challenges, %d auth failures, %d replays refused, %d malformed%s%s\n",
+		st.Requests, st.Registered, st.Unregistered, held, aors, st.Challenges, st.AuthFailures, st.Replays, st.Malformed, capStats, tlsStats)
 }
 
 // loadCertificates reads --cert/--key and --client-ca into cfg. They

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -200,6 +201,13 @@ func TestRegistrarBadNumbersRefusedFirst(t *testing.T) {
 		{[]string{"--reject", "503:-0.1"}, "--reject"},
 		{[]string{"--reject", "503:1.5"}, "--reject"},
 		{[]string{"--reject", "503:NaN"}, "--reject"},
+		{[]string{"--max-rate", "-1"}, "--max-rate"},
+		{[]string{"--max-rate", "NaN"}, "--max-rate"},
+		{[]string{"--max-rate", "Inf"}, "--max-rate"},
+		{[]string{"--max-burst", "10"}, "--max-burst"},
+		{[]string{"--max-rate", "10", "--max-burst", "-1"}, "--max-burst"},
+		{[]string{"--max-rate", "10", "--retry-after", "0"}, "--retry-after"},
+		{[]string{"--retry-after", "5"}, "--retry-after"},
 		{[]string{"--min-expires", "-1"}, "--min-expires"},
 		{[]string{"--max-expires", "-1"}, "--max-expires"},
 		{[]string{"--min-expires", "4294967296"}, "--min-expires"},
@@ -226,5 +234,47 @@ func TestRegistrarBadNumbersRefusedFirst(t *testing.T) {
 		if code := run(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
 			t.Errorf("%v: exit %d, stderr %q (want 2 and %q)", c.args, code, errb.String(), c.want)
 		}
+	}
+}
+
+// --max-rate: over the cap `regstorm registrar` answers 503 with the
+// Retry-After of --retry-after, and says how many it refused in its
+// counters (SIGUSR1, and at the end).
+func TestRegistrarMaxRate(t *testing.T) {
+	cmd, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp", "--max-rate", "0.01", "--max-burst", "2", "--retry-after", "30")
+	u, err := net.Dial("udp", listenAddr(t, errb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	var codes []string
+	for i := 1; i <= 5; i++ {
+		_ = u.SetDeadline(time.Now().Add(2 * time.Second))
+		req := sipwire.AppendRegister(nil, &sipwire.Register{
+			Transport: sipwire.UDP, LocalHost: []byte("127.0.0.1"), LocalPort: 5070, Branch: uint64(i),
+			User: []byte(fmt.Sprintf("nap%06d", i)), Domain: []byte("example.com"), FromTag: []byte("f"),
+			CallID: []byte(fmt.Sprintf("c%d", i)), CSeq: 1, Expires: 300,
+		})
+		if _, err := u.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		n, err := u.Read(buf)
+		var m sipwire.Msg
+		if err != nil || m.Parse(buf[:n]) != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		codes = append(codes, fmt.Sprintf("%d/%d", m.StatusCode, m.RetryAfter))
+	}
+	if got := strings.Join(codes, " "); got != "200/-1 200/-1 503/30 503/30 503/30" {
+		t.Errorf("answers (code/Retry-After): %s", got)
+	}
+	_ = cmd.Process.Signal(syscall.SIGUSR1)
+	if !errb.waitFor("3 refused over --max-rate (503)", 5*time.Second) {
+		t.Errorf("no count of the refusals: %q", errb.String())
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code, ok := waitExit(cmd, 10*time.Second); !ok || code != 0 {
+		t.Fatalf("exit %d after SIGTERM: %q", code, errb.String())
 	}
 }
