@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
 )
@@ -42,6 +44,7 @@ type event struct {
 	t99, t100 time.Duration
 	start     metrics.Counts // the run's counts at the event
 	start503  int64
+	latency   *hdrhistogram.Histogram // the run's transaction histogram at the event
 	peak      float64
 	summary   *metrics.Event
 	// The offered rate, sampled every peakWindow while it is followed.
@@ -99,7 +102,7 @@ func (e *Engine) applyReboot(req *rebootReq, now time.Duration) rebootReply {
 	}
 	e.closeEvent(now) // a new event ends the one before
 	start, _ := e.totals(nil)
-	ev := &event{at: now, start: start.Counts, start503: start.Refusals[503]}
+	ev := &event{at: now, start: start.Counts, start503: start.Refusals[503], latency: start.Transaction.Clone()}
 	// Followed from now: a stream NAP's answer may come on another
 	// goroutine before the loop below is done.
 	ev.sampledAt, ev.sampled = now, start.Requests
@@ -217,5 +220,6 @@ func (e *Engine) closeEvent(now time.Duration) {
 	s.Retransmissions = t.Retransmissions - ev.start.Retransmissions
 	s.Timeouts = t.Timeouts - ev.start.Timeouts
 	s.Refused503 = t.Refusals[503] - ev.start503
+	s.LatencyMS = metrics.PercentilesOf(metrics.Diff(t.Transaction, ev.latency))
 	s.DurationS = (now - ev.at).Seconds()
 }

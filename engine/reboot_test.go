@@ -62,6 +62,11 @@ func TestRebootHalfRegistersFromScratch(t *testing.T) {
 				*ev.To100S < rtt || *ev.To100S > rtt+0.002 || ev.Requests != 500 || ev.Timeouts != 0 {
 				t.Errorf("event %+v (to 99 %% %v, to 100 %% %v s)", ev, deref(ev.To99S), deref(ev.To100S))
 			}
+			// Its latency: the 500 transactions of the recovery, each a
+			// round trip (a stream NAP's REGISTER goes once connected).
+			if l := ev.LatencyMS; l.Count != 500 || l.P50 < 20 || l.Max > 20.02 {
+				t.Errorf("the recovery's latency %+v: want 500 transactions of 20 ms", l)
+			}
 			if s.Registered != 1000 || s.Unregistered != 1000 {
 				t.Errorf("registered %d, unregistered %d", s.Registered, s.Unregistered)
 			}

@@ -76,14 +76,16 @@ type Event struct {
 	To100S *float64 `json:"to_100_s,omitempty"`
 	// From the event until all were back (or the next event, or the end
 	// of the load): the peak offered REGISTER rate (over 100 ms windows),
-	// requests, retransmissions, timeouts and 503s.
-	DurationS       float64 `json:"duration_s"`
-	PeakRatePerS    float64 `json:"peak_rate_per_s"`
-	Requests        int64   `json:"requests"`
-	Retransmissions int64   `json:"retransmissions"`
-	Timeouts        int64   `json:"timeouts"`
-	Refused503      int64   `json:"refused_503"`
-	Closed          bool    `json:"-"`
+	// requests, retransmissions, timeouts and 503s, and the latency of
+	// the transactions that ended meanwhile (every NAP's, as a stage's).
+	DurationS       float64     `json:"duration_s"`
+	PeakRatePerS    float64     `json:"peak_rate_per_s"`
+	Requests        int64       `json:"requests"`
+	Retransmissions int64       `json:"retransmissions"`
+	Timeouts        int64       `json:"timeouts"`
+	Refused503      int64       `json:"refused_503"`
+	LatencyMS       Percentiles `json:"latency_ms"`
+	Closed          bool        `json:"-"`
 }
 
 // ChurnSummary is the summary's "churn": NAPs taken offline and brought

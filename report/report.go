@@ -246,5 +246,9 @@ func eventFigures(ev *metrics.Event) string {
 	if ev.To100S != nil {
 		s += fmt.Sprintf("; 100 %% in %.2f s", *ev.To100S)
 	}
-	return s + fmt.Sprintf("; peak %.0f REGISTER/s; %d retransmissions, %d timeouts, %d 503s", ev.PeakRatePerS, ev.Retransmissions, ev.Timeouts, ev.Refused503)
+	s += fmt.Sprintf("; peak %.0f REGISTER/s; %d retransmissions, %d timeouts, %d 503s", ev.PeakRatePerS, ev.Retransmissions, ev.Timeouts, ev.Refused503)
+	if l := ev.LatencyMS; l.Count > 0 {
+		s += fmt.Sprintf("; latency p50 / p90 / p99 / max %.3f / %.3f / %.3f / %.3f ms", l.P50, l.P90, l.P99, l.Max)
+	}
+	return s
 }

@@ -68,7 +68,8 @@ func TestPercentileAxis(t *testing.T) {
 func TestWriteHTMLMarksEvents(t *testing.T) {
 	s := summary()
 	all := 1.25
-	s.Events = []*metrics.Event{{Kind: "reboot", AtS: 2, NAPs: 50, Back: 50, To100S: &all, PeakRatePerS: 400, Retransmissions: 3}}
+	s.Events = []*metrics.Event{{Kind: "reboot", AtS: 2, NAPs: 50, Back: 50, To100S: &all, PeakRatePerS: 400, Retransmissions: 3,
+		Refused503: 7, LatencyMS: metrics.Percentiles{P50: 1, P90: 2, P99: 30, Max: 40, Count: 60}}}
 	var b bytes.Buffer
 	if err := WriteHTML(&b, s, "t"); err != nil {
 		t.Fatal(err)
@@ -77,7 +78,8 @@ func TestWriteHTMLMarksEvents(t *testing.T) {
 	if n := strings.Count(html, `class="event"`); n != 2 {
 		t.Errorf("%d event marks, want 2 (registered and REGISTER/s)", n)
 	}
-	for _, want := range []string{"reboot 50, all back in 1.2 s", "reboot at 2.0 s (50 NAPs)", "100 % in 1.25 s; peak 400 REGISTER/s; 3 retransmissions"} {
+	for _, want := range []string{"reboot 50, all back in 1.2 s", "reboot at 2.0 s (50 NAPs)", "100 % in 1.25 s; peak 400 REGISTER/s; 3 retransmissions",
+		"7 503s; latency p50 / p90 / p99 / max 1.000 / 2.000 / 30.000 / 40.000 ms"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("no %q", want)
 		}

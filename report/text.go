@@ -41,7 +41,11 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 		if ev.To100S != nil {
 			fmt.Fprintf(&b, ", 100 %% in %.2f s", *ev.To100S)
 		}
-		fmt.Fprintf(&b, "; peak %.0f REGISTER/s, %d retransmissions, %d timeouts, %d 503s\n", ev.PeakRatePerS, ev.Retransmissions, ev.Timeouts, ev.Refused503)
+		fmt.Fprintf(&b, "; peak %.0f REGISTER/s, %d retransmissions, %d timeouts, %d 503s", ev.PeakRatePerS, ev.Retransmissions, ev.Timeouts, ev.Refused503)
+		if l := ev.LatencyMS; l.Count > 0 {
+			fmt.Fprintf(&b, "; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms", l.P50, l.P99, l.Max)
+		}
+		b.WriteString("\n")
 	}
 	if len(s.ConnectFailureReasons) > 0 {
 		reasons := make([]string, 0, len(s.ConnectFailureReasons))

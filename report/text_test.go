@@ -35,6 +35,17 @@ func TestWriteText(t *testing.T) {
 		t.Errorf("%d lines: a short summary, please:\n%s", n, text)
 	}
 
+	// A reboot's line: its recovery, and the latency meanwhile.
+	back := 2.5
+	s.Events = []*metrics.Event{{Kind: "reboot", AtS: 5, NAPs: 500, Back: 500, To100S: &back, PeakRatePerS: 5000, Refused503: 12,
+		LatencyMS: metrics.Percentiles{P50: 0.8, P99: 420, Max: 510, Count: 700}}}
+	b.Reset()
+	_ = WriteText(&b, s)
+	if text := b.String(); !strings.Contains(text, "reboot at 5.0 s: 500 NAPs, 500 registered again, 100 % in 2.50 s; peak 5000 REGISTER/s, 0 retransmissions, 0 timeouts, 12 503s; latency p50 0.80 ms, p99 420.00 ms, max 510.00 ms\n") {
+		t.Errorf("reboot:\n%s", text)
+	}
+	s.Events = nil
+
 	// A summary without examples (an older file, or merged shards), no
 	// failures at all.
 	s = &metrics.Summary{NAPs: 10, Registered: 10, Responses: map[string]int64{"200": 10}}
