@@ -7,16 +7,29 @@
 //	groups:
 //	  - {name: trunk-a, naps: 100, user-pattern: "a%04d"}
 //	  - {name: spare, naps: 10, user-pattern: "s%04d", register: false}
+//
+// and lists of steps: stages (besides the flag's string form) and
+// reboots:
+//
+//	stages:
+//	  - {duration: 30s, naps: 1000, rate: 200}
+//	  - {duration: 1m, naps: 5000}
+//	reboots:
+//	  - {at: 5m, fraction: 0.5, group: trunk-a}
+//	  - {at: 8m}
 package profiles
 
 import (
 	"bytes"
 	"embed"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -48,7 +61,37 @@ type Profile struct {
 	File     bool   // read from a file: it can be read again (SIGHUP)
 	Settings []Setting
 	Groups   []Group
+	// Stages is the list form of the stages key (its string form, the
+	// flag's, is a Setting); Reboots the reboots key.
+	Stages  []Stage
+	Reboots []Reboot
+	// Lines: where each list key (groups, reboots, stages as a list) is.
+	Lines map[string]int
 }
+
+// Stage is one step of a stages list: {duration: 30s, naps: 1000,
+// rate: 200}, rate optional.
+type Stage struct {
+	Duration time.Duration
+	NAPs     int
+	Rate     float64 // 0: none given
+	Line     int
+}
+
+// StageKeys are the keys of a stages entry.
+var StageKeys = []string{"duration", "naps", "rate"}
+
+// Reboot is one entry of the reboots list: {at: 5m, fraction: 0.5,
+// group: name}; fraction 1 and every group unless given.
+type Reboot struct {
+	At       time.Duration
+	Fraction float64
+	Group    string // "": every group
+	Line     int
+}
+
+// RebootKeys are the keys of a reboots entry.
+var RebootKeys = []string{"at", "fraction", "group"}
 
 // Group is one group of NAPs of a profile.
 type Group struct {
@@ -64,7 +107,8 @@ var GroupKeys = []string{"naps", "users", "user-pattern", "user-start", "passwor
 
 // Load reads a ready profile by name (e.g. "kamailio-udp-auth") or a YAML
 // file by path, and checks every top-level key against known (plus
-// "register" and "groups") and every group's against GroupKeys.
+// "register", "groups" and "reboots"), every group's against GroupKeys,
+// and the entries of the stages and reboots lists.
 func Load(nameOrPath string, known []string) (*Profile, error) {
 	data, src, file, err := read(nameOrPath)
 	if err != nil {
@@ -82,20 +126,40 @@ func Load(nameOrPath string, known []string) (*Profile, error) {
 	if m.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:%d: a profile is a mapping of flag names to values", src, m.Line)
 	}
-	p := &Profile{Source: src, File: file}
-	top := append(append([]string{}, known...), "register")
-	var groups *yaml.Node
+	p := &Profile{Source: src, File: file, Lines: map[string]int{}}
+	top := append(append([]string{}, known...), "register", "reboots")
+	// The keys that hold lists, read apart from the scalar settings:
+	// groups and reboots always, stages when written as a list.
+	lists := map[string]*yaml.Node{}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if k := m.Content[i]; k.Value == "groups" {
-			if groups != nil {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Value == "groups" || k.Value == "reboots" || k.Value == "stages" {
+			if seen[k.Value] {
 				return nil, fmt.Errorf("%s:%d: key %q given twice", src, k.Line, k.Value)
 			}
-			groups = m.Content[i+1]
+			seen[k.Value] = true
+			if k.Value != "stages" || v.Kind == yaml.SequenceNode {
+				lists[k.Value] = v
+				p.Lines[k.Value] = k.Line
+			}
 		}
 	}
-	if p.Settings, err = settings(src, m, top, "groups"); err != nil {
+	skip := map[string]bool{"groups": true, "reboots": true, "stages": lists["stages"] != nil}
+	if p.Settings, err = settings(src, m, top, skip); err != nil {
 		return nil, err
 	}
+	if n := lists["stages"]; n != nil {
+		if p.Stages, err = stages(src, n); err != nil {
+			return nil, err
+		}
+	}
+	if n := lists["reboots"]; n != nil {
+		if p.Reboots, err = reboots(src, n); err != nil {
+			return nil, err
+		}
+	}
+	groups := lists["groups"]
 	if groups == nil {
 		return p, nil
 	}
@@ -107,7 +171,7 @@ func Load(nameOrPath string, known []string) (*Profile, error) {
 		if gn.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("%s:%d: a group is a mapping with a name and its keys", src, gn.Line)
 		}
-		st, err := settings(src, gn, append([]string{"name"}, GroupKeys...), "")
+		st, err := settings(src, gn, append([]string{"name"}, GroupKeys...), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -132,8 +196,8 @@ func Load(nameOrPath string, known []string) (*Profile, error) {
 }
 
 // settings reads a mapping's scalar keys, each checked against known;
-// skip is a key read elsewhere.
-func settings(src string, m *yaml.Node, known []string, skip string) ([]Setting, error) {
+// skip holds keys read elsewhere.
+func settings(src string, m *yaml.Node, known []string, skip map[string]bool) ([]Setting, error) {
 	isKnown := map[string]bool{}
 	for _, k := range known {
 		isKnown[k] = true
@@ -142,7 +206,7 @@ func settings(src string, m *yaml.Node, known []string, skip string) ([]Setting,
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
-		if k.Value == skip && skip != "" {
+		if skip[k.Value] {
 			continue
 		}
 		if !isKnown[k.Value] {
@@ -156,6 +220,107 @@ func settings(src string, m *yaml.Node, known []string, skip string) ([]Setting,
 			return nil, fmt.Errorf("%s:%d: key %q: want a single value", src, v.Line, k.Value)
 		}
 		out = append(out, Setting{Key: k.Value, Value: v.Value, Line: k.Line})
+	}
+	return out, nil
+}
+
+// entries reads a list of mappings (key: what the list is), each entry's
+// scalar keys checked against known, those in required needed.
+func entries(src, key string, n *yaml.Node, known []string, example string, required ...string) ([][]Setting, []int, error) {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return nil, nil, fmt.Errorf("%s:%d: %s: want a list of entries such as %s", src, n.Line, key, example)
+	}
+	var out [][]Setting
+	var lines []int
+	for _, en := range n.Content {
+		if en.Kind != yaml.MappingNode {
+			return nil, nil, fmt.Errorf("%s:%d: %s: an entry is a mapping such as %s", src, en.Line, key, example)
+		}
+		st, err := settings(src, en, known, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range required {
+			found := false
+			for _, s := range st {
+				found = found || s.Key == r
+			}
+			if !found {
+				return nil, nil, fmt.Errorf("%s:%d: %s: an entry needs %s, as in %s", src, en.Line, key, r, example)
+			}
+		}
+		out, lines = append(out, st), append(lines, en.Line)
+	}
+	return out, lines, nil
+}
+
+// stages reads a stages list: a positive duration, a number of NAPs (0
+// or more) and an optional rate (NAPs a second, 0 or more) each.
+func stages(src string, n *yaml.Node) ([]Stage, error) {
+	const example = "{duration: 30s, naps: 1000, rate: 200}"
+	list, lines, err := entries(src, "stages", n, StageKeys, example, "duration", "naps")
+	if err != nil {
+		return nil, err
+	}
+	var out []Stage
+	for k, st := range list {
+		s := Stage{Line: lines[k]}
+		for _, kv := range st {
+			bad := func(want string) error {
+				return fmt.Errorf("%s:%d: stages: %s %q: want %s", src, kv.Line, kv.Key, kv.Value, want)
+			}
+			switch kv.Key {
+			case "duration":
+				if s.Duration, err = time.ParseDuration(kv.Value); err != nil || s.Duration <= 0 {
+					return nil, bad("a positive duration such as 30s")
+				}
+			case "naps":
+				if s.NAPs, err = strconv.Atoi(kv.Value); err != nil || s.NAPs < 0 {
+					return nil, bad("a number of NAPs, 0 or more")
+				}
+			case "rate":
+				if s.Rate, err = strconv.ParseFloat(kv.Value, 64); err != nil || !(s.Rate >= 0) || math.IsInf(s.Rate, 0) {
+					return nil, bad("NAPs a second, 0 or more")
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// reboots reads a reboots list: a positive time since the start, a
+// fraction in (0, 1] (1 unless given) and a group (every group unless
+// given) each. Their order and groups are the caller's to check.
+func reboots(src string, n *yaml.Node) ([]Reboot, error) {
+	const example = "{at: 5m, fraction: 0.5, group: trunk-a}"
+	list, lines, err := entries(src, "reboots", n, RebootKeys, example, "at")
+	if err != nil {
+		return nil, err
+	}
+	var out []Reboot
+	for k, st := range list {
+		r := Reboot{Fraction: 1, Line: lines[k]}
+		for _, kv := range st {
+			bad := func(want string) error {
+				return fmt.Errorf("%s:%d: reboots: %s %q: want %s", src, kv.Line, kv.Key, kv.Value, want)
+			}
+			switch kv.Key {
+			case "at":
+				if r.At, err = time.ParseDuration(kv.Value); err != nil || r.At <= 0 {
+					return nil, bad("a positive time since the start such as 5m")
+				}
+			case "fraction":
+				if r.Fraction, err = strconv.ParseFloat(kv.Value, 64); err != nil || !(r.Fraction > 0 && r.Fraction <= 1) {
+					return nil, bad("more than 0, at most 1")
+				}
+			case "group":
+				if r.Group = kv.Value; strings.TrimSpace(r.Group) == "" {
+					return nil, bad("a group's name")
+				}
+			}
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }
