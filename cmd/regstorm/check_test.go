@@ -22,6 +22,24 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Profiles with storms the run could not make (the run: --duration 1s).
+	prof := func(name, body string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	rebootsOutOfOrder := prof("order.yaml", "reboots:\n  - {at: 0.5s}\n  - {at: 0.2s, fraction: 0.1}\n")
+	rebootsBeyond := prof("beyond.yaml", "reboots:\n  - {at: 0.5s}\n  - {at: 1s}\n")
+	rebootsNoGroup := prof("nogroup.yaml", "groups:\n  - {name: a, naps: 5}\n  - {name: b, naps: 5}\nreboots:\n  - {at: 0.5s, group: c}\n")
+	rebootsFraction := prof("fraction.yaml", "reboots:\n  - {at: 0.5s, fraction: 2}\n")
+	rebootsAndAt := prof("both.yaml", "reboot-at: 0.5s\nreboots:\n  - {at: 0.6s}\n")
+	rebootAtOrder := prof("at.yaml", "naps: 10\nreboot-at: 0.6s,0.5s\n")
+	rebootGroup := prof("group.yaml", "reboot-group: trunk\n")
+	stagesBad := prof("stages.yaml", "stages:\n  - {duration: 1s, naps: 5}\n  - {duration: soon, naps: 5}\n")
+	stagesString := prof("stages-string.yaml", "stages: 1s\n")
+	stagesShort := prof("stages-short.yaml", "stages:\n  - {duration: 300ms, naps: 5}\nreboots:\n  - {at: 0.2s}\n  - {at: 0.3s}\n")
 	cases := []struct {
 		args []string
 		want []string
@@ -49,6 +67,22 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"--churn-rate", "-1"}, []string{"--churn-rate"}},
 		{[]string{"--churn-rate", "5", "--churn-offline", "0s"}, []string{"--churn-offline"}},
 		{[]string{"--reboot-fraction", "1.5"}, []string{"--reboot-fraction"}},
+		{[]string{"--reboot-at", "soon"}, []string{"--reboot-at", `"soon" is not a positive time`}},
+		{[]string{"--reboot-at", "0.5s,-1s"}, []string{"--reboot-at", `"-1s"`}},
+		{[]string{"--reboot-at", "0.5s,0.2s"}, []string{"--reboot-at", "200ms is not after the reboot before it, at 500ms"}},
+		{[]string{"--reboot-at", "0.5s,0.5s"}, []string{"--reboot-at", "not after"}},
+		{[]string{"--reboot-at", "0.5s,1s"}, []string{"--reboot-at", "1s is not before the end of the load, at 1s (--duration)"}},
+		{[]string{"--reboot-group", "trunk"}, []string{"--reboot-group", `no group "trunk" (groups: default)`}},
+		{[]string{"--profile", rebootsOutOfOrder}, []string{"order.yaml:3: reboots", "not after"}},
+		{[]string{"--profile", rebootsBeyond}, []string{"beyond.yaml:3: reboots", "not before the end of the load"}},
+		{[]string{"--profile", rebootsNoGroup}, []string{"nogroup.yaml:5: reboots", `no group "c" (groups: a, b)`}},
+		{[]string{"--profile", rebootsFraction}, []string{"fraction.yaml:2: reboots: fraction \"2\""}},
+		{[]string{"--profile", rebootsAndAt}, []string{"both.yaml:1: reboot-at", "reboots at line 2"}},
+		{[]string{"--profile", rebootAtOrder}, []string{"at.yaml:2: reboot-at", "not after"}},
+		{[]string{"--profile", rebootGroup}, []string{"group.yaml:1: reboot-group", `no group "trunk"`}},
+		{[]string{"--profile", stagesBad}, []string{"stages.yaml:3: stages: duration \"soon\""}},
+		{[]string{"--profile", stagesString}, []string{"stages-string.yaml:1: stages", "duration:naps"}},
+		{[]string{"--profile", stagesShort, "--duration", "0s"}, []string{"stages-short.yaml:5: reboots", "not before the end of the load, at 300ms (the stages' total)"}},
 		{[]string{"--expires", "60", "--expires-jitter", "60"}, []string{"--expires-jitter", "--expires"}},
 		{[]string{"--keepalive", "options", "--keepalive-interval", "0s"}, []string{"--keepalive-interval"}},
 		{[]string{"--target", "", "--proxy", "sip:" + srv.Addr}, []string{"--proxy", "--target", "--domain"}},

@@ -45,6 +45,7 @@ func knownKeys() []string {
 // flag, or the profile's file and line.
 func loadConfig(args []string) (*runConfig, error) {
 	rc := &runConfig{}
+	var groupOrigin string // where --reboot-group came from
 	err := withFlags(args, func(c *cli.Context) error {
 		if name := c.String("profile"); name != "" {
 			p, err := profiles.Load(name, knownKeys())
@@ -53,6 +54,7 @@ func loadConfig(args []string) (*runConfig, error) {
 			}
 			rc.profile = p
 		}
+		typed := typedKeys(c, "reboot-at", "reboot-fraction", "reboot-group", "stages")
 		if err := setFrom(c, rc.profile, nil); err != nil {
 			return err
 		}
@@ -70,13 +72,12 @@ func loadConfig(args []string) (*runConfig, error) {
 		rc.opts = o
 		rc.quiet, rc.summary, rc.hlog = c.Bool("quiet"), c.String("summary"), c.String("hlog")
 		rc.metricsAddr, rc.failOn, rc.cpuprofile = c.String("metrics-addr"), c.String("fail-on"), c.String("cpuprofile")
-		if rc.reboot, err = loadReboot(c); err != nil {
+		if rc.reboot, err = loadReboot(c, rc.profile, typed); err != nil {
 			return err
 		}
-		if s := c.String("stages"); s != "" {
-			if rc.stages, err = parseStages(s); err != nil {
-				return err
-			}
+		groupOrigin = origin(rc.profile, "reboot-group", typed)
+		if rc.stages, err = stagesOf(c.String("stages"), rc.profile, typed); err != nil {
+			return err
 		}
 		tr, err := openTrace(c)
 		if err != nil {
@@ -89,18 +90,23 @@ func loadConfig(args []string) (*runConfig, error) {
 		rc.opts.Trace = trace.Tee(tr, capt)
 		return nil
 	})
-	if err != nil || rc.profile == nil || len(rc.profile.Groups) == 0 {
+	if err != nil {
 		return rc, err
 	}
-	// Each group: the flags again, with its own keys first.
-	rc.opts.Groups = nil
-	for k := range rc.profile.Groups {
-		pg := &rc.profile.Groups[k]
-		g, err := loadGroup(args, rc.profile, pg)
-		if err != nil {
-			return nil, err
+	if rc.profile != nil && len(rc.profile.Groups) > 0 {
+		// Each group: the flags again, with its own keys first.
+		rc.opts.Groups = nil
+		for k := range rc.profile.Groups {
+			pg := &rc.profile.Groups[k]
+			g, err := loadGroup(args, rc.profile, pg)
+			if err != nil {
+				return nil, err
+			}
+			rc.opts.Groups = append(rc.opts.Groups, g)
 		}
-		rc.opts.Groups = append(rc.opts.Groups, g)
+	}
+	if err := rc.checkReboots(groupOrigin); err != nil {
+		return nil, err
 	}
 	return rc, nil
 }

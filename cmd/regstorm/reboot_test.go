@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -44,5 +46,63 @@ func TestRebootHalfRecovers(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "--reboot-at 2s: 5000 NAPs rebooted") || !strings.Contains(errb.String(), "reboot at 2.") {
 		t.Errorf("stderr: %s", errb.String())
+	}
+}
+
+// Several reboots: from a profile's reboots list (each with its own
+// fraction and group), its stages written as a list; and from a list of
+// --reboot-at times, each with --reboot-fraction. Each reboot is an event
+// of its own, its NAPs all back.
+func TestSeveralReboots(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	prof := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(prof, []byte(`target: sip:`+srv.Addr+`
+quiet: true
+groups:
+  - {name: a, naps: 200, user-pattern: "a%04d"}
+  - {name: b, naps: 100, user-pattern: "b%04d"}
+stages:
+  - {duration: 1s, naps: 150}
+  - {duration: 1500ms, naps: 300, rate: 1000}
+reboots:
+  - {at: 1.3s, fraction: 0.5, group: a}
+  - {at: 2s}
+`), 0o644)
+	for _, c := range []struct {
+		name   string
+		args   []string
+		naps   []int
+		said   []string
+		stages int
+	}{
+		{"profile", []string{"--profile", prof}, []int{100, 300},
+			[]string{"reboots: at 1.3s (" + prof + ":10): 100 NAPs rebooted", "reboots: at 2s (" + prof + ":11): 300 NAPs rebooted"}, 2},
+		{"flag", []string{"--target", "sip:" + srv.Addr, "--naps", "100", "--duration", "2s", "--quiet", "--reboot-at", "0.8s, 1.4s", "--reboot-fraction", "0.5"},
+			[]int{50, 50}, []string{"--reboot-at 800ms (1 of 2): 50 NAPs rebooted", "--reboot-at 1.4s (2 of 2): 50 NAPs rebooted"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(append([]string{"regstorm", "--summary", "-"}, c.args...), &out, &errb)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			var s metrics.Summary
+			if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Events) != len(c.naps) || len(s.Stages) != c.stages {
+				t.Fatalf("events %v, stages %v", s.Events, s.Stages)
+			}
+			for k, ev := range s.Events {
+				if ev.NAPs != c.naps[k] || ev.Back != int64(ev.NAPs) || ev.To100S == nil || ev.LatencyMS.Count == 0 {
+					t.Errorf("event %d: %+v, want %d NAPs all back", k+1, *ev, c.naps[k])
+				}
+			}
+			for _, w := range c.said {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb.String())
+				}
+			}
+		})
 	}
 }

@@ -36,7 +36,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dns-server", Usage: "resolve --target and --proxy names with this DNS server, `host:port` (default: the system's, /etc/resolv.conf and /etc/hosts)", EnvVars: env("dns-server")},
 		&cli.DurationFlag{Name: "initial-delay", Usage: "spread the first REGISTERs: each NAP waits its own random delay in [0, D) once the ramp starts it (as Asterisk's max_random_initial_delay)", EnvVars: env("initial-delay")},
 		&cli.IntFlag{Name: "expires-jitter", Usage: "each NAP asks for --expires less its own random 0..S seconds, so that NAPs registered together refresh apart", EnvVars: env("expires-jitter")},
-		&cli.DurationFlag{Name: "reboot-at", Usage: "reboot --reboot-fraction of the NAPs this long after the start (SIGUSR2 reboots them too): they lose their state and register from scratch at once, without un-REGISTERing", EnvVars: env("reboot-at")},
+		&cli.StringFlag{Name: "reboot-at", Usage: "reboot --reboot-fraction of the NAPs this long after the start, or at each of a list of times in order, e.g. 5m,7m30s (SIGUSR2 reboots them too): they lose their state and register from scratch at once, without un-REGISTERing", EnvVars: env("reboot-at")},
 		&cli.Float64Flag{Name: "reboot-fraction", Value: 1, Usage: "the share of the NAPs a reboot takes, chosen evenly, 0 < F <= 1", EnvVars: env("reboot-fraction")},
 		&cli.StringFlag{Name: "reboot-group", Usage: "a reboot takes NAPs of this group only (default: every group)", EnvVars: env("reboot-group")},
 		&cli.Float64Flag{Name: "churn-rate", Usage: "NAPs going offline per second, each registered NAP in turn; back after --churn-offline, registering from scratch", EnvVars: env("churn-rate")},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/profiles"
 )
 
 // Stages, as k6 has them: a list of steps, each holding the population at
@@ -47,6 +48,28 @@ func parseStages(s string) ([]stage, error) {
 			}
 		}
 		out = append(out, st)
+	}
+	return out, nil
+}
+
+// stagesOf is the run's stages: s, the --stages string (typed, or the
+// profile's string form), else the profile's stages list.
+func stagesOf(s string, p *profiles.Profile, typed map[string]bool) ([]stage, error) {
+	if s != "" {
+		st, err := parseStages(s)
+		if ue, ok := err.(usageError); ok && !typed["stages"] {
+			if where := origin(p, "stages", typed); where != "--stages" {
+				return nil, usagef("%s: %s", where, ue.msg)
+			}
+		}
+		return st, err
+	}
+	if p == nil {
+		return nil, nil
+	}
+	var out []stage
+	for _, ps := range p.Stages {
+		out = append(out, stage{d: ps.Duration, naps: ps.NAPs, rate: ps.Rate})
 	}
 	return out, nil
 }
