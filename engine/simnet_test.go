@@ -36,6 +36,9 @@ type simNet struct {
 	conns  []*simConn
 	noPong map[string]bool // targets that answer requests but no keep-alive ping
 	pings  int
+	// lose, if set, says which requests the network loses on their way
+	// (a deterministic --drop).
+	lose func(s simSend) bool
 }
 
 type simRegistrar struct {
@@ -89,6 +92,14 @@ func newSimNet(t *testing.T, targets ...string) *simNet {
 		n.regs[tg] = &simRegistrar{reg: r, w: r.NewWorker()}
 	}
 	return n
+}
+
+// configure gives target a registrar of cfg (a rate cap, say) on the
+// simulated clock.
+func (n *simNet) configure(target string, cfg registrar.Config) {
+	r := registrar.New(cfg)
+	r.Now = func() time.Time { return simEpoch.Add(n.clock.Now()) }
+	n.regs[target] = &simRegistrar{reg: r, w: r.NewWorker()}
 }
 
 // at runs fn at simulated time at, on the loop.
@@ -234,8 +245,8 @@ func (c *simConn) sendTo(b []byte, target string) error {
 	s.user = userOf(m.From.URI)
 	n.sent = append(n.sent, s)
 	r := n.regs[target]
-	if r == nil || r.silent || n.dead[target] {
-		return nil // nothing listens there, or nothing answers
+	if r == nil || r.silent || n.dead[target] || (n.lose != nil && n.lose(s)) {
+		return nil // nothing listens there, nothing answers, or it was lost
 	}
 	n.at(n.clock.Now()+n.oneWay, func() {
 		if r.w.Handle(raw) == registrar.Reply {
