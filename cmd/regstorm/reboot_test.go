@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/registrar"
@@ -104,5 +107,68 @@ reboots:
 				}
 			}
 		})
+	}
+}
+
+// The acceptance test of the avalanche restart: half of 10 000 NAPs
+// reboot at once against `regstorm registrar` (its own process) that
+// loses 5 % of what it receives and serves at most 3 000 requests a
+// second (a bucket of a second's worth: the ramp, at 2 500 a second, fits
+// under it; the 4 750 REGISTERs of the reboot that reach it do not). The
+// recovery is measured (to 99 % and
+// 100 %), every rebooted NAP registers again, the cap's 503s are counted
+// during the recovery (the registrar counts at least as many: a 503 to a
+// retransmission already answered is no transaction's), and the run's
+// count adds up.
+func TestRebootStormAgainstACappedRegistrar(t *testing.T) {
+	reg, regErr := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp", "--drop", "0.05",
+		"--max-rate", "3000", "--retry-after", "1")
+	addr := listenAddr(t, regErr)
+	var out, errb bytes.Buffer
+	code := run([]string{"regstorm", "--target", "sip:" + addr, "--naps", "10000", "--rate", "2500", "--t1", "100ms", "--retry", "1s",
+		"--duration", "8s", "--reboot-at", "5s", "--reboot-fraction", "0.5", "--quiet", "--summary", "-"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var s metrics.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Events) != 1 {
+		t.Fatalf("events %v", s.Events)
+	}
+	ev := s.Events[0]
+	if ev.NAPs != 5000 || ev.Back != 5000 || ev.To99S == nil || ev.To100S == nil || *ev.To99S > *ev.To100S {
+		t.Fatalf("event %+v: want 5 000 NAPs, all back, both times measured", *ev)
+	}
+	if ev.Refused503 == 0 || ev.Retransmissions == 0 || ev.LatencyMS.Count < ev.Requests-ev.Timeouts-100 {
+		t.Errorf("event %+v: want the cap's 503s, the losses' retransmissions, and the window's latency", *ev)
+	}
+	t.Logf("5 000 rebooted at %.1f s: 99 %% in %.2f s, 100 %% in %.2f s, peak %.0f/s, %d requests, %d 503s, %d retransmissions, p99 %.1f ms",
+		ev.AtS, *ev.To99S, *ev.To100S, ev.PeakRatePerS, ev.Requests, ev.Refused503, ev.Retransmissions, ev.LatencyMS.P99)
+	var finals int64
+	for c, n := range s.Responses {
+		if c >= "2" {
+			finals += n
+		}
+	}
+	if s.InFlight == nil || s.Requests != finals+s.Timeouts+s.Abandoned+*s.InFlight {
+		t.Errorf("requests %d != final responses %d + timeouts %d + abandoned %d + in flight %v", s.Requests, finals, s.Timeouts, s.Abandoned, s.InFlight)
+	}
+	if s.Registered != 10000 {
+		t.Errorf("registered %d at the end of the load", s.Registered)
+	}
+	_ = reg.Process.Signal(syscall.SIGTERM)
+	if code, ok := waitExit(reg, 10*time.Second); !ok || code != 0 {
+		t.Fatalf("registrar: exit %d: %s", code, regErr.String())
+	}
+	var throttled int64
+	for _, line := range strings.Split(regErr.String(), "\n") {
+		if _, rest, ok := strings.Cut(line, " malformed, "); ok {
+			fmt.Sscanf(rest, "%d refused over --max-rate", &throttled)
+		}
+	}
+	if throttled < s.Responses["503"] || s.Responses["503"] < ev.Refused503 {
+		t.Errorf("the registrar refused %d over its cap, the tester counts %d 503s (%d in the recovery)\n%s", throttled, s.Responses["503"], ev.Refused503, regErr.String())
 	}
 }
