@@ -156,14 +156,20 @@ func typedKeys(c *cli.Context, keys ...string) map[string]bool {
 func reboots(e *engine.Engine, usr2 <-chan struct{}, p rebootPlan, stderr io.Writer) {
 	next := 0
 	var at <-chan time.Time
+	var timer *time.Timer
 	arm := func() {
 		at = nil
 		if next < len(p.times) {
-			t := time.NewTimer(time.Until(e.StartedAt().Add(p.times[next].at)))
-			at = t.C
+			timer = time.NewTimer(time.Until(e.StartedAt().Add(p.times[next].at)))
+			at = timer.C
 		}
 	}
 	arm()
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		var why string
 		req := p.req
