@@ -19,6 +19,9 @@ type View struct {
 	Groups []GroupView
 	Events []Event      // reboots so far
 	Churn  ChurnSummary // NAPs taken offline and back so far
+	// Started is when the load began (after --start-at's wait): the pods
+	// of a distributed run that started together show the same.
+	Started time.Time
 }
 
 // GroupView is one group's figures.
@@ -50,35 +53,50 @@ var counterHelp = map[string]string{
 }
 
 // latencyBuckets are the histograms' upper bounds, in seconds: fixed, so
-// that the pods of a distributed run can be summed.
-var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+// that the pods of a distributed run can be summed (histogram_quantile
+// over sum by (le)). From 0.5 ms (a registrar on the same host) to 32 s
+// (Timer F); from T1 (0.5 s) on they double as UDP retransmissions do, so
+// that an answer to the n-th retransmission falls in a bucket of its own.
+var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32}
 
-func newCollector(view func() *View) *collector {
+// LatencyBuckets are the upper bounds of every latency histogram, seconds.
+func LatencyBuckets() []float64 { return append([]float64(nil), latencyBuckets...) }
+
+// failureReasons are always exported, 0 or more, so that a rate over them
+// exists from the first scrape; refusals add their status code.
+var promFailureReasons = []string{"timeout", "connect-failed", "auth-refused", "malformed"}
+
+// newCollector makes the collector; labels go on every series (the shard
+// of a distributed run: shard="k").
+func newCollector(view func() *View, labels map[string]string) *collector {
 	c := &collector{view: view, descs: map[string]*prometheus.Desc{}}
 	g := []string{"group"}
+	cl := prometheus.Labels(labels)
 	for name, help := range counterHelp {
-		c.descs[name] = prometheus.NewDesc(name, help, g, nil)
+		c.descs[name] = prometheus.NewDesc(name, help, g, cl)
 	}
-	c.descs["responses"] = prometheus.NewDesc("regstorm_responses_total", "Responses by status code.", []string{"group", "code"}, nil)
-	c.descs["registered"] = prometheus.NewDesc("regstorm_registered", "NAPs registered now.", g, nil)
-	c.descs["naps"] = prometheus.NewDesc("regstorm_naps", "NAPs meant to be registered in this process.", g, nil)
-	c.descs["transaction"] = prometheus.NewDesc("regstorm_transaction_latency_seconds", "First transmission to final response, per transaction.", g, nil)
-	c.descs["registration"] = prometheus.NewDesc("regstorm_registration_latency_seconds", "First REGISTER to 2xx, auth round trip included.", g, nil)
-	c.descs["corrected"] = prometheus.NewDesc("regstorm_transaction_latency_corrected_seconds", "Transaction latency measured from when the request was due (coordinated omission).", g, nil)
-	c.descs["handshake"] = prometheus.NewDesc("regstorm_handshake_latency_seconds", "TLS, WS and WSS connections: connected to ready to carry SIP (TLS handshake, WebSocket upgrade).", g, nil)
-	c.descs["handshakes"] = prometheus.NewDesc("regstorm_tls_handshakes_total", "TLS handshakes done, full or resumed.", []string{"group", "kind"}, nil)
+	c.descs["responses"] = prometheus.NewDesc("regstorm_responses_total", "Responses by status code.", []string{"group", "code"}, cl)
+	c.descs["registered"] = prometheus.NewDesc("regstorm_registered", "NAPs registered now.", g, cl)
+	c.descs["naps"] = prometheus.NewDesc("regstorm_naps", "NAPs meant to be registered in this process.", g, cl)
+	c.descs["transaction"] = prometheus.NewDesc("regstorm_transaction_latency_seconds", "First transmission to final response, per transaction.", g, cl)
+	c.descs["registration"] = prometheus.NewDesc("regstorm_registration_latency_seconds", "First REGISTER to 2xx, auth round trip included.", g, cl)
+	c.descs["corrected"] = prometheus.NewDesc("regstorm_transaction_latency_corrected_seconds", "Transaction latency measured from when the request was due (coordinated omission).", g, cl)
+	c.descs["handshake"] = prometheus.NewDesc("regstorm_handshake_latency_seconds", "TLS, WS and WSS connections: connected to ready to carry SIP (TLS handshake, WebSocket upgrade).", g, cl)
+	c.descs["handshakes"] = prometheus.NewDesc("regstorm_tls_handshakes_total", "TLS handshakes done, full or resumed.", []string{"group", "kind"}, cl)
 	tl := []string{"group", "target"}
-	c.descs["target_registered"] = prometheus.NewDesc("regstorm_target_registered", "NAPs registered at each target (a group with several, RFC 3263).", tl, nil)
-	c.descs["target_requests"] = prometheus.NewDesc("regstorm_target_requests_total", "REGISTER transactions started at each target.", tl, nil)
-	c.descs["target_timeouts"] = prometheus.NewDesc("regstorm_target_timeouts_total", "Transactions that timed out at each target.", tl, nil)
-	c.descs["target_failovers"] = prometheus.NewDesc("regstorm_target_failovers_total", "NAPs that left each target for their next (timeout, 503, failed connect).", tl, nil)
-	c.descs["keepalives"] = prometheus.NewDesc("regstorm_keepalives_total", "Keep-alive pings (CRLF, WebSocket or OPTIONS) by result: sent, answered, failed (a flow found dead).", []string{"group", "result"}, nil)
-	c.descs["keepalive"] = prometheus.NewDesc("regstorm_keepalive_latency_seconds", "A keep-alive ping's time to its pong or answer.", g, nil)
-	c.descs["reboots"] = prometheus.NewDesc("regstorm_reboots_total", "Reboots made (--reboot-at, SIGUSR2).", nil, nil)
-	c.descs["rebooted"] = prometheus.NewDesc("regstorm_rebooted_naps_total", "NAPs rebooted, and of them registered again (state).", []string{"state"}, nil)
-	c.descs["recovery"] = prometheus.NewDesc("regstorm_last_reboot_recovery_seconds", "The last reboot: from the event until 99 % and 100 % of its NAPs were registered again (quantile).", []string{"quantile"}, nil)
-	c.descs["churn"] = prometheus.NewDesc("regstorm_churn_total", "NAPs taken offline and brought back (--churn-rate), by direction.", []string{"direction"}, nil)
-	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, nil)
+	c.descs["target_registered"] = prometheus.NewDesc("regstorm_target_registered", "NAPs registered at each target (a group with several, RFC 3263).", tl, cl)
+	c.descs["target_requests"] = prometheus.NewDesc("regstorm_target_requests_total", "REGISTER transactions started at each target.", tl, cl)
+	c.descs["target_timeouts"] = prometheus.NewDesc("regstorm_target_timeouts_total", "Transactions that timed out at each target.", tl, cl)
+	c.descs["target_failovers"] = prometheus.NewDesc("regstorm_target_failovers_total", "NAPs that left each target for their next (timeout, 503, failed connect).", tl, cl)
+	c.descs["keepalives"] = prometheus.NewDesc("regstorm_keepalives_total", "Keep-alive pings (CRLF, WebSocket or OPTIONS) by result: sent, answered, failed (a flow found dead).", []string{"group", "result"}, cl)
+	c.descs["keepalive"] = prometheus.NewDesc("regstorm_keepalive_latency_seconds", "A keep-alive ping's time to its pong or answer.", g, cl)
+	c.descs["reboots"] = prometheus.NewDesc("regstorm_reboots_total", "Reboots made (--reboot-at, SIGUSR2).", nil, cl)
+	c.descs["rebooted"] = prometheus.NewDesc("regstorm_rebooted_naps_total", "NAPs rebooted, and of them registered again (state).", []string{"state"}, cl)
+	c.descs["recovery"] = prometheus.NewDesc("regstorm_last_reboot_recovery_seconds", "The last reboot: from the event until 99 % and 100 % of its NAPs were registered again (quantile).", []string{"quantile"}, cl)
+	c.descs["churn"] = prometheus.NewDesc("regstorm_churn_total", "NAPs taken offline and brought back (--churn-rate), by direction.", []string{"direction"}, cl)
+	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, cl)
+	c.descs["failures"] = prometheus.NewDesc("regstorm_failures_total", "Failed registrations by reason: a refusal's status code (auth-refused: a 401/407 refusing the credentials), timeout (every transaction ended by Timer F), connect-failed, malformed (messages that did not parse).", []string{"group", "reason"}, cl)
+	c.descs["start"] = prometheus.NewDesc("regstorm_start_time_seconds", "When the load began, Unix time (with --start-at, the end of the wait): shards that started together show the same.", nil, cl)
 	return c
 }
 
@@ -94,6 +112,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	c.collectStorms(ch, v)
+	if !v.Started.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.descs["start"], prometheus.GaugeValue, float64(v.Started.Unix())+float64(v.Started.Nanosecond())/1e9)
+	}
 	for _, gv := range v.Groups {
 		t, name := gv.Totals, gv.Name
 		counters := map[string]int64{
@@ -109,6 +130,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for code, x := range t.Responses {
 			ch <- prometheus.MustNewConstMetric(c.descs["responses"], prometheus.CounterValue, float64(x), name, strconv.Itoa(code))
 		}
+		c.collectFailures(ch, t, name)
 		ch <- prometheus.MustNewConstMetric(c.descs["registered"], prometheus.GaugeValue, float64(t.Registered), name)
 		ch <- prometheus.MustNewConstMetric(c.descs["naps"], prometheus.GaugeValue, float64(gv.NAPs), name)
 		ch <- prometheus.MustNewConstMetric(c.descs["handshakes"], prometheus.CounterValue, float64(t.Full), name, "full")
@@ -164,11 +186,31 @@ func promBuckets(h *hdrhistogram.Histogram) (uint64, float64, map[float64]uint64
 	return uint64(h.TotalCount()), sum, buckets
 }
 
+// collectFailures exports a group's failed registrations by reason.
+func (c *collector) collectFailures(ch chan<- prometheus.Metric, t *Totals, group string) {
+	n := map[string]int64{"timeout": t.Timeouts, "connect-failed": t.ConnectFailures, "malformed": t.Malformed}
+	for code, x := range t.Refusals {
+		if code == 401 || code == 407 {
+			n["auth-refused"] += x
+		} else if x > 0 {
+			n[strconv.Itoa(code)] += x
+		}
+	}
+	for _, r := range promFailureReasons {
+		ch <- prometheus.MustNewConstMetric(c.descs["failures"], prometheus.CounterValue, float64(n[r]), group, r)
+		delete(n, r)
+	}
+	for r, x := range n {
+		ch <- prometheus.MustNewConstMetric(c.descs["failures"], prometheus.CounterValue, float64(x), group, r)
+	}
+}
+
 // ServeMetrics serves Prometheus metrics on addr (/metrics) until the
-// returned stop is called. view is called on every scrape.
-func ServeMetrics(addr string, view func() *View) (stop func(), bound string, err error) {
+// returned stop is called. view is called on every scrape; labels go on
+// every series (a shard of a distributed run: {"shard": "k"}; nil: none).
+func ServeMetrics(addr string, view func() *View, labels map[string]string) (stop func(), bound string, err error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(newCollector(view)); err != nil {
+	if err := reg.Register(newCollector(view, labels)); err != nil {
 		return nil, "", err
 	}
 	mux := http.NewServeMux()

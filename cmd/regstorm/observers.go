@@ -98,7 +98,7 @@ type promObserver struct {
 func (p *promObserver) Needs() engine.Needs { return engine.NeedHistograms }
 
 func (p *promObserver) Observe(s *engine.Snapshot) {
-	v := &metrics.View{Events: s.Events, Churn: s.Churn}
+	v := &metrics.View{Events: s.Events, Churn: s.Churn, Started: s.At.Add(-s.Elapsed)}
 	for _, g := range s.Groups {
 		v.Groups = append(v.Groups, metrics.GroupView{Name: g.Name, NAPs: g.NAPs, Totals: g.Totals})
 	}

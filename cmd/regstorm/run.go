@@ -437,7 +437,11 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	if a := rc.metricsAddr; a != "" {
 		po := &promObserver{}
-		stopProm, addr, err := metrics.ServeMetrics(a, po.view)
+		var labels map[string]string
+		if o.ShardN > 0 { // --shard k/N: the pods of a distributed run apart
+			labels = map[string]string{"shard": strconv.Itoa(o.ShardK)}
+		}
+		stopProm, addr, err := metrics.ServeMetrics(a, po.view, labels)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("--metrics-addr %s: %v", a, err), 1)
 		}
