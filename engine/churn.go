@@ -56,7 +56,8 @@ func (e *Engine) churn(now time.Duration) time.Duration {
 	if st.next == 0 {
 		st.next = now
 	}
-	every := time.Duration(float64(time.Second) / ch.Rate)
+	// The rate is the whole run's: each of N shards takes its 1/N.
+	every := time.Duration(float64(time.Second) * float64(e.o.ShardN) / ch.Rate)
 	for ; st.next <= now; st.next += every {
 		if l, i, ok := e.nextRegistered(); ok {
 			l.lockOnLoop()

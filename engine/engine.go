@@ -74,9 +74,21 @@ type Options struct {
 	// KeepaliveInterval (keepalive.go).
 	Keepalive         nap.KeepaliveKind
 	KeepaliveInterval time.Duration
-	ShardK            int // --shard k/N: run only NAPs with index ≡ k (mod N) in each group
-	ShardN            int
-	RunID             uint32 // makes Call-IDs and tags unique per run (0: random)
+	// ShardK, ShardN: --shard k/N, run only NAPs with index ≡ k (mod N) in
+	// each group. The rates (Rate, a group's, Churn's) stay the whole
+	// run's: shard k starts the group's NAP k+jN when one process running
+	// every NAP would, at (k+jN)/rate, so that N shards started together
+	// ramp as one process.
+	ShardK int
+	ShardN int
+	// StartAt, when set, is the wall time the load begins: Start makes the
+	// sockets, then waits for it, so that processes given the same StartAt
+	// (the shards of a distributed run) begin their ramps together. A time
+	// past begins at once; a stop (ctx) during the wait ends it, and the
+	// run ends before sending anything. With a simulated Clock it is
+	// still wall time.
+	StartAt time.Time
+	RunID   uint32 // makes Call-IDs and tags unique per run (0: random)
 
 	// Observers get a Snapshot every SnapshotEvery (default 1 s) and a
 	// final one.
@@ -286,6 +298,20 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	if o.OnStarted != nil {
 		o.OnStarted(o.Groups[0].Target)
 	}
+	if !o.StartAt.IsZero() {
+		// The sockets are up: wait for the start, then count from it.
+		waitUntil(ctx, o.StartAt)
+		if ctx.Err() != nil {
+			e.stopReq.Store(true) // stopped while waiting: the first step drains, nothing starts
+		}
+		now = e.clock.Now()
+		e.startedAt = time.Now()
+		for _, gr := range e.groups {
+			for _, co := range gr.cohorts {
+				co.rampBegin = now
+			}
+		}
+	}
 	e.start = now
 	e.meant = e.meantNow()
 	if o.Staged {
@@ -306,6 +332,20 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	}()
 	e.net.SetStep(e.step)
 	return e, nil
+}
+
+// waitUntil sleeps until the wall time at, or until ctx is done.
+func waitUntil(ctx context.Context, at time.Time) {
+	d := time.Until(at)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // withDomains defaults each group's AOR domain to its target's host.

@@ -22,7 +22,10 @@ func (e *Engine) ramp(co *cohort, now time.Duration) time.Duration {
 		var due time.Duration
 		paced := co.rate > 0
 		if paced {
-			if due = pacedStart(co.rampBegin, c-co.rampBase, co.rate); due > now {
+			// The k-th of the ramp in one process's order: with --shard
+			// k/N this process's j-th is the group's N·j+k-th.
+			nth := (c-co.rampBase)*e.o.ShardN + e.o.ShardK
+			if due = pacedStart(co.rampBegin, nth, co.rate); due > now {
 				return due
 			}
 		} else if e.window.Load() >= int64(e.o.Window) {

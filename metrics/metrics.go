@@ -349,6 +349,26 @@ type Summary struct {
 	LatencyDistribution      []PercentilePoint `json:"latency_distribution,omitempty"`
 	RegistrationDistribution []PercentilePoint `json:"registration_distribution,omitempty"`
 	ThresholdsFailed         []string          `json:"thresholds_failed"`
+
+	// StartedAt: when the load began (after --start-at's wait). StartAt:
+	// --start-at as given (absent without), the same in every shard of a
+	// distributed run.
+	StartedAt time.Time `json:"started_at,omitzero"`
+	StartAt   time.Time `json:"start_at,omitzero"`
+	// Shard: this run's --shard k/N (absent without), so that a merge can
+	// tell a missing or a duplicated shard.
+	Shard *ShardInfo `json:"shard,omitempty"`
+	// Shards, in a merge: how many shard files were merged (each k of N
+	// once), and the time between the first and the last one's start
+	// (started_at): a few ms when they were given the same --start-at.
+	Shards        int      `json:"shards,omitempty"`
+	StartSpreadMS *float64 `json:"start_spread_ms,omitempty"`
+}
+
+// ShardInfo is a run's --shard k/N.
+type ShardInfo struct {
+	K int `json:"k"`
+	N int `json:"n"`
 }
 
 // Failure is one reason of failure in the summary.

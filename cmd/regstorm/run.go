@@ -71,7 +71,8 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "hlog", Usage: "write an HdrHistogram interval log (1 s intervals, µs) to `FILE`; shards merge with 'regstorm merge'", EnvVars: env("hlog")},
 		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on `host:port` during the run, e.g. 127.0.0.1:9090", EnvVars: env("metrics-addr")},
 		&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds, e.g. 'p99>50ms,timeouts>0,registered<100%,rate<5000' (see README)", EnvVars: env("fail-on")},
-		&cli.StringFlag{Name: "shard", Usage: "k/N: run only NAPs with index ≡ k (mod N)", EnvVars: env("shard")},
+		&cli.StringFlag{Name: "shard", Usage: "k/N: run only NAPs with index ≡ k (mod N); the rates stay the whole run's (each shard takes 1/N)", EnvVars: env("shard")},
+		&cli.StringFlag{Name: "start-at", Usage: "begin the load at `TIME`, RFC 3339 (2026-11-30T12:00:00Z) or Unix seconds: the sockets are made first, then the ramp waits for it, so that shards given the same TIME ramp as one process", EnvVars: env("start-at")},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress output", EnvVars: env("quiet")},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile of the run to `FILE` (go tool pprof)", EnvVars: env("cpuprofile")},
 		&cli.StringFlag{Name: "profile", Usage: "ready profile name (" + strings.Join(profiles.Names(), ", ") + ") or YAML file; flags and env vars override it", EnvVars: env("profile")},
@@ -198,6 +199,13 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 			return o, usagef("--shard %q: want k/N with 0 <= k < N", s)
 		}
 		o.ShardK, o.ShardN = k, n
+	}
+	if s := c.String("start-at"); s != "" {
+		t, err := parseStartAt(s)
+		if err != nil {
+			return o, usagef("--start-at %q: %v", s, err)
+		}
+		o.StartAt = t
 	}
 	up, err := identity.ParsePattern(c.String("user-pattern"))
 	if err != nil {
@@ -403,6 +411,10 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// At start only: a re-read profile keeps the start time, now past.
+	if err := checkStartAt(rc.opts.StartAt, time.Now(), rc.quiet, stderr); err != nil {
+		return err
+	}
 	traceStderr(rc.opts.Trace, stderr)
 	o := rc.opts
 	quiet := rc.quiet
@@ -427,7 +439,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if f := rc.hlog; f != "" {
 		hf := &lazyFile{path: f}
 		defer hf.Close()
-		if hl, err = metrics.NewHlog(hf, time.Now()); err != nil {
+		if hl, err = metrics.NewHlog(hf, later(o.StartAt, time.Now())); err != nil {
 			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
 		}
 		o.Observers = append(o.Observers, &hlogObserver{hl: hl})
@@ -490,6 +502,10 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	if err := trace.Close(o.Trace); err != nil {
 		return cli.Exit(fmt.Sprintf("trace: %v", err), 1)
+	}
+	res.Summary.StartAt = o.StartAt
+	if o.ShardN > 0 {
+		res.Summary.Shard = &metrics.ShardInfo{K: o.ShardK, N: o.ShardN}
 	}
 	if hl != nil {
 		if err := hl.Summary(res.Summary); err != nil {
@@ -609,4 +625,62 @@ func exitStatus(s *metrics.Summary, crossed []string, stderr io.Writer) error {
 		return cli.Exit("", 1)
 	}
 	return nil
+}
+
+// parseStartAt reads --start-at: an RFC 3339 time with its zone
+// (2026-11-30T12:00:00Z, 2026-11-30T13:00:00.5+01:00) or Unix seconds
+// (1764504000, 1764504000.25).
+func parseStartAt(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	whole, frac, dot := strings.Cut(s, ".")
+	if !allDigits(whole) || (dot && !allDigits(frac)) {
+		return time.Time{}, errors.New("want an RFC 3339 time with its zone (2026-11-30T12:00:00Z) or Unix seconds (1764504000)")
+	}
+	if len(whole) > 11 { // year 5138 and on: milliseconds, or a typo
+		return time.Time{}, errors.New("too large for Unix seconds (milliseconds?)")
+	}
+	sec, _ := strconv.ParseInt(whole, 10, 64)
+	var ns int64
+	if dot {
+		f, _ := strconv.ParseFloat("0."+frac, 64)
+		ns = int64(math.Round(f * 1e9))
+	}
+	return time.Unix(sec, ns), nil
+}
+
+// Bounds of --start-at around now: further is a mistake (a unit, a date,
+// the start time of an earlier run), refused before anything starts.
+const (
+	startAtAhead = 24 * time.Hour
+	startAtPast  = time.Hour
+)
+
+// checkStartAt refuses a start time too far from now (exit 2); one a
+// little past is said on stderr, and the load begins at once.
+func checkStartAt(at, now time.Time, quiet bool, stderr io.Writer) error {
+	if at.IsZero() {
+		return nil
+	}
+	stamp := at.UTC().Format(time.RFC3339Nano)
+	switch d := at.Sub(now); {
+	case d > startAtAhead:
+		return usagef("--start-at %s is %v away, more than %v: a unit or a date wrong? (Unix seconds, not milliseconds)", stamp, d.Round(time.Second), startAtAhead)
+	case d < -startAtPast:
+		return usagef("--start-at %s was %v ago, more than %v: the start time of an earlier run?", stamp, (-d).Round(time.Second), startAtPast)
+	case d < 0:
+		fmt.Fprintf(stderr, "regstorm: --start-at %s was %v ago: starting now, behind the processes that started on time\n", stamp, (-d).Round(time.Millisecond))
+	case !quiet:
+		fmt.Fprintf(stderr, "regstorm: --start-at %s: the load begins in %v\n", stamp, d.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
