@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -236,6 +237,111 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		maxDur = max(maxDur, p.DurationS)
 	}
 	out.DurationS = maxDur
+	out.shardStarts(parts)
 	out.LatencyMS = PercentilesOf(merged)
 	return out
+}
+
+// CheckShards tells whether parts (read from files named names) are the
+// shards of one run, each k of N once: every part has its k/N (none has:
+// not shards, nothing to check unless n > 0), one N (n, when above 0, must
+// be it), no k twice, none missing, one --start-at. The error names the
+// files and the missing k.
+func CheckShards(parts []*Summary, names []string, n int) error {
+	var with, without []string
+	for i, p := range parts {
+		if p.Shard != nil {
+			with = append(with, names[i])
+		} else {
+			without = append(without, names[i])
+		}
+	}
+	switch {
+	case len(with) == 0 && n <= 0:
+		return nil // runs of their own, merged as before
+	case len(with) == 0:
+		return fmt.Errorf("--shards %d: %s %s no shard number (a run without --shard, or one older than shard numbers in summaries)", n, strings.Join(without, ", "), plural(len(without), "has", "have"))
+	case len(without) > 0:
+		return fmt.Errorf("%s %s no shard number (a run without --shard, or one older than shard numbers in summaries), %s %s: not the shards of one run", strings.Join(without, ", "), plural(len(without), "has", "have"), strings.Join(with, ", "), plural(len(with), "has one", "have one"))
+	}
+	byK := map[int]string{}
+	first := -1
+	for i, p := range parts {
+		sh := p.Shard
+		if first < 0 {
+			first = i
+		}
+		if f := parts[first].Shard; sh.N != f.N {
+			return fmt.Errorf("%s is shard %d/%d, %s is shard %d/%d: not the shards of one run", names[first], f.K, f.N, names[i], sh.K, sh.N)
+		}
+		if sh.N <= 0 || sh.K < 0 || sh.K >= sh.N {
+			return fmt.Errorf("%s: shard %d/%d is not a shard", names[i], sh.K, sh.N)
+		}
+		if other, ok := byK[sh.K]; ok {
+			return fmt.Errorf("%s and %s are both shard %d/%d: its NAPs would count twice", other, names[i], sh.K, sh.N)
+		}
+		byK[sh.K] = names[i]
+		if !p.StartAt.Equal(parts[first].StartAt) {
+			return fmt.Errorf("%s was for --start-at %s, %s for %s: not the shards of one run", names[first], startAtString(parts[first].StartAt), names[i], startAtString(p.StartAt))
+		}
+	}
+	total := parts[first].Shard.N
+	if n > 0 && n != total {
+		return fmt.Errorf("--shards %d, but the files are shards of %d", n, total)
+	}
+	var missing []string
+	for k := 0; k < total; k++ {
+		if _, ok := byK[k]; !ok {
+			missing = append(missing, strconv.Itoa(k))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s %s of %d missing (%d of %d files given): a merge of part of the load would read as the whole",
+			plural(len(missing), "shard", "shards"), strings.Join(missing, ", "), total, len(parts), total)
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func startAtString(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// shardStarts sets a merge's shard count and start: the common
+// --start-at, the first shard's start, and the spread of the starts.
+func (out *Summary) shardStarts(parts []*Summary) {
+	var lo, hi time.Time
+	for i, p := range parts {
+		if p.Shard != nil {
+			out.Shards = p.Shard.N
+		}
+		if i == 0 || p.StartAt.Equal(out.StartAt) {
+			out.StartAt = p.StartAt
+		} else {
+			out.StartAt = time.Time{} // runs of their own: no common start
+		}
+		if p.StartedAt.IsZero() {
+			continue
+		}
+		if lo.IsZero() || p.StartedAt.Before(lo) {
+			lo = p.StartedAt
+		}
+		if p.StartedAt.After(hi) {
+			hi = p.StartedAt
+		}
+	}
+	out.StartedAt = lo
+	if len(parts) > 1 && !lo.IsZero() {
+		ms := float64(hi.Sub(lo).Microseconds()) / 1000
+		out.StartSpreadMS = &ms
+	}
 }

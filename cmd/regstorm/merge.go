@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,12 +14,19 @@ import (
 )
 
 // runMerge merges the .hlog files of shards into one summary: counts are
-// summed, percentiles come from the merged histogram.
-func runMerge(c *cli.Context, stdout io.Writer) error {
+// summed, percentiles come from the merged histogram. Shards (runs with
+// --shard k/N) must be each k of N once, of one --start-at; --shards N
+// says how many there must be.
+func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() == 0 {
 		return usagef("merge: give the .hlog files of the shards")
 	}
+	shards := c.Int("shards")
+	if shards < 0 || (c.IsSet("shards") && shards == 0) {
+		return usagef("--shards %d: want the number of shards, N of --shard k/N", shards)
+	}
 	var parts []*metrics.Summary
+	var names []string
 	merged := metrics.NewHistogram()
 	var files []string
 	for _, a := range c.Args().Slice() {
@@ -65,8 +73,15 @@ func runMerge(c *cli.Context, stdout io.Writer) error {
 		}
 		merged.Merge(h)
 		parts = append(parts, sum)
+		names = append(names, f)
+	}
+	if err := metrics.CheckShards(parts, names, shards); err != nil {
+		return usagef("merge: %v", err)
 	}
 	out := metrics.MergeSummaries(parts, merged)
+	if sp := out.StartSpreadMS; sp != nil && *sp > 1000 && out.Shards > 0 {
+		fmt.Fprintf(stderr, "regstorm: merge: the shards began %.1f s apart (started_at): their ramps did not make one process's; give them one --start-at\n", *sp/1000)
+	}
 	var crossed []string
 	if e := c.String("fail-on"); e != "" {
 		ts, err := metrics.ParseThresholds(e)
