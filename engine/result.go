@@ -65,7 +65,7 @@ func (e *Engine) result() *Result {
 		c.Registered = e.targetsAtEnd[name] // the gauge when the load ended, as the run's registered
 	}
 	sum.Process = e.process
-	sum.StartedAt = e.startedAt
+	sum.StartedAt = e.startedAt.UTC()
 	sum.Reloads = e.reloads
 	inf := inFlight
 	sum.InFlight = &inf

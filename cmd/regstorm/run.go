@@ -503,7 +503,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if err := trace.Close(o.Trace); err != nil {
 		return cli.Exit(fmt.Sprintf("trace: %v", err), 1)
 	}
-	res.Summary.StartAt = o.StartAt
+	res.Summary.StartAt = o.StartAt.UTC()
 	if o.ShardN > 0 {
 		res.Summary.Shard = &metrics.ShardInfo{K: o.ShardK, N: o.ShardN}
 	}
