@@ -334,17 +334,23 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	return e, nil
 }
 
-// waitUntil sleeps until the wall time at, or until ctx is done.
+// waitUntil sleeps until the wall time at, or until ctx is done. It
+// looks at the wall clock again at least once a second: a timer runs on
+// the monotonic clock, and a wall clock stepped meanwhile (NTP) would
+// otherwise shift the start from the other processes'.
 func waitUntil(ctx context.Context, at time.Time) {
-	d := time.Until(at)
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	for {
+		d := time.Until(at.Round(0)) // at's wall time, not a monotonic reading
+		if d <= 0 {
+			return
+		}
+		t := time.NewTimer(min(d, time.Second))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
 	}
 }
 
