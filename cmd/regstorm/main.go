@@ -80,7 +80,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "summary", Value: "-", Usage: "write the merged JSON summary to `FILE`, or - for stdout"},
 					&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds for the merged summary"},
-					&cli.IntFlag{Name: "shards", Usage: "the files must be shards 0 .. `N`-1 of one run, each once (default: N as the files say)", EnvVars: env("shards")},
+					&cli.IntFlag{Name: "shards", Usage: "the files must be shards 0 .. `N`-1 of one run, each once", DefaultText: "N as the files say", EnvVars: env("shards")},
 				},
 				Action:       func(c *cli.Context) error { return runMerge(c, stdout, stderr) },
 				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
