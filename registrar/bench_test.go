@@ -160,3 +160,33 @@ func vmRSS(b *testing.B) int64 {
 	b.Skip("no VmRSS")
 	return 0
 }
+
+// BenchmarkSweep: one pass of the sweep over 10^6 live bindings (none
+// expired), the work the registrar's sweep does every sweepEvery.
+func BenchmarkSweep(b *testing.B) {
+	r := New(Config{})
+	w := r.NewWorker()
+	buf := make([]byte, 0, 1024)
+	var user, callID []byte
+	const n = 1_000_000
+	for i := 0; i < n; i++ {
+		user = fmt.Appendf(user[:0], "nap%06d", i+1)
+		callID = fmt.Appendf(callID[:0], "43989322-%d@regstorm", i)
+		buf = sipwire.AppendRegister(buf[:0], &sipwire.Register{
+			Transport: sipwire.UDP, LocalHost: []byte("127.0.0.1"), LocalPort: 20000 + i%40000, Branch: uint64(i),
+			User: user, Domain: []byte("127.0.0.1"), FromTag: []byte("rsbpit63ckxs"),
+			CallID: callID, CSeq: 1, Expires: 3600, UserAgent: []byte("regstorm"),
+		})
+		if w.Handle(buf) != Reply {
+			b.Fatalf("binding %d: %s", i, w.Out)
+		}
+	}
+	now := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if removed := r.Loc.Sweep(now); removed != 0 {
+			b.Fatalf("swept %d live bindings", removed)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/binding")
+}

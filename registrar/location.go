@@ -486,38 +486,80 @@ func (l *Location) Count(now time.Time) (bindings, aors int) {
 	return
 }
 
-// Sweep removes expired bindings (and records left empty).
+// sweepChunk is how many table slots Sweep examines per hold of a
+// shard's lock (about 0.1 ms): an event loop waits for it at most that
+// long. A whole shard in one hold is 10^7 / 64 bindings at 57 ns each at
+// 10^7 bindings, about 9 ms.
+const sweepChunk = 2048
+
+// Sweep removes expired bindings (and records left empty), a chunk of
+// slots at a time, letting the event loops in between. Records that
+// moved meanwhile may be missed until the next sweep; a record is never
+// removed before it has expired.
 func (l *Location) Sweep(now time.Time) (removed int) {
 	defer runtime.KeepAlive(l) // its cleanup unmaps the shards
 	t := now.UnixNano()
 	for i := range l.shards {
 		s := &l.shards[i]
-		s.Lock()
-		s.heads(func(h ref) bool {
-			hx := s.rec(h)
-			if hx.flags&recBound != 0 && hx.exp <= t {
-				hx.flags &^= recBound
-				hx.clen, hx.ilen = 0, 0
-				removed++
-			}
-			prev := h
-			for r := hx.next; r != 0; {
-				x := s.rec(r)
-				next := x.next
-				if x.exp <= t {
-					s.rec(prev).next = next
-					s.mem.release(r, x.class)
-					removed++
-				} else {
-					prev = r
-				}
-				r = next
-			}
-			return hx.flags&recBound == 0 && hx.next == 0
-		})
-		s.Unlock()
+		for from, more := 0, true; more; from += sweepChunk {
+			s.Lock()
+			var n int
+			n, more = s.sweepSlots(from, from+sweepChunk, t)
+			removed += n
+			s.Unlock()
+			runtime.Gosched()
+		}
 	}
 	return
+}
+
+// sweepSlots removes the expired bindings of the AORs in table slots
+// [from, to) (locked by the caller); more is false past the table's end
+// or once it is empty. Slot 0 is not an empty one: a cluster wrapping
+// round the table's end may shift entries seen already back into the
+// last slots, where they are seen again, which does no harm; none is
+// missed, since a removal shifts only entries after it into its slot.
+func (s *shard) sweepSlots(from, to int, t int64) (removed int, more bool) {
+	for i := from; i < min(to, len(s.t.slots)); i++ {
+		for s.t.slots[i] != 0 {
+			h := ref(s.t.slots[i])
+			n, empty := s.sweepAOR(h, t)
+			removed += n
+			if !empty {
+				break
+			}
+			s.drop(i, h)
+			if s.t.n == 0 {
+				return removed, false
+			}
+		}
+	}
+	return removed, to < len(s.t.slots)
+}
+
+// sweepAOR removes the expired bindings of the AOR whose head record is
+// h; empty: nothing is left in it (no binding, no further record).
+func (s *shard) sweepAOR(h ref, t int64) (removed int, empty bool) {
+	hx := s.rec(h)
+	if hx.flags&recBound != 0 && hx.exp <= t {
+		hx.flags &^= recBound
+		hx.clen, hx.ilen = 0, 0
+		removed++
+	}
+	prev := h
+	for r := hx.next; r != 0; {
+		x := s.rec(r)
+		next := x.next
+		if x.exp <= t {
+			s.rec(prev).next = next
+			s.mem.release(r, x.class)
+			removed++
+		} else {
+			prev = r
+		}
+		r = next
+	}
+	return removed, hx.flags&recBound == 0 && hx.next == 0
 }
 
 // memStats says where the location service's memory goes: the bytes of
