@@ -1,5 +1,7 @@
 package metrics
 
+import "github.com/HdrHistogram/hdrhistogram-go"
+
 // TargetCounts is what happened at one target of a group that has several
 // (RFC 3263: the servers behind one name), counted against the target a
 // NAP was using when it happened.
@@ -86,6 +88,9 @@ type Event struct {
 	Refused503      int64       `json:"refused_503"`
 	LatencyMS       Percentiles `json:"latency_ms"`
 	Closed          bool        `json:"-"`
+	// Latency is the histogram LatencyMS was read from (µs), once closed:
+	// Prometheus exports it; nil before (and in a summary read back).
+	Latency *hdrhistogram.Histogram `json:"-"`
 }
 
 // ChurnSummary is the summary's "churn": NAPs taken offline and brought
@@ -107,4 +112,8 @@ type Stage struct {
 	Retransmissions int64       `json:"retransmissions"`
 	Timeouts        int64       `json:"timeouts"`
 	LatencyMS       Percentiles `json:"latency_ms"`
+	// Latency is the histogram LatencyMS was read from (µs), once the
+	// stage is over: Prometheus exports it; nil before (and in a summary
+	// read back).
+	Latency *hdrhistogram.Histogram `json:"-"`
 }
