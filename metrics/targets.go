@@ -76,6 +76,10 @@ type Event struct {
 	// next event).
 	To99S  *float64 `json:"to_99_s,omitempty"`
 	To100S *float64 `json:"to_100_s,omitempty"`
+	// To99AtMostS, in a merge of shards only (which has no to_99_s): 99 %
+	// of the event's NAPs were back by then at the latest (the last
+	// shard's to_99_s); the shards' times do not give the exact one.
+	To99AtMostS *float64 `json:"to_99_s_at_most,omitempty"`
 	// From the event until all were back (or the next event, or the end
 	// of the load): the peak offered REGISTER rate (over 100 ms windows),
 	// requests, retransmissions, timeouts and 503s, and the latency of
