@@ -25,8 +25,8 @@ type Snapshot struct {
 	Census           *Census // nil unless an observer needs it (NeedCensus)
 	// Events: the reboots so far, the one followed with its NAPs back so
 	// far; Churn: NAPs taken offline and back so far.
-	Events  []metrics.Event
-	Churn   metrics.ChurnSummary
+	Events []metrics.Event
+	Churn  metrics.ChurnSummary
 	// Stages: the stages so far (--stages), the current one last, its
 	// figures not yet filled; StageBase: the run's transaction histogram
 	// when the current one began (never written again), so that an
@@ -34,7 +34,7 @@ type Snapshot struct {
 	// as Totals.Transaction less StageBase.
 	Stages    []metrics.Stage
 	StageBase *hdrhistogram.Histogram
-	Reloads []string // configurations applied or refused since the previous snapshot
+	Reloads   []string // configurations applied or refused since the previous snapshot
 }
 
 // GroupSnapshot is one group's share of a snapshot.
