@@ -315,7 +315,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	e.start = now
 	e.meant = e.meantNow()
 	if o.Staged {
-		e.beginStage(1, e.meant, now) // before the ramp: its REGISTERs are the stage's
+		e.beginStage(1, e.meantWhole(), now) // before the ramp: its REGISTERs are the stage's
 	}
 	e.nextSnap = now + o.SnapshotEvery
 	e.lastSnapAt = now
@@ -461,6 +461,18 @@ func (e *Engine) meantNow() (n int) {
 	for _, gr := range e.groups {
 		if co := gr.live(); !gr.removed && co.spec.Register {
 			n += co.mine
+		}
+	}
+	return n
+}
+
+// meantWhole counts the NAPs meant to be registered in the whole run,
+// every shard's: a stage's population is the step's, the same in every
+// shard's summary (as later stages have it), so that a merge can check it.
+func (e *Engine) meantWhole() (n int) {
+	for _, gr := range e.groups {
+		if co := gr.live(); !gr.removed && co.spec.Register {
+			n += co.spec.NAPs
 		}
 	}
 	return n

@@ -220,6 +220,7 @@ func (e *Engine) closeEvent(now time.Duration) {
 	s.Retransmissions = t.Retransmissions - ev.start.Retransmissions
 	s.Timeouts = t.Timeouts - ev.start.Timeouts
 	s.Refused503 = t.Refusals[503] - ev.start503
-	s.LatencyMS = metrics.PercentilesOf(metrics.Diff(t.Transaction, ev.latency))
+	s.Latency = metrics.Diff(t.Transaction, ev.latency)
+	s.LatencyMS = metrics.PercentilesOf(s.Latency)
 	s.DurationS = (now - ev.at).Seconds()
 }

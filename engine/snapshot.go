@@ -25,9 +25,16 @@ type Snapshot struct {
 	Census           *Census // nil unless an observer needs it (NeedCensus)
 	// Events: the reboots so far, the one followed with its NAPs back so
 	// far; Churn: NAPs taken offline and back so far.
-	Events  []metrics.Event
-	Churn   metrics.ChurnSummary
-	Reloads []string // configurations applied or refused since the previous snapshot
+	Events []metrics.Event
+	Churn  metrics.ChurnSummary
+	// Stages: the stages so far (--stages), the current one last, its
+	// figures not yet filled; StageBase: the run's transaction histogram
+	// when the current one began (never written again), so that an
+	// observer with Totals' histograms reads the current stage's latency
+	// as Totals.Transaction less StageBase.
+	Stages    []metrics.Stage
+	StageBase *hdrhistogram.Histogram
+	Reloads   []string // configurations applied or refused since the previous snapshot
 }
 
 // GroupSnapshot is one group's share of a snapshot.
@@ -132,6 +139,12 @@ func (e *Engine) snapshot(now time.Duration, final bool) {
 	}
 	if cur := e.event.Load(); cur != nil && len(s.Events) > 0 && !cur.summary.Closed {
 		s.Events[len(s.Events)-1].Back = cur.back.Load()
+	}
+	for _, st := range e.stages {
+		s.Stages = append(s.Stages, *st)
+	}
+	if e.stage != nil {
+		s.StageBase = e.stage.latency
 	}
 	s.Churn = metrics.ChurnSummary{Offline: e.churnSt.offline, Online: e.churnSt.online, Silent: e.o.Churn.Silent}
 	if d := now - e.lastSnapAt; d > 0 {

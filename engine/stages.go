@@ -58,6 +58,7 @@ func (e *Engine) endStage(now time.Duration) *metrics.Totals {
 	s.Requests = t.Requests - st.start.Requests
 	s.Retransmissions = t.Retransmissions - st.start.Retransmissions
 	s.Timeouts = t.Timeouts - st.start.Timeouts
-	s.LatencyMS = metrics.PercentilesOf(metrics.Diff(t.Transaction, st.latency))
+	s.Latency = metrics.Diff(t.Transaction, st.latency)
+	s.LatencyMS = metrics.PercentilesOf(s.Latency)
 	return t
 }

@@ -17,6 +17,7 @@ import (
 // group="name"); a run without groups has one, "default".
 type View struct {
 	Groups []GroupView
+	Stages []StageView  // the stages so far (--stages), the current one last
 	Events []Event      // reboots so far
 	Churn  ChurnSummary // NAPs taken offline and back so far
 	// Started is when the load began (after --start-at's wait): the pods
@@ -94,6 +95,7 @@ func newCollector(view func() *View, labels map[string]string) *collector {
 	c.descs["rebooted"] = prometheus.NewDesc("regstorm_rebooted_naps_total", "NAPs rebooted, and of them registered again (state).", []string{"state"}, cl)
 	c.descs["recovery"] = prometheus.NewDesc("regstorm_last_reboot_recovery_seconds", "The last reboot: from the event until 99 % and 100 % of its NAPs were registered again (quantile).", []string{"quantile"}, cl)
 	c.descs["churn"] = prometheus.NewDesc("regstorm_churn_total", "NAPs taken offline and brought back (--churn-rate), by direction.", []string{"direction"}, cl)
+	c.stormDescs(cl)
 	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, cl)
 	c.descs["failures"] = prometheus.NewDesc("regstorm_failures_total", "Failed registrations by reason: a refusal's status code (auth-refused: a 401/407 refusing the credentials), timeout (every transaction ended by Timer F), connect-failed, malformed (messages that did not parse).", []string{"group", "reason"}, cl)
 	c.descs["start"] = prometheus.NewDesc("regstorm_start_time_seconds", "When the load began, Unix time (with --start-at, the end of the wait): shards that started together show the same.", nil, cl)
@@ -234,6 +236,7 @@ func ServeMetrics(addr string, view func() *View, labels map[string]string) (sto
 
 // collectStorms exports the reboots and the churn.
 func (c *collector) collectStorms(ch chan<- prometheus.Metric, v *View) {
+	c.collectStageStorms(ch, v) // stages, and the reboots' latency
 	if len(v.Events) > 0 {
 		var naps, back int64
 		for _, ev := range v.Events {

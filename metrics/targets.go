@@ -1,5 +1,7 @@
 package metrics
 
+import "github.com/HdrHistogram/hdrhistogram-go"
+
 // TargetCounts is what happened at one target of a group that has several
 // (RFC 3263: the servers behind one name), counted against the target a
 // NAP was using when it happened.
@@ -74,6 +76,10 @@ type Event struct {
 	// next event).
 	To99S  *float64 `json:"to_99_s,omitempty"`
 	To100S *float64 `json:"to_100_s,omitempty"`
+	// To99AtMostS, in a merge of shards only (which has no to_99_s): 99 %
+	// of the event's NAPs were back by then at the latest (the last
+	// shard's to_99_s); the shards' times do not give the exact one.
+	To99AtMostS *float64 `json:"to_99_s_at_most,omitempty"`
 	// From the event until all were back (or the next event, or the end
 	// of the load): the peak offered REGISTER rate (over 100 ms windows),
 	// requests, retransmissions, timeouts and 503s, and the latency of
@@ -86,6 +92,9 @@ type Event struct {
 	Refused503      int64       `json:"refused_503"`
 	LatencyMS       Percentiles `json:"latency_ms"`
 	Closed          bool        `json:"-"`
+	// Latency is the histogram LatencyMS was read from (µs), once closed:
+	// Prometheus exports it; nil before (and in a summary read back).
+	Latency *hdrhistogram.Histogram `json:"-"`
 }
 
 // ChurnSummary is the summary's "churn": NAPs taken offline and brought
@@ -107,4 +116,8 @@ type Stage struct {
 	Retransmissions int64       `json:"retransmissions"`
 	Timeouts        int64       `json:"timeouts"`
 	LatencyMS       Percentiles `json:"latency_ms"`
+	// Latency is the histogram LatencyMS was read from (µs), once the
+	// stage is over: Prometheus exports it; nil before (and in a summary
+	// read back).
+	Latency *hdrhistogram.Histogram `json:"-"`
 }

@@ -35,6 +35,7 @@ type chart struct {
 	XTicks                []tick // nil: linear ticks
 	XMax                  float64
 	Marks                 []tick // events marked on the x axis (a reboot), as vertical lines
+	Bounds                []tick // stage boundaries on the x axis, as vertical lines of another colour, labelled at the foot
 }
 
 type tick struct {
@@ -84,6 +85,13 @@ func (c chart) svg() template.HTML {
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="12" text-anchor="middle">%s</text>`, px(xmax/2), height-6, template.HTMLEscapeString(c.XLabel))
 	fmt.Fprintf(&b, `<text x="14" y="%.1f" font-size="12" text-anchor="middle" transform="rotate(-90 14 %.1f)">%s</text>`, py(ymax/2), py(ymax/2), template.HTMLEscapeString(c.YLabel))
+	for _, m := range c.Bounds {
+		if m.At > xmax {
+			continue
+		}
+		fmt.Fprintf(&b, `<line class="stage" x1="%.1f" x2="%.1f" y1="%d" y2="%.1f" stroke="#75a" stroke-dasharray="2 3"/><text x="%.1f" y="%.1f" font-size="11" fill="#75a">%s</text>`,
+			px(m.At), px(m.At), top, py(0), px(m.At)+3, py(0)-5, template.HTMLEscapeString(m.Label))
+	}
 	for _, m := range c.Marks {
 		if m.At > xmax {
 			continue
@@ -170,7 +178,7 @@ var page = template.Must(template.New("report").Parse(`<!doctype html>
 <style>
 body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;color:#222;max-width:800px}
 h1{font-size:20px} h2{font-size:15px;margin-top:28px}
-table{border-collapse:collapse;font-size:13px} td{padding:3px 12px 3px 0} td.v{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-size:13px} td,th{padding:3px 12px 3px 0} th{font-weight:normal;color:#555;text-align:right} td.v{text-align:right;font-variant-numeric:tabular-nums}
 .fail{color:#c33;font-weight:bold}
 </style></head><body>
 <h1>{{.Title}}</h1>
@@ -178,6 +186,11 @@ table{border-collapse:collapse;font-size:13px} td{padding:3px 12px 3px 0} td.v{t
 {{range .Rows}}<tr><td>{{.K}}</td><td class="v">{{.V}}</td></tr>
 {{end}}</table>
 {{if .Failed}}<p class="fail">--fail-on crossed: {{.Failed}}</p>{{end}}
+{{if .Stages}}<h2>Stages</h2>
+<table class="stages">
+<tr><th>stage</th><th>at</th><th>NAPs</th><th>for</th><th>requests</th><th>retransmissions</th><th>timeouts</th><th>latency p50 / p90 / p99 / max</th><th>count</th></tr>
+{{range .Stages}}<tr>{{range .}}<td class="v">{{.}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
 <h2>Latency by percentile</h2>{{.Latency}}
 <h2>Registered NAPs</h2>{{.Registered}}
 <h2>REGISTER/s</h2>{{.Rate}}
@@ -225,13 +238,27 @@ func WriteHTML(w io.Writer, s *metrics.Summary, title string) error {
 		marks = append(marks, tick{ev.AtS, label})
 		rows = append(rows, row{fmt.Sprintf("%s at %.1f s (%d NAPs)", ev.Kind, ev.AtS, ev.NAPs), eventFigures(ev)})
 	}
+	var bounds []tick // the stages' boundaries, and each one's NAPs
+	var stages [][]string
+	for _, st := range s.Stages {
+		bounds = append(bounds, tick{st.AtS, fmt.Sprintf("stage %d: %d", st.Stage, st.NAPs)})
+		l := st.LatencyMS
+		lat := "–"
+		if l.Count > 0 {
+			lat = fmt.Sprintf("%.3f / %.3f / %.3f / %.3f ms", l.P50, l.P90, l.P99, l.Max)
+		}
+		stages = append(stages, []string{strconv.Itoa(st.Stage), strconv.FormatFloat(st.AtS, 'f', 1, 64) + " s", strconv.Itoa(st.NAPs),
+			strconv.FormatFloat(st.DurationS, 'f', 1, 64) + " s", strconv.FormatInt(st.Requests, 10), strconv.FormatInt(st.Retransmissions, 10),
+			strconv.FormatInt(st.Timeouts, 10), lat, strconv.FormatInt(l.Count, 10)})
+	}
 	pticks := []tick{{0, "0%"}, {1, "90%"}, {2, "99%"}, {3, "99.9%"}, {4, "99.99%"}, {5, "99.999%"}, {6, "99.9999%"}}
 	data := map[string]any{
 		"Title": title, "Rows": rows, "Failed": strings.Join(s.ThresholdsFailed, ", "),
 		"Latency": chart{Title: "latency by percentile", XLabel: "percentile", YLabel: "ms", XTicks: pticks, XMax: 3,
 			Series: []series{distribution("transaction", "#27c", s.LatencyDistribution), distribution("registration", "#e80", s.RegistrationDistribution)}}.svg(),
-		"Registered": chart{Title: "registered NAPs over time", XLabel: "s", YLabel: "NAPs", Series: []series{reg}, Marks: marks}.svg(),
-		"Rate":       chart{Title: "REGISTER/s over time", XLabel: "s", YLabel: "REGISTER/s", Series: []series{rate}, Marks: marks}.svg(),
+		"Registered": chart{Title: "registered NAPs over time", XLabel: "s", YLabel: "NAPs", Series: []series{reg}, Marks: marks, Bounds: bounds}.svg(),
+		"Rate":       chart{Title: "REGISTER/s over time", XLabel: "s", YLabel: "REGISTER/s", Series: []series{rate}, Marks: marks, Bounds: bounds}.svg(),
+		"Stages":     stages,
 		"Responses":  bars(s.Responses),
 	}
 	return page.Execute(w, data)

@@ -85,3 +85,37 @@ func TestWriteHTMLMarksEvents(t *testing.T) {
 		}
 	}
 }
+
+// Stages have their table, each step a row with its latency, and their
+// boundaries marked on both timelines, apart from the reboots' marks.
+func TestWriteHTMLStages(t *testing.T) {
+	s := summary()
+	s.Stages = []*metrics.Stage{
+		{Stage: 1, AtS: 0, NAPs: 100, DurationS: 2, Requests: 100, LatencyMS: metrics.Percentiles{P50: 1, P90: 2, P99: 3, Max: 4, Count: 100}},
+		{Stage: 2, AtS: 2, NAPs: 500, DurationS: 3, Requests: 420, Retransmissions: 6, Timeouts: 1, LatencyMS: metrics.Percentiles{P50: 1.5, P90: 2.5, P99: 35, Max: 45, Count: 419}},
+	}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, s, "t"); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	if n := strings.Count(html, `class="stage"`); n != 4 {
+		t.Errorf("%d stage marks, want 4 (2 stages on registered and REGISTER/s)", n)
+	}
+	if strings.Contains(html, `class="event"`) {
+		t.Error("stage boundaries drawn as reboots")
+	}
+	for _, want := range []string{"<h2>Stages</h2>", "stage 2: 500",
+		`<tr><td class="v">2</td><td class="v">2.0 s</td><td class="v">500</td><td class="v">3.0 s</td><td class="v">420</td><td class="v">6</td><td class="v">1</td><td class="v">1.500 / 2.500 / 35.000 / 45.000 ms</td><td class="v">419</td></tr>`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("no %q", want)
+		}
+	}
+	// Without stages, no table.
+	s.Stages = nil
+	b.Reset()
+	_ = WriteHTML(&b, s, "t")
+	if strings.Contains(b.String(), "<h2>Stages</h2>") || strings.Contains(b.String(), `class="stage"`) {
+		t.Error("a stages table without stages")
+	}
+}

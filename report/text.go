@@ -47,6 +47,9 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 		}
 		b.WriteString("\n")
 	}
+	for _, st := range s.Stages {
+		fmt.Fprintf(&b, "  %s\n", stageLine(st))
+	}
 	if len(s.ConnectFailureReasons) > 0 {
 		reasons := make([]string, 0, len(s.ConnectFailureReasons))
 		for r, n := range s.ConnectFailureReasons {
@@ -122,4 +125,15 @@ func example(s *metrics.Summary, failure string) string {
 		return " (e.g. " + u + ")"
 	}
 	return ""
+}
+
+// stageLine is a stage's line of the human summary: its step, what the
+// registrar did meanwhile and the latency of its own transactions.
+func stageLine(st *metrics.Stage) string {
+	line := fmt.Sprintf("stage %d at %.1f s: %d NAPs for %.1f s; %d requests, %d retransmissions, %d timeouts",
+		st.Stage, st.AtS, st.NAPs, st.DurationS, st.Requests, st.Retransmissions, st.Timeouts)
+	if l := st.LatencyMS; l.Count > 0 {
+		line += fmt.Sprintf("; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms", l.P50, l.P99, l.Max)
+	}
+	return line
 }

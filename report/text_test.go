@@ -46,6 +46,16 @@ func TestWriteText(t *testing.T) {
 	}
 	s.Events = nil
 
+	// A stage's line: its step, the work meanwhile, its latency.
+	s.Stages = []*metrics.Stage{{Stage: 2, AtS: 30, NAPs: 5000, DurationS: 60, Requests: 4100, Retransmissions: 3, Timeouts: 1,
+		LatencyMS: metrics.Percentiles{P50: 1.2, P99: 9.5, Max: 40, Count: 4099}}}
+	b.Reset()
+	_ = WriteText(&b, s)
+	if text := b.String(); !strings.Contains(text, "\n  stage 2 at 30.0 s: 5000 NAPs for 60.0 s; 4100 requests, 3 retransmissions, 1 timeouts; latency p50 1.20 ms, p99 9.50 ms, max 40.00 ms\n") {
+		t.Errorf("stage:\n%s", text)
+	}
+	s.Stages = nil
+
 	// A summary without examples (an older file, or merged shards), no
 	// failures at all.
 	s = &metrics.Summary{NAPs: 10, Registered: 10, Responses: map[string]int64{"200": 10}}

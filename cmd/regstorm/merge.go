@@ -82,6 +82,13 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	if sp := out.StartSpreadMS; sp != nil && *sp > 1000 && out.Shards > 0 {
 		fmt.Fprintf(stderr, "regstorm: merge: the shards began %.1f s apart (started_at): their ramps did not make one process's; give them one --start-at\n", *sp/1000)
 	}
+	// Stages by index, events by order; shards that did not run the same
+	// ones are refused.
+	stages, events, err := metrics.MergeStorms(parts, names)
+	if err != nil {
+		return usagef("merge: %v", err)
+	}
+	out.Stages, out.Events = stages, events
 	var crossed []string
 	if e := c.String("fail-on"); e != "" {
 		ts, err := metrics.ParseThresholds(e)

@@ -102,6 +102,9 @@ func (p *promObserver) Observe(s *engine.Snapshot) {
 	for _, g := range s.Groups {
 		v.Groups = append(v.Groups, metrics.GroupView{Name: g.Name, NAPs: g.NAPs, Totals: g.Totals})
 	}
+	if s.Totals != nil { // the current stage's latency: the run's less its start
+		v.Stages = metrics.StageViews(s.Stages, s.StageBase, s.Totals.Transaction)
+	}
 	p.last.Store(v)
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/registrar"
 )
@@ -63,5 +64,50 @@ func TestStagesPopulationFollowed(t *testing.T) {
 	}
 	if s.NAPs != 100 || s.Registered != 100 || s.DurationS < 2.9 || s.DurationS > 3.5 || s.Reloads.Applied != 2 {
 		t.Errorf("naps %d registered %d duration %.1f s reloads %+v", s.NAPs, s.Registered, s.DurationS, s.Reloads)
+	}
+}
+
+// A shard's stages say each step's whole population, the first one too
+// (a merge checks that the shards ran the same steps), and count the
+// shard's own work.
+func TestStagesOfAShardSayTheStep(t *testing.T) {
+	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var out, errb bytes.Buffer
+	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--shard", "1/2", "--stages", "500ms:200,500ms:300", "--quiet", "--summary", "-"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var s metrics.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Stages) != 2 || s.Stages[0].NAPs != 200 || s.Stages[1].NAPs != 300 || s.Stages[0].Requests != 100 || s.Stages[1].Requests != 50 {
+		for _, st := range s.Stages {
+			t.Logf("stage %+v", *st)
+		}
+		t.Errorf("want stages of 200 and 300 NAPs, this shard's 100 then 50 REGISTERs")
+	}
+}
+
+// Prometheus sees the stages of each snapshot: the current one's latency
+// is the run's histogram less the one at its start.
+func TestPromObserverStages(t *testing.T) {
+	base := metrics.NewHistogram()
+	metrics.Latency(base, time.Millisecond)
+	now := base.Clone()
+	metrics.Latency(now, 5*time.Millisecond)
+	metrics.Latency(now, 7*time.Millisecond)
+	tot := metrics.NewTotals()
+	tot.Transaction = now
+	var p promObserver
+	p.Observe(&engine.Snapshot{Totals: tot, StageBase: base,
+		Stages: []metrics.Stage{{Stage: 1, NAPs: 10, Latency: base}, {Stage: 2, NAPs: 20}}})
+	v := p.view()
+	if len(v.Stages) != 2 || v.Stages[0].Latency.TotalCount() != 1 || v.Stages[1].Latency == nil || v.Stages[1].Latency.TotalCount() != 2 {
+		t.Fatalf("stages %+v", v.Stages)
 	}
 }
