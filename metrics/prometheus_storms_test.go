@@ -1,29 +1,10 @@
 package metrics
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 )
-
-// scrapeStorms serves view and returns one /metrics body.
-func scrapeStorms(t *testing.T, view *View) string {
-	t.Helper()
-	stop, addr, err := ServeMetrics("127.0.0.1:0", func() *View { return view }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
 
 func hist(ds ...time.Duration) *Recorder {
 	r := NewRecorder()
@@ -54,7 +35,7 @@ func TestServeMetricsStagesAndRebootLatency(t *testing.T) {
 	closed := Event{Kind: "reboot", NAPs: 50, Back: 50, Latency: ev.Transaction, LatencyMS: PercentilesOf(ev.Transaction), Closed: true}
 	open := Event{Kind: "reboot", NAPs: 50, Back: 10} // still followed: not yet
 	view := &View{Groups: []GroupView{{Name: "default", Totals: Merge([]*Recorder{run})}}, Stages: views, Events: []Event{closed, open}}
-	body := scrapeStorms(t, view)
+	body := scrape(t, view, nil)
 	for _, want := range []string{
 		"regstorm_stage 2\n",
 		"regstorm_stage_naps 5000\n",
@@ -76,7 +57,7 @@ func TestServeMetricsStagesAndRebootLatency(t *testing.T) {
 		t.Error("the open reboot's latency exported before its window is over")
 	}
 	// No stages, no reboots: none of these series.
-	body = scrapeStorms(t, &View{Groups: []GroupView{{Name: "default", Totals: Merge([]*Recorder{run})}}})
+	body = scrape(t, &View{Groups: []GroupView{{Name: "default", Totals: Merge([]*Recorder{run})}}}, nil)
 	for _, name := range []string{"regstorm_stage", "regstorm_reboot_latency", "regstorm_last_reboot_latency"} {
 		if strings.Contains(body, "\n"+name) {
 			t.Errorf("%s without storms", name)
