@@ -15,12 +15,18 @@
 #     connection per call, against regstorm --transport tcp --sockets
 #     per-nap, one connection per NAP; either way one connection carries
 #     the same transactions on both sides with PEER=registrar.
+#   ECHO=1 (default with UDP; issue 17): each run also measures the floor,
+#     bench/echo (500-byte datagrams, sendmmsg/recvmmsg) at RATE round
+#     trips/s, 2N of them, holding LOCK too: client CPU per round trip.
+#   REGSTORM_ARGS: more flags for regstorm (e.g. --tick 5ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-10000}"; RATE="${RATE:-2000}"; RUNS="${RUNS:-5}"; PORT="${PORT:-25090}"
 PEER="${PEER:-kamailio}"; TRANSPORT="${TRANSPORT:-udp}"; LOCK="${LOCK:-/tmp/measure.lock}"
+ECHO="${ECHO:-$([ "$TRANSPORT" = udp ] && echo 1 || echo 0)}"; read -r -a RS_X <<< "${REGSTORM_ARGS:-}"
 OUT="${OUT:-bench/out/side}"; mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)" # Kamailio chdirs to /
 go build -o "$OUT/regstorm" ./cmd/regstorm
+[ "$ECHO" = 1 ] && (cd bench && go build -mod=mod -o "$OUT/echo" ./echo)
 { echo SEQUENTIAL; for i in $(seq 1 "$N"); do printf 'gw%06d;127.0.0.1;secret\n' "$i"; done; } > "$OUT/users.csv"
 case "$TRANSPORT" in
   udp) SIPP_T=u1; SIPP_X=(); RS_T=(--transport udp) ;;
@@ -79,12 +85,24 @@ for run in $(seq "$RUNS"); do
   settle
   k0=$(kamcpu)
   flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 "$OUT/regstorm" --target "sip:127.0.0.1:$PORT" "${RS_T[@]}" \
-    --users "$OUT/users.csv" --naps "$N" --rate "$RATE" --duration "${SECS}s" --quiet --summary "$OUT/summary.json"
+    --users "$OUT/users.csv" --naps "$N" --rate "$RATE" --duration "${SECS}s" --quiet --summary "$OUT/summary.json" "${RS_X[@]}"
   k1=$(kamcpu)
   read -r el us sy < "$OUT/time.txt"
-  tx=$(python3 -c "import json; s=json.load(open('$OUT/summary.json')); print(s['requests'])")
-  reg=$(python3 -c "import json; s=json.load(open('$OUT/summary.json')); print(s['registered'])")
-  echo "regstorm $run registered=$reg transactions=$tx elapsed=$el cpu=$(echo "$us + $sy" | bc) registrar_cpu=$(echo "$k1 - $k0" | bc)" | tee -a "$OUT/results.txt"
+  read -r tx reg to < <(python3 -c "import json; s=json.load(open('$OUT/summary.json')); print(s['requests'], s['registered'], s['timeouts'])")
+  echo "regstorm $run registered=$reg transactions=$tx timeouts=$to elapsed=$el cpu=$(echo "$us + $sy" | bc) registrar_cpu=$(echo "$k1 - $k0" | bc)" | tee -a "$OUT/results.txt"
+
+  # The floor at the same rate: its client's own CPU (getrusage) per
+  # round trip; the responder stops after 2 s idle.
+  if [ "$ECHO" = 1 ]; then
+    "$OUT/echo" serve -addr "127.0.0.1:$((PORT + 1))" > "$OUT/echo-serve.log" 2>&1 &
+    ECHOPID=$!
+    sleep 0.2
+    flock "$LOCK" timeout 300 "$OUT/echo" client -addr "127.0.0.1:$((PORT + 1))" -rate "$RATE" -n $((2 * N)) > "$OUT/echo.out"
+    wait "$ECHOPID" || true
+    eus=$(sed -n 's/.*CPU [0-9.]* s, \([0-9.]*\) us per round trip.*/\1/p' "$OUT/echo.out")
+    echoed=$(sed -n 's/.* \([0-9]*\) echoed.*/\1/p' "$OUT/echo.out")
+    echo "echo $run transactions=$echoed us=$eus" | tee -a "$OUT/results.txt"
+  fi
 done
 
 python3 - "$OUT/results.txt" "$N" "$RATE" "$TRANSPORT" "$PEER" <<'PY'
@@ -97,10 +115,17 @@ for tool in ("sipp", "regstorm"):
     rs = [kv(r) for r in rows if r[0] == tool]
     per1k = [r["cpu"] / r["transactions"] * 1000 for r in rs if r["transactions"] > 0]
     out[tool] = per1k
-    print(f"{tool:9s} CPU per 1000 REGISTER transactions: median {statistics.median(per1k):.3f} s "
-          f"(min {min(per1k):.3f}, max {max(per1k):.3f}, n={len(per1k)}); "
+    print(f"{tool:9s} CPU per 1000 REGISTER transactions: median {statistics.median(per1k):.4f} s "
+          f"(min {min(per1k):.4f}, max {max(per1k):.4f}, n={len(per1k)}), "
+          f"i.e. {statistics.median(per1k) * 1000:.2f} us per transaction; "
           f"transactions per run {statistics.median([r['transactions'] for r in rs]):.0f}; "
           f"registrar CPU per run {statistics.median([r['registrar_cpu'] for r in rs]):.2f} s")
 print(f"ratio SIPp/regstorm CPU per transaction: {statistics.median(out['sipp']) / statistics.median(out['regstorm']):.2f}x "
       f"(N={n} users, rate {rate}/s, {sys.argv[4]}, {sys.argv[5]})")
+e = [kv(r)["us"] for r in rows if r[0] == "echo"]
+if e:
+    print(f"echo      CPU per round trip at {rate}/s (the floor): median {statistics.median(e):.2f} us "
+          f"(min {min(e):.2f}, max {max(e):.2f}, n={len(e)}); "
+          f"regstorm/echo {statistics.median(out['regstorm']) * 1000 / statistics.median(e):.2f}x, "
+          f"SIPp/echo {statistics.median(out['sipp']) * 1000 / statistics.median(e):.2f}x")
 PY
