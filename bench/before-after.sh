@@ -7,13 +7,23 @@
 # refreshes run at RATE/s. Tester CPU (/usr/bin/time) per transaction;
 # medians, and each build against the echo measured in the same runs.
 #   OLD=/path/to/old/regstorm NEW=/path/to/new/regstorm bench/before-after.sh
-# Loopback only, bounded.
+# OLD_ARGS and NEW_ARGS add flags to each (the same build with two flag
+# values: OLD=NEW=bin OLD_ARGS="--tick 1ms" NEW_ARGS="--tick 2ms").
+# LOAD=side (issue 17) runs instead bench/side-by-side.sh's regstorm
+# load: N users (default 25 000) registered at RATE, held 2 s,
+# un-registered by the drain. Loopback only, bounded. It does not take
+# /tmp/measure.lock itself: run it under flock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OLD:?OLD=path of the old build}" "${NEW:?NEW=path of the new build}"
 RATES="${RATES:-2000 33000}"; RUNS="${RUNS:-5}"; SECS="${SECS:-10}"; PORT="${PORT:-25150}"
+LOAD="${LOAD:-refresh}"; N="${N:-25000}"
+read -r -a OLD_X <<< "${OLD_ARGS:-}"; read -r -a NEW_X <<< "${NEW_ARGS:-}"
 OUT="${OUT:-bench/out/before-after}"; mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
 (cd bench && go build -mod=mod -o "$OUT/echo" ./echo)
+if [ "$LOAD" = side ]; then
+  { echo SEQUENTIAL; for i in $(seq 1 "$N"); do printf 'gw%06d;127.0.0.1;secret\n' "$i"; done; } > "$OUT/users.csv"
+fi
 "$NEW" registrar --listen "127.0.0.1:$PORT" --transport udp 2> "$OUT/registrar.log" &
 REG=$!
 trap 'kill $REG 2>/dev/null || true' EXIT
@@ -29,9 +39,14 @@ for rate in $RATES; do
     us=$(sed -n 's/.*CPU [0-9.]* s, \([0-9.]*\) us per round trip.*/\1/p' "$OUT/echo.out")
     echo "echo rate=$rate run=$run us=$us" | tee -a "$OUT/results.txt"
     for build in old new; do
-      bin=$OLD; [ "$build" = new ] && bin=$NEW
+      bin=$OLD; x=("${OLD_X[@]}"); [ "$build" = new ] && bin=$NEW && x=("${NEW_X[@]}")
+      if [ "$LOAD" = side ]; then
+        load=(--users "$OUT/users.csv" --naps "$N" --rate "$rate" --duration "$((N / rate + 2))s")
+      else
+        load=(--naps $((rate * 5)) --expires 10 --rate "$rate" --duration "$((SECS + 5))s" --drain 20s)
+      fi
       /usr/bin/time -f '%U %S %M' -o "$OUT/t.txt" timeout 120 "$bin" --target "sip:127.0.0.1:$PORT" \
-        --naps $((rate * 5)) --expires 10 --rate "$rate" --duration "$((SECS + 5))s" --drain 20s --quiet --summary "$OUT/s.json" || true
+        "${load[@]}" --quiet --summary "$OUT/s.json" "${x[@]}" || true
       read -r u s m < "$OUT/t.txt"
       python3 - "$OUT/s.json" "$rate" "$run" "$u" "$s" "$build" "$m" <<'PY' | tee -a "$OUT/results.txt"
 import json, sys
