@@ -61,6 +61,9 @@ type Options struct {
 	// Tick: the UDP loop wakes at most once per Tick and handles what came
 	// meanwhile in one batch (0: on every datagram).
 	Tick time.Duration
+	// NoGSO: UDP batches go one datagram per message even where the
+	// kernel could send datagrams of one size as one segmented message.
+	NoGSO bool
 	// TLS is the client configuration of tls and wss connections (roots,
 	// client certificate, versions); the SNI is each target's host. nil:
 	// the system's roots.
@@ -277,7 +280,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	if o.NewNetwork != nil {
 		e.net, err = o.NewNetwork(e)
 	} else {
-		e.net, err = newNetio(e, o.EventLoops, o.Tick, e.streamOptions())
+		e.net, err = newNetio(e, o.EventLoops, o.Tick, !o.NoGSO, e.streamOptions())
 	}
 	if err != nil {
 		return nil, err

@@ -49,6 +49,9 @@ type batcher interface {
 	Add(b []byte)
 	Flush()
 	Losses() int64 // datagrams the kernel did not take, so far
+	// GSO: segmented messages sent, the datagrams they carried, and
+	// segmented messages the kernel refused (sent again one by one).
+	GSO() (sends, datagrams, refused int64)
 }
 
 // batching is what a network that can batch a socket's sends offers.
@@ -78,12 +81,13 @@ func (a receiverAdapter) OnPong(tag any) {
 	}
 }
 
-func newNetio(r Receiver, tcpLoops int, tick time.Duration, streams netio.StreamOptions) (Network, error) {
+func newNetio(r Receiver, tcpLoops int, tick time.Duration, gso bool, streams netio.StreamOptions) (Network, error) {
 	l, err := netio.Start(receiverAdapter{r}, tcpLoops)
 	if err != nil {
 		return nil, err
 	}
 	l.SetQuantum(tick)
+	l.SetGSO(gso)
 	l.SetStreamOptions(streams)
 	return &netioNetwork{l: l, dials: make(chan struct{}, 64)}, nil
 }

@@ -22,6 +22,10 @@ func (e *Engine) totals(gr *groupRun) (t *metrics.Totals, inFlight int64) {
 				t.Add(l.rec)
 				if l.batch != nil {
 					t.SendFailures += l.batch.Losses()
+					s, d, r := l.batch.GSO()
+					t.GSOSends += s
+					t.GSODatagrams += d
+					t.GSORefused += r
 				}
 				inFlight += l.inFlight()
 				l.mu.Unlock()

@@ -70,6 +70,9 @@ type Counts struct {
 	// Keep-alive pings sent, answered, and unanswered (a flow found dead).
 	KeepalivesSent, KeepalivesAnswered, KeepaliveFailures int64
 	OptionsSent                                           int64 // of KeepalivesSent, OPTIONS requests (SIP messages)
+	// UDP segmentation offload: segmented messages sent, the datagrams
+	// they carried, segmented messages the kernel refused.
+	GSOSends, GSODatagrams, GSORefused int64
 }
 
 func (c *Counts) add(o *Counts) {
@@ -88,6 +91,9 @@ func (c *Counts) add(o *Counts) {
 	c.MessagesSent += o.MessagesSent
 	c.MessagesReceived += o.MessagesReceived
 	c.SendFailures += o.SendFailures
+	c.GSOSends += o.GSOSends
+	c.GSODatagrams += o.GSODatagrams
+	c.GSORefused += o.GSORefused
 	c.Registered += o.Registered
 	c.Handshakes.add(&o.Handshakes)
 	c.KeepalivesSent += o.KeepalivesSent
@@ -310,6 +316,9 @@ type Summary struct {
 	// full buffer drops a datagram, as a lossy network would; a dead
 	// connection): retransmissions and Timer F deal with them.
 	SendFailures int64 `json:"send_failures"`
+	// UDPGSO: of messages_sent, those that left several to a system call
+	// as one segmented message (UDP GSO); absent when none did.
+	UDPGSO *GSOSummary `json:"udp_gso,omitempty"`
 	// DrainLatencyMS: the stop's un-REGISTERs, apart from latency_ms (the load).
 	DrainLatencyMS Percentiles `json:"drain_latency_ms"`
 	// Handshakes: how the tls, ws and wss connections were made (absent
@@ -466,6 +475,9 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		s.Handshakes = &HandshakeSummary{Full: t.Full, Resumed: t.Resumed, LatencyMS: PercentilesOf(t.Handshake)}
 	}
 	s.ConnectFailureReasons = failureReasons(&t.Handshakes)
+	if t.GSOSends > 0 || t.GSORefused > 0 {
+		s.UDPGSO = &GSOSummary{Messages: t.GSOSends, Datagrams: t.GSODatagrams, Refused: t.GSORefused}
+	}
 	s.Targets = t.Targets
 	if t.KeepalivesSent > 0 {
 		s.Keepalives = &KeepaliveSummary{Sent: t.KeepalivesSent, Answered: t.KeepalivesAnswered, Failed: t.KeepaliveFailures, Options: t.OptionsSent}

@@ -55,6 +55,16 @@ type DNSSummary struct {
 	Failures    map[string]int64 `json:"failures,omitempty"`
 }
 
+// GSOSummary is the summary's "udp_gso".
+type GSOSummary struct {
+	Messages  int64 `json:"messages"`  // segmented messages sent
+	Datagrams int64 `json:"datagrams"` // the datagrams they carried
+	// Refused: segmented messages the kernel refused (the route's device
+	// or the socket cannot segment): their datagrams were sent one by
+	// one, and the socket's later ones too.
+	Refused int64 `json:"refused"`
+}
+
 // KeepaliveSummary is the summary's "keepalives".
 type KeepaliveSummary struct {
 	Sent      int64       `json:"sent"`

@@ -140,6 +140,7 @@ type Conn struct {
 	// UDP: the target, for sendto (the socket is not connected).
 	peer    unix.RawSockaddrInet6
 	peerLen uint32
+	gso     bool       // its batches may segment (SetGSO, and the kernel can)
 	mu      sync.Mutex // orders direct and queued TCP writes
 	closed  atomic.Bool
 }

@@ -99,6 +99,7 @@ type udpLoop struct {
 	done       chan struct{}
 	step       atomic.Pointer[func() time.Duration]
 	quantum    atomic.Int64   // ns; 0: wake on every datagram
+	noGSO      atomic.Bool    // batches of sockets dialled from now on do not segment
 	routeFor   netip.AddrPort // the last target routeSource looked up, under mu
 	route      netip.Addr
 }
@@ -146,6 +147,11 @@ func (l *Loops) Wake() {
 // datagram-per-wake-up floor. Timers fire up to q late; latency is
 // measured from the kernel's arrival timestamp, so it does not grow.
 func (l *Loops) SetQuantum(q time.Duration) { l.udp.quantum.Store(int64(q)) }
+
+// SetGSO says whether the batches (NewBatch) of UDP sockets dialled from
+// now on send datagrams of one size as one segmented message where the
+// kernel can (the default; batch.go).
+func (l *Loops) SetGSO(on bool) { l.udp.noGSO.Store(!on) }
 
 func (u *udpLoop) run(recv Receiver) {
 	// The loop blocks in epoll_wait on its own thread: no goroutine hand-off
@@ -275,7 +281,7 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, er
 	if err != nil {
 		return fail(err)
 	}
-	c := &Conn{fd: fd, tag: tag, Local: addrPortOf(sa)}
+	c := &Conn{fd: fd, tag: tag, Local: addrPortOf(sa), gso: !l.udp.noGSO.Load() && gsoAvailable(fd)}
 	c.setPeer(family, rap)
 	u := l.udp
 	u.mu.Lock()
