@@ -55,7 +55,10 @@ type Options struct {
 	Drain    time.Duration // bound on the un-REGISTER phase (default 5 s)
 	PerNAP   bool          // --sockets per-nap
 	// SocketsPerLoop × EventLoops is the number of lanes (socket, wheel,
-	// machine) each group's NAPs are spread over (defaults 4 × 1).
+	// machine) each group's NAPs are spread over. SocketsPerLoop 0 (the
+	// default): 1 for UDP, whose one loop thread sends each wake-up's
+	// datagrams to a socket with one sendmmsg, the more at a time the
+	// cheaper (GSO); 4 for TCP, TLS and WebSocket connections.
 	SocketsPerLoop int
 	EventLoops     int // gnet event loops for TCP (default 1)
 	// Tick: the UDP loop wakes at most once per Tick and handles what came
@@ -243,8 +246,8 @@ func (o *Options) defaults() {
 		// wake-ups per datagram) and adds nothing at 110 000/s (bench/RESULTS.md).
 		o.EventLoops = 1
 	}
-	if o.SocketsPerLoop <= 0 {
-		o.SocketsPerLoop = 4
+	if o.SocketsPerLoop < 0 {
+		o.SocketsPerLoop = 0
 	}
 	if o.ShardN <= 0 {
 		o.ShardN, o.ShardK = 1, 0
@@ -401,6 +404,15 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 	co.rate = e.rateOf(spec)
 	co.ts = newTargetSet(spec)
 	nLanes := o.SocketsPerLoop * o.EventLoops
+	if o.SocketsPerLoop == 0 {
+		nLanes = 4 * o.EventLoops
+		if spec.NAP.Transport == sipwire.UDP {
+			// One socket per loop: at 5 000 REGISTER/s and --tick 1ms, four
+			// sockets got about one datagram each per wake-up, one took five,
+			// segmented together (bench/RESULTS.md, issue 17).
+			nLanes = o.EventLoops
+		}
+	}
 	for k := 0; k < nLanes; k++ {
 		l := &lane{e: e, co: co, idx: uint32(k), rec: metrics.NewRecorder(), network: spec.NAP.Transport.String(),
 			target: spec.Target, udp: spec.NAP.Transport == sipwire.UDP, localIPs: spec.LocalIPs, id: co.spec.Identity}

@@ -66,7 +66,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "event-loops", Value: 1, Usage: "TCP event loops (gnet), and lanes = sockets-per-loop × event-loops for any transport; more than 1 only pays on many cores (see bench/RESULTS.md)", EnvVars: env("event-loops")},
 		&cli.DurationFlag{Name: "tick", Value: time.Millisecond, Usage: "UDP: wake at most once per tick and batch what came meanwhile (0: wake on every datagram); latency still counts from the kernel's arrival time", EnvVars: env("tick")},
 		&cli.BoolFlag{Name: "udp-gso", Value: true, Usage: "UDP: send a batch's datagrams of one size as one segmented message (UDP GSO) where the kernel can; --udp-gso=false: one by one", EnvVars: env("udp-gso")},
-		&cli.IntFlag{Name: "sockets-per-loop", Value: 4, Usage: "with --sockets shared: sockets per event loop", EnvVars: env("sockets-per-loop")},
+		&cli.IntFlag{Name: "sockets-per-loop", Usage: "with --sockets shared: sockets per event loop; 0: 1 for UDP, 4 for TCP, TLS and WebSocket", EnvVars: env("sockets-per-loop")},
 		&cli.StringFlag{Name: "local-ip", Usage: "source addresses: a list or CIDR, e.g. 127.0.0.0/16", EnvVars: env("local-ip")},
 		&cli.StringFlag{Name: "summary", Usage: "write the JSON summary to `FILE`, or - for stdout", EnvVars: env("summary")},
 		&cli.StringFlag{Name: "hlog", Usage: "write an HdrHistogram interval log (1 s intervals, µs) to `FILE`; shards merge with 'regstorm merge'", EnvVars: env("hlog")},
@@ -174,8 +174,8 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		return o, usagef("--tick %v: want 0 (wake on every datagram) up to 100ms", o.Tick)
 	}
 	o.NoGSO = !c.Bool("udp-gso")
-	if o.SocketsPerLoop = c.Int("sockets-per-loop"); o.SocketsPerLoop <= 0 {
-		return o, usagef("--sockets-per-loop %d: must be positive", o.SocketsPerLoop)
+	if o.SocketsPerLoop = c.Int("sockets-per-loop"); o.SocketsPerLoop < 0 {
+		return o, usagef("--sockets-per-loop %d: must not be negative", o.SocketsPerLoop)
 	}
 	switch c.String("sockets") {
 	case "shared":
