@@ -19,6 +19,8 @@
 #     bench/echo (500-byte datagrams, sendmmsg/recvmmsg) at RATE round
 #     trips/s, 2N of them, holding LOCK too: client CPU per round trip.
 #   REGSTORM_ARGS: more flags for regstorm (e.g. --tick 5ms).
+#   BEFORE=/path/to/an/older/regstorm: each run also runs that build's
+#     tester (same flags, same registrar), reported as "before".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-10000}"; RATE="${RATE:-2000}"; RUNS="${RUNS:-5}"; PORT="${PORT:-25090}"
@@ -82,14 +84,17 @@ for run in $(seq "$RUNS"); do
 
   # regstorm: the same users at the same rate; its drain adds the
   # un-REGISTERs (with Kamailio: 401 → 200 again), counted in its requests.
-  settle
-  k0=$(kamcpu)
-  flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 "$OUT/regstorm" --target "sip:127.0.0.1:$PORT" "${RS_T[@]}" \
-    --users "$OUT/users.csv" --naps "$N" --rate "$RATE" --duration "${SECS}s" --quiet --summary "$OUT/summary.json" "${RS_X[@]}"
-  k1=$(kamcpu)
-  read -r el us sy < "$OUT/time.txt"
-  read -r tx reg to < <(python3 -c "import json; s=json.load(open('$OUT/summary.json')); print(s['requests'], s['registered'], s['timeouts'])")
-  echo "regstorm $run registered=$reg transactions=$tx timeouts=$to elapsed=$el cpu=$(echo "$us + $sy" | bc) registrar_cpu=$(echo "$k1 - $k0" | bc)" | tee -a "$OUT/results.txt"
+  for tool in regstorm ${BEFORE:+before}; do
+    bin="$OUT/regstorm"; [ "$tool" = before ] && bin="$BEFORE"
+    settle
+    k0=$(kamcpu)
+    flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" timeout 300 "$bin" --target "sip:127.0.0.1:$PORT" "${RS_T[@]}" \
+      --users "$OUT/users.csv" --naps "$N" --rate "$RATE" --duration "${SECS}s" --quiet --summary "$OUT/summary.json" "${RS_X[@]}"
+    k1=$(kamcpu)
+    read -r el us sy < "$OUT/time.txt"
+    read -r tx reg to < <(python3 -c "import json; s=json.load(open('$OUT/summary.json')); print(s['requests'], s['registered'], s['timeouts'])")
+    echo "$tool $run registered=$reg transactions=$tx timeouts=$to elapsed=$el cpu=$(echo "$us + $sy" | bc) registrar_cpu=$(echo "$k1 - $k0" | bc)" | tee -a "$OUT/results.txt"
+  done
 
   # The floor at the same rate: its client's own CPU (getrusage) per
   # round trip; the responder stops after 2 s idle.
@@ -111,8 +116,10 @@ rows = [l.split() for l in open(sys.argv[1])]
 n, rate = int(sys.argv[2]), int(sys.argv[3])
 def kv(r): return {k: float(v) for k, v in (x.split("=") for x in r[2:])}
 out = {}
-for tool in ("sipp", "regstorm"):
+for tool in ("sipp", "regstorm", "before"):
     rs = [kv(r) for r in rows if r[0] == tool]
+    if not rs:
+        continue
     per1k = [r["cpu"] / r["transactions"] * 1000 for r in rs if r["transactions"] > 0]
     out[tool] = per1k
     print(f"{tool:9s} CPU per 1000 REGISTER transactions: median {statistics.median(per1k):.4f} s "
@@ -122,6 +129,9 @@ for tool in ("sipp", "regstorm"):
           f"registrar CPU per run {statistics.median([r['registrar_cpu'] for r in rs]):.2f} s")
 print(f"ratio SIPp/regstorm CPU per transaction: {statistics.median(out['sipp']) / statistics.median(out['regstorm']):.2f}x "
       f"(N={n} users, rate {rate}/s, {sys.argv[4]}, {sys.argv[5]})")
+if "before" in out:
+    print(f"ratio SIPp/before: {statistics.median(out['sipp']) / statistics.median(out['before']):.2f}x; "
+          f"regstorm/before: {statistics.median(out['regstorm']) / statistics.median(out['before']):.2f}")
 e = [kv(r)["us"] for r in rows if r[0] == "echo"]
 if e:
     print(f"echo      CPU per round trip at {rate}/s (the floor): median {statistics.median(e):.2f} us "
