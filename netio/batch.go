@@ -22,8 +22,8 @@ type mmsghdr struct {
 // them, not once per datagram; they are cut apart where a NIC would cut
 // them, or on loopback just before the receiving socket. Measured on
 // loopback with 500-byte datagrams, the sender's CPU per datagram falls
-// from 3.0 to 1.3 µs at 16 per flush, and from 2.7 to 0.9 µs at 64
-// (bench/RESULTS.md, issue 17).
+// from 2.4 to 1.0 µs at 16 per flush, and from 2.1 to 0.7 µs at 64
+// (bench/gso.sh, bench/RESULTS.md, issue 17).
 const (
 	// gsoMaxSegments is the kernel's UDP_MAX_SEGMENTS before 6.10 (128
 	// since); BatchSize is no more anyway.
