@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -75,4 +76,35 @@ func TestMemoryFor1MTimers(t *testing.T) {
 		t.Errorf("%.1f bytes per timer, want <= 24", perTimer)
 	}
 	runtime.KeepAlive(w)
+}
+
+// BenchmarkRefreshHold holds 10^6 timers re-armed the way refreshes are
+// (each at a uniform 150-450 s ahead: --expires 900 --expires-jitter 600,
+// refreshed at half) and advances a millisecond at a time for 600 s, as the
+// event loop does under load. It reports the slowest Advance call, which is
+// how long the loop stalls: the cascade of a level-3 slot (every 262 s)
+// once took one call.
+func BenchmarkRefreshHold(b *testing.B) {
+	const n = 1_000_000
+	rng := rand.New(rand.NewPCG(7, 8))
+	var w *Wheel
+	fired := 0
+	w = NewWheel(n, time.Millisecond, func(id uint32, now time.Duration) {
+		fired++
+		w.Set(id, now+time.Duration(150_000+rng.Int64N(300_000))*time.Millisecond)
+	})
+	var worst time.Duration
+	for b.Loop() {
+		base := w.Now()
+		for i := 0; i < n; i++ {
+			w.Set(uint32(i), base+time.Duration(150_000+rng.Int64N(300_000))*time.Millisecond)
+		}
+		for ms := time.Duration(1); ms <= 600_000; ms++ {
+			start := time.Now()
+			w.Advance(base + ms*time.Millisecond)
+			worst = max(worst, time.Since(start))
+		}
+	}
+	b.ReportMetric(float64(worst.Microseconds()), "worst-µs/advance")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(fired), "ns/firing")
 }

@@ -6,6 +6,13 @@
 // pointer for the garbage collector to scan, and Set and Cancel are O(1)
 // with no allocation. Each id has at most one pending deadline; a NAP with
 // several (retransmit, Timer F) asks for the earliest.
+//
+// A coarse slot is not cascaded all at once when its time comes: with 10^7
+// refresh timers a level-3 slot (2^18 ticks) holds millions, and moving them
+// in one Advance stalled the event loop for seconds every 262 s. Each level
+// keeps two sets of slots, for its current rotation and the next one, and
+// Advance moves the next coarse slot's timers down into the next rotation a
+// few at a time, spread over the ticks before that slot's time.
 package scheduler
 
 import (
@@ -28,13 +35,18 @@ type Wheel struct {
 	now  int64         // last tick processed
 	fire func(id uint32, now time.Duration)
 
-	heads    [levels][slotCount]uint32
-	occupied [levels]uint64 // bit s set: heads[l][s] is not empty
+	// Slot lists by level, rotation parity and slot. A level's rotation is
+	// one slot of the level above; parity tells the current rotation from
+	// the next, which only the early cascade (precascade) fills.
+	heads    [levels][2][slotCount]uint32
+	count    [levels][2][slotCount]int32
+	occupied [levels][2]uint64 // bit s set: heads[l][p][s] is not empty
 
 	next, prev []uint32 // doubly linked slot lists, ids +1
 	when       []int64  // deadline tick; -1 when not scheduled
-	loc        []uint16 // level*slotCount + slot, for O(1) unlink
+	loc        []uint16 // (level*2+parity)*slotCount + slot, for O(1) unlink
 	pending    int
+	moved      int // cascade moves, for tests of how work is spread
 }
 
 // NewWheel makes a wheel for ids 0..capacity-1 with the given tick
@@ -109,36 +121,54 @@ func (w *Wheel) Cancel(id uint32) {
 	}
 }
 
+// parity is the parity of tick t's rotation at level l (the rotation's
+// number is t's index in level l+1).
+func parity(t int64, l int) int {
+	shift := uint(l+1) * slotBits
+	if shift >= 63 {
+		return 0
+	}
+	return int(t>>shift) & 1
+}
+
 // insert links id into the slot that holds tick t: the level is the
 // highest 6-bit group in which t and now differ, so the timer is cascaded
 // exactly when now reaches that group's boundary.
 func (w *Wheel) insert(id uint32, t int64) {
-	l := (bits.Len64(uint64(t^w.now)) - 1) / slotBits
+	w.place(id, t, (bits.Len64(uint64(t^w.now))-1)/slotBits)
+}
+
+// place links id into level l's slot for tick t, in the rotation t is in.
+func (w *Wheel) place(id uint32, t int64, l int) {
 	s := int(t>>(uint(l)*slotBits)) & (slotCount - 1)
-	w.loc[id] = uint16(l*slotCount + s)
-	h := w.heads[l][s]
+	p := parity(t, l)
+	w.loc[id] = uint16((l*2+p)*slotCount + s)
+	h := w.heads[l][p][s]
 	w.next[id] = h
 	w.prev[id] = none
 	if h != none {
 		w.prev[h-1] = id + 1
 	}
-	w.heads[l][s] = id + 1
-	w.occupied[l] |= 1 << uint(s)
+	w.heads[l][p][s] = id + 1
+	w.count[l][p][s]++
+	w.occupied[l][p] |= 1 << uint(s)
 }
 
 func (w *Wheel) unlink(id uint32) {
-	l, s := int(w.loc[id])/slotCount, int(w.loc[id])%slotCount
-	n, p := w.next[id], w.prev[id]
-	if p != none {
-		w.next[p-1] = n
+	lp, s := int(w.loc[id])/slotCount, int(w.loc[id])%slotCount
+	l, p := lp/2, lp%2
+	w.count[l][p][s]--
+	n, pr := w.next[id], w.prev[id]
+	if pr != none {
+		w.next[pr-1] = n
 	} else {
-		w.heads[l][s] = n
+		w.heads[l][p][s] = n
 		if n == none {
-			w.occupied[l] &^= 1 << uint(s)
+			w.occupied[l][p] &^= 1 << uint(s)
 		}
 	}
 	if n != none {
-		w.prev[n-1] = p
+		w.prev[n-1] = pr
 	}
 }
 
@@ -146,22 +176,35 @@ func (w *Wheel) unlink(id uint32) {
 // processed (a level-0 slot firing, or a higher slot cascading), and
 // whether there is one.
 func (w *Wheel) nextEvent() (int64, bool) {
+	best, found := int64(0), false
 	for l := 0; l < levels; l++ {
 		shift := uint(l) * slotBits
 		cur := int(w.now>>shift) & (slotCount - 1)
-		// Slots strictly after the current one in this level's rotation.
-		var mask uint64
+		p := parity(w.now, l)
+		var rot int64 // start of the current rotation
+		if shift+slotBits < 63 {
+			rot = w.now >> (shift + slotBits) << (shift + slotBits)
+		}
+		// Slots strictly after the current one in this rotation: earlier
+		// than anything in a higher level or a later rotation.
 		if cur < slotCount-1 {
-			mask = w.occupied[l] &^ (1<<uint(cur+1) - 1)
+			if mask := w.occupied[l][p] &^ (1<<uint(cur+1) - 1); mask != 0 {
+				t := rot | int64(bits.TrailingZeros64(mask))<<shift
+				if !found || t < best {
+					best = t
+				}
+				return best, true
+			}
 		}
-		if mask == 0 {
-			continue
+		// Slots of the next rotation, filled ahead of time by precascade.
+		if mask := w.occupied[l][p^1]; mask != 0 && l < levels-1 {
+			t := rot + 1<<(shift+slotBits) + int64(bits.TrailingZeros64(mask))<<shift
+			if !found || t < best {
+				best, found = t, true
+			}
 		}
-		s := int64(bits.TrailingZeros64(mask))
-		block := w.now >> (shift + slotBits) << (shift + slotBits)
-		return block | s<<shift, true
 	}
-	return 0, false
+	return best, found
 }
 
 // NextDeadline is the time of the next slot to process, for a driver that
@@ -176,13 +219,14 @@ func (w *Wheel) NextDeadline() (time.Duration, bool) {
 // that is not specified. Time never goes backwards.
 func (w *Wheel) Advance(to time.Duration) {
 	target := int64(to / w.res)
+	from := w.now
 	for {
 		t, ok := w.nextEvent()
 		if !ok || t > target {
 			if target > w.now {
 				w.now = target
 			}
-			return
+			break
 		}
 		w.now = t
 		// The lowest level whose current slot boundary is t: level 0 fires,
@@ -192,21 +236,62 @@ func (w *Wheel) Advance(to time.Duration) {
 			if t&(1<<shift-1) != 0 {
 				continue
 			}
-			s := int(t>>shift) & (slotCount - 1)
-			for h := w.heads[l][s]; h != none; h = w.heads[l][s] {
+			s, p := int(t>>shift)&(slotCount-1), parity(t, l)
+			for h := w.heads[l][p][s]; h != none; h = w.heads[l][p][s] {
 				id := h - 1
 				w.unlink(id)
 				w.insert(id, w.when[id])
+				w.moved++
 			}
 		}
-		s := int(t) & (slotCount - 1)
+		s, p := int(t)&(slotCount-1), parity(t, 0)
 		now := time.Duration(t) * w.res
-		for h := w.heads[0][s]; h != none; h = w.heads[0][s] {
+		for h := w.heads[0][p][s]; h != none; h = w.heads[0][p][s] {
 			id := h - 1
 			w.unlink(id)
 			w.when[id] = -1
 			w.pending--
 			w.fire(id, now)
+		}
+	}
+	if w.now > from {
+		w.precascade(w.now - from)
+	}
+}
+
+// precascade moves part of each level's next slot (from level 2 up) down
+// into the next rotation of the level below, so that slot is empty, or
+// nearly, when its time comes. A share proportional to the ticks elapsed
+// is moved, twice what an even pace needs, so the move ends about halfway
+// to the slot's time. Level-1 slots span 64 ticks: cascading one at once
+// costs what firing its timers costs.
+func (w *Wheel) precascade(elapsed int64) {
+	for l := 2; l < levels; l++ {
+		if w.occupied[l][0]|w.occupied[l][1] == 0 {
+			continue
+		}
+		shift := uint(l) * slotBits
+		cur := int(w.now>>shift) & (slotCount - 1)
+		p := parity(w.now, l)
+		rot := w.now >> (shift + slotBits) << (shift + slotBits)
+		s, due := cur+1, rot|int64(cur+1)<<shift
+		if cur == slotCount-1 {
+			if l == levels-1 {
+				continue
+			}
+			s, p, due = 0, p^1, rot+1<<(shift+slotBits)
+		}
+		n := int64(w.count[l][p][s])
+		if n == 0 {
+			continue
+		}
+		left := due - w.now
+		budget := min(n, (2*n*elapsed+left-1)/left)
+		for ; budget > 0; budget-- {
+			id := w.heads[l][p][s] - 1
+			w.unlink(id)
+			w.place(id, w.when[id], l-1)
+			w.moved++
 		}
 	}
 }

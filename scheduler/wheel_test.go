@@ -176,3 +176,108 @@ func TestSimClock(t *testing.T) {
 		t.Error("clock went backwards")
 	}
 }
+
+// TestRandomFineStepsAgainstReference drives the wheel the way an event
+// loop does (small steps, timers re-armed from their callbacks, sets and
+// cancels between steps), so timers are moved ahead of their slot's time
+// (precascade) and also added to a slot while it is being moved; every
+// firing must still be exact.
+func TestRandomFineStepsAgainstReference(t *testing.T) {
+	const n = 5000
+	horizon := int64(3 << 18) // three level-3 slots, in ms
+	rng := rand.New(rand.NewPCG(3, 4))
+	want := map[uint32]time.Duration{}
+	fired, rearm := 0, true
+	var w *Wheel
+	w = NewWheel(n, time.Millisecond, func(id uint32, now time.Duration) {
+		if want[id] != now {
+			t.Fatalf("id %d fired at %v, want %v", id, now, want[id])
+		}
+		delete(want, id)
+		fired++
+		if rearm && rng.IntN(2) == 0 { // re-arm, like a refresh
+			at := now + time.Duration(1+rng.Int64N(horizon/2))*time.Millisecond
+			w.Set(id, at)
+			want[id] = at
+		}
+	})
+	for i := 0; i < n; i++ {
+		at := time.Duration(1+rng.Int64N(horizon)) * time.Millisecond
+		w.Set(uint32(i), at)
+		want[uint32(i)] = at
+	}
+	end := time.Duration(2*horizon) * time.Millisecond
+	for now := time.Duration(0); now < end; now += time.Duration(1+rng.Int64N(300)) * time.Millisecond {
+		w.Advance(now)
+		for k := rng.IntN(4); k > 0; k-- {
+			id := uint32(rng.IntN(n))
+			switch rng.IntN(3) {
+			case 0:
+				w.Cancel(id)
+				delete(want, id)
+			default:
+				at := now + time.Duration(rng.Int64N(horizon))*time.Millisecond
+				w.Set(id, at)
+				if at <= now {
+					at = now + time.Millisecond
+				}
+				want[id] = at
+			}
+		}
+		for id, at := range want {
+			if at <= now {
+				t.Fatalf("id %d due at %v not fired by %v", id, at, now)
+			}
+			break // one sample per step keeps the test fast; the end checks all
+		}
+	}
+	rearm = false
+	w.Advance(end + time.Duration(horizon)*time.Millisecond)
+	if len(want) != 0 || w.Pending() != 0 {
+		t.Fatalf("%d not fired, %d pending", len(want), w.Pending())
+	}
+	if fired < n {
+		t.Fatalf("only %d fired", fired)
+	}
+}
+
+// TestCascadeIsSpread puts 2^20 timers in one level-3 slot (due between
+// 262 s and 524 s) and advances a millisecond at a time, as the event loop
+// does under load: no Advance may move more than a few hundred of them,
+// where the whole slot used to move in the one call at 262.144 s.
+func TestCascadeIsSpread(t *testing.T) {
+	if testing.Short() {
+		t.Skip("steps 524 288 ticks")
+	}
+	const n = 1 << 20
+	fired := 0
+	var last time.Duration
+	w := NewWheel(n, time.Millisecond, func(id uint32, now time.Duration) {
+		if now < last {
+			t.Fatalf("fired at %v after %v", now, last)
+		}
+		last = now
+		fired++
+	})
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < n; i++ {
+		w.Set(uint32(i), time.Duration(1<<18+rng.Int64N(1<<18))*time.Millisecond)
+	}
+	most, at := 0, time.Duration(0)
+	for ms := time.Duration(1); ms <= 1<<19; ms++ {
+		before := w.moved
+		w.Advance(ms * time.Millisecond)
+		if m := w.moved - before; m > most {
+			most, at = m, ms*time.Millisecond
+		}
+	}
+	if fired != n {
+		t.Fatalf("%d fired, want %d", fired, n)
+	}
+	// An even pace is 2^20 timers over 2^18 ticks = 4 per tick and level,
+	// the level-1 slots hold 256 each (cascaded whole, 64 ticks apart).
+	t.Logf("at most %d timers moved in one Advance (at %v), %d moves in all", most, at, w.moved)
+	if most > 400 {
+		t.Errorf("%d timers moved in one Advance at %v, want <= 400", most, at)
+	}
+}
