@@ -30,14 +30,12 @@ type Server struct {
 	Reg  *Registrar
 	Addr string // host:port of UDP and TCP; without them, of the first other transport
 
-	eng     gnet.Engine
-	gnetOn  bool // UDP or TCP served
-	booted  chan struct{}
-	done    chan error
-	stop    chan struct{}
-	mu      sync.Mutex
-	workers []*Worker
-	pool    sync.Pool
+	eng    gnet.Engine
+	gnetOn bool // UDP or TCP served
+	booted chan struct{}
+	done   chan error
+	stop   chan struct{}
+	pool   workers
 
 	transports map[string]string // transport → host:port
 	streams    []*streamListener
@@ -71,13 +69,7 @@ func Listen(reg *Registrar, host string, port int, transports []string) (*Server
 	}
 	s := &Server{Reg: reg, booted: make(chan struct{}), done: make(chan error, 1), stop: make(chan struct{}),
 		transports: map[string]string{}, conns: map[*streamConn]struct{}{}}
-	s.pool.New = func() any {
-		w := reg.NewWorker()
-		s.mu.Lock()
-		s.workers = append(s.workers, w)
-		s.mu.Unlock()
-		return w
-	}
+	s.pool.reg = reg
 	var gnetTransports, addrs []string
 	var streamEps []Endpoint
 	for _, ep := range eps {
@@ -298,9 +290,7 @@ func (s *Server) Close() error {
 
 // Stats sums the workers' counters (exact once the server is closed).
 func (s *Server) Stats() (st Worker) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, w := range s.workers {
+	s.pool.each(func(w *Worker) {
 		st.Requests += atomic.LoadInt64(&w.Requests)
 		st.Malformed += atomic.LoadInt64(&w.Malformed)
 		st.Challenges += atomic.LoadInt64(&w.Challenges)
@@ -312,7 +302,7 @@ func (s *Server) Stats() (st Worker) {
 		st.Rejected += atomic.LoadInt64(&w.Rejected)
 		st.Dropped += atomic.LoadInt64(&w.Dropped)
 		st.Throttled += atomic.LoadInt64(&w.Throttled)
-	}
+	})
 	st.TLSHandshakes, st.TLSFailures = s.tlsDone.Load(), s.tlsFailed.Load()
 	return st
 }
@@ -330,8 +320,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
-	w := s.pool.Get().(*Worker)
-	defer s.pool.Put(w)
+	w := s.pool.get()
+	defer s.pool.put(w)
 	if c.Context() == nil { // UDP: one datagram
 		buf, _ := c.Next(-1)
 		switch w.Handle(buf) {

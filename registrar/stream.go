@@ -248,14 +248,14 @@ func (c *streamConn) readStream() {
 // that does not read holds a copy of the answer, never a worker.
 func (c *streamConn) handle(msg []byte) bool {
 	s := c.s
-	w := s.pool.Get().(*Worker)
+	w := s.pool.get()
 	v := w.Handle(msg)
 	var out *[]byte
 	if v != Ignore {
 		out = outPool.Get().(*[]byte)
 		*out = append((*out)[:0], w.Out...)
 	}
-	s.pool.Put(w)
+	s.pool.put(w)
 	closeAfter := s.Reg.cfg.CloseAfterAnswer
 	switch v {
 	case Reply:
