@@ -189,7 +189,9 @@ func signalContext(stderr io.Writer, hup, usr1, usr2 chan<- struct{}) (context.C
 			case syscall.SIGPIPE:
 				if !piped { // once: a closed progress pipe raises it every second
 					piped = true
-					fmt.Fprintln(stderr, "regstorm: SIGPIPE: an output pipe was closed; the run goes on")
+					// Not only stdout or stderr: with SIGPIPE notified, a write
+					// to a TCP connection the peer has reset raises it too.
+					fmt.Fprintln(stderr, "regstorm: SIGPIPE: a write met a closed pipe or connection (stdout or stderr closed, or a peer that reset its TCP connection); the run goes on")
 				}
 			default:
 				if stopping {
