@@ -203,7 +203,6 @@ func TestSIPHost(t *testing.T) {
 // A target given by name is resolved before anything starts; the engine
 // gets an address, and the name stays the AOR domain.
 func TestTargetByNameKeepsTheNameAsDomain(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv := startRegistrar(t, registrar.Config{})
 	port := srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:]
 	done := make(chan int, 1)
@@ -227,7 +226,6 @@ func TestTargetByNameKeepsTheNameAsDomain(t *testing.T) {
 
 // ;transport=tcp in the target is honoured, not stripped.
 func TestTargetTransportParamHonoured(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +243,6 @@ func TestTargetTransportParamHonoured(t *testing.T) {
 
 // "%%" gives a password with a percent sign.
 func TestPasswordWithPercent(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte("100%"), true }})
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--password", "100%%", "--naps", "5", "--duration", "500ms", "--quiet", "--summary", "-"}, &stdout, &stderr)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -22,20 +21,9 @@ import (
 
 // TestMain lets the test binary act as regstorm itself, so that tests can
 // start real separate processes (shards) without a build step.
-//
-// The tests marked parallel spend their time waiting on short real-time
-// runs (a few NAPs, a second or two), not on CPU, so four of them run at
-// once even on two cores (-parallel defaults to GOMAXPROCS); the load and
-// timing tests stay sequential, and run before the parallel ones start.
 func TestMain(m *testing.M) {
 	if os.Getenv("REGSTORM_TEST_EXEC") == "1" {
 		os.Exit(run(append([]string{"regstorm"}, os.Args[1:]...), os.Stdout, os.Stderr))
-	}
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given && runtime.GOMAXPROCS(0) < 4 {
-		_ = flag.Set("test.parallel", "4")
 	}
 	os.Exit(m.Run())
 }
@@ -114,7 +102,6 @@ func TestDefaultRunWritesTheSummary(t *testing.T) {
 }
 
 func TestProfileAppliedAndOverridden(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	dir := t.TempDir()
 	prof := filepath.Join(dir, "p.yaml")
 	os.WriteFile(prof, []byte("naps: 250\nduration: 1s\nquiet: true\nexpires: 600\n"), 0o644)
@@ -213,7 +200,6 @@ func TestShardsAsProcessesMergeToOneRun(t *testing.T) {
 }
 
 func TestFailOn(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	var out, errb bytes.Buffer
 	code := run([]string{"regstorm", "--naps", "50", "--duration", "1s", "--quiet", "--summary", "-", "--fail-on", "requests<1000000,timeouts>0"}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "crossed: requests<1000000 (measured 100)") {
@@ -248,7 +234,6 @@ func TestFlagsAfterFiles(t *testing.T) {
 }
 
 func TestReportCommand(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	sum := filepath.Join(dir, "s.json")
@@ -273,7 +258,6 @@ func TestReportCommand(t *testing.T) {
 // No output of a run contains a password: not the progress lines, the
 // summary, the .hlog or the Prometheus metrics (issue 8).
 func TestPasswordAppearsInNoOutput(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	const pass = "Sup3rS3cret-pw"
 	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }})
 	dir := t.TempDir()
@@ -325,7 +309,6 @@ func freeTCPAddr(t *testing.T) string {
 // Without --summary, a run still ends with a short human summary on
 // stderr (not with --quiet).
 func TestHumanSummaryAtTheEnd(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv := startRegistrar(t, registrar.Config{})
 	var out, errb bytes.Buffer
 	if code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "50", "--duration", "300ms"}, &out, &errb); code != 0 {
@@ -339,7 +322,6 @@ func TestHumanSummaryAtTheEnd(t *testing.T) {
 // No NAP registered at all is exit 1 (DESIGN §7), with the reason, even
 // with --quiet.
 func TestNoNAPRegisteredExits1(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 1})
 	var out, errb bytes.Buffer
 	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "20", "--duration", "300ms", "--quiet", "--summary", "-"}, &out, &errb)

@@ -13,7 +13,6 @@ import (
 // registrar plays the proxy and registrar in one: it binds the AOR the
 // REGISTER names.)
 func TestProxyRoutesToTheRegistrarsDomain(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
 	if err != nil {
 		t.Fatal(err)

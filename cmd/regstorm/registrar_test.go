@@ -55,7 +55,6 @@ func listenAddr(t *testing.T, errb *syncBuffer) string {
 // refused (exit 2, naming --listen), for UDP and for TCP, unless it asks
 // to share with --reuseport.
 func TestRegistrarRefusesAPortAlreadyHeld(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	first, err := registrar.Listen(registrar.New(registrar.Config{Auth: true}), "127.0.0.1", 0, []string{"udp", "tcp"})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +122,6 @@ func TestRegistrarCloseAfterAnswer(t *testing.T) {
 // SIGTERM and SIGINT stop the registrar with its own message, not the
 // load tool's.
 func TestRegistrarSignals(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	cmd, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp")
 	u, err := net.Dial("udp", listenAddr(t, errb))
 	if err != nil {

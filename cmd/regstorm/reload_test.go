@@ -39,7 +39,6 @@ func byGroup(srv *registrar.Server) (n map[string]int, cseq map[string]uint32, e
 // SIGHUP: an error naming file and line, the run unchanged, the summary
 // counting it.
 func TestSIGHUPAppliesTheProfileAgain(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv := startRegistrar(t, registrar.Config{})
 	dir := t.TempDir()
 	prof, sum := filepath.Join(dir, "p.yaml"), filepath.Join(dir, "s.json")
@@ -154,7 +153,6 @@ func TestSIGHUPWithoutProfile(t *testing.T) {
 // census (the NAPs trying or waiting to retry, adding up to the NAPs) and
 // the failures so far.
 func TestSIGUSR1PrintsTheCensus(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv := startRegistrar(t, registrar.Config{Silent: true})
 	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "100", "--drain", "1s",
 		"--t1", "10ms", "--t2", "80ms", "--timer-f", "640ms", "--retry", "100ms")

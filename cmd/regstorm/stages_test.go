@@ -71,7 +71,6 @@ func TestStagesPopulationFollowed(t *testing.T) {
 // (a merge checks that the shards ran the same steps), and count the
 // shard's own work.
 func TestStagesOfAShardSayTheStep(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
 	if err != nil {
 		t.Fatal(err)

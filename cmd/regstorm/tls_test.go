@@ -48,7 +48,6 @@ func TestEmbeddedRegistrarOverEveryStream(t *testing.T) {
 // every dial counted with its reason, nothing registered (exit 1), and the
 // human summary says why.
 func TestUntrustedTargetReported(t *testing.T) {
-	t.Parallel() // waits on its run, little CPU: see TestMain
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"tls"})
 	if err != nil {
 		t.Fatal(err)
