@@ -17,6 +17,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
+	"hash/maphash"
 	"math"
 	mrand "math/rand/v2"
 	"strconv"
@@ -50,7 +51,7 @@ type Config struct {
 	Drop       float64       // fraction of requests silently ignored
 	Delay      time.Duration // answer this late
 	RejectCode int           // answer this code ...
-	RejectProb float64       // ... to this fraction of requests
+	RejectProb float64       // ... to this fraction of transactions (a retransmission gets its original's answer)
 	Silent     bool          // never answer
 
 	// MaxRate caps the requests a second the registrar serves (0: none),
@@ -98,6 +99,7 @@ type Registrar struct {
 	cap    *bucket     // Config.MaxRate; nil: none
 	// retryAfter is the cap's 503 header line, written once.
 	retryAfter []byte
+	txSeed     maphash.Seed // Config.RejectProb's draw per transaction
 }
 
 // bucket is a token bucket kept as one atomic word, the generic cell rate
@@ -146,7 +148,7 @@ func New(cfg Config) *Registrar {
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
-	r := &Registrar{cfg: cfg, Loc: NewLocation(), Now: time.Now}
+	r := &Registrar{cfg: cfg, Loc: NewLocation(), Now: time.Now, txSeed: maphash.MakeSeed()}
 	r.silent.Store(cfg.Silent)
 	if cfg.MaxRate > 0 {
 		if cfg.MaxBurst <= 0 {
@@ -183,6 +185,7 @@ type Worker struct {
 	cch  digestfast.HA1Cache
 	Out  []byte
 	rng  *mrand.Rand
+	tx   maphash.Hash // transactionDraw's
 	aor  []byte
 	tmp  []byte
 	cont []byte
@@ -203,10 +206,12 @@ type Worker struct {
 func (r *Registrar) NewWorker() *Worker {
 	var seed [16]byte
 	_, _ = rand.Read(seed[:])
-	return &Worker{
+	w := &Worker{
 		r: r, Out: make([]byte, 0, 4096), aor: make([]byte, 0, 128), tmp: make([]byte, 0, 256),
 		rng: mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))),
 	}
+	w.tx.SetSeed(r.txSeed)
+	return w
 }
 
 // Handle processes one message and leaves the response, if any, in w.Out.
@@ -240,7 +245,7 @@ func (w *Worker) Handle(msg []byte) Verdict {
 		w.respond(503, "Service Unavailable", w.r.retryAfter)
 		return verdict
 	}
-	if cfg.RejectCode > 0 && w.rng.Float64() < cfg.RejectProb {
+	if cfg.RejectCode > 0 && w.transactionDraw(m) < cfg.RejectProb {
 		atomic.AddInt64(&w.Rejected, 1)
 		w.respond(cfg.RejectCode, reason(cfg.RejectCode), nil)
 		return verdict
@@ -254,6 +259,22 @@ func (w *Worker) Handle(msg []byte) Verdict {
 }
 
 var allowRegister = []byte("Allow: REGISTER")
+
+// transactionDraw is a number in [0, 1) fixed by the request's transaction
+// (Via branch, Call-ID, CSeq): a retransmission draws what its original
+// drew, so it gets the same answer, as a registrar's transaction layer
+// gives it. A fresh draw per datagram answered a REGISTER retransmitted
+// under load once 200 and once 403. (Drop stays per datagram: it plays
+// the network losing packets.)
+func (w *Worker) transactionDraw(m *sipwire.Msg) float64 {
+	w.tx.Reset()
+	_, _ = w.tx.Write(m.Via.Branch)
+	_, _ = w.tx.Write(m.CallID)
+	var cseq [4]byte
+	binary.LittleEndian.PutUint32(cseq[:], m.CSeq)
+	_, _ = w.tx.Write(cseq[:])
+	return float64(w.tx.Sum64()>>11) / (1 << 53)
+}
 
 func reason(code int) string {
 	switch code {

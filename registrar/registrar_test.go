@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -350,5 +351,34 @@ func TestMaxRateNoAllocs(t *testing.T) {
 		if a := testing.AllocsPerRun(100, func() { w.Handle(req) }); a != 0 {
 			t.Errorf("rate %v: %v allocs per request", rate, a)
 		}
+	}
+}
+
+// A refusal by Config.RejectProb is drawn per transaction: a
+// retransmission (the same bytes) gets its original's answer, from any
+// worker, while a share RejectProb of the transactions is refused.
+func TestRejectDrawnPerTransaction(t *testing.T) {
+	r := New(Config{RejectCode: 403, RejectProb: 0.5})
+	a, b := r.NewWorker(), r.NewWorker()
+	refused := 0
+	for i := range 1000 {
+		req := sipwire.AppendRegister(nil, &sipwire.Register{User: []byte("u"), Domain: []byte("d"), LocalHost: []byte("h"),
+			CallID: []byte("c" + strconv.Itoa(i%10)), CSeq: uint32(1 + i/10), FromTag: []byte("t"), Expires: 60, Branch: uint64(i)})
+		var codes [3]string
+		for k, w := range []*Worker{a, b, a} {
+			if w.Handle(req) != Reply {
+				t.Fatal("not answered")
+			}
+			codes[k] = string(w.Out[:12])
+		}
+		if codes[0] != codes[1] || codes[1] != codes[2] {
+			t.Fatalf("transaction %d answered %q", i, codes)
+		}
+		if codes[0] == "SIP/2.0 403 " {
+			refused++
+		}
+	}
+	if refused < 400 || refused > 600 {
+		t.Errorf("%d of 1000 transactions refused, want about 500", refused)
 	}
 }

@@ -38,7 +38,7 @@ func registrarFlags() []cli.Flag {
 		&cli.StringFlag{Name: "expires-style", Value: "contact", Usage: "granted interval in Contact ;expires (contact) or only in the Expires header (header)", EnvVars: env("expires-style")},
 		&cli.Float64Flag{Name: "drop", Usage: "fraction of requests silently ignored", EnvVars: env("drop")},
 		&cli.DurationFlag{Name: "delay", Usage: "answer this late", EnvVars: env("delay")},
-		&cli.StringFlag{Name: "reject", Usage: "CODE:P, e.g. 503:0.05", EnvVars: env("reject")},
+		&cli.StringFlag{Name: "reject", Usage: "CODE:P: answer CODE to a share P of the transactions (a retransmission gets its original's answer), e.g. 503:0.05", EnvVars: env("reject")},
 		&cli.BoolFlag{Name: "silent", Usage: "never answer", EnvVars: env("silent")},
 		&cli.Float64Flag{Name: "max-rate", Usage: "serve at most N requests a second, all transports together (a token bucket); over it answer 503 with Retry-After, as a Kamailio answering 503 when ratelimit's rl_check() fails (0: no cap)", EnvVars: env("max-rate")},
 		&cli.IntFlag{Name: "max-burst", Usage: "with --max-rate: requests served at once from a full bucket (default: --max-rate, a second's worth)", EnvVars: env("max-burst")},
