@@ -80,22 +80,32 @@ func Listen(reg *Registrar, host string, port int, transports []string) (*Server
 		}
 	}
 	if len(gnetTransports) > 0 {
-		if port == 0 {
-			p, err := freePort(host, gnetTransports)
-			if err != nil {
+		picked := port == 0
+		for try := 0; ; try++ {
+			if picked {
+				p, err := pickPort(host, gnetTransports)
+				if err != nil {
+					return nil, err
+				}
+				port = p
+			}
+			s.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+			if reg.cfg.ReusePort {
+				break
+			}
+			err := portFree(s.Addr, gnetTransports)
+			if err == nil {
+				break
+			}
+			// A port picked here can be taken by another socket before
+			// the check (tests that start registrars at once): pick again.
+			if !picked || try == 9 {
 				return nil, err
 			}
-			port = p
 		}
-		s.Addr = net.JoinHostPort(host, strconv.Itoa(port))
 		for _, t := range gnetTransports {
 			addrs = append(addrs, t+"://"+s.Addr)
 			s.transports[t] = s.Addr
-		}
-		if !reg.cfg.ReusePort {
-			if err := portFree(s.Addr, gnetTransports); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if err := s.openStreams(host, streamEps); err != nil {
@@ -225,6 +235,9 @@ func portFree(addr string, transports []string) error {
 }
 
 // freePort finds a port free for every transport on host.
+// pickPort is freePort; a test makes it return a port already taken.
+var pickPort = freePort
+
 func freePort(host string, transports []string) (int, error) {
 	for try := 0; try < 50; try++ {
 		l, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))

@@ -170,3 +170,31 @@ func TestCloseAfterAnswerTCP(t *testing.T) {
 		s.Close()
 	}
 }
+
+// A port Listen picked itself and found taken when it checked (another
+// socket bound it in between) is picked again, not refused.
+func TestPickedPortTakenIsPickedAgain(t *testing.T) {
+	held, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := held.LocalAddr().(*net.UDPAddr).Port
+	calls := 0
+	pickPort = func(host string, tr []string) (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return freePort(host, tr)
+	}
+	defer func() { pickPort = freePort }()
+	srv, err := Listen(New(Config{}), "127.0.0.1", 0, []string{"udp"})
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer srv.Close()
+	if calls != 2 || srv.Addr == held.LocalAddr().String() {
+		t.Errorf("%d picks, listening on %s (the taken port is %d)", calls, srv.Addr, taken)
+	}
+}
