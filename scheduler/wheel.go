@@ -12,7 +12,7 @@
 // in one Advance stalled the event loop for seconds every 262 s. Each level
 // keeps two sets of slots, for its current rotation and the next one, and
 // Advance moves the next coarse slot's timers down into the next rotation a
-// few at a time, spread over the ticks before that slot's time.
+// bounded number per elapsed tick, ahead of that slot's time.
 package scheduler
 
 import (
@@ -39,7 +39,6 @@ type Wheel struct {
 	// one slot of the level above; parity tells the current rotation from
 	// the next, which only the early cascade (precascade) fills.
 	heads    [levels][2][slotCount]uint32
-	count    [levels][2][slotCount]int32
 	occupied [levels][2]uint64 // bit s set: heads[l][p][s] is not empty
 
 	next, prev []uint32 // doubly linked slot lists, ids +1
@@ -150,14 +149,12 @@ func (w *Wheel) place(id uint32, t int64, l int) {
 		w.prev[h-1] = id + 1
 	}
 	w.heads[l][p][s] = id + 1
-	w.count[l][p][s]++
 	w.occupied[l][p] |= 1 << uint(s)
 }
 
 func (w *Wheel) unlink(id uint32) {
 	lp, s := int(w.loc[id])/slotCount, int(w.loc[id])%slotCount
 	l, p := lp/2, lp%2
-	w.count[l][p][s]--
 	n, pr := w.next[id], w.prev[id]
 	if pr != none {
 		w.next[pr-1] = n
@@ -259,12 +256,16 @@ func (w *Wheel) Advance(to time.Duration) {
 	}
 }
 
-// precascade moves part of each level's next slot (from level 2 up) down
-// into the next rotation of the level below, so that slot is empty, or
-// nearly, when its time comes. A share proportional to the ticks elapsed
-// is moved, twice what an even pace needs, so the move ends about halfway
-// to the slot's time. Level-1 slots span 64 ticks: cascading one at once
-// costs what firing its timers costs.
+// precascadePace is how many timers per elapsed tick precascade moves
+// from each level's next slot: enough to empty a level-2 slot (4 096
+// ticks) of 524 288 timers, a level-3 slot of 3·10^7, before their time.
+const precascadePace = 128
+
+// precascade moves timers of each level's next slot (from level 2 up)
+// down into the next rotation of the level below, precascadePace per
+// elapsed tick, so that slot is empty, or nearly, when its time comes.
+// Level-1 slots span 64 ticks: cascading one at once costs what firing
+// its timers costs.
 func (w *Wheel) precascade(elapsed int64) {
 	for l := 2; l < levels; l++ {
 		if w.occupied[l][0]|w.occupied[l][1] == 0 {
@@ -272,22 +273,14 @@ func (w *Wheel) precascade(elapsed int64) {
 		}
 		shift := uint(l) * slotBits
 		cur := int(w.now>>shift) & (slotCount - 1)
-		p := parity(w.now, l)
-		rot := w.now >> (shift + slotBits) << (shift + slotBits)
-		s, due := cur+1, rot|int64(cur+1)<<shift
+		p, s := parity(w.now, l), cur+1
 		if cur == slotCount-1 {
 			if l == levels-1 {
 				continue
 			}
-			s, p, due = 0, p^1, rot+1<<(shift+slotBits)
+			p, s = p^1, 0
 		}
-		n := int64(w.count[l][p][s])
-		if n == 0 {
-			continue
-		}
-		left := due - w.now
-		budget := min(n, (2*n*elapsed+left-1)/left)
-		for ; budget > 0; budget-- {
+		for budget := elapsed * precascadePace; budget > 0 && w.heads[l][p][s] != none; budget-- {
 			id := w.heads[l][p][s] - 1
 			w.unlink(id)
 			w.place(id, w.when[id], l-1)
