@@ -17,21 +17,7 @@ func (sink) OnMessage(any, []byte) {}
 func (sink) OnClosed(any, error)   {}
 
 func TestBatchSendsEveryDatagramInOrder(t *testing.T) {
-	srv, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	loops, err := Start(sink{}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loops.Stop()
-	c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := NewBatch(c)
+	b, srv := batchTo(t, true)
 	const n = 150 // more than two full batches
 	for i := 0; i < n; i++ {
 		b.Add([]byte(fmt.Sprintf("msg %03d", i)))
@@ -60,9 +46,9 @@ func TestBatchSendsEveryDatagramInOrder(t *testing.T) {
 	}
 }
 
-// gsoPair is a batch to a server socket, with segmentation offload when
-// the kernel has it.
-func gsoPair(t *testing.T) (*Batch, net.PacketConn) {
+// batchTo is a batch to a server socket, with segmentation offload when
+// gso is set and the kernel has it.
+func batchTo(t *testing.T, gso bool) (*Batch, net.PacketConn) {
 	t.Helper()
 	srv, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -75,6 +61,9 @@ func gsoPair(t *testing.T) (*Batch, net.PacketConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { loops.Stop() })
+	if !gso {
+		loops.SetGSO(false)
+	}
 	c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +126,7 @@ func checkSameSizeOrder(t *testing.T, got, want []string) {
 }
 
 func TestBatchSegmentsDatagramsOfOneSize(t *testing.T) {
-	b, srv := gsoPair(t)
+	b, srv := batchTo(t, true)
 	if !b.gso {
 		t.Skip("no UDP_SEGMENT on this kernel")
 	}
@@ -161,7 +150,7 @@ func TestBatchSegmentsDatagramsOfOneSize(t *testing.T) {
 // refuses with EIO: the batch counts it, sends the datagrams one by one,
 // and does so from then on.
 func TestBatchFallsBackWhenSegmentationIsRefused(t *testing.T) {
-	b, srv := gsoPair(t)
+	b, srv := batchTo(t, true)
 	if !b.gso {
 		t.Skip("no UDP_SEGMENT on this kernel")
 	}
@@ -183,22 +172,7 @@ func TestBatchFallsBackWhenSegmentationIsRefused(t *testing.T) {
 }
 
 func TestBatchWithoutGSOSendsOneByOne(t *testing.T) {
-	srv, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	loops, err := Start(sink{}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loops.Stop()
-	loops.SetGSO(false)
-	c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := NewBatch(c)
+	b, srv := batchTo(t, false)
 	want := mixed(b, 40)
 	b.Flush()
 	if got := readAll(t, srv, len(want)); fmt.Sprint(got) != fmt.Sprint(want) {
