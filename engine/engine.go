@@ -555,7 +555,7 @@ func (e *Engine) OnMessageAt(tag any, msg []byte, arrived time.Time, from netip.
 	if !arrived.IsZero() {
 		waited = min(max(time.Since(arrived), 0), time.Second)
 	}
-	l.onMessage(msg, waited, l.udp, from)
+	l.onMessage(tag, msg, waited, l.udp, from)
 }
 
 // OnClosed takes a lost stream connection (Receiver).

@@ -75,6 +75,7 @@ type lane struct {
 	remote    netip.AddrPort // the target, for the trace
 	tmsg      trace.Message  // scratch, for the tap
 	tout      trace.Outcome
+	answerBuf []byte // scratch for the answers to requests (answer)
 }
 
 // napTag tags a per-NAP socket.
@@ -366,15 +367,19 @@ func (l *lane) fail(key int, i uint32) {
 
 // onMessage handles a message for this lane (lock not held) that arrived
 // waited ago: its transaction's latency ends at the arrival.
-func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool, from netip.AddrPort) {
+func (l *lane) onMessage(tag any, msg []byte, waited time.Duration, onLoop bool, from netip.AddrPort) {
 	l.mu.Lock()
 	l.onLoop = onLoop
 	defer func() { l.onLoop = false; l.mu.Unlock() }()
 	l.rec.MessagesReceived++
 	m := &l.msg
-	if err := m.Parse(msg); err != nil || m.IsRequest {
+	if err := m.Parse(msg); err != nil {
 		l.rec.Malformed++
 		l.traceStray(msg, from, "malformed")
+		return
+	}
+	if m.IsRequest {
+		l.answer(tag, msg, from)
 		return
 	}
 	// The branch carries the lane's salt and the NAP's index: a response
@@ -395,6 +400,57 @@ func (l *lane) onMessage(msg []byte, waited time.Duration, onLoop bool, from net
 		l.traceMessage(false, int64(l.co.groupIndex(l.idx, i)), l.localOf(i), from, msg)
 	}
 	l.d.Response(i, m, waited)
+}
+
+// answer answers a request that reached the lane's NAPs (a registrar's
+// OPTIONS ping, say) on the socket or connection it came on, back to where
+// it came from, as a gateway does (nap.AppendAnswer says what it answers).
+func (l *lane) answer(tag any, msg []byte, from netip.AddrPort) {
+	m := &l.msg
+	if m.ParseAddresses() != nil || m.Answerable() != nil {
+		l.rec.Malformed++
+		l.traceStray(msg, from, "malformed")
+		return
+	}
+	l.rec.RequestReceived(m.Method)
+	var c Conn
+	switch t := tag.(type) {
+	case *sharedConn:
+		c = t.conn
+	case *napTag:
+		if int(t.i) < len(l.conns) {
+			c = l.conns[t.i]
+		}
+	}
+	if l.tap != nil {
+		l.traceMessage(false, -1, l.localOfConn(c), from, msg)
+	}
+	out, ok, _ := nap.AppendAnswer(l.answerBuf[:0], m, l.d.M.Cfg.UserAgent)
+	l.answerBuf = out
+	if !ok || c == nil {
+		return
+	}
+	l.rec.MessagesSent++
+	if l.tap != nil {
+		l.traceMessage(true, -1, l.localOfConn(c), from, out)
+	}
+	var err error
+	if d, isDatagram := c.(datagramTo); isDatagram && l.udp && from.IsValid() {
+		err = d.SendTo(out, from)
+	} else {
+		err = c.Send(out)
+	}
+	if err != nil {
+		l.rec.SendFailures++
+	}
+}
+
+// localOfConn is a connection's local address, for the trace.
+func (l *lane) localOfConn(c Conn) netip.AddrPort {
+	if c == nil {
+		return l.sh0Local()
+	}
+	return c.LocalAddr()
 }
 
 // traceMessage hands one message to the tap.

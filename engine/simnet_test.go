@@ -39,6 +39,26 @@ type simNet struct {
 	// lose, if set, says which requests the network loses on their way
 	// (a deterministic --drop).
 	lose func(s simSend) bool
+	// sockets: every socket or connection that sent a request, in order
+	// (seen: the same as a set); answers: what the NAPs answered to the
+	// requests delivered to them (deliverRequest).
+	sockets []*simConn
+	seen    map[*simConn]bool
+	answers []simAnswer
+}
+
+// simAnswer is a NAP's response to a request from the network.
+type simAnswer struct {
+	at   time.Duration
+	conn *simConn
+	to   string
+	msg  []byte
+}
+
+// deliverRequest delivers a request from target to the NAPs on socket c,
+// as a registrar that pings its contacts does.
+func (n *simNet) deliverRequest(c *simConn, from string, req []byte) {
+	n.recv.OnMessageAt(c.tag, req, time.Time{}, netip.MustParseAddrPort(from))
 }
 
 type simRegistrar struct {
@@ -56,6 +76,7 @@ type simSend struct {
 	expires   int64 // Contact ;expires= (0: un-REGISTER)
 	cseq      uint32
 	callID    string
+	conn      *simConn // the socket or connection it left on
 }
 
 type simEvent struct {
@@ -237,7 +258,18 @@ func (c *simConn) sendTo(b []byte, target string) error {
 	if err := m.Parse(raw); err != nil {
 		n.t.Fatalf("unparsable request: %v\n%s", err, raw)
 	}
-	s := simSend{at: n.clock.Now(), target: target, transport: c.transport, user: string(m.From.URI), cseq: m.CSeq, callID: string(m.CallID)}
+	if !m.IsRequest { // a NAP's answer to a request the network delivered (deliverRequest)
+		n.answers = append(n.answers, simAnswer{at: n.clock.Now(), conn: c, to: target, msg: raw})
+		return nil
+	}
+	if !n.seen[c] {
+		if n.seen == nil {
+			n.seen = map[*simConn]bool{}
+		}
+		n.seen[c] = true
+		n.sockets = append(n.sockets, c)
+	}
+	s := simSend{at: n.clock.Now(), target: target, transport: c.transport, user: string(m.From.URI), cseq: m.CSeq, callID: string(m.CallID), conn: c}
 	if m.NumContacts > 0 {
 		s.expires = m.Contacts[0].Expires
 	}

@@ -156,6 +156,12 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		for c, v := range p.Responses {
 			out.Responses[c] += v
 		}
+		for m, v := range p.RequestsReceived {
+			if out.RequestsReceived == nil {
+				out.RequestsReceived = map[string]int64{}
+			}
+			out.RequestsReceived[m] += v
+		}
 		if h := p.Handshakes; h != nil {
 			if out.Handshakes == nil {
 				out.Handshakes = &HandshakeSummary{}

@@ -73,6 +73,9 @@ type Counts struct {
 	// UDP segmentation offload: segmented messages sent, the datagrams
 	// they carried, segmented messages the kernel refused.
 	GSOSends, GSODatagrams, GSORefused int64
+	// RequestsReceived: requests that reached a NAP, by RequestMethods;
+	// each was answered (OPTIONS 200, others a final error) except ACK.
+	RequestsReceived [numMethods]int64
 }
 
 func (c *Counts) add(o *Counts) {
@@ -100,6 +103,9 @@ func (c *Counts) add(o *Counts) {
 	c.KeepalivesAnswered += o.KeepalivesAnswered
 	c.KeepaliveFailures += o.KeepaliveFailures
 	c.OptionsSent += o.OptionsSent
+	for k, n := range o.RequestsReceived {
+		c.RequestsReceived[k] += n
+	}
 }
 
 // NewRecorder makes an empty recorder.
@@ -321,6 +327,10 @@ type Summary struct {
 	UDPGSO *GSOSummary `json:"udp_gso,omitempty"`
 	// DrainLatencyMS: the stop's un-REGISTERs, apart from latency_ms (the load).
 	DrainLatencyMS Percentiles `json:"drain_latency_ms"`
+	// RequestsReceived: requests that reached the NAPs (a registrar's or
+	// SBC's OPTIONS pings), by method; absent when none did. Each is
+	// answered, none is a failure or malformed.
+	RequestsReceived map[string]int64 `json:"requests_received,omitempty"`
 	// Handshakes: how the tls, ws and wss connections were made (absent
 	// when none was); ConnectFailureReasons: why connects failed.
 	Handshakes *HandshakeSummary `json:"handshakes,omitempty"`
@@ -479,6 +489,7 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 		s.UDPGSO = &GSOSummary{Messages: t.GSOSends, Datagrams: t.GSODatagrams, Refused: t.GSORefused}
 	}
 	s.Targets = t.Targets
+	s.RequestsReceived = requestsByMethod(&t.RequestsReceived)
 	if t.KeepalivesSent > 0 {
 		s.Keepalives = &KeepaliveSummary{Sent: t.KeepalivesSent, Answered: t.KeepalivesAnswered, Failed: t.KeepaliveFailures, Options: t.OptionsSent}
 		if t.Keepalive != nil {

@@ -89,6 +89,7 @@ func newCollector(view func() *View, labels map[string]string) *collector {
 	c.descs["target_requests"] = prometheus.NewDesc("regstorm_target_requests_total", "REGISTER transactions started at each target.", tl, cl)
 	c.descs["target_timeouts"] = prometheus.NewDesc("regstorm_target_timeouts_total", "Transactions that timed out at each target.", tl, cl)
 	c.descs["target_failovers"] = prometheus.NewDesc("regstorm_target_failovers_total", "NAPs that left each target for their next (timeout, 503, failed connect).", tl, cl)
+	c.descs["requests_received"] = prometheus.NewDesc("regstorm_requests_received_total", "Requests that reached the NAPs (a registrar's or SBC's OPTIONS pings), by method; each answered.", []string{"group", "method"}, cl)
 	c.descs["keepalives"] = prometheus.NewDesc("regstorm_keepalives_total", "Keep-alive pings (CRLF, WebSocket or OPTIONS) by result: sent, answered, failed (a flow found dead).", []string{"group", "result"}, cl)
 	c.descs["keepalive"] = prometheus.NewDesc("regstorm_keepalive_latency_seconds", "A keep-alive ping's time to its pong or answer.", g, cl)
 	c.descs["reboots"] = prometheus.NewDesc("regstorm_reboots_total", "Reboots made (--reboot-at, SIGUSR2).", nil, cl)
@@ -133,6 +134,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.descs["responses"], prometheus.CounterValue, float64(x), name, strconv.Itoa(code))
 		}
 		c.collectFailures(ch, t, name)
+		for k, x := range t.RequestsReceived {
+			if x > 0 {
+				ch <- prometheus.MustNewConstMetric(c.descs["requests_received"], prometheus.CounterValue, float64(x), name, RequestMethods[k])
+			}
+		}
 		ch <- prometheus.MustNewConstMetric(c.descs["registered"], prometheus.GaugeValue, float64(t.Registered), name)
 		ch <- prometheus.MustNewConstMetric(c.descs["naps"], prometheus.GaugeValue, float64(gv.NAPs), name)
 		ch <- prometheus.MustNewConstMetric(c.descs["handshakes"], prometheus.CounterValue, float64(t.Full), name, "full")
