@@ -47,13 +47,14 @@ func TestDeadPortCountsAddUp(t *testing.T) {
 func TestStopDuringRampCountsAddUp(t *testing.T) {
 	for _, tr := range []sipwire.Transport{sipwire.UDP, sipwire.TCP} {
 		t.Run(tr.String(), func(t *testing.T) {
-			// Answers 200 ms late: at the stop, ~800 REGISTERs are in flight,
-			// however slow the machine is to start the drain.
-			srv := startRegistrar(t, registrar.Config{Delay: 200 * time.Millisecond})
+			// Answers 1 s late: at the stop every REGISTER sent (~1 600) is
+			// in flight, and still is when the drain, paced at the ramp's
+			// rate (0.4 s for them all), reaches it, however slow the machine.
+			srv := startRegistrar(t, registrar.Config{Delay: time.Second})
 			o := baseOptions(srv.Addr, 5000)
 			o.NAP.Transport = tr
 			o.Rate = 4000 // 1.25 s of ramp, cut at 0.4 s
-			o.Duration, o.Drain = 400*time.Millisecond, 2*time.Second
+			o.Duration, o.Drain = 400*time.Millisecond, 3*time.Second
 			o.Window = 10000 // the drain reaches the NAPs in flight before their answers
 			res, err := Run(context.Background(), o)
 			if err != nil {

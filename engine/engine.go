@@ -212,8 +212,15 @@ type cohort struct {
 	rate      float64
 	rampBegin time.Duration
 	rampBase  int
-	// Stops: NAPs [stopAt, stopTo) at or above want are still to stop.
+	// Stops: NAPs [stopAt, stopTo) at or above want are still to stop;
+	// stopN of them were stopped since stopBegin (-1: a new set, paced
+	// from the next step); those below heldTo that held a window slot
+	// were stopped ahead of their turn (stopHolders).
 	stopAt, stopTo int
+	stopN          int
+	stopBegin      time.Duration
+	stopRate       float64 // the pace of the current set (0: the window's)
+	heldTo         int
 }
 
 // groupIndex is NAP (lane l, local i)'s index in its group: with --shard
@@ -592,7 +599,9 @@ func (e *Engine) step() time.Duration {
 	}
 	for _, gr := range e.groups {
 		for _, co := range gr.cohorts {
-			e.stops(co)
+			if due := e.stops(co, now); due > 0 {
+				next = min(next, due)
+			}
 		}
 	}
 	if e.phase == phaseLoad {

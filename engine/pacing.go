@@ -76,33 +76,91 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 }
 
 // stops un-REGISTERs the cohort's NAPs at or above want that are still to
-// stop, as the window has room (drained checks whether any is left).
-func (e *Engine) stops(co *cohort) {
+// stop: at the cohort's rate when it has one, as the ramp registered them
+// (a burst of un-REGISTERs would overflow a registrar's receive buffer;
+// the drain's pace is raised only as far as needed to send them all in
+// the first 80 % of --drain), else as the window has room. A NAP whose REGISTER holds a window slot
+// keeps it for its un-REGISTER, so a window full of unanswered REGISTERs
+// does not hold the stop back (drained checks whether any is left). It
+// returns when the next paced stop is due (0: none, or when the window
+// frees).
+func (e *Engine) stops(co *cohort, now time.Duration) time.Duration {
+	if co.stopAt < co.stopTo && co.stopN < 0 {
+		co.stopBegin, co.stopN, co.stopRate = now, 0, co.rate // a new set of stops: its pace starts now
+		if co.rate > 0 && e.phase == phaseDrain && e.o.Drain > 0 {
+			// Faster if the rate would not send them all in the first 80 %
+			// of --drain: a steady pace, never a burst, and every
+			// un-REGISTER sent in time for its answer.
+			need := float64((co.stopTo-co.stopAt)*e.o.ShardN) / (0.8 * e.o.Drain.Seconds())
+			co.stopRate = max(co.rate, need)
+		}
+	}
 	for co.stopAt < co.stopTo {
 		c := co.stopAt
 		if c < co.want {
 			co.stopAt++ // wanted again meanwhile: it keeps running
 			continue
 		}
-		if e.window.Load() >= int64(e.o.Window) {
-			return
+		if co.stopRate > 0 {
+			nth := co.stopN*e.o.ShardN + e.o.ShardK // as the ramp's: this process's share of the rate
+			if due := pacedStart(co.stopBegin, nth, co.stopRate); due > now {
+				return due
+			}
 		}
 		l := co.lanes[c%len(co.lanes)]
 		i := uint32(c / len(co.lanes))
 		l.lockOnLoop()
+		stopped := true
 		if int(i) < len(l.d.NAPs) {
-			if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped {
-				if !l.paced[i] {
-					l.paced[i] = true // released when the stop ends (Tally)
-					e.window.Add(1)
-				}
-				l.batching = l.batch != nil
-				l.d.Stop(i)
+			switch st := l.d.NAPs[i].State; {
+			case st == nap.Idle || st == nap.Stopped || l.d.NAPs[i].Stopping():
+				stopped = false // nothing to stop, or stopping already
+			case !l.paced[i] && co.stopRate == 0 && e.window.Load() >= int64(e.o.Window):
+				l.unlockOnLoop()
+				e.stopHolders(co)
+				return 0
+			default:
+				l.stopNAP(i)
 			}
 		}
 		l.unlockOnLoop()
+		if stopped {
+			co.stopN++
+		}
 		co.stopAt++
 	}
+	return 0
+}
+
+// stopHolders, once per set of stops, un-REGISTERs at once the NAPs still
+// to stop whose REGISTER holds a window slot: they need no new one, and
+// waiting for the window would wait for their own answers.
+func (e *Engine) stopHolders(co *cohort) {
+	for c := max(co.stopAt, co.heldTo); c < co.stopTo; c++ {
+		if c < co.want {
+			continue
+		}
+		l := co.lanes[c%len(co.lanes)]
+		i := uint32(c / len(co.lanes))
+		l.lockOnLoop()
+		if int(i) < len(l.d.NAPs) && l.paced[i] {
+			if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped && !l.d.NAPs[i].Stopping() {
+				l.stopNAP(i)
+			}
+		}
+		l.unlockOnLoop()
+	}
+	co.heldTo = co.stopTo
+}
+
+// stopNAP un-REGISTERs NAP i (the lane's lock held), in a window slot.
+func (l *lane) stopNAP(i uint32) {
+	if !l.paced[i] {
+		l.paced[i] = true // released when the stop ends (Tally)
+		l.e.window.Add(1)
+	}
+	l.batching = l.batch != nil
+	l.d.Stop(i)
 }
 
 // stopFrom sets a cohort to un-REGISTER its NAPs from c on.
@@ -114,6 +172,8 @@ func (co *cohort) stopFrom(c int) {
 		co.stopAt = c
 	}
 	co.stopTo = max(co.stopTo, co.size)
+	co.stopN = -1 // paced from the next step
+	co.heldTo = min(co.heldTo, co.stopAt)
 }
 
 // initialDelay is NAP n's delay before its first REGISTER: uniform in

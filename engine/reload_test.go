@@ -157,7 +157,8 @@ func TestReloadNewTransportUnregistersFirst(t *testing.T) {
 }
 
 // More NAPs in a group: the new ones start at the group's rate; fewer:
-// those above the count un-REGISTER. The others send nothing extra.
+// those above the count un-REGISTER, at the group's rate too. The others
+// send nothing extra.
 func TestReloadResizesAGroup(t *testing.T) {
 	n := newSimNet(t, simX)
 	g := simGroup("g", 4, simX)
@@ -170,8 +171,8 @@ func TestReloadResizesAGroup(t *testing.T) {
 	n.run(e, 600*time.Second)
 	res, _ := e.Wait()
 	sendsAre(t, n.sends(simX, "g000"), "udp@0s:3600", "udp@5m0s:0")
-	sendsAre(t, n.sends(simX, "g005"), "udp@1m40.1s:3600", "udp@3m20s:0")
-	sendsAre(t, n.sends(simX, "g004"), "udp@1m40s:3600", "udp@3m20s:0")
+	sendsAre(t, n.sends(simX, "g005"), "udp@1m40.1s:3600", "udp@3m20.2s:0")
+	sendsAre(t, n.sends(simX, "g004"), "udp@1m40s:3600", "udp@3m20.1s:0")
 	sendsAre(t, n.sends(simX, "g003"), "udp@0s:3600", "udp@3m20s:0")
 	if s := res.Summary; s.NAPs != 3 || s.Registered != 3 || s.Reloads.Applied != 2 {
 		t.Errorf("naps %d registered %d reloads %+v", s.NAPs, s.Registered, s.Reloads)

@@ -108,6 +108,10 @@ type NAP struct {
 // refusal, timeout or lost connection since).
 func (n *NAP) Registered() bool { return n.flags&fRegistered != 0 }
 
+// Stopping reports whether the NAP's un-REGISTER is under way (sent, or
+// waiting for its connection): a second Stop must not cut it short.
+func (n *NAP) Stopping() bool { return n.flags&fUnreg != 0 }
+
 // Send says what the caller must put on the wire.
 type Send uint8
 

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// unregisters lists when the un-REGISTERs (Contact ;expires=0) reached
+// target, the first transmission of each.
+func unregisters(n *simNet, target string) []time.Duration {
+	var at []time.Duration
+	seen := map[string]uint32{}
+	for _, s := range n.sends(target, "") {
+		if s.expires == 0 && seen[s.user] != s.cseq {
+			seen[s.user] = s.cseq
+			at = append(at, s.at)
+		}
+	}
+	return at
+}
+
+// A stop while the window is full of unanswered first REGISTERs: each of
+// them is abandoned and un-REGISTERed at once (in the slot its REGISTER
+// held), not held back by the window its own REGISTERs fill.
+func TestStopWithAFullWindowUnregisters(t *testing.T) {
+	n := newSimNet(t, simX)
+	n.regs[simX].silent = true
+	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 200, simX)}, Window: 100, Duration: 3 * time.Second, Drain: 5 * time.Second})
+	n.run(e, 100*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	s := res.Summary
+	at := unregisters(n, simX)
+	if len(at) != 100 || at[0] != 3*time.Second || at[99] != 3*time.Second {
+		t.Fatalf("%d un-REGISTERs, first and last at %v", len(at), at)
+	}
+	if s.Requests != 200 || s.Abandoned != 100 || res.InFlight != 100 {
+		t.Errorf("requests %d, abandoned %d, in flight %d: want 200, 100 (the REGISTERs), 100 (the un-REGISTERs, unanswered)", s.Requests, s.Abandoned, res.InFlight)
+	}
+}
+
+// With a rate, the stop sends its un-REGISTERs at that rate, as the ramp
+// sent the REGISTERs, not in one burst; faster only as far as needed to
+// send them all in the first 80 % of --drain. (The simulated network
+// steps at least 1 ms: a send due a few ns after a step leaves 1 ms late.)
+func TestDrainIsPacedByTheRate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		drain time.Duration
+		every time.Duration
+	}{{"rate", 20 * time.Second, 10 * time.Millisecond}, {"raised-to-fit-the-drain", 5 * time.Second, 4 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newSimNet(t, simX)
+			e := startSim(t, n, Options{Groups: []Group{simGroup("g", 1000, simX)}, Rate: 100, Duration: 20 * time.Second, Drain: tc.drain})
+			n.run(e, 100*time.Second)
+			res, _ := e.Wait()
+			checkSums(t, res)
+			at := unregisters(n, simX)
+			if len(at) != 1000 || res.Summary.Unregistered != 1000 {
+				t.Fatalf("%d un-REGISTERs sent, %d answered", len(at), res.Summary.Unregistered)
+			}
+			for k, x := range at {
+				if want := 20*time.Second + time.Duration(k)*tc.every; x < want-time.Microsecond || x > want+time.Millisecond {
+					t.Fatalf("un-REGISTER %d at %v, want %v (one every %v)", k, x, want, tc.every)
+				}
+			}
+		})
+	}
+}
+
+// A peer that resets the shared TCP connection while REGISTERs are in
+// flight: each lost transaction is a failure, "connection-lost", with the
+// NAPs it happened to, never "no failures".
+func TestConnectionResetIsAFailure(t *testing.T) {
+	n := newSimNet(t, simX)
+	n.regs[simX].silent = true // REGISTERs stay in flight until the reset
+	g := simGroup("g", 10, simX)
+	g.NAP.Transport = sipwire.TCP
+	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 3 * time.Second, Drain: 2 * time.Second})
+	n.at(time.Second, func() {
+		for _, c := range n.conns {
+			if !c.closed {
+				c.closed = true
+				n.recv.OnClosed(c.tag, errRefused)
+			}
+		}
+	})
+	n.run(e, 100*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	f := res.Summary.Failures["connection-lost"]
+	if f == nil || f.Count != 10 || len(f.Examples) == 0 || f.Examples[0].Group != "g" {
+		t.Fatalf("failures %v", res.Summary.Failures)
+	}
+	if res.Totals.TransactionsLost != 10 || res.Summary.ConnectionsLost != 10 {
+		t.Errorf("transactions lost %d, connections lost %d", res.Totals.TransactionsLost, res.Summary.ConnectionsLost)
+	}
+}
