@@ -234,9 +234,10 @@ func (l *lane) armed(at time.Duration) { l.e.armed(at, l.onLoop) }
 
 // Keys of lane.fails that are not status codes.
 const (
-	failTimeout = -1
-	failConnect = -2
-	failAuth    = -3 // a 401/407 refusing our credentials
+	failTimeout  = -1
+	failConnect  = -2
+	failAuth     = -3 // a 401/407 refusing our credentials
+	failConnLost = -4 // a transaction lost with its connection
 )
 
 // maxExamples is how many NAPs each failure names.
@@ -266,6 +267,10 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 		l.fail(failConnect, i)
 	case nap.EvConnLost:
 		rec.ConnLost++
+		if a.Abandoned { // a transaction lost with its connection: the peer reset or closed it
+			rec.TransactionsLost++
+			l.fail(failConnLost, i)
+		}
 	case nap.EvUnregistered:
 		rec.Unregistered++
 	case nap.EvRefused:

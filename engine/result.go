@@ -102,6 +102,8 @@ func (e *Engine) failures(malformed int64) (map[string]*metrics.Failure, map[str
 				name = "connect-failed"
 			case failAuth:
 				name = "auth-refused"
+			case failConnLost:
+				name = "connection-lost"
 			}
 			f := out[name]
 			if f == nil {

@@ -62,10 +62,13 @@ type Recorder struct {
 type Counts struct {
 	Requests, Retransmissions, Timeouts, AuthChallenges int64
 	Malformed, Stale, ConnectFailures, ConnLost         int64
-	Unregistered, Refused, Connects, Abandoned          int64
-	MessagesSent, MessagesReceived                      int64
-	SendFailures                                        int64 // sends the socket refused (buffer full, connection gone)
-	Registered                                          int64 // gauge
+	// TransactionsLost: of the abandoned, transactions lost with their
+	// connection (the peer reset or closed it): a failure.
+	TransactionsLost                           int64
+	Unregistered, Refused, Connects, Abandoned int64
+	MessagesSent, MessagesReceived             int64
+	SendFailures                               int64 // sends the socket refused (buffer full, connection gone)
+	Registered                                 int64 // gauge
 	Handshakes
 	// Keep-alive pings sent, answered, and unanswered (a flow found dead).
 	KeepalivesSent, KeepalivesAnswered, KeepaliveFailures int64
@@ -87,6 +90,7 @@ func (c *Counts) add(o *Counts) {
 	c.Stale += o.Stale
 	c.ConnectFailures += o.ConnectFailures
 	c.ConnLost += o.ConnLost
+	c.TransactionsLost += o.TransactionsLost
 	c.Unregistered += o.Unregistered
 	c.Refused += o.Refused
 	c.Connects += o.Connects
@@ -355,7 +359,8 @@ type Summary struct {
 	// Reloads: new configurations applied while running, and refused.
 	Reloads Reloads `json:"reloads"`
 	// Failures: each reason a registration failed ("403", "timeout",
-	// "connect-failed", "auth-refused", "malformed") with its count and a
+	// "connect-failed", "auth-refused", "connection-lost": a transaction
+	// lost with its connection, "malformed") with its count and a
 	// few of the NAPs it happened to.
 	Failures map[string]*Failure `json:"failures,omitempty"`
 	// FailureExamples: for each failure ("503", "timeout"), the user of one

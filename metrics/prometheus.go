@@ -65,7 +65,7 @@ func LatencyBuckets() []float64 { return append([]float64(nil), latencyBuckets..
 
 // failureReasons are always exported, 0 or more, so that a rate over them
 // exists from the first scrape; refusals add their status code.
-var promFailureReasons = []string{"timeout", "connect-failed", "auth-refused", "malformed"}
+var promFailureReasons = []string{"timeout", "connect-failed", "auth-refused", "connection-lost", "malformed"}
 
 // newCollector makes the collector; labels go on every series (the shard
 // of a distributed run: shard="k").
@@ -98,7 +98,7 @@ func newCollector(view func() *View, labels map[string]string) *collector {
 	c.descs["churn"] = prometheus.NewDesc("regstorm_churn_total", "NAPs taken offline and brought back (--churn-rate), by direction.", []string{"direction"}, cl)
 	c.stormDescs(cl)
 	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, cl)
-	c.descs["failures"] = prometheus.NewDesc("regstorm_failures_total", "Failed registrations by reason: a refusal's status code (auth-refused: a 401/407 refusing the credentials), timeout (every transaction ended by Timer F), connect-failed, malformed (messages that did not parse).", []string{"group", "reason"}, cl)
+	c.descs["failures"] = prometheus.NewDesc("regstorm_failures_total", "Failed registrations by reason: a refusal's status code (auth-refused: a 401/407 refusing the credentials), timeout (every transaction ended by Timer F), connect-failed, connection-lost (a transaction lost with its connection), malformed (messages that did not parse).", []string{"group", "reason"}, cl)
 	c.descs["start"] = prometheus.NewDesc("regstorm_start_time_seconds", "When the load began, Unix time (with --start-at, the end of the wait): shards that started together show the same.", nil, cl)
 	return c
 }
@@ -196,7 +196,7 @@ func promBuckets(h *hdrhistogram.Histogram) (uint64, float64, map[float64]uint64
 
 // collectFailures exports a group's failed registrations by reason.
 func (c *collector) collectFailures(ch chan<- prometheus.Metric, t *Totals, group string) {
-	n := map[string]int64{"timeout": t.Timeouts, "connect-failed": t.ConnectFailures, "malformed": t.Malformed}
+	n := map[string]int64{"timeout": t.Timeouts, "connect-failed": t.ConnectFailures, "connection-lost": t.TransactionsLost, "malformed": t.Malformed}
 	for code, x := range t.Refusals {
 		if code == 401 || code == 407 {
 			n["auth-refused"] += x
