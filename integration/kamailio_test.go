@@ -65,13 +65,20 @@ func startKamailio(t *testing.T, defs map[string]string) *kamailio {
 // startKamailioOn is startKamailio on a given port (a restart).
 func startKamailioOn(t *testing.T, port int, defs map[string]string) *kamailio {
 	t.Helper()
+	return startKamailioCfg(t, "../bench/peers/kamailio.cfg", port, defs)
+}
+
+// startKamailioCfg runs the Kamailio configuration cfg, which takes its
+// SIP port as KPORT and its control socket as KCTL, on port.
+func startKamailioCfg(t *testing.T, cfg string, port int, defs map[string]string) *kamailio {
+	t.Helper()
 	bin, err := exec.LookPath("kamailio")
 	if err != nil {
 		t.Fatalf("kamailio not installed (apt-get install kamailio): %v", err)
 	}
 	dir := t.TempDir()
 	k := &kamailio{t: t, port: port, ctl: "unix:" + filepath.Join(dir, "ctl"), log: filepath.Join(dir, "kamailio.log")}
-	args := []string{"-f", "../bench/peers/kamailio.cfg", "-DD", "-E", "-P", filepath.Join(dir, "kamailio.pid"), "-Y", dir,
+	args := []string{"-f", cfg, "-DD", "-E", "-P", filepath.Join(dir, "kamailio.pid"), "-Y", dir,
 		"-A", "KPORT=" + strconv.Itoa(k.port), "-A", `KCTL="` + k.ctl + `"`}
 	for name, v := range defs {
 		args = append(args, "-A", name+"="+v)
