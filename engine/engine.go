@@ -145,6 +145,8 @@ type Engine struct {
 	drainAt  time.Duration // the drain's last scan for NAPs still busy
 	// At the end of the load phase, for the summary.
 	loadTime        time.Duration
+	atLoadEnd       *metrics.Totals // every lane's counts then: the drain's are the rest
+	drainTime       time.Duration
 	registeredAtEnd map[*groupRun]int64
 	targetsAtEnd    map[string]int64 // NAPs registered per target, at the end of the load
 	process         *metrics.Process // the tester at the end of the load
@@ -692,11 +694,13 @@ func (e *Engine) beginDrain(now time.Duration) {
 	e.closeEvent(now) // what it reached by the end of the load
 	e.endStage(now)
 	e.registeredAtEnd = map[*groupRun]int64{}
+	e.atLoadEnd = metrics.NewCounts()
 	for _, gr := range e.groups {
 		var reg int64
 		for _, co := range gr.cohorts {
 			for _, l := range co.lanes {
 				l.mu.Lock()
+				e.atLoadEnd.AddCounts(l.rec)
 				reg += l.rec.Registered
 				for t := range l.rec.Targets {
 					if e.targetsAtEnd == nil {
@@ -753,6 +757,9 @@ func (e *Engine) drained(now time.Duration) bool {
 // finish ends the run: a final snapshot, then Wait returns.
 func (e *Engine) finish(now time.Duration) {
 	e.closing.Store(true) // late answers change nothing now
+	if e.phase == phaseDrain {
+		e.drainTime = now - e.start - e.loadTime
+	}
 	e.phase = phaseDone
 	e.snapshot(now, true)
 	close(e.snaps)

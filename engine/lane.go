@@ -76,6 +76,8 @@ type lane struct {
 	tmsg      trace.Message  // scratch, for the tap
 	tout      trace.Outcome
 	answerBuf []byte // scratch for the answers to requests (answer)
+	// leftUntil: the latest a binding whose un-REGISTER failed may stay.
+	leftUntil time.Duration
 }
 
 // napTag tags a per-NAP socket.
@@ -259,6 +261,12 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 		rec.Timeouts++
 		if !a.Unregister {
 			l.fail(failTimeout, i)
+		} else {
+			l.unregisterFailed(i, 0)
+		}
+	case nap.EvStopped:
+		if a.Unregister && a.Code >= 300 {
+			l.unregisterFailed(i, a.Code)
 		}
 	case nap.EvChallenged:
 		rec.AuthChallenges++
@@ -352,6 +360,34 @@ func (l *lane) traceEnd(i uint32, a *nap.Action) {
 	case a.Abandoned:
 		l.traceOutcome(nap64, true, "abandoned") // replaced by the un-REGISTER at stop
 	}
+}
+
+// unregisterFailed counts an un-REGISTER refused (code) or timed out
+// (0): NAP i's binding stays at the registrar until it expires.
+func (l *lane) unregisterFailed(i uint32, code int) {
+	l.rec.UnregisterRefused(code)
+	l.leftUntil = max(l.leftUntil, l.e.clock.Now()+time.Duration(l.d.NAPs[i].Granted)*time.Second)
+}
+
+// drainLeft counts, at the end of the run, the NAPs whose binding the
+// drain did not remove: an un-REGISTER in flight, or none sent (a NAP
+// registered, or whose REGISTER may yet bind it); and until when, at the
+// latest, the bindings left stay.
+func (l *lane) drainLeft(now time.Duration) (noAnswer, notSent int64, until time.Duration) {
+	until = l.leftUntil
+	for i := range l.d.NAPs {
+		n := &l.d.NAPs[i]
+		switch {
+		case n.State == nap.Unregistering:
+			noAnswer++
+		case n.Registered() || n.State == nap.Trying || n.State == nap.Proceeding:
+			notSent++
+		default:
+			continue
+		}
+		until = max(until, now+time.Duration(n.Granted)*time.Second)
+	}
+	return noAnswer, notSent, until
 }
 
 // fail counts a failure and remembers the first NAPs it happened to.

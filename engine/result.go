@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
@@ -74,6 +75,12 @@ func (e *Engine) result() *Result {
 	inf := inFlight
 	sum.InFlight = &inf
 	sum.Failures, sum.FailureExamples = e.failures(t.Malformed)
+	if e.atLoadEnd != nil {
+		if secs := e.loadTime.Seconds(); secs > 0 {
+			sum.RegisterRatePerS = float64(e.atLoadEnd.Requests) / secs // the load's, not the drain's un-REGISTERs
+		}
+		sum.Drain = metrics.NewDrainSummary(t, e.atLoadEnd, e.drainTime.Seconds(), e.drainLeft())
+	}
 	if e.registeredAll > 0 {
 		v := e.registeredAll.Seconds()
 		sum.TimeToAllRegisterS = &v
@@ -82,6 +89,25 @@ func (e *Engine) result() *Result {
 	sum.Timeline = e.timeline
 	e.timeMu.Unlock()
 	return &Result{Summary: sum, Totals: t, InFlight: inFlight}
+}
+
+// drainLeft is what the drain left undone when the run ended.
+func (e *Engine) drainLeft() metrics.DrainAtEnd {
+	var d metrics.DrainAtEnd
+	now := e.clock.Now()
+	var until time.Duration
+	for _, l := range e.lanesNow() {
+		l.mu.Lock()
+		a, n, u := l.drainLeft(now)
+		l.mu.Unlock()
+		d.NoAnswer += a
+		d.NotSent += n
+		until = max(until, u)
+	}
+	if until > 0 {
+		d.LeftUntil = e.wallClock(until)
+	}
+	return d
 }
 
 // failures explains what went wrong: each kind of failure with its count

@@ -156,6 +156,9 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		for c, v := range p.Responses {
 			out.Responses[c] += v
 		}
+		if d := p.Drain; d != nil {
+			out.Drain = d.merged(out.Drain)
+		}
 		for m, v := range p.RequestsReceived {
 			if out.RequestsReceived == nil {
 				out.RequestsReceived = map[string]int64{}

@@ -52,6 +52,8 @@ type Recorder struct {
 	// Refusals counts the final failures by status code: a 401 answered
 	// with credentials is in Responses, not here; one that refuses them is.
 	Refusals [700]int64
+	// UnregRefusals: un-REGISTERs that ended in a final failure, by code.
+	UnregRefusals [700]int64
 	// Targets counts per target, named by TargetNames, when a group has
 	// several (nil otherwise).
 	TargetNames []string
@@ -65,6 +67,7 @@ type Counts struct {
 	// TransactionsLost: of the abandoned, transactions lost with their
 	// connection (the peer reset or closed it): a failure.
 	TransactionsLost                           int64
+	UnregTimeouts                              int64 // un-REGISTERs ended by Timer F
 	Unregistered, Refused, Connects, Abandoned int64
 	MessagesSent, MessagesReceived             int64
 	SendFailures                               int64 // sends the socket refused (buffer full, connection gone)
@@ -91,6 +94,7 @@ func (c *Counts) add(o *Counts) {
 	c.ConnectFailures += o.ConnectFailures
 	c.ConnLost += o.ConnLost
 	c.TransactionsLost += o.TransactionsLost
+	c.UnregTimeouts += o.UnregTimeouts
 	c.Unregistered += o.Unregistered
 	c.Refused += o.Refused
 	c.Connects += o.Connects
@@ -178,19 +182,19 @@ type Totals struct {
 	Transaction, Registration, Corrected, RefreshError *hdrhistogram.Histogram
 	Drain, Handshake, Keepalive                        *hdrhistogram.Histogram
 	Counts
-	Responses, Refusals map[int]int64
-	Targets             map[string]*TargetCounts // nil unless a group has several targets
+	Responses, Refusals, UnregRefusals map[int]int64
+	Targets                            map[string]*TargetCounts // nil unless a group has several targets
 }
 
 // NewTotals is an empty sum.
 func NewTotals() *Totals {
 	return &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram(), Keepalive: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
+		RefreshError: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram(), Keepalive: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}, UnregRefusals: map[int]int64{}}
 }
 
 // NewCounts is an empty sum of counters only: no histograms.
 func NewCounts() *Totals {
-	return &Totals{Responses: map[int]int64{}, Refusals: map[int]int64{}}
+	return &Totals{Responses: map[int]int64{}, Refusals: map[int]int64{}, UnregRefusals: map[int]int64{}}
 }
 
 // AddCounts sums one recorder's counters into t, not its histograms.
@@ -198,6 +202,7 @@ func (t *Totals) AddCounts(r *Recorder) {
 	t.Counts.add(&r.Counts)
 	addCodes(t.Responses, r.Responses[:])
 	addCodes(t.Refusals, r.Refusals[:])
+	addCodes(t.UnregRefusals, r.UnregRefusals[:])
 	t.Targets = addTargets(t.Targets, r.TargetNames, r.Targets)
 }
 
@@ -209,6 +214,9 @@ func (t *Totals) AddCountsOf(o *Totals) {
 	}
 	for code, n := range o.Refusals {
 		t.Refusals[code] += n
+	}
+	for code, n := range o.UnregRefusals {
+		t.UnregRefusals[code] += n
 	}
 	for name, c := range o.Targets {
 		t.Targets = addTargets(t.Targets, []string{name}, []TargetCounts{*c})
@@ -280,6 +288,16 @@ type Percentiles struct {
 	Count int64   `json:"count"`
 }
 
+// MarshalJSON writes a histogram with no value as null: "no data" is
+// never a measured 0 ms.
+func (p Percentiles) MarshalJSON() ([]byte, error) {
+	if p.Count == 0 {
+		return []byte("null"), nil
+	}
+	type plain Percentiles
+	return json.Marshal(plain(p))
+}
+
 // PercentilesOf reads a µs histogram into milliseconds.
 func PercentilesOf(h *hdrhistogram.Histogram) Percentiles {
 	ms := func(us int64) float64 { return float64(us) / 1000 }
@@ -329,8 +347,12 @@ type Summary struct {
 	// UDPGSO: of messages_sent, those that left several to a system call
 	// as one segmented message (UDP GSO); absent when none did.
 	UDPGSO *GSOSummary `json:"udp_gso,omitempty"`
-	// DrainLatencyMS: the stop's un-REGISTERs, apart from latency_ms (the load).
+	// DrainLatencyMS: the stop's un-REGISTERs, apart from latency_ms (the
+	// load); the same as drain.latency_ms.
 	DrainLatencyMS Percentiles `json:"drain_latency_ms"`
+	// Drain: what the stop did, its rate its own (register_rate_per_s is
+	// the load's).
+	Drain *DrainSummary `json:"drain,omitempty"`
 	// RequestsReceived: requests that reached the NAPs (a registrar's or
 	// SBC's OPTIONS pings), by method; absent when none did. Each is
 	// answered, none is a failure or malformed.

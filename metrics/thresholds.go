@@ -20,7 +20,8 @@ import (
 //	          | registered | unregistered              NAPs (count, or % of NAPs)
 //	          | requests | retransmissions | timeouts | auth_challenges
 //	          | malformed | connect_failures | connections_lost
-//	          | rate                                   REGISTER/s
+//	          | rate                                   REGISTER/s of the load phase
+//	          | unregister_failed                      bindings the drain did not remove
 //	          | 4xx | 5xx | 6xx | <code>               responses (401, 407, 423 excluded from 4xx)
 //	unit      = us | ms | s  (latency; default ms)  |  %  (registered, unregistered)
 //
@@ -70,6 +71,7 @@ var metricTable = map[string]metric{
 	"connect_failures":  countMetric(func(s *Summary) int64 { return s.ConnectFailures }),
 	"connections_lost":  countMetric(func(s *Summary) int64 { return s.ConnectionsLost }),
 	"rate":              {value: func(s *Summary) float64 { return s.RegisterRatePerS }},
+	"unregister_failed": countMetric(func(s *Summary) int64 { return s.Drain.Left() }),
 	"4xx":               {}, "5xx": {}, "6xx": {}, // response classes: Value counts them
 }
 

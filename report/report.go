@@ -201,23 +201,52 @@ table{border-collapse:collapse;font-size:13px} td,th{padding:3px 12px 3px 0} th{
 
 type row struct{ K, V string }
 
+// drainLeftText is the bindings the drain left, by why, or "none".
+func drainLeftText(d *metrics.DrainSummary) string {
+	if d.Left() == 0 {
+		return "none"
+	}
+	whys := make([]string, 0, len(d.UnregisterFailed))
+	for why, n := range d.UnregisterFailed {
+		whys = append(whys, fmt.Sprintf("%s ×%d", why, n))
+	}
+	sort.Strings(whys)
+	return fmt.Sprintf("%d (%s)", d.Left(), strings.Join(whys, ", "))
+}
+
 // WriteHTML renders s as one HTML page.
 func WriteHTML(w io.Writer, s *metrics.Summary, title string) error {
 	ms := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) + " ms" }
+	// pct: the percentiles of p, or "no data" (never a measured-looking 0).
+	pct := func(p metrics.Percentiles, vs ...float64) string {
+		if p.Count == 0 {
+			return "no data"
+		}
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = ms(v)
+		}
+		return strings.Join(out, " / ")
+	}
 	rows := []row{
 		{"NAPs", strconv.Itoa(s.NAPs)}, {"transport", s.Transport},
 		{"registered at the end of the load", strconv.FormatInt(s.Registered, 10)},
 		{"un-registered in the drain", strconv.FormatInt(s.Unregistered, 10)},
 		{"load phase", strconv.FormatFloat(s.DurationS, 'f', 1, 64) + " s"},
-		{"REGISTER transactions", strconv.FormatInt(s.Requests, 10)},
-		{"REGISTER/s (average)", strconv.FormatFloat(s.RegisterRatePerS, 'f', 0, 64)},
+		{"REGISTER transactions (the whole run)", strconv.FormatInt(s.Requests, 10)},
+		{"REGISTER/s (the load phase's average)", strconv.FormatFloat(s.RegisterRatePerS, 'f', 0, 64)},
 		{"retransmissions", strconv.FormatInt(s.Retransmissions, 10)},
 		{"timeouts", strconv.FormatInt(s.Timeouts, 10)},
 		{"auth challenges", strconv.FormatInt(s.AuthChallenges, 10)},
-		{"latency p50 / p99 / p99.9 / max", ms(s.LatencyMS.P50) + " / " + ms(s.LatencyMS.P99) + " / " + ms(s.LatencyMS.P999) + " / " + ms(s.LatencyMS.Max)},
-		{"registration p50 / p99", ms(s.RegistrationMS.P50) + " / " + ms(s.RegistrationMS.P99)},
-		{"corrected latency p99 (from due time)", ms(s.CorrectedMS.P99)},
-		{"refresh timing error p99", ms(s.RefreshErrorMS.P99)},
+		{"latency p50 / p99 / p99.9 / max", pct(s.LatencyMS, s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.P999, s.LatencyMS.Max)},
+		{"registration p50 / p99", pct(s.RegistrationMS, s.RegistrationMS.P50, s.RegistrationMS.P99)},
+		{"corrected latency p99 (from due time)", pct(s.CorrectedMS, s.CorrectedMS.P99)},
+		{"refresh timing error p99", pct(s.RefreshErrorMS, s.RefreshErrorMS.P99)},
+	}
+	if d := s.Drain; d != nil {
+		rows = append(rows, row{"stop: un-REGISTER transactions, rate", fmt.Sprintf("%d at %.0f/s over %.1f s", d.Requests, d.RatePerS, d.DurationS)},
+			row{"stop: un-REGISTER latency p50 / p99 / max", pct(d.LatencyMS, d.LatencyMS.P50, d.LatencyMS.P99, d.LatencyMS.Max)},
+			row{"stop: bindings left at the registrar", drainLeftText(d)})
 	}
 	if s.TimeToAllRegisterS != nil {
 		rows = append(rows, row{"all NAPs registered after", strconv.FormatFloat(*s.TimeToAllRegisterS, 'f', 2, 64) + " s"})

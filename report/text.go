@@ -16,9 +16,9 @@ import (
 func WriteText(w io.Writer, s *metrics.Summary) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "regstorm: %d/%d NAPs registered, %d un-registered at the stop\n", s.Registered, s.NAPs, s.Unregistered)
-	fmt.Fprintf(&b, "  %.0f REGISTER/s over %.1f s: %d requests, %d retransmissions\n", s.RegisterRatePerS, s.DurationS, s.Requests, s.Retransmissions)
-	fmt.Fprintf(&b, "  latency p50 %.2f ms, p99 %.2f ms, max %.2f ms", s.LatencyMS.P50, s.LatencyMS.P99, s.LatencyMS.Max)
-	if s.DrainLatencyMS.Count > 0 {
+	fmt.Fprintf(&b, "  %.0f REGISTER/s over the %.1f s of the load: %d requests in the whole run, %d retransmissions\n", s.RegisterRatePerS, s.DurationS, s.Requests, s.Retransmissions)
+	fmt.Fprintf(&b, "  latency %s", LatencyText(s.LatencyMS))
+	if s.Drain == nil && s.DrainLatencyMS.Count > 0 { // a summary older than the drain section
 		fmt.Fprintf(&b, "; un-REGISTER p99 %.2f ms", s.DrainLatencyMS.P99)
 	}
 	fmt.Fprintf(&b, "\n  timeouts %d%s", s.Timeouts, example(s, "timeout"))
@@ -29,6 +29,9 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 		fmt.Fprintf(&b, ", in flight at the end %d", *s.InFlight)
 	}
 	fmt.Fprintf(&b, "\n  %s\n", Failures(s))
+	if d := s.Drain; d != nil {
+		fmt.Fprintf(&b, "  %s\n", drainLine(d))
+	}
 	if h := s.Handshakes; h != nil {
 		fmt.Fprintf(&b, "  handshakes: %d full, %d resumed TLS; p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 			h.Full, h.Resumed, h.LatencyMS.P50, h.LatencyMS.P99, h.LatencyMS.Max)
@@ -60,6 +63,51 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// NoneRegistered says why no NAP registered: with no answer at all from
+// the target, that (and why no timeout is counted yet: Timer F had not
+// run out for any REGISTER), else the timeouts and failures.
+func NoneRegistered(s *metrics.Summary) string {
+	var answers int64
+	for _, n := range s.Responses {
+		answers += n
+	}
+	if answers == 0 && s.Timeouts == 0 && s.ConnectFailures == 0 {
+		return fmt.Sprintf("no NAP registered when the load ended: no answer from the target to any of %d requests; "+
+			"Timer F (the transaction timeout, 32 s unless --timer-f says otherwise) had not yet run out for any REGISTER, so no timeout was counted", s.Requests)
+	}
+	return fmt.Sprintf("no NAP registered when the load ended (timeouts %d, %s)", s.Timeouts, Failures(s))
+}
+
+// LatencyText is "p50 X ms, p99 Y ms, max Z ms", or "no data" for a
+// histogram with no value: never a measured-looking 0.
+func LatencyText(p metrics.Percentiles) string {
+	if p.Count == 0 {
+		return "no data"
+	}
+	return fmt.Sprintf("p50 %.2f ms, p99 %.2f ms, max %.2f ms", p.P50, p.P99, p.Max)
+}
+
+// drainLine is the stop's line: its un-REGISTERs, their rate and
+// latency, and the bindings it left at the registrar, by why.
+func drainLine(d *metrics.DrainSummary) string {
+	line := fmt.Sprintf("stop: %d un-REGISTER transactions at %.0f/s over %.1f s, %d un-registered, latency %s",
+		d.Requests, d.RatePerS, d.DurationS, d.Unregistered, LatencyText(d.LatencyMS))
+	left := d.Left()
+	if left == 0 {
+		return line + "; no binding left"
+	}
+	whys := make([]string, 0, len(d.UnregisterFailed))
+	for why, n := range d.UnregisterFailed {
+		whys = append(whys, fmt.Sprintf("%s ×%d", why, n))
+	}
+	sort.Strings(whys)
+	line += fmt.Sprintf("\n  %d bindings left at the registrar (un-REGISTER %s)", left, strings.Join(whys, ", "))
+	if u := d.BindingsLeftUntil; u != nil {
+		line += " until " + u.Format("2006-01-02 15:04:05 UTC") + " at the latest"
+	}
+	return line
 }
 
 // Failures lists why registrations failed, most frequent first, each

@@ -2,8 +2,10 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regstorm/regstorm/metrics"
 )
@@ -91,5 +93,38 @@ func TestFailuresWithExamples(t *testing.T) {
 	want := "failures 403 ×8 (e.g. a0001 (trunk-a #1), a0007 (trunk-a #7)), connect-failed ×2 (e.g. b0003 (trunk-b #3)), malformed ×1"
 	if got := Failures(s); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// No data is never printed as a measured 0; the stop has its own line,
+// with the bindings it left at the registrar by why and until when; a
+// target that never answered is said to be silent, with why no timeout
+// was counted yet.
+func TestWriteTextNoDataAndTheDrain(t *testing.T) {
+	until := time.Date(2026, 12, 7, 10, 30, 0, 0, time.UTC)
+	s := &metrics.Summary{NAPs: 10, Requests: 10, DurationS: 6, RegisterRatePerS: 500,
+		Drain: &metrics.DrainSummary{Requests: 10000, RatePerS: 2000, DurationS: 5, Unregistered: 3844,
+			LatencyMS:        metrics.Percentiles{P50: 1, P99: 2, Max: 3, Count: 10000},
+			UnregisterFailed: map[string]int64{"503": 6100, "no-answer": 56}, BindingsLeftUntil: &until}}
+	var b bytes.Buffer
+	if err := WriteText(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	for _, want := range []string{"latency no data", "500 REGISTER/s over the 6.0 s of the load",
+		"stop: 10000 un-REGISTER transactions at 2000/s over 5.0 s, 3844 un-registered, latency p50 1.00 ms, p99 2.00 ms, max 3.00 ms",
+		"6156 bindings left at the registrar (un-REGISTER 503 ×6100, no-answer ×56) until 2026-12-07 10:30:00 UTC at the latest"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "0.00 ms") {
+		t.Errorf("no data printed as 0:\n%s", text)
+	}
+	if got := NoneRegistered(s); !strings.Contains(got, "no answer from the target") || !strings.Contains(got, "Timer F") {
+		t.Errorf("none registered: %s", got)
+	}
+	if got, _ := json.Marshal(s); !bytes.Contains(got, []byte(`"latency_ms":null`)) || !bytes.Contains(got, []byte(`"registration_latency_ms":null`)) {
+		t.Errorf("no data in JSON is not null: %s", got)
 	}
 }

@@ -620,7 +620,7 @@ func exitStatus(s *metrics.Summary, crossed []string, stderr io.Writer) error {
 	}
 	failed := len(crossed) > 0
 	if s.NAPs > 0 && s.Registered == 0 {
-		fmt.Fprintf(stderr, "regstorm: no NAP registered when the load ended (timeouts %d, %s)\n", s.Timeouts, report.Failures(s))
+		fmt.Fprintf(stderr, "regstorm: %s\n", report.NoneRegistered(s))
 		failed = true
 	}
 	if failed {

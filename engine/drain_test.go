@@ -1,0 +1,60 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/regstorm/regstorm/registrar"
+)
+
+// REGISTER/s is the load's: 3 000 REGISTERs at 1 000/s in a 6 s load is
+// 500/s, whatever the drain sends after; the drain has its own section.
+func TestRegisterRateIsTheLoads(t *testing.T) {
+	n := newSimNet(t, simX)
+	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 3000, simX)}, Rate: 1000, Duration: 6 * time.Second, Drain: 5 * time.Second})
+	n.run(e, 100*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	s := res.Summary
+	if s.RegisterRatePerS != 500 || s.Requests != 6000 {
+		t.Errorf("register_rate_per_s %v (want 500), requests %d (want 6000: the run's)", s.RegisterRatePerS, s.Requests)
+	}
+	d := s.Drain
+	if d == nil || d.Requests != 3000 || d.Unregistered != 3000 || d.Left() != 0 || d.LatencyMS.Count != 3000 || d.LatencyMS != s.DrainLatencyMS {
+		t.Fatalf("drain %+v", d)
+	}
+	// 3 000 at 1 000/s would take 3 s, within 80 % of the 5 s drain: at
+	// that rate, the last sent at 8.999 s and answered 20 ms later.
+	if d.DurationS < 3.01 || d.DurationS > 3.05 || d.RatePerS < 3000/3.05 || d.RatePerS > 3000/3.01 {
+		t.Errorf("drain over %.3f s at %.1f/s", d.DurationS, d.RatePerS)
+	}
+}
+
+// A registrar that refuses most un-REGISTERs (its rate cap): the drain
+// says how many bindings it left, by code, and until when at the latest.
+func TestDrainCountsTheBindingsLeft(t *testing.T) {
+	n := newSimNet(t, simX)
+	g := simGroup("g", 100, simX)
+	e := startSim(t, n, Options{Groups: []Group{g}, Rate: 50, Duration: 10 * time.Second, Drain: 5 * time.Second})
+	// At 8 s the registrar restarts with a cap of 10/s (burst 10): of the
+	// 100 un-REGISTERs sent at 25/s, most get 503.
+	n.at(8*time.Second, func() {
+		reg := n.regs[simX].reg
+		n.configure(simX, registrar.Config{MaxRate: 10, MaxBurst: 10})
+		n.regs[simX].reg.Loc = reg.Loc // the same bindings
+	})
+	n.run(e, 100*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	d := res.Summary.Drain
+	refused := res.Totals.Responses[503]
+	if d == nil || refused == 0 || d.UnregisterFailed["503"] != refused || d.Left() != 100-d.Unregistered || d.BindingsLeftUntil == nil {
+		t.Fatalf("503s %d; drain %+v", refused, d)
+	}
+	if left := int64(n.bindings(simX)); left != d.Left() {
+		t.Errorf("the registrar holds %d bindings, the drain says %d left", left, d.Left())
+	}
+	if want := e.wallClock(e.clock.Now() + 3600*time.Second); d.BindingsLeftUntil.Before(want.Add(-time.Second)) || d.BindingsLeftUntil.After(want) {
+		t.Errorf("bindings left until %v, want about %v", d.BindingsLeftUntil, want)
+	}
+}

@@ -1,0 +1,110 @@
+package metrics
+
+import (
+	"strconv"
+	"time"
+)
+
+// The drain: the stop's un-REGISTERs, apart from the load.
+
+// UnregisterRefused counts an un-REGISTER that ended in a final failure
+// (code), or by Timer F (code 0): its binding stays at the registrar.
+func (r *Recorder) UnregisterRefused(code int) {
+	if code == 0 {
+		r.UnregTimeouts++
+		return
+	}
+	if code >= 100 && code < len(r.UnregRefusals) {
+		r.UnregRefusals[code]++
+	}
+}
+
+// DrainSummary is the summary's drain section: what the stop did.
+type DrainSummary struct {
+	// Requests: transactions started in the drain (un-REGISTERs, and
+	// their answers to challenges); RatePerS: per second of the drain.
+	Requests  int64       `json:"requests"`
+	RatePerS  float64     `json:"rate_per_s"`
+	DurationS float64     `json:"duration_s"`
+	LatencyMS Percentiles `json:"latency_ms"`
+	// Unregistered: un-REGISTERs answered 2xx in the drain.
+	Unregistered int64 `json:"unregistered"`
+	// UnregisterFailed: NAPs whose binding the drain did not remove, by
+	// why: a refusal's status code, "timeout" (Timer F), "no-answer" (in
+	// flight when --drain ran out), "not-sent" (--drain ran out before its
+	// turn, or before its connection was made).
+	UnregisterFailed map[string]int64 `json:"unregister_failed"`
+	// BindingsLeftUntil: those bindings expire at the registrar by then at
+	// the latest (the end of the run plus the longest interval granted).
+	BindingsLeftUntil *time.Time `json:"bindings_left_until,omitempty"`
+}
+
+// Left is how many bindings the drain did not remove.
+func (d *DrainSummary) Left() int64 {
+	if d == nil {
+		return 0
+	}
+	var n int64
+	for _, v := range d.UnregisterFailed {
+		n += v
+	}
+	return n
+}
+
+// DrainAtEnd is what the engine counts of the un-REGISTERs that did not
+// end when the run did.
+type DrainAtEnd struct {
+	NoAnswer, NotSent int64
+	LeftUntil         time.Time // zero: no binding left
+}
+
+// NewDrainSummary makes the drain section from the totals at the end of
+// the run and at the end of the load.
+func NewDrainSummary(end, atLoadEnd *Totals, seconds float64, left DrainAtEnd) *DrainSummary {
+	d := &DrainSummary{
+		Requests: end.Requests - atLoadEnd.Requests, DurationS: seconds,
+		LatencyMS: PercentilesOf(end.Drain), Unregistered: end.Unregistered - atLoadEnd.Unregistered,
+		UnregisterFailed: map[string]int64{},
+	}
+	if seconds > 0 {
+		d.RatePerS = float64(d.Requests) / seconds
+	}
+	for code, n := range end.UnregRefusals {
+		if n -= atLoadEnd.UnregRefusals[code]; n > 0 {
+			d.UnregisterFailed[strconv.Itoa(code)] = n
+		}
+	}
+	for why, n := range map[string]int64{"timeout": end.UnregTimeouts - atLoadEnd.UnregTimeouts, "no-answer": left.NoAnswer, "not-sent": left.NotSent} {
+		if n > 0 {
+			d.UnregisterFailed[why] = n
+		}
+	}
+	if d.Left() > 0 && !left.LeftUntil.IsZero() {
+		u := left.LeftUntil.UTC()
+		d.BindingsLeftUntil = &u
+	}
+	return d
+}
+
+// merged adds a shard's drain into into (nil: the first): counts and
+// rates add (shards drain side by side), the longest drain and the latest
+// expiry stand, and the worst shard's percentiles, as for the groups.
+func (d *DrainSummary) merged(into *DrainSummary) *DrainSummary {
+	if into == nil {
+		into = &DrainSummary{UnregisterFailed: map[string]int64{}}
+	}
+	into.Requests += d.Requests
+	into.RatePerS += d.RatePerS
+	into.DurationS = max(into.DurationS, d.DurationS)
+	into.Unregistered += d.Unregistered
+	for why, n := range d.UnregisterFailed {
+		into.UnregisterFailed[why] += n
+	}
+	if u := d.BindingsLeftUntil; u != nil && (into.BindingsLeftUntil == nil || u.After(*into.BindingsLeftUntil)) {
+		into.BindingsLeftUntil = u
+	}
+	l, m := &into.LatencyMS, d.LatencyMS
+	l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
+	l.Count += m.Count
+	return into
+}
