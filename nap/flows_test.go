@@ -332,8 +332,10 @@ func TestBogus423IsRefusal(t *testing.T) {
 	}
 }
 
-// 1xx stops retransmissions but not Timer F.
-func TestProvisionalStopsRetransmitsNotTimerF(t *testing.T) {
+// A 1xx moves the transaction to Proceeding (RFC 3261 §17.1.2.2): over
+// UDP the retransmissions go on, Timer E reset to T2 each time it fires;
+// Timer F still runs.
+func TestProvisionalRetransmitsAtT2UntilTimerF(t *testing.T) {
 	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
 		if s.kind == SendRetransmit {
 			return nil
@@ -342,11 +344,59 @@ func TestProvisionalStopsRetransmitsNotTimerF(t *testing.T) {
 	})
 	h.start(0)
 	h.run(37200 * time.Millisecond)
-	// 0: REGISTER, 0.5: retransmit, 0.7: 100 Trying (no more), 32: Timer F, 37: new.
-	sameTimes(t, "1xx", h.sendTimes(), ms(0, 0.5, 37))
+	// 0: REGISTER, 0.5: retransmit (Timer E next at 1.5), 0.7: 100 Trying,
+	// 1.5: Timer E fires in Proceeding: retransmit, then every T2 (4 s)
+	// until Timer F at 32; 37: a new REGISTER.
+	sameTimes(t, "1xx", h.sendTimes(), ms(0, 0.5, 1.5, 5.5, 9.5, 13.5, 17.5, 21.5, 25.5, 29.5, 37))
 	if h.counts[EvTimeout] != 1 || h.counts[EvProvisional] != 1 {
 		t.Errorf("timeouts %d provisional %d", h.counts[EvTimeout], h.counts[EvProvisional])
 	}
+	h.checkCounts()
+}
+
+// The same after a 1xx answering the first transmission at once: Timer E,
+// armed at T1 before the 1xx, still fires at 0.5 s, and then every T2
+// until the 200 at 10 s.
+func TestProvisionalThenLateFinal(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		if s.kind == SendRetransmit {
+			return nil
+		}
+		return []reply{{rtt, response(req, 100, "Trying")}, {10 * time.Second, response(req, 200, "OK", contactOf(req, 3600))}}
+	})
+	h.start(0)
+	h.run(20 * time.Second)
+	sameTimes(t, "REGISTER after 100 Trying", h.sendTimes(), ms(0, 0.5, 4.5, 8.5))
+	if !h.naps[0].Registered() || h.naps[0].Due() != 1810*time.Second {
+		t.Errorf("registered %v, refresh at %v", h.naps[0].Registered(), h.naps[0].Due())
+	}
+	h.checkCounts()
+}
+
+// An un-REGISTER is a client transaction like a REGISTER: a 1xx moves it
+// to Proceeding, where it retransmits every T2, not at the T1 doubling of
+// Trying; its final response ends it.
+func TestUnregisterProvisionalRetransmitsAtT2(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, func(h *harness, req *sipwire.Msg, s sent) []reply {
+		if s.expires != 0 {
+			return ok200(req, contactOf(req, s.expires))
+		}
+		if s.kind == SendRetransmit {
+			return []reply{{rtt, response(req, 100, "Trying")}}
+		}
+		return []reply{{rtt, response(req, 100, "Trying")}, {8 * time.Second, response(req, 200, "OK")}}
+	})
+	h.start(0)
+	h.run(10 * time.Second)
+	h.stop(0)
+	h.run(30 * time.Second)
+	// The un-REGISTER at 10, its 100 at 10.02; Timer E (armed at T1) at
+	// 10.5, then T2: 14.5; the 200 at 18.
+	sameTimes(t, "un-REGISTER after 100 Trying", unregisterTimes(h), ms(10, 10.5, 14.5))
+	if h.counts[EvUnregistered] != 1 || h.naps[0].State != Stopped || h.regd != 0 {
+		t.Errorf("unregistered %d, state %v, gauge %d", h.counts[EvUnregistered], h.naps[0].State, h.regd)
+	}
+	h.checkCounts()
 }
 
 // Late and duplicate responses to finished transactions are ignored.

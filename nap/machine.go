@@ -315,12 +315,18 @@ func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
 		if now >= n.timerF {
 			return m.timeout(n, now)
 		}
-		if n.State != Proceeding && m.Cfg.Transport == sipwire.UDP && now >= n.nextRT {
+		if m.Cfg.Transport == sipwire.UDP && now >= n.nextRT {
 			m.encode(i, n, n.flags&fUnreg != 0, n.flags&fAuthSent != 0)
 			// From the due time, not from now: a timer that fires late must
 			// not push every later retransmission (and Timer F's race
-			// with the last one) by its lateness.
-			n.rtEvery = min(2*n.rtEvery, m.Cfg.T2)
+			// with the last one) by its lateness. Timer E doubles up to T2
+			// in Trying; once a 1xx came (Proceeding) it is reset to T2
+			// each time it fires (RFC 3261 §17.1.2.2).
+			if n.flags&fProceeding != 0 {
+				n.rtEvery = m.Cfg.T2
+			} else {
+				n.rtEvery = min(2*n.rtEvery, m.Cfg.T2)
+			}
 			n.nextRT += n.rtEvery
 			return Action{Send: SendRetransmit, Event: EvRetransmit, Wake: m.wake(n)}
 		}
@@ -397,6 +403,10 @@ func (m *Machine) final(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Act
 	code := r.StatusCode
 	switch {
 	case code < 200:
+		// Proceeding, for a REGISTER and an un-REGISTER alike: the
+		// retransmissions go on at T2 (UDP) and Timer F runs. Timer E
+		// keeps its due time: the 1xx does not reset it.
+		n.flags |= fProceeding
 		if n.State == Trying {
 			n.State = Proceeding
 		}
@@ -491,6 +501,7 @@ func (m *Machine) begin(i uint32, n *NAP, now time.Duration, unreg, forceAuth bo
 	auth := forceAuth || (n.auth != nil && n.auth.preemptive)
 	n.CSeq++
 	n.Txn++
+	n.flags &^= fProceeding
 	if unreg {
 		n.flags |= fUnreg
 		n.State = Unregistering
@@ -521,12 +532,10 @@ func (m *Machine) begin(i uint32, n *NAP, now time.Duration, unreg, forceAuth bo
 // wake is the NAP's next deadline in its current state.
 func (m *Machine) wake(n *NAP) time.Duration {
 	switch n.State {
-	case Trying, Unregistering:
+	case Trying, Proceeding, Unregistering:
 		if m.Cfg.Transport == sipwire.UDP && n.nextRT < n.timerF {
 			return n.nextRT
 		}
-		return n.timerF
-	case Proceeding:
 		return n.timerF
 	}
 	return 0

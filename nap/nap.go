@@ -59,7 +59,7 @@ const (
 	Connecting          // TCP: connect requested
 	ConnectWait         // TCP: connect failed, waiting Retry
 	Trying              // REGISTER sent; UDP retransmits, Timer F runs
-	Proceeding          // 1xx received: no retransmits, Timer F runs
+	Proceeding          // 1xx received: UDP retransmits every T2, Timer F runs
 	Registered          // 2xx: waiting for the refresh
 	RetryWait           // refused or timed out: waiting Retry
 	Unregistering       // un-REGISTER in flight
@@ -78,6 +78,7 @@ const (
 	fUnreg                        // the current transaction is an un-REGISTER
 	fConnected                    // TCP connection up
 	fUnregAgain                   // the un-REGISTER was sent again, its first lost with its connection
+	fProceeding                   // a 1xx came for the current transaction (REGISTER or un-REGISTER)
 )
 
 // maxStaleRetries bounds stale=true re-challenges in one attempt, so a
