@@ -3,6 +3,7 @@ package nap
 import (
 	"bytes"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,4 +237,91 @@ func TestChallengeChoice(t *testing.T) {
 			t.Errorf("%v of %d challenges: answered %s, want %v with nonce %q", tc.by, len(tc.challenges), answered, tc.alg, tc.nonce)
 		}
 	}
+}
+
+// restartingRegistrar challenges with nonce n1 and answers credentials
+// with it by a 200 carrying nextnonce n2, until it restarts at 1000 s.
+// Then it knows only its new nonce n3: credentials with another nonce get
+// a plain 401 (no stale=true: it cannot tell an old nonce of its own from
+// a forged one); with refuseAll, every credentials do (a password changed).
+func restartingRegistrar(t *testing.T, refuseAll bool) func(h *harness, req *sipwire.Msg, s sent) []reply {
+	return func(h *harness, req *sipwire.Msg, s sent) []reply {
+		nonces := []string{"n1", "n2"}
+		if h.now() > 1000*time.Second {
+			nonces = []string{"n3"}
+		}
+		challenge := []reply{{rtt, response(req, 401, "Unauthorized", `WWW-Authenticate: Digest realm="example.com", nonce="`+nonces[0]+`", qop="auth"`)}}
+		if req.NumAuthorization == 0 || refuseAll && nonces[0] == "n3" {
+			return challenge
+		}
+		cr := credentialsOf(t, s)
+		ha1, _ := digestfast.ComputeHA1(cr.Algorithm, []byte("nap000001"), []byte("example.com"), []byte("secret"))
+		if !cr.Verify([]byte("REGISTER"), ha1.Bytes()) {
+			t.Errorf("credentials do not verify: %s", s.auth)
+		}
+		for _, n := range nonces {
+			if string(cr.Nonce) == n {
+				if n == "n1" {
+					return ok200(req, contactOf(req, 3600), `Authentication-Info: nextnonce="n2", qop=auth`)
+				}
+				return ok200(req, contactOf(req, 3600))
+			}
+		}
+		return challenge
+	}
+}
+
+// nonceOf is the nonce of the credentials a request carried, "" for none.
+func nonceOf(t *testing.T, s sent) string {
+	if s.auth == "" {
+		return ""
+	}
+	return string(credentialsOf(t, s).Nonce)
+}
+
+func sentNonces(t *testing.T, h *harness) []string {
+	var out []string
+	for _, s := range h.sends {
+		out = append(out, nonceOf(t, s))
+	}
+	return out
+}
+
+// A 401 to credentials sent preemptively with a nextnonce (the registrar
+// restarted, or let the nonce expire, and says so without stale=true) is
+// a new challenge: the NAP answers it once, with its nonce. The next
+// refresh, with no nextnonce to use, goes without credentials and is
+// challenged as usual.
+func TestRefusedNextNonceIsNewChallenge(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, restartingRegistrar(t, false))
+	h.start(0)
+	h.run(3700 * time.Second)
+	sameTimes(t, "nextnonce refused", h.sendTimes(), ms(0, 0.02, 1800.04, 1800.06, 3600.08, 3600.10))
+	if got, want := strings.Join(sentNonces(t, h), ","), ",n1,n2,n3,,n3"; got != want {
+		t.Errorf("nonces sent %s, want %s", got, want)
+	}
+	if h.counts[EvRefused] != 0 || h.counts[EvRegistered] != 3 || !h.naps[0].Registered() {
+		t.Errorf("refused %d, registered %d times, registered %v", h.counts[EvRefused], h.counts[EvRegistered], h.naps[0].Registered())
+	}
+	if cr := credentialsOf(t, h.sends[3]); cr.NC != 1 {
+		t.Errorf("answer to the new challenge with nc %d, want 1", cr.NC)
+	}
+	h.checkCounts()
+}
+
+// Only a 401 to the answer of that new challenge is a refusal. The retry
+// after it starts without credentials: the refused nonce is never sent
+// again.
+func TestRefusedNextNonceNotResent(t *testing.T) {
+	h := newHarness(t, DefaultConfig(), 1, restartingRegistrar(t, true))
+	h.start(0)
+	h.run(1811 * time.Second)
+	sameTimes(t, "credentials refused after a restart", h.sendTimes(), ms(0, 0.02, 1800.04, 1800.06, 1805.08, 1805.10, 1810.12, 1810.14))
+	if got, want := strings.Join(sentNonces(t, h), ","), ",n1,n2,n3,,n3,,n3"; got != want {
+		t.Errorf("nonces sent %s, want %s", got, want)
+	}
+	if h.counts[EvRefused] != 3 || h.naps[0].Registered() {
+		t.Errorf("refused %d, registered %v", h.counts[EvRefused], h.naps[0].Registered())
+	}
+	h.checkCounts()
 }

@@ -11,15 +11,20 @@ import (
 // authState is what a NAP keeps between a challenge and the requests that
 // answer it: the challenge's parameters (copied out of the receive buffer),
 // the nonce count and the cnonce, so that retransmissions are
-// byte-identical and a refresh can reuse a nextnonce.
+// byte-identical and a refresh can reuse a nextnonce; and what the
+// current attempt did with them, to tell a new challenge from a refusal.
 type authState struct {
 	buf        []byte // realm | opaque | nonce: the nonce last, so a nextnonce replaces it in place
 	realmEnd   uint16
 	opaqueEnd  uint16
 	alg        digestfast.Algorithm
 	qop        bool
-	proxy      bool // answer with Proxy-Authorization (407)
-	preemptive bool // send credentials on the next REGISTER (nextnonce)
+	proxy      bool  // answer with Proxy-Authorization (407)
+	preemptive bool  // the nonce came as a nextnonce: send credentials on a new attempt
+	use        bool  // send credentials in every request of this attempt
+	sent       bool  // the current transaction carries them
+	fresh      bool  // … as the first answer to a challenge (not a reused nonce)
+	again      uint8 // re-challenges in this attempt (maxRechallenges)
 	nc         uint32
 	cnonce     digestfast.CNonce // drawn for the first request with each nonce
 	ha1        digestfast.HA1Cache
@@ -37,6 +42,7 @@ func (a *authState) set(c *digestfast.Challenge, proxy bool) {
 	a.buf = append(a.buf, c.Nonce...)
 	a.alg, a.qop, a.proxy = c.Algorithm, c.QopAuth, proxy
 	a.nc = 0
+	a.preemptive = false // a challenged nonce is used in this attempt only
 }
 
 // setNonce replaces the nonce (Authentication-Info nextnonce); the count
@@ -160,7 +166,7 @@ func (m *Machine) Reboot(i uint32, n *NAP, now time.Duration) Action {
 	inFlight := n.State == Trying || n.State == Proceeding || n.State == Unregistering
 	delta := m.clearRegistered(n)
 	n.flags &= fConnected // a stream's owner drops the connection first
-	n.auth, n.stale, n.CSeq, n.Expires = nil, 0, 0, 0
+	n.auth, n.CSeq, n.Expires = nil, 0, 0
 	n.Boots++
 	a := m.start(i, n, now)
 	a.RegisteredDelta += delta
@@ -316,7 +322,7 @@ func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
 			return m.timeout(n, now)
 		}
 		if m.Cfg.Transport == sipwire.UDP && now >= n.nextRT {
-			m.encode(i, n, n.flags&fUnreg != 0, n.flags&fAuthSent != 0)
+			m.encode(i, n, n.flags&fUnreg != 0)
 			// From the due time, not from now: a timer that fires late must
 			// not push every later retransmission (and Timer F's race
 			// with the last one) by its lateness. Timer E doubles up to T2
@@ -371,7 +377,6 @@ func (m *Machine) refuse(n *NAP, now time.Duration, code int) Action {
 	}
 	a.RegisteredDelta = m.clearRegistered(n)
 	n.State = RetryWait
-	n.stale = 0
 	a.Wake = now + m.Cfg.Retry
 	return a
 }
@@ -419,7 +424,7 @@ func (m *Machine) final(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Act
 		if r.MinExpires > int64(n.Expires) && n.flags&fUnreg == 0 {
 			lat := now - n.sentAt
 			n.Expires = uint32(r.MinExpires)
-			a := m.begin(i, n, now, false, false)
+			a := m.begin(i, n, now, false, false) // a new attempt, as far as credentials go
 			a.Event, a.Code, a.Latency = EvMinExpires, code, lat
 			return a
 		}
@@ -444,7 +449,7 @@ func (m *Machine) success(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) A
 	if granted == 0 {
 		return m.refuse(n, now, r.StatusCode) // a binding granted for 0 s is no registration
 	}
-	if n.auth != nil && r.AuthenticationInfo != nil {
+	if n.auth != nil && n.auth.sent && r.AuthenticationInfo != nil {
 		var ai digestfast.AuthInfo
 		if digestfast.ParseAuthInfo(r.AuthenticationInfo, &ai) == nil && len(ai.NextNonce) > 0 {
 			n.auth.setNonce(ai.NextNonce)
@@ -453,7 +458,6 @@ func (m *Machine) success(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) A
 	}
 	n.Granted = uint32(granted)
 	n.State = Registered
-	n.stale = 0
 	a.Event = EvRegistered
 	a.RegLatency = now - n.regStart
 	if n.flags&fRegistered == 0 {
@@ -477,17 +481,24 @@ func (m *Machine) challenged(i uint32, n *NAP, now time.Duration, r *sipwire.Msg
 	if digestfast.SelectChallenge(vs, m.Cfg.DigestChoice, &m.ch) != nil {
 		return m.refuse(n, now, code) // unknown algorithm, auth-int only, malformed
 	}
-	if n.flags&fAuthSent != 0 {
-		// Our credentials were refused: only a stale nonce earns a retry.
-		if !m.ch.Stale || n.stale >= maxStaleRetries {
+	st := n.auth
+	if st == nil {
+		st = &authState{}
+		n.auth = st
+	} else if st.sent {
+		// Our credentials were challenged. An answer to a challenge of
+		// this attempt is refused, unless its nonce was stale. Credentials
+		// that reused a nonce (a nextnonce, sent preemptively) met a
+		// registrar that no longer knows it (restarted, or the nonce
+		// expired, which it need not tell): a new challenge, answered
+		// once with its own nonce.
+		if st.fresh && !m.ch.Stale || st.again >= maxRechallenges {
 			return m.refuse(n, now, code)
 		}
-		n.stale++
+		st.again++
 	}
-	if n.auth == nil {
-		n.auth = &authState{}
-	}
-	n.auth.set(&m.ch, code == 407)
+	st.set(&m.ch, code == 407)
+	st.use = true
 	lat := now - n.sentAt
 	a := m.begin(i, n, now, n.flags&fUnreg != 0, true)
 	a.Event, a.Code, a.Latency = EvChallenged, code, lat
@@ -495,10 +506,11 @@ func (m *Machine) challenged(i uint32, n *NAP, now time.Duration, r *sipwire.Msg
 }
 
 // begin starts a new transaction (CSeq+1, new branch) and encodes it.
-// withAuth forces credentials; otherwise they are sent when a nextnonce
-// allows a preemptive answer.
-func (m *Machine) begin(i uint32, n *NAP, now time.Duration, unreg, forceAuth bool) Action {
-	auth := forceAuth || (n.auth != nil && n.auth.preemptive)
+// With cont it goes on with the attempt (it answers a challenge), and
+// carries the credentials the attempt answered with; otherwise it starts
+// a new attempt, which carries credentials only where a nextnonce allows
+// a preemptive answer.
+func (m *Machine) begin(i uint32, n *NAP, now time.Duration, unreg, cont bool) Action {
 	n.CSeq++
 	n.Txn++
 	n.flags &^= fProceeding
@@ -509,23 +521,28 @@ func (m *Machine) begin(i uint32, n *NAP, now time.Duration, unreg, forceAuth bo
 		n.flags &^= fUnreg
 		n.State = Trying
 	}
-	if auth {
-		// A new cnonce with each new nonce, kept while the nonce is reused
-		// (nc 2, 3 …): a -sess session key is bound to the cnonce of the
-		// first request after the challenge (RFC 7616 §3.4.2).
-		if n.auth.nc == 0 {
-			n.auth.cnonce = m.cnonces.Draw()
+	if a := n.auth; a != nil {
+		if !cont {
+			a.use, a.again = a.preemptive, 0
 		}
-		n.auth.nc++
-		n.flags |= fAuthSent
-	} else {
-		n.flags &^= fAuthSent
+		a.sent = a.use
+		a.fresh = a.use && a.nc == 0 && !a.preemptive
+		if a.sent {
+			// A new cnonce with each new nonce, kept while the nonce is
+			// reused (nc 2, 3 …): a -sess session key is bound to the
+			// cnonce of the first request after the challenge (RFC 7616
+			// §3.4.2).
+			if a.nc == 0 {
+				a.cnonce = m.cnonces.Draw()
+			}
+			a.nc++
+		}
 	}
 	n.sentAt = now
 	n.timerF = now + m.Cfg.TimerF
 	n.rtEvery = m.Cfg.T1
 	n.nextRT = now + m.Cfg.T1
-	m.encode(i, n, unreg, auth)
+	m.encode(i, n, unreg)
 	return Action{Send: SendRequest, Wake: m.wake(n)}
 }
 
@@ -543,7 +560,7 @@ func (m *Machine) wake(n *NAP) time.Duration {
 
 // encode writes the current transaction's request into m.Out. It is a
 // pure function of the NAP's state, so a retransmission is byte-identical.
-func (m *Machine) encode(i uint32, n *NAP, unreg, auth bool) {
+func (m *Machine) encode(i uint32, n *NAP, unreg bool) {
 	r := &m.reg
 	*r = sipwire.Register{}
 	m.Dir.Identity(i, r)
@@ -556,8 +573,7 @@ func (m *Machine) encode(i uint32, n *NAP, unreg, auth bool) {
 		r.Expires = 0
 	}
 	r.UserAgent = m.Cfg.UserAgent
-	if auth {
-		a := n.auth
+	if a := n.auth; a != nil && a.sent {
 		m.ch = digestfast.Challenge{Realm: a.realm(), Nonce: a.nonce(), Opaque: a.opaque(), Algorithm: a.alg, QopAuth: a.qop}
 		pass := m.Dir.Password(i)
 		ha1, err := a.ha1.Get(a.alg, r.User, m.ch.Realm, pass)

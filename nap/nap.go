@@ -74,23 +74,23 @@ func (s State) String() string { return stateNames[s] }
 // flag bits of NAP.flags
 const (
 	fRegistered uint8 = 1 << iota // last REGISTER transaction ended in 2xx
-	fAuthSent                     // the current transaction carries credentials
 	fUnreg                        // the current transaction is an un-REGISTER
 	fConnected                    // TCP connection up
 	fUnregAgain                   // the un-REGISTER was sent again, its first lost with its connection
 	fProceeding                   // a 1xx came for the current transaction (REGISTER or un-REGISTER)
 )
 
-// maxStaleRetries bounds stale=true re-challenges in one attempt, so a
-// registrar that always says stale cannot make a NAP loop without pause.
-const maxStaleRetries = 2
+// maxRechallenges bounds the challenges to our credentials that are
+// answered again in one attempt (stale=true, or to a reused nonce), so
+// that a registrar that always says stale cannot make a NAP loop without
+// pause.
+const maxRechallenges = 2
 
 // NAP is the state of one gateway NAP: 80 bytes, plus an auth state
 // allocated on its first challenge.
 type NAP struct {
 	State    State
 	flags    uint8
-	stale    uint8  // stale re-challenges in this attempt
 	Boots    uint8  // reboots so far: a new Call-ID and tag each time
 	CSeq     uint32 // CSeq of the current (or last) transaction
 	Txn      uint32 // transaction number: low half of the branch id
