@@ -37,8 +37,10 @@ type sent struct {
 	kind    Send
 	cseq    uint32
 	branch  string
-	expires int64 // Contact ;expires=
-	auth    string
+	expires int64    // Contact ;expires=
+	auth    string   // the first Authorization, else the first Proxy-Authorization
+	www     []string // every Authorization value
+	proxy   []string // every Proxy-Authorization value
 	raw     []byte
 }
 
@@ -149,10 +151,16 @@ func (h *harness) Send(i uint32, msg []byte) {
 		h.t.Fatalf("NAP %d sent an unparsable request: %v\n%s", i, err, raw)
 	}
 	s := sent{at: h.now(), nap: i, kind: h.sending, cseq: req.CSeq, branch: string(req.Via.Branch), expires: req.Contacts[0].Expires, raw: raw}
-	if req.NumAuthorization > 0 {
-		s.auth = string(req.Authorization[0])
-	} else if req.NumProxyAuthorization > 0 {
-		s.auth = string(req.ProxyAuthorization[0])
+	for _, v := range req.Authorization[:req.NumAuthorization] {
+		s.www = append(s.www, string(v))
+	}
+	for _, v := range req.ProxyAuthorization[:req.NumProxyAuthorization] {
+		s.proxy = append(s.proxy, string(v))
+	}
+	if len(s.www) > 0 {
+		s.auth = s.www[0]
+	} else if len(s.proxy) > 0 {
+		s.auth = s.proxy[0]
 	}
 	if h.keep {
 		h.sends = append(h.sends, s)

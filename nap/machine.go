@@ -13,8 +13,15 @@ import (
 // the nonce count and the cnonce, so that retransmissions are
 // byte-identical and a refresh can reuse a nextnonce; and what the
 // current attempt did with them, to tell a new challenge from a refusal.
+//
+// A NAP keeps one per header and realm it was challenged for (RFC 3261
+// §22.3), in a list: a proxy's 407 and the registrar's 401 each have
+// their own nonce, count, stale and nextnonce. The first challenge
+// allocates the first; a second is allocated only when another header
+// or realm challenges, so a NAP behind a single challenger pays for one.
 type authState struct {
-	buf        []byte // realm | opaque | nonce: the nonce last, so a nextnonce replaces it in place
+	next       *authState // the NAP's next auth state (maxAuthStates at most)
+	buf        []byte     // realm | opaque | nonce: the nonce last, so a nextnonce replaces it in place
 	realmEnd   uint16
 	opaqueEnd  uint16
 	alg        digestfast.Algorithm
@@ -43,6 +50,43 @@ func (a *authState) set(c *digestfast.Challenge, proxy bool) {
 	a.alg, a.qop, a.proxy = c.Algorithm, c.QopAuth, proxy
 	a.nc = 0
 	a.preemptive = false // a challenged nonce is used in this attempt only
+}
+
+// maxAuthStates bounds a NAP's auth states: a chain of proxies with
+// realms of their own, and the registrar.
+const maxAuthStates = 4
+
+// authFor finds NAP n's auth state for a challenge in header proxy (407)
+// and realm, or one of the same header not used in this attempt (the
+// realm changed), or allocates one. nil: the NAP has maxAuthStates.
+func authFor(n *NAP, proxy bool, realm []byte) *authState {
+	var idle, last *authState
+	count := 0
+	for a := n.auth; a != nil; a = a.next {
+		if a.proxy == proxy {
+			if string(a.realm()) == string(realm) {
+				return a
+			}
+			if !a.use && idle == nil {
+				idle = a
+			}
+		}
+		last = a
+		count++
+	}
+	if idle != nil {
+		return idle
+	}
+	if count >= maxAuthStates {
+		return nil
+	}
+	a := &authState{}
+	if last == nil {
+		n.auth = a
+	} else {
+		last.next = a
+	}
+	return a
 }
 
 // setNonce replaces the nonce (Authentication-Info nextnonce); the count
@@ -449,12 +493,8 @@ func (m *Machine) success(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) A
 	if granted == 0 {
 		return m.refuse(n, now, r.StatusCode) // a binding granted for 0 s is no registration
 	}
-	if n.auth != nil && n.auth.sent && r.AuthenticationInfo != nil {
-		var ai digestfast.AuthInfo
-		if digestfast.ParseAuthInfo(r.AuthenticationInfo, &ai) == nil && len(ai.NextNonce) > 0 {
-			n.auth.setNonce(ai.NextNonce)
-			n.auth.preemptive = true
-		}
+	if r.AuthenticationInfo != nil {
+		m.nextNonce(n, r.AuthenticationInfo)
 	}
 	n.Granted = uint32(granted)
 	n.State = Registered
@@ -466,6 +506,24 @@ func (m *Machine) success(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) A
 	}
 	a.Wake = now + time.Duration(granted)*time.Second/2
 	return a
+}
+
+// nextNonce takes the nextnonce of an Authentication-Info for the next
+// attempt's credentials. The header is the registrar's: it goes to the
+// Authorization the request carried (the last one, if several realms),
+// else to a Proxy-Authorization (a registrar that challenges with 407).
+func (m *Machine) nextNonce(n *NAP, v []byte) {
+	var to *authState
+	for a := n.auth; a != nil; a = a.next {
+		if a.sent && (to == nil || to.proxy || !a.proxy) {
+			to = a
+		}
+	}
+	var ai digestfast.AuthInfo
+	if to != nil && digestfast.ParseAuthInfo(v, &ai) == nil && len(ai.NextNonce) > 0 {
+		to.setNonce(ai.NextNonce)
+		to.preemptive = true
+	}
 }
 
 func (m *Machine) challenged(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {
@@ -481,17 +539,20 @@ func (m *Machine) challenged(i uint32, n *NAP, now time.Duration, r *sipwire.Msg
 	if digestfast.SelectChallenge(vs, m.Cfg.DigestChoice, &m.ch) != nil {
 		return m.refuse(n, now, code) // unknown algorithm, auth-int only, malformed
 	}
-	st := n.auth
+	// The challenge is for one header and realm: the credentials sent
+	// for others (a proxy's that let the request through) go on.
+	st := authFor(n, code == 407, m.ch.Realm)
 	if st == nil {
-		st = &authState{}
-		n.auth = st
-	} else if st.sent {
+		return m.refuse(n, now, code)
+	}
+	if st.sent {
 		// Our credentials were challenged. An answer to a challenge of
 		// this attempt is refused, unless its nonce was stale. Credentials
-		// that reused a nonce (a nextnonce, sent preemptively) met a
-		// registrar that no longer knows it (restarted, or the nonce
-		// expired, which it need not tell): a new challenge, answered
-		// once with its own nonce.
+		// that reused a nonce (a nextnonce sent preemptively, or the
+		// proxy's sent again next to the answer to the registrar's
+		// challenge) met a server that no longer takes it (restarted, or
+		// the nonce expired, which it need not tell): a new challenge,
+		// answered once with its own nonce.
 		if st.fresh && !m.ch.Stale || st.again >= maxRechallenges {
 			return m.refuse(n, now, code)
 		}
@@ -521,7 +582,7 @@ func (m *Machine) begin(i uint32, n *NAP, now time.Duration, unreg, cont bool) A
 		n.flags &^= fUnreg
 		n.State = Trying
 	}
-	if a := n.auth; a != nil {
+	for a := n.auth; a != nil; a = a.next {
 		if !cont {
 			a.use, a.again = a.preemptive, 0
 		}
@@ -573,23 +634,36 @@ func (m *Machine) encode(i uint32, n *NAP, unreg bool) {
 		r.Expires = 0
 	}
 	r.UserAgent = m.Cfg.UserAgent
-	if a := n.auth; a != nil && a.sent {
+	m.authBuf = m.authBuf[:0]
+	if n.auth != nil {
+		m.ruri = sipwire.AppendRequestURI(m.ruri[:0], r)
+	}
+	for a := n.auth; a != nil; a = a.next {
+		if !a.sent {
+			continue
+		}
 		m.ch = digestfast.Challenge{Realm: a.realm(), Nonce: a.nonce(), Opaque: a.opaque(), Algorithm: a.alg, QopAuth: a.qop}
-		pass := m.Dir.Password(i)
-		ha1, err := a.ha1.Get(a.alg, r.User, m.ch.Realm, pass)
-		if err == nil {
-			m.ruri = sipwire.AppendRequestURI(m.ruri[:0], r)
-			m.cnonce = a.cnonce.Append(m.cnonce[:0])
-			hdr := "Authorization"
-			if a.proxy {
-				hdr = "Proxy-Authorization"
-			}
-			m.authBuf, err = digestfast.AppendAuthorization(m.authBuf[:0], hdr, &m.ch, r.User, ha1,
-				&digestfast.Request{Method: methodRegister, URI: m.ruri, CNonce: m.cnonce, NC: a.nc})
+		ha1, err := a.ha1.Get(a.alg, r.User, m.ch.Realm, m.Dir.Password(i))
+		if err != nil {
+			continue
 		}
-		if err == nil {
-			r.Auth = m.authBuf
+		mark := len(m.authBuf)
+		if mark > 0 {
+			m.authBuf = append(m.authBuf, "\r\n"...) // one field per header and realm
 		}
+		m.cnonce = a.cnonce.Append(m.cnonce[:0])
+		hdr := "Authorization"
+		if a.proxy {
+			hdr = "Proxy-Authorization"
+		}
+		m.authBuf, err = digestfast.AppendAuthorization(m.authBuf, hdr, &m.ch, r.User, ha1,
+			&digestfast.Request{Method: methodRegister, URI: m.ruri, CNonce: m.cnonce, NC: a.nc})
+		if err != nil {
+			m.authBuf = m.authBuf[:mark]
+		}
+	}
+	if len(m.authBuf) > 0 {
+		r.Auth = m.authBuf
 	}
 	m.Out = sipwire.AppendRegister(m.Out[:0], r)
 }

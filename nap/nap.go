@@ -87,7 +87,8 @@ const (
 const maxRechallenges = 2
 
 // NAP is the state of one gateway NAP: 80 bytes, plus an auth state
-// allocated on its first challenge.
+// allocated on its first challenge, and one more for each other header
+// (a proxy's 407 and the registrar's 401) or realm that challenges it.
 type NAP struct {
 	State    State
 	flags    uint8

@@ -135,7 +135,9 @@ type Register struct {
 	// (always written for an un-REGISTER).
 	ExpiresHeader bool
 	// Auth is a complete "Authorization: Digest ..." (or
-	// Proxy-Authorization) field without its CRLF; empty for none.
+	// Proxy-Authorization) field without its CRLF, or several separated
+	// by CRLF (a proxy's and the registrar's, RFC 3261 §22.3); empty for
+	// none.
 	Auth      []byte
 	UserAgent []byte // empty: no User-Agent header
 	// Route is a Route field's value, e.g. "<sip:proxy.example.com;lr>":

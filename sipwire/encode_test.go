@@ -96,6 +96,15 @@ func TestAppendRegisterVariantsRoundTrip(t *testing.T) {
 				t.Fatal("no Proxy-Authorization")
 			}
 		}},
+		// RFC 3261 §22.3: the registrar's credentials and a proxy's, one
+		// field each, in one request.
+		{"proxy and registrar auth", func(r *Register) { r.Auth = []byte("Proxy-" + auth + "\r\n" + auth) }, func(t *testing.T, m *Msg) {
+			if m.NumProxyAuthorization != 1 || m.NumAuthorization != 1 {
+				t.Fatalf("%d Proxy-Authorization, %d Authorization", m.NumProxyAuthorization, m.NumAuthorization)
+			}
+			eq(t, "proxy-authorization", m.ProxyAuthorization[0], auth[len("Authorization: "):])
+			eq(t, "authorization", m.Authorization[0], auth[len("Authorization: "):])
+		}},
 		{"ipv6", func(r *Register) { r.LocalHost = []byte("::1"); r.Domain = []byte("[::1]") }, func(t *testing.T, m *Msg) {
 			eq(t, "via host", m.Via.Host, "::1")
 			eq(t, "ruri", m.RequestURI, "sip:[::1]")
