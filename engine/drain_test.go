@@ -30,8 +30,10 @@ func TestRegisterRateIsTheLoads(t *testing.T) {
 	}
 }
 
-// A registrar that refuses most un-REGISTERs (its rate cap): the drain
-// says how many bindings it left, by code, and until when at the latest.
+// A registrar that refuses most un-REGISTERs (its rate cap, 503 with
+// Retry-After: 1): each refused one is sent again a second later while
+// --drain lasts; the drain says how many bindings it still left, by the
+// code that last refused them, and until when at the latest.
 func TestDrainCountsTheBindingsLeft(t *testing.T) {
 	n := newSimNet(t, simX)
 	g := simGroup("g", 100, simX)
@@ -48,11 +50,12 @@ func TestDrainCountsTheBindingsLeft(t *testing.T) {
 	checkSums(t, res)
 	d := res.Summary.Drain
 	refused := res.Totals.Responses[503]
-	if d == nil || refused == 0 || d.UnregisterFailed["503"] != refused || d.Left() != 100-d.Unregistered || d.BindingsLeftUntil == nil {
-		t.Fatalf("503s %d; drain %+v", refused, d)
+	if d == nil || refused <= 100 || d.Requests <= 100 || d.UnregisterFailed["503"] == 0 || d.Left() != 100-d.Unregistered || d.BindingsLeftUntil == nil {
+		t.Fatalf("503s %d (want more than the 100 first un-REGISTERs: those sent again too); drain %+v", refused, d)
 	}
-	if left := int64(n.bindings(simX)); left != d.Left() {
-		t.Errorf("the registrar holds %d bindings, the drain says %d left", left, d.Left())
+	// An un-REGISTER in flight at the end may have reached the registrar.
+	if left := int64(n.bindings(simX)); left > d.Left() || left < d.Left()-d.UnregisterFailed["no-answer"] {
+		t.Errorf("the registrar holds %d bindings, the drain says %d left (%v)", left, d.Left(), d.UnregisterFailed)
 	}
 	if want := e.wallClock(e.clock.Now() + 3600*time.Second); d.BindingsLeftUntil.Before(want.Add(-time.Second)) || d.BindingsLeftUntil.After(want) {
 		t.Errorf("bindings left until %v, want about %v", d.BindingsLeftUntil, want)

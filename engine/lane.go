@@ -76,8 +76,6 @@ type lane struct {
 	tmsg      trace.Message  // scratch, for the tap
 	tout      trace.Outcome
 	answerBuf []byte // scratch for the answers to requests (answer)
-	// leftUntil: the latest a binding whose un-REGISTER failed may stay.
-	leftUntil time.Duration
 }
 
 // napTag tags a per-NAP socket.
@@ -261,12 +259,6 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 		rec.Timeouts++
 		if !a.Unregister {
 			l.fail(failTimeout, i)
-		} else {
-			l.unregisterFailed(i, 0)
-		}
-	case nap.EvStopped:
-		if a.Unregister && a.Code >= 300 {
-			l.unregisterFailed(i, a.Code)
 		}
 	case nap.EvChallenged:
 		rec.AuthChallenges++
@@ -321,7 +313,7 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 	}
 	if l.paced[i] {
 		switch a.Event {
-		case nap.EvRegistered, nap.EvRefused, nap.EvTimeout, nap.EvStopped, nap.EvConnectFailed, nap.EvUnregistered:
+		case nap.EvRegistered, nap.EvRefused, nap.EvTimeout, nap.EvStopped, nap.EvConnectFailed, nap.EvUnregistered, nap.EvUnregRefused:
 			l.paced[i] = false
 			l.e.window.Add(-1)
 		}
@@ -362,32 +354,34 @@ func (l *lane) traceEnd(i uint32, a *nap.Action) {
 	}
 }
 
-// unregisterFailed counts an un-REGISTER refused (code) or timed out
-// (0): NAP i's binding stays at the registrar until it expires.
-func (l *lane) unregisterFailed(i uint32, code int) {
-	l.rec.UnregisterRefused(code)
-	l.leftUntil = max(l.leftUntil, l.e.clock.Now()+time.Duration(l.d.NAPs[i].Granted)*time.Second)
-}
-
-// drainLeft counts, at the end of the run, the NAPs whose binding the
-// drain did not remove: an un-REGISTER in flight, or none sent (a NAP
-// registered, or whose REGISTER may yet bind it); and until when, at the
-// latest, the bindings left stay.
-func (l *lane) drainLeft(now time.Duration) (noAnswer, notSent int64, until time.Duration) {
-	until = l.leftUntil
+// drainLeft counts into failed, at the end of the run, the NAPs whose
+// binding the drain did not remove, by why: an un-REGISTER refused or
+// timed out and waiting to be sent again (its code, or "timeout"), one in
+// flight ("no-answer"), none sent ("not-sent": a NAP registered, or whose
+// REGISTER may yet bind it); and returns until when, at the latest, the
+// bindings left stay.
+func (l *lane) drainLeft(now time.Duration, failed map[string]int64) (until time.Duration) {
 	for i := range l.d.NAPs {
 		n := &l.d.NAPs[i]
-		switch {
-		case n.State == nap.Unregistering:
-			noAnswer++
-		case n.Registered() || n.State == nap.Trying || n.State == nap.Proceeding:
-			notSent++
-		default:
-			continue
+		if code, ok := n.UnregisterFailedWith(); ok {
+			if code == 0 {
+				failed["timeout"]++
+			} else {
+				failed[strconv.Itoa(code)]++
+			}
+		} else {
+			switch {
+			case n.State == nap.Unregistering:
+				failed["no-answer"]++
+			case n.Registered() || n.State == nap.Trying || n.State == nap.Proceeding:
+				failed["not-sent"]++
+			default:
+				continue
+			}
 		}
-		until = max(until, now+time.Duration(n.Granted)*time.Second)
+		until = max(until, now+time.Duration(max(n.Granted, n.Expires))*time.Second)
 	}
-	return noAnswer, notSent, until
+	return until
 }
 
 // fail counts a failure and remembers the first NAPs it happened to.

@@ -93,16 +93,13 @@ func (e *Engine) result() *Result {
 
 // drainLeft is what the drain left undone when the run ended.
 func (e *Engine) drainLeft() metrics.DrainAtEnd {
-	var d metrics.DrainAtEnd
+	d := metrics.DrainAtEnd{Failed: map[string]int64{}}
 	now := e.clock.Now()
 	var until time.Duration
 	for _, l := range e.lanesNow() {
 		l.mu.Lock()
-		a, n, u := l.drainLeft(now)
+		until = max(until, l.drainLeft(now, d.Failed))
 		l.mu.Unlock()
-		d.NoAnswer += a
-		d.NotSent += n
-		until = max(until, u)
 	}
 	if until > 0 {
 		d.LeftUntil = e.wallClock(until)

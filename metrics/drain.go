@@ -1,23 +1,8 @@
 package metrics
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // The drain: the stop's un-REGISTERs, apart from the load.
-
-// UnregisterRefused counts an un-REGISTER that ended in a final failure
-// (code), or by Timer F (code 0): its binding stays at the registrar.
-func (r *Recorder) UnregisterRefused(code int) {
-	if code == 0 {
-		r.UnregTimeouts++
-		return
-	}
-	if code >= 100 && code < len(r.UnregRefusals) {
-		r.UnregRefusals[code]++
-	}
-}
 
 // DrainSummary is the summary's drain section: what the stop did.
 type DrainSummary struct {
@@ -30,9 +15,11 @@ type DrainSummary struct {
 	// Unregistered: un-REGISTERs answered 2xx in the drain.
 	Unregistered int64 `json:"unregistered"`
 	// UnregisterFailed: NAPs whose binding the drain did not remove, by
-	// why: a refusal's status code, "timeout" (Timer F), "no-answer" (in
-	// flight when --drain ran out), "not-sent" (--drain ran out before its
-	// turn, or before its connection was made).
+	// why: the status code that last refused its un-REGISTER, "timeout"
+	// (Timer F ended the last), "no-answer" (in flight when --drain ran
+	// out), "not-sent" (--drain ran out before its turn, or before its
+	// connection was made). Each refused or timed out was sent again after
+	// Retry-After or --retry meanwhile.
 	UnregisterFailed map[string]int64 `json:"unregister_failed"`
 	// BindingsLeftUntil: those bindings expire at the registrar by then at
 	// the latest (the end of the run plus the longest interval granted).
@@ -51,11 +38,12 @@ func (d *DrainSummary) Left() int64 {
 	return n
 }
 
-// DrainAtEnd is what the engine counts of the un-REGISTERs that did not
-// end when the run did.
+// DrainAtEnd is what the engine finds at the end of the run: the NAPs
+// whose binding is left, by why (unregister_failed), and until when at
+// the latest.
 type DrainAtEnd struct {
-	NoAnswer, NotSent int64
-	LeftUntil         time.Time // zero: no binding left
+	Failed    map[string]int64
+	LeftUntil time.Time // zero: no binding left
 }
 
 // NewDrainSummary makes the drain section from the totals at the end of
@@ -69,12 +57,7 @@ func NewDrainSummary(end, atLoadEnd *Totals, seconds float64, left DrainAtEnd) *
 	if seconds > 0 {
 		d.RatePerS = float64(d.Requests) / seconds
 	}
-	for code, n := range end.UnregRefusals {
-		if n -= atLoadEnd.UnregRefusals[code]; n > 0 {
-			d.UnregisterFailed[strconv.Itoa(code)] = n
-		}
-	}
-	for why, n := range map[string]int64{"timeout": end.UnregTimeouts - atLoadEnd.UnregTimeouts, "no-answer": left.NoAnswer, "not-sent": left.NotSent} {
+	for why, n := range left.Failed {
 		if n > 0 {
 			d.UnregisterFailed[why] = n
 		}

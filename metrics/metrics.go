@@ -52,8 +52,6 @@ type Recorder struct {
 	// Refusals counts the final failures by status code: a 401 answered
 	// with credentials is in Responses, not here; one that refuses them is.
 	Refusals [700]int64
-	// UnregRefusals: un-REGISTERs that ended in a final failure, by code.
-	UnregRefusals [700]int64
 	// Targets counts per target, named by TargetNames, when a group has
 	// several (nil otherwise).
 	TargetNames []string
@@ -67,7 +65,6 @@ type Counts struct {
 	// TransactionsLost: of the abandoned, transactions lost with their
 	// connection (the peer reset or closed it): a failure.
 	TransactionsLost                           int64
-	UnregTimeouts                              int64 // un-REGISTERs ended by Timer F
 	Unregistered, Refused, Connects, Abandoned int64
 	MessagesSent, MessagesReceived             int64
 	SendFailures                               int64 // sends the socket refused (buffer full, connection gone)
@@ -94,7 +91,6 @@ func (c *Counts) add(o *Counts) {
 	c.ConnectFailures += o.ConnectFailures
 	c.ConnLost += o.ConnLost
 	c.TransactionsLost += o.TransactionsLost
-	c.UnregTimeouts += o.UnregTimeouts
 	c.Unregistered += o.Unregistered
 	c.Refused += o.Refused
 	c.Connects += o.Connects
@@ -182,19 +178,19 @@ type Totals struct {
 	Transaction, Registration, Corrected, RefreshError *hdrhistogram.Histogram
 	Drain, Handshake, Keepalive                        *hdrhistogram.Histogram
 	Counts
-	Responses, Refusals, UnregRefusals map[int]int64
-	Targets                            map[string]*TargetCounts // nil unless a group has several targets
+	Responses, Refusals map[int]int64
+	Targets             map[string]*TargetCounts // nil unless a group has several targets
 }
 
 // NewTotals is an empty sum.
 func NewTotals() *Totals {
 	return &Totals{Transaction: NewHistogram(), Registration: NewHistogram(), Corrected: NewHistogram(),
-		RefreshError: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram(), Keepalive: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}, UnregRefusals: map[int]int64{}}
+		RefreshError: NewHistogram(), Drain: NewHistogram(), Handshake: NewHistogram(), Keepalive: NewHistogram(), Responses: map[int]int64{}, Refusals: map[int]int64{}}
 }
 
 // NewCounts is an empty sum of counters only: no histograms.
 func NewCounts() *Totals {
-	return &Totals{Responses: map[int]int64{}, Refusals: map[int]int64{}, UnregRefusals: map[int]int64{}}
+	return &Totals{Responses: map[int]int64{}, Refusals: map[int]int64{}}
 }
 
 // AddCounts sums one recorder's counters into t, not its histograms.
@@ -202,7 +198,6 @@ func (t *Totals) AddCounts(r *Recorder) {
 	t.Counts.add(&r.Counts)
 	addCodes(t.Responses, r.Responses[:])
 	addCodes(t.Refusals, r.Refusals[:])
-	addCodes(t.UnregRefusals, r.UnregRefusals[:])
 	t.Targets = addTargets(t.Targets, r.TargetNames, r.Targets)
 }
 
@@ -214,9 +209,6 @@ func (t *Totals) AddCountsOf(o *Totals) {
 	}
 	for code, n := range o.Refusals {
 		t.Refusals[code] += n
-	}
-	for code, n := range o.UnregRefusals {
-		t.UnregRefusals[code] += n
 	}
 	for name, c := range o.Targets {
 		t.Targets = addTargets(t.Targets, []string{name}, []TargetCounts{*c})

@@ -382,12 +382,15 @@ func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
 		}
 		return Action{Wake: m.wake(n)}
 	case Registered, RetryWait:
-		n.regStart = now // a refresh or retry is a new attempt for the registration histogram
+		unreg := n.flags&fUnreg != 0 // an un-REGISTER that failed, sent again
+		if !unreg {
+			n.regStart = now // a refresh or retry is a new attempt for the registration histogram
+		}
 		if m.Cfg.Transport.Stream() && n.flags&fConnected == 0 {
 			n.State = Connecting
 			return Action{Send: SendConnect, Event: EvRefresh}
 		}
-		a := m.begin(i, n, now, false, false)
+		a := m.begin(i, n, now, unreg, false)
 		a.Event = EvRefresh
 		return a
 	case ConnectWait:
@@ -401,6 +404,9 @@ func (m *Machine) onTimer(i uint32, n *NAP, now time.Duration) Action {
 
 func (m *Machine) timeout(n *NAP, now time.Duration) Action {
 	if n.flags&fUnreg != 0 {
+		if at := n.timerF + m.Cfg.Retry; m.unregAgain(n, 0, at) {
+			return Action{Event: EvTimeout, Unregister: true, Wake: at}
+		}
 		a := m.halt(n)
 		a.Event, a.Unregister = EvTimeout, true
 		return a
@@ -411,10 +417,39 @@ func (m *Machine) timeout(n *NAP, now time.Duration) Action {
 	return Action{Event: EvTimeout, Wake: n.timerF + m.Cfg.Retry, RegisteredDelta: m.clearRegistered(n)}
 }
 
+// unregAgain: an un-REGISTER refused (code) or ended by Timer F (0) is
+// sent again at at, as long as the binding it is to remove may still live
+// then (it was granted at most Expires before the stop began): a stop
+// leaves nothing behind that it can remove. The run's end (--drain)
+// bounds it too. It reports false when the binding is gone by then.
+func (m *Machine) unregAgain(n *NAP, code int, at time.Duration) bool {
+	if at >= n.regStart+time.Duration(n.Expires)*time.Second {
+		return false
+	}
+	n.State = RetryWait
+	n.lastCode = uint16(code)
+	return true
+}
+
 // refuse ends an attempt with a final failure: retry after Retry, forever.
 func (m *Machine) refuse(n *NAP, now time.Duration, code int) Action {
+	return m.refuseAfter(n, now, code, 0)
+}
+
+// refuseAfter is refuse for an answer that said when to come back
+// (Retry-After, 0: none), which an un-REGISTER heeds; a REGISTER retries
+// after Retry whatever it says, as the gateway does.
+func (m *Machine) refuseAfter(n *NAP, now time.Duration, code int, retryAfter time.Duration) Action {
 	a := Action{Event: EvRefused, Code: code, Latency: now - n.sentAt}
 	if n.flags&fUnreg != 0 {
+		at := now + m.Cfg.Retry
+		if retryAfter > 0 {
+			at = now + retryAfter
+		}
+		if m.unregAgain(n, code, at) {
+			a.Event, a.Wake = EvUnregRefused, at
+			return a
+		}
 		s := m.halt(n)
 		a.Event, a.RegisteredDelta = EvStopped, s.RegisteredDelta
 		return a
@@ -473,7 +508,11 @@ func (m *Machine) final(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Act
 			return a
 		}
 	}
-	return m.refuse(n, now, code)
+	var retryAfter time.Duration
+	if r.RetryAfter > 0 {
+		retryAfter = time.Duration(r.RetryAfter) * time.Second
+	}
+	return m.refuseAfter(n, now, code, retryAfter)
 }
 
 func (m *Machine) success(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) Action {

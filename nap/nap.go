@@ -93,6 +93,7 @@ type NAP struct {
 	State    State
 	flags    uint8
 	Boots    uint8  // reboots so far: a new Call-ID and tag each time
+	lastCode uint16 // an un-REGISTER waiting to be sent again: why the last failed (0: Timer F)
 	CSeq     uint32 // CSeq of the current (or last) transaction
 	Txn      uint32 // transaction number: low half of the branch id
 	Expires  uint32 // current E; 423 raises it
@@ -109,6 +110,16 @@ type NAP struct {
 // Registered reports whether the NAP's last REGISTER ended in 2xx (and no
 // refusal, timeout or lost connection since).
 func (n *NAP) Registered() bool { return n.flags&fRegistered != 0 }
+
+// UnregisterFailedWith is, for a NAP whose un-REGISTER failed and waits
+// to be sent again, the status code that refused it (0: Timer F ended
+// it); ok is false for any other NAP.
+func (n *NAP) UnregisterFailedWith() (code int, ok bool) {
+	if n.State != RetryWait || n.flags&fUnreg == 0 {
+		return 0, false
+	}
+	return int(n.lastCode), true
+}
 
 // Stopping reports whether the NAP's un-REGISTER is under way (sent, or
 // waiting for its connection): a second Stop must not cut it short.
@@ -143,9 +154,10 @@ const (
 	EvConnLost            // TCP connection lost: reconnecting
 	EvRefresh             // refresh or retry: a new REGISTER
 	EvStopped             // stopped without (or after failing) an un-REGISTER
+	EvUnregRefused        // un-REGISTER refused: sent again after Retry-After or Retry
 )
 
-var eventNames = [...]string{"none", "started", "retransmit", "provisional", "registered", "challenged", "min-expires", "refused", "timeout", "unregistered", "stale", "connect-failed", "connection-lost", "refresh", "stopped"}
+var eventNames = [...]string{"none", "started", "retransmit", "provisional", "registered", "challenged", "min-expires", "refused", "timeout", "unregistered", "stale", "connect-failed", "connection-lost", "refresh", "stopped", "unregister-refused"}
 
 func (e Event) String() string { return eventNames[e] }
 
