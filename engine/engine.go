@@ -113,7 +113,8 @@ type Options struct {
 type Result struct {
 	Summary  *metrics.Summary
 	Totals   *metrics.Totals
-	InFlight int64 // transactions still open when the run ended
+	Groups   map[string]*metrics.Totals // each group's, by name
+	InFlight int64                      // transactions still open when the run ended
 }
 
 // phase is where the run is.
@@ -284,7 +285,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e := &Engine{o: o, clock: o.Clock, salt: rand.Uint64(), byName: map[string]*groupRun{},
 		draining: make(chan struct{}), reloadQ: make(chan *reloadReq, 4), targetsQ: make(chan *targetsReq, 4), rebootQ: make(chan *rebootReq, 4), ctrlQ: make(chan func(time.Duration), 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
-		snaps: make(chan *Snapshot, 16), observed: make(chan struct{}), startedAt: time.Now()}
+		snaps: make(chan *Snapshot, 16), observed: make(chan struct{}), startedAt: wallNow(o.Clock)}
 	if e.clock == nil {
 		e.clock = scheduler.NewRealClock()
 	}
@@ -320,7 +321,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 			e.stopReq.Store(true) // stopped while waiting: the first step drains, nothing starts
 		}
 		now = e.clock.Now()
-		e.startedAt = time.Now()
+		e.startedAt = wallNow(o.Clock)
 		for _, gr := range e.groups {
 			for _, co := range gr.cohorts {
 				co.rampBegin = now
@@ -528,6 +529,18 @@ func (e *Engine) localAddr(pool *netio.AddrPool, index uint64) netip.Addr {
 		return netip.Addr{}
 	}
 	return pool.At(index)
+}
+
+// wallNow is the wall time now: a simulated clock's own when it has one
+// (scheduler.SimClock with an Epoch), so simulated runs report the same
+// wall times every time; else the real one.
+func wallNow(c scheduler.Clock) time.Time {
+	if w, ok := c.(interface{ Wall() time.Time }); ok {
+		if t := w.Wall(); !t.IsZero() {
+			return t
+		}
+	}
+	return time.Now()
 }
 
 // wallClock is the wall time of the run's clock reading now.

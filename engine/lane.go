@@ -339,7 +339,7 @@ func (l *lane) traceEnd(i uint32, a *nap.Action) {
 	switch {
 	case a.Event == nap.EvRegistered || a.Event == nap.EvUnregistered:
 		l.traceOutcome(nap64, true, strconv.Itoa(a.Code))
-	case a.Event == nap.EvRefused || (a.Event == nap.EvStopped && a.Code >= 300):
+	case a.Event == nap.EvRefused || a.Event == nap.EvUnregRefused || (a.Event == nap.EvStopped && a.Code >= 300):
 		l.traceOutcome(nap64, false, strconv.Itoa(a.Code))
 	case a.Event == nap.EvTimeout:
 		l.traceOutcome(nap64, false, "timeout")

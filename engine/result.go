@@ -43,8 +43,10 @@ func (e *Engine) result() *Result {
 	var registered int64
 	sum := &metrics.Summary{}
 	groups := map[string]*metrics.GroupSummary{}
+	groupTotals := map[string]*metrics.Totals{}
 	for _, gr := range e.groups {
 		gt, gin := e.totals(gr)
+		groupTotals[gr.name] = gt
 		co := gr.live()
 		naps := co.mine
 		register := co.spec.Register && !gr.removed
@@ -88,7 +90,7 @@ func (e *Engine) result() *Result {
 	e.timeMu.Lock()
 	sum.Timeline = e.timeline
 	e.timeMu.Unlock()
-	return &Result{Summary: sum, Totals: t, InFlight: inFlight}
+	return &Result{Summary: sum, Totals: t, Groups: groupTotals, InFlight: inFlight}
 }
 
 // drainLeft is what the drain left undone when the run ended.

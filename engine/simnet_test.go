@@ -107,6 +107,7 @@ var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newSimNet(t *testing.T, targets ...string) *simNet {
 	n := &simNet{t: t, regs: map[string]*simRegistrar{}, port: 40000, oneWay: 10 * time.Millisecond}
+	n.clock.Epoch = simEpoch // wall times from the simulated clock: the same in every run
 	for _, tg := range targets {
 		r := registrar.New(registrar.Config{})
 		r.Now = func() time.Time { return simEpoch.Add(n.clock.Now()) }

@@ -17,8 +17,9 @@ type Snapshot struct {
 	// needs them (NeedHistograms).
 	Totals *metrics.Totals
 	Groups []GroupSnapshot
-	// Interval holds the transactions since the previous snapshot (the
-	// .hlog's interval); nil unless an observer needs it (NeedInterval).
+	// Interval holds the transactions since the previous snapshot: the
+	// timeline's latency of the second, and the .hlog's interval. Always
+	// taken (the timeline reads it); NeedInterval says an observer does too.
 	Interval         *hdrhistogram.Histogram
 	IntervalFrom, At time.Time
 	Rate             float64 // REGISTER/s since the previous snapshot
@@ -88,9 +89,7 @@ func (e *Engine) snapshot(now time.Duration, final bool) {
 	}
 	s := &Snapshot{Elapsed: now - e.start, Final: final, Drain: e.phase != phaseLoad || final,
 		At: e.startedAt.Add(now - e.start), IntervalFrom: e.startedAt.Add(e.lastSnapAt - e.start), Reloads: e.newChanges}
-	if needs&NeedInterval != 0 {
-		s.Interval = metrics.NewHistogram()
-	}
+	s.Interval = metrics.NewHistogram() // the timeline's latency of the second, and the .hlog's
 	if needs&NeedCensus != 0 {
 		s.Census = &Census{}
 	}
@@ -164,11 +163,17 @@ func (e *Engine) snapshot(now time.Duration, final bool) {
 // observe hands snapshots to the observers and keeps the timeline.
 func (e *Engine) observe() {
 	defer close(e.observed)
+	var last metrics.Counts // the previous snapshot's, for the second's counts
 	for s := range e.snaps {
 		if !s.Drain {
+			c := &s.Totals.Counts
+			p := metrics.TimePoint{T: s.Elapsed.Seconds(), Registered: s.Totals.Registered, Rate: s.Rate,
+				Retransmissions: c.Retransmissions - last.Retransmissions, Timeouts: c.Timeouts - last.Timeouts,
+				Failures: c.FailureCount() - last.FailureCount(), Process: metrics.SampleProcess()}
+			p.SetLatency(s.Interval)
+			last = *c
 			e.timeMu.Lock()
-			e.timeline = append(e.timeline, metrics.TimePoint{T: s.Elapsed.Seconds(), Registered: s.Totals.Registered,
-				Rate: s.Rate, Process: metrics.SampleProcess()})
+			e.timeline = append(e.timeline, p)
 			e.timeMu.Unlock()
 		}
 		for _, o := range e.o.Observers {

@@ -26,6 +26,14 @@ type DrainSummary struct {
 	BindingsLeftUntil *time.Time `json:"bindings_left_until,omitempty"`
 }
 
+// DurationOrZero is the drain's length in seconds; 0 without one.
+func (d *DrainSummary) DurationOrZero() float64 {
+	if d == nil {
+		return 0
+	}
+	return d.DurationS
+}
+
 // Left is how many bindings the drain did not remove.
 func (d *DrainSummary) Left() int64 {
 	if d == nil {

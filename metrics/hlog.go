@@ -62,40 +62,70 @@ func (l *Hlog) Summary(s *Summary) error {
 	return l.w.OutputComment(summaryComment + string(b))
 }
 
-// ReadHlog reads one .hlog: every interval merged into one histogram, the
-// number of intervals, and the run summary its comment carries (nil if
-// absent, e.g. a log cut short).
+// ReadHlog reads one .hlog: every untagged interval merged into one
+// histogram, the number of intervals, and the run summary its comment
+// carries (nil if absent, e.g. a log cut short).
 func ReadHlog(r io.Reader) (*hdrhistogram.Histogram, int, *Summary, error) {
-	data, err := io.ReadAll(r)
+	sh, err := ReadShard(r)
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	merged := NewHistogram()
-	lr := hdrhistogram.NewHistogramLogReader(bytes.NewReader(data))
+	return sh.Transaction, sh.Intervals, sh.Summary, nil
+}
+
+// intervals reads the shard's intervals again, one at a time (nil: no
+// more), so that a merge holds one per shard at once, not a run's worth.
+func (sh *Shard) intervals() func() (*hdrhistogram.Histogram, error) {
+	lr := hdrhistogram.NewHistogramLogReader(bytes.NewReader(sh.data))
 	n := 0
-	for {
+	return func() (*hdrhistogram.Histogram, error) {
+		n++
 		h, err := lr.NextIntervalHistogram()
 		if err != nil {
-			return nil, n, nil, fmt.Errorf("interval %d: %v", n+1, err)
+			return nil, fmt.Errorf("interval %d: %v", n, err)
+		}
+		return h, nil
+	}
+}
+
+// ReadShard reads one .hlog whole: its summary (nil if absent), its
+// untagged intervals (transaction latency) and its tagged histograms.
+func ReadShard(r io.Reader) (*Shard, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	sh := &Shard{Transaction: NewHistogram(), Tagged: map[string]*hdrhistogram.Histogram{}, data: data}
+	next := sh.intervals()
+	for {
+		h, err := next()
+		if err != nil {
+			return nil, err
 		}
 		if h == nil {
 			break
 		}
-		merged.Merge(h)
-		n++
+		if tag := h.Tag(); tag != "" {
+			if sh.Tagged[tag] == nil {
+				sh.Tagged[tag] = NewHistogram()
+			}
+			sh.Tagged[tag].Merge(h)
+			continue
+		}
+		sh.Transaction.Merge(h)
+		sh.Intervals++
 	}
-	var sum *Summary
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "#"+summaryComment); ok {
-			sum = &Summary{}
-			if err := json.Unmarshal([]byte(rest), sum); err != nil {
-				return nil, n, nil, fmt.Errorf("summary comment: %v", err)
+			sh.Summary = &Summary{}
+			if err := json.Unmarshal([]byte(rest), sh.Summary); err != nil {
+				return nil, fmt.Errorf("summary comment: %v", err)
 			}
 		}
 	}
-	return merged, n, sum, nil
+	return sh, nil
 }
 
 // merged adds g's counts to into (nil: a new one); a group's latency
@@ -127,6 +157,7 @@ func (g *GroupSummary) merged(into *GroupSummary) *GroupSummary {
 func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 	out := &Summary{Responses: map[string]int64{}, ThresholdsFailed: []string{}}
 	var maxDur float64
+	var neverAll bool
 	for _, p := range parts {
 		out.NAPs += p.NAPs
 		out.Registered += p.Registered
@@ -158,6 +189,28 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		}
 		if d := p.Drain; d != nil {
 			out.Drain = d.merged(out.Drain)
+		}
+		for why, f := range p.Failures {
+			if out.Failures == nil {
+				out.Failures = map[string]*Failure{}
+			}
+			o := out.Failures[why]
+			if o == nil {
+				o = &Failure{}
+				out.Failures[why] = o
+			}
+			o.Count += f.Count
+			for _, x := range f.Examples { // the first shards' NAPs, up to three
+				if len(o.Examples) < 3 {
+					o.Examples = append(o.Examples, x)
+				}
+			}
+		}
+		if t := p.TimeToAllRegisterS; t == nil || neverAll {
+			neverAll = true // a shard whose NAPs were never all registered: nor were the whole's
+		} else if out.TimeToAllRegisterS == nil || *t > *out.TimeToAllRegisterS {
+			v := *t // all were registered when the slowest shard's were (from its own start)
+			out.TimeToAllRegisterS = &v
 		}
 		for m, v := range p.RequestsReceived {
 			if out.RequestsReceived == nil {
@@ -246,6 +299,9 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		maxDur = max(maxDur, p.DurationS)
 	}
 	out.DurationS = maxDur
+	if neverAll {
+		out.TimeToAllRegisterS = nil
+	}
 	out.shardStarts(parts)
 	out.LatencyMS = PercentilesOf(merged)
 	return out

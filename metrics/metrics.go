@@ -462,8 +462,31 @@ type TimePoint struct {
 	T          float64 `json:"t"` // seconds since the start
 	Registered int64   `json:"registered"`
 	Rate       float64 `json:"register_per_s"`
+	// The transactions that ended in this second: their latency (null
+	// when none did), and what went wrong in it: retransmissions sent,
+	// timeouts, failures (refusals, failed connects, transactions lost
+	// with their connection).
+	P50MS           *float64 `json:"latency_p50_ms"`
+	P99MS           *float64 `json:"latency_p99_ms"`
+	Retransmissions int64    `json:"retransmissions"`
+	Timeouts        int64    `json:"timeouts"`
+	Failures        int64    `json:"failures"`
 	Process
 }
+
+// SetLatency fills the point's percentiles from the second's histogram
+// (µs); none when it is empty.
+func (p *TimePoint) SetLatency(h *hdrhistogram.Histogram) {
+	p.P50MS, p.P99MS = nil, nil
+	if h == nil || h.TotalCount() == 0 {
+		return
+	}
+	p50, p99 := float64(h.ValueAtQuantile(50))/1000, float64(h.ValueAtQuantile(99))/1000
+	p.P50MS, p.P99MS = &p50, &p99
+}
+
+// FailureCount is what a timeline point counts as failures.
+func (c *Counts) FailureCount() int64 { return c.Refused + c.ConnectFailures + c.TransactionsLost }
 
 // PercentilePoint is one point of a latency distribution.
 type PercentilePoint struct {

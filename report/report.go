@@ -1,7 +1,8 @@
 // Package report renders a run's summary as one self-contained HTML page:
 // the headline figures, latency by percentile (HdrHistogram's log-scale
-// percentile axis), registered NAPs and REGISTER/s over time, and
-// responses by code. Charts are inline SVG built here: the page fetches
+// percentile axis), latency per second, failures, timeouts and
+// retransmissions per second, registered NAPs and REGISTER/s over time,
+// and responses by code. Charts are inline SVG built here: the page fetches
 // nothing and runs no script.
 package report
 
@@ -47,8 +48,10 @@ func (c chart) svg() template.HTML {
 	var ymax, xmax float64 = 0, c.XMax
 	for _, s := range c.Series {
 		for i := range s.X {
-			ymax = math.Max(ymax, s.Y[i])
 			xmax = math.Max(xmax, s.X[i])
+			if !math.IsNaN(s.Y[i]) {
+				ymax = math.Max(ymax, s.Y[i])
+			}
 		}
 	}
 	if ymax <= 0 {
@@ -104,12 +107,14 @@ func (c chart) svg() template.HTML {
 			continue
 		}
 		var d strings.Builder
+		cmd := "M"
 		for k := range s.X {
-			cmd := "L"
-			if k == 0 {
+			if math.IsNaN(s.Y[k]) { // no data in that second: a gap, never a 0
 				cmd = "M"
+				continue
 			}
 			fmt.Fprintf(&d, "%s%.1f,%.1f ", cmd, px(s.X[k]), py(s.Y[k]))
+			cmd = "L"
 		}
 		fmt.Fprintf(&b, `<path class="series" data-series="%s" d="%s" fill="none" stroke="%s" stroke-width="2"/>`, template.HTMLEscapeString(s.Name), strings.TrimSpace(d.String()), s.Color)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="%s">%s</text>`, left+10, top+16+16*i, s.Color, template.HTMLEscapeString(s.Name))
@@ -191,9 +196,11 @@ table{border-collapse:collapse;font-size:13px} td,th{padding:3px 12px 3px 0} th{
 <tr><th>stage</th><th>at</th><th>NAPs</th><th>for</th><th>requests</th><th>retransmissions</th><th>timeouts</th><th>latency p50 / p90 / p99 / max</th><th>count</th></tr>
 {{range .Stages}}<tr>{{range .}}<td class="v">{{.}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
-<h2>Latency by percentile</h2>{{.Latency}}
+<h2>Latency per second (p50, p99)</h2>{{.LatencyOverTime}}
+<h2>Failures, timeouts and retransmissions per second</h2>{{.Problems}}
 <h2>Registered NAPs</h2>{{.Registered}}
 <h2>REGISTER/s</h2>{{.Rate}}
+<h2>Latency by percentile</h2>{{.Latency}}
 <h2>Responses by code</h2>{{.Responses}}
 <p style="font-size:11px;color:#777">regstorm report. Latency: first transmission to final response per transaction; registration: first REGISTER to 2xx, auth included; HdrHistogram, 3 significant digits.</p>
 </body></html>
@@ -251,12 +258,27 @@ func WriteHTML(w io.Writer, s *metrics.Summary, title string) error {
 	if s.TimeToAllRegisterS != nil {
 		rows = append(rows, row{"all NAPs registered after", strconv.FormatFloat(*s.TimeToAllRegisterS, 'f', 2, 64) + " s"})
 	}
-	var reg, rate series
-	reg = series{Name: "registered", Color: "#27c"}
-	rate = series{Name: "REGISTER/s", Color: "#e80"}
+	reg := series{Name: "registered", Color: "#27c", X: []float64{0}, Y: []float64{0}} // from t = 0
+	rate := series{Name: "REGISTER/s", Color: "#e80"}
+	p50 := series{Name: "p50", Color: "#27c"}
+	p99 := series{Name: "p99", Color: "#c33"}
+	fails := series{Name: "failures", Color: "#c33"}
+	timeouts := series{Name: "timeouts", Color: "#75a"}
+	retrans := series{Name: "retransmissions", Color: "#e80"}
+	orNaN := func(v *float64) float64 {
+		if v == nil {
+			return math.NaN()
+		}
+		return *v
+	}
 	for _, p := range s.Timeline {
 		reg.X, reg.Y = append(reg.X, p.T), append(reg.Y, float64(p.Registered))
 		rate.X, rate.Y = append(rate.X, p.T), append(rate.Y, p.Rate)
+		p50.X, p50.Y = append(p50.X, p.T), append(p50.Y, orNaN(p.P50MS))
+		p99.X, p99.Y = append(p99.X, p.T), append(p99.Y, orNaN(p.P99MS))
+		fails.X, fails.Y = append(fails.X, p.T), append(fails.Y, float64(p.Failures))
+		timeouts.X, timeouts.Y = append(timeouts.X, p.T), append(timeouts.Y, float64(p.Timeouts))
+		retrans.X, retrans.Y = append(retrans.X, p.T), append(retrans.Y, float64(p.Retransmissions))
 	}
 	var marks []tick // the storms made on purpose, and how long they took
 	for _, ev := range s.Events {
@@ -285,6 +307,9 @@ func WriteHTML(w io.Writer, s *metrics.Summary, title string) error {
 		"Title": title, "Rows": rows, "Failed": strings.Join(s.ThresholdsFailed, ", "),
 		"Latency": chart{Title: "latency by percentile", XLabel: "percentile", YLabel: "ms", XTicks: pticks, XMax: 3,
 			Series: []series{distribution("transaction", "#27c", s.LatencyDistribution), distribution("registration", "#e80", s.RegistrationDistribution)}}.svg(),
+		"LatencyOverTime": chart{Title: "latency per second", XLabel: "s", YLabel: "ms", Series: []series{p50, p99}, Marks: marks, Bounds: bounds}.svg(),
+		"Problems": chart{Title: "failures, timeouts and retransmissions per second", XLabel: "s", YLabel: "per second",
+			Series: []series{fails, timeouts, retrans}, Marks: marks, Bounds: bounds}.svg(),
 		"Registered": chart{Title: "registered NAPs over time", XLabel: "s", YLabel: "NAPs", Series: []series{reg}, Marks: marks, Bounds: bounds}.svg(),
 		"Rate":       chart{Title: "REGISTER/s over time", XLabel: "s", YLabel: "REGISTER/s", Series: []series{rate}, Marks: marks, Bounds: bounds}.svg(),
 		"Stages":     stages,

@@ -19,7 +19,9 @@ func summary() *metrics.Summary {
 		Responses: map[string]int64{"200": 190, "401": 5, "503": 5}, ThresholdsFailed: []string{"p99>50ms"},
 		LatencyMS: metrics.PercentilesOf(h), LatencyDistribution: metrics.Distribution(h), RegistrationDistribution: metrics.Distribution(h)}
 	for i := 1; i <= 3; i++ {
-		s.Timeline = append(s.Timeline, metrics.TimePoint{T: float64(i), Registered: int64(33 * i), Rate: 66})
+		p50, p99 := float64(i), float64(10*i)
+		s.Timeline = append(s.Timeline, metrics.TimePoint{T: float64(i), Registered: int64(33 * i), Rate: 66,
+			P50MS: &p50, P99MS: &p99, Failures: int64(i), Timeouts: 1, Retransmissions: int64(2 * i)})
 	}
 	return s
 }
@@ -30,10 +32,10 @@ func TestWriteHTMLHasEveryChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := b.String()
-	if n := strings.Count(html, "<svg"); n != 4 {
-		t.Errorf("%d charts, want 4", n)
+	if n := strings.Count(html, "<svg"); n != 6 {
+		t.Errorf("%d charts, want 6", n)
 	}
-	for _, series := range []string{"transaction", "registration", "registered", "REGISTER/s"} {
+	for _, series := range []string{"transaction", "registration", "registered", "REGISTER/s", "p50", "p99", "failures", "timeouts", "retransmissions"} {
 		re := regexp.MustCompile(`data-series="` + regexp.QuoteMeta(series) + `" d="M[0-9.]+,[0-9.]+ (L[0-9.]+,[0-9.]+ ?){2,}"`)
 		if !re.MatchString(html) {
 			t.Errorf("series %q missing or empty", series)
@@ -63,7 +65,7 @@ func TestPercentileAxis(t *testing.T) {
 	}
 }
 
-// A reboot is marked on both timelines, with its recovery, and has its
+// A reboot is marked on every timeline, with its recovery, and has its
 // row of figures.
 func TestWriteHTMLMarksEvents(t *testing.T) {
 	s := summary()
@@ -75,8 +77,8 @@ func TestWriteHTMLMarksEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := b.String()
-	if n := strings.Count(html, `class="event"`); n != 2 {
-		t.Errorf("%d event marks, want 2 (registered and REGISTER/s)", n)
+	if n := strings.Count(html, `class="event"`); n != 4 {
+		t.Errorf("%d event marks, want 4 (each of the four timelines: latency, failures, registered, REGISTER/s)", n)
 	}
 	for _, want := range []string{"reboot 50, all back in 1.2 s", "reboot at 2.0 s (50 NAPs)", "100 % in 1.25 s; peak 400 REGISTER/s; 3 retransmissions",
 		"7 503s; latency p50 / p90 / p99 / max 1.000 / 2.000 / 30.000 / 40.000 ms"} {
@@ -99,8 +101,8 @@ func TestWriteHTMLStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := b.String()
-	if n := strings.Count(html, `class="stage"`); n != 4 {
-		t.Errorf("%d stage marks, want 4 (2 stages on registered and REGISTER/s)", n)
+	if n := strings.Count(html, `class="stage"`); n != 8 {
+		t.Errorf("%d stage marks, want 8 (2 stages on each of the four timelines: latency, failures, registered, REGISTER/s)", n)
 	}
 	if strings.Contains(html, `class="event"`) {
 		t.Error("stage boundaries drawn as reboots")
@@ -117,5 +119,25 @@ func TestWriteHTMLStages(t *testing.T) {
 	_ = WriteHTML(&b, s, "t")
 	if strings.Contains(b.String(), "<h2>Stages</h2>") || strings.Contains(b.String(), `class="stage"`) {
 		t.Error("a stages table without stages")
+	}
+}
+
+// Registered NAPs are drawn from t = 0; a second in which no transaction
+// ended is a gap in the latency lines, never a 0.
+func TestWriteHTMLTimelineFromZeroWithGaps(t *testing.T) {
+	s := summary()
+	s.Timeline[1].P50MS, s.Timeline[1].P99MS = nil, nil
+	var b bytes.Buffer
+	if err := WriteHTML(&b, s, "t"); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	if !regexp.MustCompile(`data-series="registered" d="M70.0,255.0 L`).MatchString(html) {
+		t.Error("registered does not start at t = 0 with 0 NAPs")
+	}
+	// p50: a point at 1 s, a gap at 2 s, a point at 3 s: two moves, no line.
+	m := regexp.MustCompile(`data-series="p50" d="(M[0-9.]+,[0-9.]+) (M[0-9.]+,[0-9.]+)"`).FindStringSubmatch(html)
+	if m == nil {
+		t.Errorf("p50 with a gap at 2 s not drawn as two separate points:\n%s", regexp.MustCompile(`data-series="p50" d="[^"]*"`).FindString(html))
 	}
 }

@@ -18,7 +18,21 @@ func (c *RealClock) Now() time.Duration { return time.Since(c.start) }
 
 // SimClock is a clock that only moves when told: tests and simulations
 // drive it, so hours of protocol time run in milliseconds.
-type SimClock struct{ now time.Duration }
+type SimClock struct {
+	now time.Duration
+	// Epoch, when set, is the wall time of simulated time 0: what the
+	// run reports as its wall times (started_at, the .hlog's intervals),
+	// the same in every run of a test, whatever the real clock says.
+	Epoch time.Time
+}
+
+// Wall is the wall time of the simulated now (zero without an Epoch).
+func (c *SimClock) Wall() time.Time {
+	if c.Epoch.IsZero() {
+		return time.Time{}
+	}
+	return c.Epoch.Add(c.now)
+}
 
 // Now is the simulated time.
 func (c *SimClock) Now() time.Duration { return c.now }

@@ -245,7 +245,7 @@ func TestReportCommand(t *testing.T) {
 		t.Fatalf("report: %d %s", code, errb.String())
 	}
 	b, _ := os.ReadFile(html)
-	if strings.Count(string(b), "<svg") != 4 || !strings.Contains(string(b), `data-series="transaction"`) {
+	if strings.Count(string(b), "<svg") != 6 || !strings.Contains(string(b), `data-series="transaction"`) {
 		t.Errorf("report page incomplete (%d bytes)", len(b))
 	}
 	os.WriteFile(sum, []byte("not json"), 0o644)

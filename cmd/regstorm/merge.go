@@ -27,6 +27,7 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	var parts []*metrics.Summary
 	var names []string
+	var shardData []*metrics.Shard
 	merged := metrics.NewHistogram()
 	var files []string
 	for _, a := range c.Args().Slice() {
@@ -64,15 +65,16 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 			}
 		}
 		seen = append(seen, this)
-		h, _, sum, err := metrics.ReadHlog(bytes.NewReader(data))
+		sh, err := metrics.ReadShard(bytes.NewReader(data))
 		if err != nil {
 			return usagef("merge: %s: %v", f, err)
 		}
-		if sum == nil {
+		if sh.Summary == nil {
 			return usagef("merge: %s has no regstorm summary line (was its run cut short?)", f)
 		}
-		merged.Merge(h)
-		parts = append(parts, sum)
+		merged.Merge(sh.Transaction)
+		parts = append(parts, sh.Summary)
+		shardData = append(shardData, sh)
 		names = append(names, f)
 	}
 	if err := metrics.CheckShards(parts, names, shards); err != nil {
@@ -89,6 +91,9 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 		return usagef("merge: %v", err)
 	}
 	out.Stages, out.Events = stages, events
+	// Every latency from the merged histograms, the timeline second by
+	// second: the merged summary holds what one run's does.
+	out.MergeHistograms(shardData)
 	var crossed []string
 	if e := c.String("fail-on"); e != "" {
 		ts, err := metrics.ParseThresholds(e)

@@ -510,6 +510,12 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		res.Summary.Shard = &metrics.ShardInfo{K: o.ShardK, N: o.ShardN}
 	}
 	if hl != nil {
+		// Every whole-run histogram, tagged, so that a merge of shards
+		// is exact; then the summary.
+		end := res.Summary.StartedAt.Add(time.Duration((res.Summary.DurationS + res.Summary.Drain.DurationOrZero()) * float64(time.Second)))
+		if err := hl.Tagged(metrics.RunHistograms(res.Totals, res.Groups, res.Summary), res.Summary.StartedAt, end); err != nil {
+			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
+		}
 		if err := hl.Summary(res.Summary); err != nil {
 			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
 		}
