@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/registrar"
 )
 
@@ -59,5 +61,34 @@ func TestDrainCountsTheBindingsLeft(t *testing.T) {
 	}
 	if want := e.wallClock(e.clock.Now() + 3600*time.Second); d.BindingsLeftUntil.Before(want.Add(-time.Second)) || d.BindingsLeftUntil.After(want) {
 		t.Errorf("bindings left until %v, want about %v", d.BindingsLeftUntil, want)
+	}
+}
+
+// The generator's self-check in every run: a ramp offered at the rate
+// asked, on time, is not limited; the same load on a host whose CPUs
+// were busy is, and says why.
+func TestGeneratorSelfCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		busy    uint64 // of every 100 ticks of the host's CPUs over the load
+		limited bool
+	}{{"kept-up", 40, false}, {"busy-host", 95, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newSimNet(t, simX)
+			readings := []metrics.CPUTimes{{Busy: 1000, Total: 10000}, {Busy: 1000 + 10*tc.busy, Total: 11000}}
+			cpu := func() metrics.CPUTimes { r := readings[0]; readings = readings[1:]; return r }
+			e := startSim(t, n, Options{Groups: []Group{simGroup("g", 1000, simX)}, Rate: 200, Duration: 10 * time.Second,
+				Drain: 5 * time.Second, HostCPU: cpu})
+			n.run(e, 100*time.Second)
+			res, _ := e.Wait()
+			g := res.Summary.Generator
+			if g == nil || g.RateAskedPerS == nil || *g.RateAskedPerS != 200 || g.RateOfferedPerS == nil ||
+				*g.RateOfferedPerS < 199.9 || *g.RateOfferedPerS > 200.1 || g.TimerLagMS.Count != 1000 || g.CPU == nil {
+				t.Fatalf("generator %+v", g)
+			}
+			if g.Limited != tc.limited || (tc.limited && (len(g.Reasons) != 1 || !strings.Contains(g.Reasons[0], "95 % busy"))) {
+				t.Errorf("limited %v, reasons %q", g.Limited, g.Reasons)
+			}
+		})
 	}
 }

@@ -103,9 +103,11 @@ type Options struct {
 	// Trace, when set, gets every message on the wire and every
 	// transaction's end (--trace, --pcap); nil costs nothing.
 	Trace trace.Sink
-	// Clock and Network are the real ones unless a test gives others.
+	// Clock, Network and the host's CPU reading are the real ones unless
+	// a test gives others.
 	Clock      scheduler.Clock
 	NewNetwork func(Receiver) (Network, error)
+	HostCPU    func() metrics.CPUTimes
 	OnStarted  func(target string) // called once the sockets are up (tests)
 }
 
@@ -145,18 +147,25 @@ type Engine struct {
 	drainEnd time.Duration
 	drainAt  time.Duration // the drain's last scan for NAPs still busy
 	// At the end of the load phase, for the summary.
-	loadTime        time.Duration
-	atLoadEnd       *metrics.Totals // every lane's counts then: the drain's are the rest
-	drainTime       time.Duration
-	registeredAtEnd map[*groupRun]int64
-	targetsAtEnd    map[string]int64 // NAPs registered per target, at the end of the load
-	process         *metrics.Process // the tester at the end of the load
-	nextSnap        time.Duration
-	lastReqs        int64
-	lastSnapAt      time.Duration
-	registeredAll   time.Duration
-	reloads         metrics.Reloads
-	newChanges      []string
+	loadTime  time.Duration
+	atLoadEnd *metrics.Totals // every lane's counts then: the drain's are the rest
+	drainTime time.Duration
+	// The generator's self-check: the host's CPU when the load began, the
+	// paced first REGISTERs (how many, the first's and the last's send
+	// time), and the verdict at the end of the load.
+	cpuAtStart          metrics.CPUTimes
+	rampSent            int64
+	rampFirst, rampLast time.Duration
+	generator           *metrics.GeneratorSummary
+	registeredAtEnd     map[*groupRun]int64
+	targetsAtEnd        map[string]int64 // NAPs registered per target, at the end of the load
+	process             *metrics.Process // the tester at the end of the load
+	nextSnap            time.Duration
+	lastReqs            int64
+	lastSnapAt          time.Duration
+	registeredAll       time.Duration
+	reloads             metrics.Reloads
+	newChanges          []string
 
 	window     atomic.Int64 // paced starts and stops in flight
 	registered atomic.Int64 // NAPs registered now, all groups
@@ -244,6 +253,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // defaults fills what the options leave unset.
 func (o *Options) defaults() {
+	if o.HostCPU == nil {
+		o.HostCPU = metrics.ReadCPUTimes
+	}
 	if o.Window <= 0 {
 		o.Window = 1000
 	}
@@ -321,7 +333,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 			e.stopReq.Store(true) // stopped while waiting: the first step drains, nothing starts
 		}
 		now = e.clock.Now()
-		e.startedAt = wallNow(o.Clock)
+		e.startedAt = time.Now() // the wait was in real time, whatever the clock
 		for _, gr := range e.groups {
 			for _, co := range gr.cohorts {
 				co.rampBegin = now
@@ -329,6 +341,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		}
 	}
 	e.start = now
+	e.cpuAtStart = e.o.HostCPU()
 	e.meant = e.meantNow()
 	if o.Staged {
 		e.beginStage(1, e.meantWhole(), now) // before the ramp: its REGISTERs are the stage's
@@ -730,6 +743,7 @@ func (e *Engine) beginDrain(now time.Duration) {
 	e.nextSnap = now + e.o.SnapshotEvery
 	proc := metrics.SampleProcess()
 	e.process = &proc
+	e.generator = e.selfCheck(now)
 	e.phase = phaseDrain
 	e.drainEnd = now + e.o.Drain
 	for _, gr := range e.groups {

@@ -480,6 +480,30 @@ func (l *lane) answer(tag any, msg []byte, from netip.AddrPort) {
 	}
 }
 
+// socketDrops is what the kernel dropped in the lane's UDP sockets, their
+// receive buffers full.
+func (l *lane) socketDrops() (n int64) {
+	if !l.udp {
+		return 0
+	}
+	add := func(c Conn) {
+		if d, ok := c.(interface{ Drops() int64 }); ok {
+			n += d.Drops()
+		}
+	}
+	for _, sc := range l.sh {
+		if sc.conn != nil {
+			add(sc.conn)
+		}
+	}
+	for _, c := range l.conns {
+		if c != nil {
+			add(c)
+		}
+	}
+	return n
+}
+
 // localOfConn is a connection's local address, for the trace.
 func (l *lane) localOfConn(c Conn) netip.AddrPort {
 	if c == nil {

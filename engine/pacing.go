@@ -33,6 +33,13 @@ func (e *Engine) ramp(co *cohort, now time.Duration) time.Duration {
 		}
 		e.startNAP(co, c, paced, due)
 		co.started++
+		if paced {
+			if e.rampSent == 0 {
+				e.rampFirst = now
+			}
+			e.rampSent++
+			e.rampLast = now
+		}
 	}
 	return 0
 }

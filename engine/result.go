@@ -77,6 +77,7 @@ func (e *Engine) result() *Result {
 	inf := inFlight
 	sum.InFlight = &inf
 	sum.Failures, sum.FailureExamples = e.failures(t.Malformed)
+	sum.Generator = e.generator
 	if e.atLoadEnd != nil {
 		if secs := e.loadTime.Seconds(); secs > 0 {
 			sum.RegisterRatePerS = float64(e.atLoadEnd.Requests) / secs // the load's, not the drain's un-REGISTERs
@@ -91,6 +92,33 @@ func (e *Engine) result() *Result {
 	sum.Timeline = e.timeline
 	e.timeMu.Unlock()
 	return &Result{Summary: sum, Totals: t, Groups: groupTotals, InFlight: inFlight}
+}
+
+// selfCheck is the generator's verdict on the load that ends now: did
+// regstorm offer the rate asked, fire its timers on time, read every
+// answer, with CPU to spare on the host (metrics.Generator's thresholds).
+func (e *Engine) selfCheck(now time.Duration) *metrics.GeneratorSummary {
+	var offered *float64
+	if e.rampSent > 1 && e.rampLast > e.rampFirst {
+		v := float64(e.rampSent-1) / (e.rampLast - e.rampFirst).Seconds()
+		offered = &v
+	}
+	var asked float64
+	if e.rampSent > 1 {
+		asked = e.o.Rate // the whole run's ramp rate, this process's share of it
+		if e.o.ShardN > 1 {
+			asked /= float64(e.o.ShardN)
+		}
+	}
+	lag := metrics.NewHistogram()
+	var drops int64
+	for _, l := range e.lanesNow() {
+		l.mu.Lock()
+		lag.Merge(l.rec.RefreshError)
+		drops += l.socketDrops()
+		l.mu.Unlock()
+	}
+	return metrics.Generator(asked, offered, metrics.PercentilesOf(lag), drops, e.o.HostCPU().BusySince(e.cpuAtStart))
 }
 
 // drainLeft is what the drain left undone when the run ended.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/identity"
+	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/scheduler"
@@ -137,6 +138,9 @@ func (n *simNet) options(o Options) Options {
 		o.SnapshotEvery = time.Minute // hours of simulated time: a snapshot a second costs more than the run
 	}
 	o.NewNetwork = func(r Receiver) (Network, error) { n.recv = r; return n, nil }
+	if o.HostCPU == nil {
+		o.HostCPU = func() metrics.CPUTimes { return metrics.CPUTimes{} } // no host in simulated time
+	}
 	return o
 }
 

@@ -345,6 +345,8 @@ type Summary struct {
 	// Drain: what the stop did, its rate its own (register_rate_per_s is
 	// the load's).
 	Drain *DrainSummary `json:"drain,omitempty"`
+	// Generator: whether regstorm itself kept up during the load.
+	Generator *GeneratorSummary `json:"generator,omitempty"`
 	// RequestsReceived: requests that reached the NAPs (a registrar's or
 	// SBC's OPTIONS pings), by method; absent when none did. Each is
 	// answered, none is a failure or malformed.

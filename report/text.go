@@ -32,6 +32,9 @@ func WriteText(w io.Writer, s *metrics.Summary) error {
 	if d := s.Drain; d != nil {
 		fmt.Fprintf(&b, "  %s\n", drainLine(d))
 	}
+	if w := GeneratorWarning(s); w != "" {
+		fmt.Fprintf(&b, "  WARNING: %s\n", w)
+	}
 	if h := s.Handshakes; h != nil {
 		fmt.Fprintf(&b, "  handshakes: %d full, %d resumed TLS; p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 			h.Full, h.Resumed, h.LatencyMS.P50, h.LatencyMS.P99, h.LatencyMS.Max)
@@ -78,6 +81,17 @@ func NoneRegistered(s *metrics.Summary) string {
 			"Timer F (the transaction timeout, 32 s unless --timer-f says otherwise) had not yet run out for any REGISTER, so no timeout was counted", s.Requests)
 	}
 	return fmt.Sprintf("no NAP registered when the load ended (timeouts %d, %s)", s.Timeouts, Failures(s))
+}
+
+// GeneratorWarning says, when regstorm itself did not keep up, why, and
+// what that means for the figures; "" when it kept up.
+func GeneratorWarning(s *metrics.Summary) string {
+	g := s.Generator
+	if g == nil || !g.Limited {
+		return ""
+	}
+	return "the generator did not keep up: " + strings.Join(g.Reasons, "; ") +
+		". These figures may be regstorm's limit, not the registrar's: give it more cores, or shards (--shard)"
 }
 
 // LatencyText is "p50 X ms, p99 Y ms, max Z ms", or "no data" for a

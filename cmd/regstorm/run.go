@@ -541,6 +541,8 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	if !quiet {
 		_ = report.WriteText(stderr, res.Summary)
+	} else if w := report.GeneratorWarning(res.Summary); w != "" {
+		fmt.Fprintf(stderr, "regstorm: %s\n", w) // said even with --quiet: nobody should read regstorm's limit as the registrar's
 	}
 	return exitStatus(res.Summary, crossed, stderr)
 }
