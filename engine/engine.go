@@ -108,7 +108,6 @@ type Options struct {
 	Clock      scheduler.Clock
 	NewNetwork func(Receiver) (Network, error)
 	HostCPU    func() metrics.CPUTimes
-	OnStarted  func(target string) // called once the sockets are up (tests)
 }
 
 // Result is what a run measured.
@@ -174,17 +173,13 @@ type Engine struct {
 	stopReq    atomic.Bool
 	closing    atomic.Bool
 	dns        dnsCounts
-	draining   chan struct{} // closed when the load ends
-	reloadQ    chan *reloadReq
-	targetsQ   chan *targetsReq
-	rebootQ    chan *rebootReq
+	draining   chan struct{}         // closed when the load ends
 	event      atomic.Pointer[event] // the reboot being followed
 	events     []*metrics.Event      // every reboot, for the summary
 	churnSt    churnState
-	ctrlQ      chan func(now time.Duration) // work for the loop (stages)
+	ctrlQ      chan func(now time.Duration) // work for the loop: reloads, reboots, targets, stages (onLoop)
 	stage      *stageRun
 	stages     []*metrics.Stage
-	refusedQ   chan string
 	done       chan struct{}
 
 	snaps     chan *Snapshot
@@ -296,7 +291,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{o: o, clock: o.Clock, salt: rand.Uint64(), byName: map[string]*groupRun{},
-		draining: make(chan struct{}), reloadQ: make(chan *reloadReq, 4), targetsQ: make(chan *targetsReq, 4), rebootQ: make(chan *rebootReq, 4), ctrlQ: make(chan func(time.Duration), 4), refusedQ: make(chan string, 4), done: make(chan struct{}),
+		draining: make(chan struct{}), ctrlQ: make(chan func(time.Duration), 4), done: make(chan struct{}),
 		snaps: make(chan *Snapshot, 16), observed: make(chan struct{}), startedAt: wallNow(o.Clock)}
 	if e.clock == nil {
 		e.clock = scheduler.NewRealClock()
@@ -322,9 +317,6 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 		if o.Groups[i].Resolve != nil && len(o.Groups[i].Targets) > 0 {
 			e.watchDNS(&o.Groups[i])
 		}
-	}
-	if o.OnStarted != nil {
-		o.OnStarted(o.Groups[0].Target)
 	}
 	if !o.StartAt.IsZero() {
 		// The sockets are up: wait for the start, then count from it.
@@ -683,36 +675,6 @@ func (e *Engine) step() time.Duration {
 	return max(next-now, 0)
 }
 
-// control applies new configurations and counts refused ones.
-func (e *Engine) control(now time.Duration) {
-	for {
-		select {
-		case req := <-e.reloadQ:
-			var ch Change
-			if e.phase == phaseLoad {
-				ch = e.apply(req.groups, now)
-				e.reloads.Applied++
-				e.reloads.Changes = append(e.reloads.Changes, ch.String())
-				e.newChanges = append(e.newChanges, ch.String())
-			} else {
-				ch.Items = []string{"ignored: the run is stopping"}
-			}
-			req.reply <- ch
-		case req := <-e.targetsQ:
-			req.reply <- e.applyTargets(req)
-		case req := <-e.rebootQ:
-			req.reply <- e.applyReboot(req, now)
-		case fn := <-e.ctrlQ:
-			fn(now)
-		case why := <-e.refusedQ:
-			e.reloads.Refused++
-			e.newChanges = append(e.newChanges, "refused: "+why)
-		default:
-			return
-		}
-	}
-}
-
 // beginDrain ends the load phase: every NAP un-REGISTERs.
 func (e *Engine) beginDrain(now time.Duration) {
 	e.loadTime = now - e.start
@@ -807,31 +769,33 @@ func (e *Engine) Reload(groups []Group) (Change, error) {
 		e.RefuseReload(err.Error())
 		return Change{}, err
 	}
-	req := &reloadReq{groups: groups, reply: make(chan Change, 1)}
-	select {
-	case e.reloadQ <- req:
-	case <-e.done:
-		return Change{}, errStopping
+	return onLoop(e, func(now time.Duration) Change { return e.applyReload(groups, now) })
+}
+
+// applyReload applies a new configuration on the loop: during the load
+// only.
+func (e *Engine) applyReload(groups []Group, now time.Duration) Change {
+	if e.phase != phaseLoad {
+		return Change{Items: []string{"ignored: the run is stopping"}}
 	}
-	e.net.Wake()
-	select {
-	case ch := <-req.reply:
-		return ch, nil
-	case <-e.done:
-		return Change{}, errStopping
-	}
+	ch := e.apply(groups, now)
+	e.reloads.Applied++
+	e.reloads.Changes = append(e.reloads.Changes, ch.String())
+	e.newChanges = append(e.newChanges, ch.String())
+	return ch
 }
 
 // RefuseReload counts a new configuration that could not be loaded.
 func (e *Engine) RefuseReload(why string) {
 	select {
-	case e.refusedQ <- why:
+	case e.ctrlQ <- func(time.Duration) {
+		e.reloads.Refused++
+		e.newChanges = append(e.newChanges, "refused: "+why)
+	}:
 		e.net.Wake()
 	case <-e.done:
 	}
 }
-
-var errStopping = &ConfigError{Field: "reload", Msg: "the run is stopping"}
 
 // StartedAt is when the run started (the stages count from it).
 func (e *Engine) StartedAt() time.Time { return e.startedAt }

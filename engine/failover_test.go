@@ -164,11 +164,10 @@ func TestSetTargetsMovesOnlyTheNAPsWhoseTargetWent(t *testing.T) {
 	// NAPs 0 and 2 start at x, 1 and 3 at y.
 	g.Order = func(k uint64) []int { return []int{int(k % 2), int(1 - k%2)} }
 	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 400 * time.Second, Drain: 5 * time.Second})
-	var reply chan targetsReply
+	reply := make(chan targetsReply, 1)
 	n.at(100*time.Second, func() {
-		req := &targetsReq{group: "g", ts: makeTargetSet([]Target{{Addr: simY, Name: "y"}, {Addr: simZ, Name: "z"}}, nil), reply: make(chan targetsReply, 1)}
-		reply = req.reply
-		e.targetsQ <- req
+		ts := makeTargetSet([]Target{{Addr: simY, Name: "y"}, {Addr: simZ, Name: "z"}}, nil)
+		e.ctrlQ <- func(time.Duration) { reply <- e.applyTargets("g", ts) }
 	})
 	n.run(e, 1000*time.Second)
 	res, _ := e.Wait()

@@ -158,12 +158,6 @@ func (c Change) String() string {
 	return strings.Join(c.Items, "; ")
 }
 
-// reloadReq is a new configuration on its way to the loop.
-type reloadReq struct {
-	groups []Group
-	reply  chan Change
-}
-
 // pacedStart is when the k-th NAP of a ramp at rate per second is due.
 func pacedStart(begin time.Duration, k int, rate float64) time.Duration {
 	return begin + time.Duration(float64(k)/rate*float64(time.Second))

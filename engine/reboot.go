@@ -26,11 +26,6 @@ type RebootReq struct {
 	Fraction float64
 }
 
-type rebootReq struct {
-	RebootReq
-	reply chan rebootReply
-}
-
 type rebootReply struct {
 	naps int
 	err  error
@@ -72,19 +67,11 @@ func (e *Engine) Reboot(req RebootReq) (int, error) {
 	if req.Fraction <= 0 || req.Fraction > 1 {
 		return 0, fmt.Errorf("engine: reboot fraction %v: want (0, 1]", req.Fraction)
 	}
-	r := &rebootReq{RebootReq: req, reply: make(chan rebootReply, 1)}
-	select {
-	case e.rebootQ <- r:
-	case <-e.done:
-		return 0, errStopped
+	rep, err := onLoop(e, func(now time.Duration) rebootReply { return e.applyReboot(req, now) })
+	if err != nil {
+		return 0, err
 	}
-	e.net.Wake()
-	select {
-	case rep := <-r.reply:
-		return rep.naps, rep.err
-	case <-e.done:
-		return 0, errStopped
-	}
+	return rep.naps, rep.err
 }
 
 // rebootPicked: NAP c of n is among a fraction f chosen evenly.
@@ -93,9 +80,9 @@ func rebootPicked(c int, f float64) bool {
 }
 
 // applyReboot runs a reboot on the loop.
-func (e *Engine) applyReboot(req *rebootReq, now time.Duration) rebootReply {
+func (e *Engine) applyReboot(req RebootReq, now time.Duration) rebootReply {
 	if e.phase != phaseLoad {
-		return rebootReply{err: fmt.Errorf("engine: the run is stopping")}
+		return rebootReply{err: ErrStopping}
 	}
 	if req.Group != "" && (e.byName[req.Group] == nil || e.byName[req.Group].removed) {
 		return rebootReply{err: fmt.Errorf("engine: no group %q", req.Group)}

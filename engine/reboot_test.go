@@ -22,11 +22,9 @@ func TestRebootHalfRegistersFromScratch(t *testing.T) {
 			g := simGroup("g", 1000, simX)
 			g.NAP.Transport = tr
 			e := startSim(t, n, Options{Groups: []Group{g}, PerNAP: true, Duration: 200 * time.Second, Drain: 5 * time.Second})
-			var reply chan rebootReply
+			reply := make(chan rebootReply, 1)
 			n.at(100*time.Second, func() {
-				r := &rebootReq{RebootReq: RebootReq{Fraction: 0.5}, reply: make(chan rebootReply, 1)}
-				reply = r.reply
-				e.rebootQ <- r
+				e.ctrlQ <- func(now time.Duration) { reply <- e.applyReboot(RebootReq{Fraction: 0.5}, now) }
 			})
 			var bound int
 			n.at(150*time.Second, func() { bound = n.bindings(simX) })
@@ -125,11 +123,9 @@ func TestRebootStormAgainstARateCap(t *testing.T) {
 	}
 	g := simGroup("g", 10000, simX)
 	e := startSim(t, n, Options{Groups: []Group{g}, Rate: 500, Duration: 200 * time.Second, Drain: 5 * time.Second})
-	var reply chan rebootReply
+	reply := make(chan rebootReply, 1)
 	n.at(100*time.Second, func() {
-		r := &rebootReq{RebootReq: RebootReq{Fraction: 0.5}, reply: make(chan rebootReply, 1)}
-		reply = r.reply
-		e.rebootQ <- r
+		e.ctrlQ <- func(now time.Duration) { reply <- e.applyReboot(RebootReq{Fraction: 0.5}, now) }
 	})
 	var bound int
 	var throttled int64 // the registrar's refusals by the end of the load

@@ -191,7 +191,7 @@ func TestReloadRefusedChangesNothing(t *testing.T) {
 		if _, err := validateGroupsErr(bad); err == nil {
 			t.Error("expires 0 validated")
 		}
-		e.refusedQ <- "p.yaml:3: expires: must be positive"
+		e.RefuseReload("p.yaml:3: expires: must be positive")
 	})
 	n.run(e, 300*time.Second)
 	res, _ := e.Wait()

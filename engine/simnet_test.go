@@ -366,6 +366,6 @@ func startSim(t *testing.T, n *simNet, o Options) *Engine {
 // reloadAt applies groups at simulated time at, as SIGHUP would.
 func (n *simNet) reloadAt(e *Engine, at time.Duration, groups ...Group) {
 	n.at(at, func() {
-		e.reloadQ <- &reloadReq{groups: withDomains(groups), reply: make(chan Change, 1)}
+		e.ctrlQ <- func(now time.Duration) { e.applyReload(withDomains(groups), now) }
 	})
 }

@@ -22,17 +22,7 @@ type stageRun struct {
 // Stage says that stage k (from 1) of naps NAPs begins now; the one
 // before ends.
 func (e *Engine) Stage(k, naps int) {
-	done := make(chan struct{})
-	select {
-	case e.ctrlQ <- func(now time.Duration) { e.beginStage(k, naps, now); close(done) }:
-	case <-e.done:
-		return
-	}
-	e.net.Wake()
-	select {
-	case <-done:
-	case <-e.done:
-	}
+	_, _ = onLoop(e, func(now time.Duration) struct{} { e.beginStage(k, naps, now); return struct{}{} })
 }
 
 func (e *Engine) beginStage(k, naps int, now time.Duration) {

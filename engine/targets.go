@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
@@ -304,25 +305,12 @@ func (e *Engine) SetTargets(group string, targets []Target, order func(n uint64)
 	if err := checkTargets(&g); err != nil || len(targets) == 0 {
 		return 0, fmt.Errorf("engine: targets for %s: %v", group, err)
 	}
-	req := &targetsReq{group: group, ts: makeTargetSet(targets, order), reply: make(chan targetsReply, 1)}
-	select {
-	case e.targetsQ <- req:
-	case <-e.done:
-		return 0, errStopped
+	ts := makeTargetSet(targets, order)
+	r, err := onLoop(e, func(time.Duration) targetsReply { return e.applyTargets(group, ts) })
+	if err != nil {
+		return 0, err
 	}
-	e.net.Wake()
-	select {
-	case r := <-req.reply:
-		return r.moved, r.err
-	case <-e.done:
-		return 0, errStopped
-	}
-}
-
-type targetsReq struct {
-	group string
-	ts    *targetSet
-	reply chan targetsReply
+	return r.moved, r.err
 }
 
 type targetsReply struct {
@@ -330,24 +318,22 @@ type targetsReply struct {
 	err   error
 }
 
-var errStopped = fmt.Errorf("engine: the run has ended")
-
 // applyTargets runs a SetTargets on the loop.
-func (e *Engine) applyTargets(req *targetsReq) targetsReply {
-	gr := e.byName[req.group]
+func (e *Engine) applyTargets(group string, ts *targetSet) targetsReply {
+	gr := e.byName[group]
 	if gr == nil || gr.removed {
-		return targetsReply{err: fmt.Errorf("engine: no group %q", req.group)}
+		return targetsReply{err: fmt.Errorf("engine: no group %q", group)}
 	}
 	co := gr.live()
 	if co.ts == nil {
-		return targetsReply{err: fmt.Errorf("engine: group %q has one fixed target", req.group)}
+		return targetsReply{err: fmt.Errorf("engine: group %q has one fixed target", group)}
 	}
-	co.ts = req.ts
+	co.ts = ts
 	co.spec.Targets = nil // the spec's list is stale now; co.ts is the truth
 	var moved int
 	for _, l := range co.lanes {
 		l.mu.Lock()
-		moved += l.setTargets(req.ts)
+		moved += l.setTargets(ts)
 		l.mu.Unlock()
 	}
 	return targetsReply{moved: moved}
