@@ -88,14 +88,10 @@ func (d *DrainSummary) merged(into *DrainSummary) *DrainSummary {
 	into.RatePerS += d.RatePerS
 	into.DurationS = max(into.DurationS, d.DurationS)
 	into.Unregistered += d.Unregistered
-	for why, n := range d.UnregisterFailed {
-		into.UnregisterFailed[why] += n
-	}
+	addAll(&into.UnregisterFailed, d.UnregisterFailed)
 	if u := d.BindingsLeftUntil; u != nil && (into.BindingsLeftUntil == nil || u.After(*into.BindingsLeftUntil)) {
 		into.BindingsLeftUntil = u
 	}
-	l, m := &into.LatencyMS, d.LatencyMS
-	l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
-	l.Count += m.Count
+	worst(&into.LatencyMS, d.LatencyMS)
 	return into
 }

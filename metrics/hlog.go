@@ -143,150 +143,26 @@ func (g *GroupSummary) merged(into *GroupSummary) *GroupSummary {
 	into.Timeouts += g.Timeouts
 	into.Abandoned += g.Abandoned
 	into.InFlight += g.InFlight
-	for c, v := range g.Responses {
-		into.Responses[c] += v
-	}
-	l, m := &into.LatencyMS, g.LatencyMS
-	l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
-	l.Count += m.Count
+	addAll(&into.Responses, g.Responses)
+	worst(&into.LatencyMS, g.LatencyMS)
 	return into
 }
 
 // MergeSummaries adds the counts of shard summaries and takes latency
-// percentiles from the merged histogram (never averages percentiles).
+// percentiles from the merged histogram (never averages percentiles);
+// MergeHistograms then makes every other latency exact where the .hlog
+// files carry their histograms.
 func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 	out := &Summary{Responses: map[string]int64{}, ThresholdsFailed: []string{}}
-	var maxDur float64
 	var neverAll bool
 	for _, p := range parts {
-		out.NAPs += p.NAPs
-		out.Registered += p.Registered
-		out.Unregistered += p.Unregistered
-		out.Requests += p.Requests
-		out.Retransmissions += p.Retransmissions
-		out.Timeouts += p.Timeouts
-		out.AuthChallenges += p.AuthChallenges
-		out.Malformed += p.Malformed
-		out.StaleResponses += p.StaleResponses
-		out.Connects += p.Connects
-		out.ConnectFailures += p.ConnectFailures
-		out.ConnectionsLost += p.ConnectionsLost
-		out.Abandoned += p.Abandoned
-		out.MessagesSent += p.MessagesSent
-		out.MessagesReceived += p.MessagesReceived
-		out.SendFailures += p.SendFailures
-		out.RegisterRatePerS += p.RegisterRatePerS // shards run side by side: rates add
-		for f, user := range p.FailureExamples {
-			if out.FailureExamples == nil {
-				out.FailureExamples = map[string]string{}
-			}
-			if out.FailureExamples[f] == "" { // the first shard's example
-				out.FailureExamples[f] = user
-			}
-		}
-		for c, v := range p.Responses {
-			out.Responses[c] += v
-		}
-		if d := p.Drain; d != nil {
-			out.Drain = d.merged(out.Drain)
-		}
-		for why, f := range p.Failures {
-			if out.Failures == nil {
-				out.Failures = map[string]*Failure{}
-			}
-			o := out.Failures[why]
-			if o == nil {
-				o = &Failure{}
-				out.Failures[why] = o
-			}
-			o.Count += f.Count
-			for _, x := range f.Examples { // the first shards' NAPs, up to three
-				if len(o.Examples) < 3 {
-					o.Examples = append(o.Examples, x)
-				}
-			}
-		}
+		out.addCounts(p)
+		out.addSections(p)
 		if t := p.TimeToAllRegisterS; t == nil || neverAll {
 			neverAll = true // a shard whose NAPs were never all registered: nor were the whole's
 		} else if out.TimeToAllRegisterS == nil || *t > *out.TimeToAllRegisterS {
 			v := *t // all were registered when the slowest shard's were (from its own start)
 			out.TimeToAllRegisterS = &v
-		}
-		for m, v := range p.RequestsReceived {
-			if out.RequestsReceived == nil {
-				out.RequestsReceived = map[string]int64{}
-			}
-			out.RequestsReceived[m] += v
-		}
-		if h := p.Handshakes; h != nil {
-			if out.Handshakes == nil {
-				out.Handshakes = &HandshakeSummary{}
-			}
-			o := out.Handshakes
-			o.Full += h.Full
-			o.Resumed += h.Resumed
-			// Percentiles cannot be summed: the worst shard's stand (as
-			// for the groups), the counts add.
-			l, m := &o.LatencyMS, h.LatencyMS
-			l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
-			l.Count += m.Count
-		}
-		if k := p.Keepalives; k != nil {
-			if out.Keepalives == nil {
-				out.Keepalives = &KeepaliveSummary{}
-			}
-			o := out.Keepalives
-			o.Sent, o.Answered, o.Failed, o.Options = o.Sent+k.Sent, o.Answered+k.Answered, o.Failed+k.Failed, o.Options+k.Options
-			l, m := &o.LatencyMS, k.LatencyMS // the worst shard's percentiles, as for the groups
-			l.P50, l.P90, l.P99, l.P999, l.Max = max(l.P50, m.P50), max(l.P90, m.P90), max(l.P99, m.P99), max(l.P999, m.P999), max(l.Max, m.Max)
-			l.Count += m.Count
-		}
-		if d := p.DNS; d != nil {
-			if out.DNS == nil {
-				out.DNS = &DNSSummary{}
-			}
-			out.DNS.Resolutions += d.Resolutions
-			out.DNS.Changes += d.Changes
-			out.DNS.Moved += d.Moved
-			for k, n := range d.Failures {
-				if out.DNS.Failures == nil {
-					out.DNS.Failures = map[string]int64{}
-				}
-				out.DNS.Failures[k] += n
-			}
-		}
-		for name, c := range p.Targets {
-			if out.Targets == nil {
-				out.Targets = map[string]*TargetCounts{}
-			}
-			if out.Targets[name] == nil {
-				out.Targets[name] = &TargetCounts{}
-			}
-			out.Targets[name].add(c)
-		}
-		for r, v := range p.ConnectFailureReasons {
-			if out.ConnectFailureReasons == nil {
-				out.ConnectFailureReasons = map[string]int64{}
-			}
-			out.ConnectFailureReasons[r] += v
-		}
-		for c, v := range p.Refusals {
-			if out.Refusals == nil {
-				out.Refusals = map[string]int64{}
-			}
-			out.Refusals[c] += v
-		}
-		if p.InFlight != nil {
-			if out.InFlight == nil {
-				out.InFlight = new(int64)
-			}
-			*out.InFlight += *p.InFlight
-		}
-		for name, g := range p.Groups {
-			if out.Groups == nil {
-				out.Groups = map[string]*GroupSummary{}
-			}
-			out.Groups[name] = g.merged(out.Groups[name])
 		}
 		out.Reloads.Applied = max(out.Reloads.Applied, p.Reloads.Applied) // each shard applies each reload
 		out.Reloads.Refused = max(out.Reloads.Refused, p.Reloads.Refused)
@@ -296,15 +172,128 @@ func MergeSummaries(parts []*Summary, merged *hdrhistogram.Histogram) *Summary {
 		if p.Transport != "" {
 			out.Transport = p.Transport
 		}
-		maxDur = max(maxDur, p.DurationS)
+		out.DurationS = max(out.DurationS, p.DurationS)
 	}
-	out.DurationS = maxDur
 	if neverAll {
 		out.TimeToAllRegisterS = nil
 	}
 	out.shardStarts(parts)
 	out.LatencyMS = PercentilesOf(merged)
 	return out
+}
+
+// addCounts adds a shard's counters and counts by key.
+func (out *Summary) addCounts(p *Summary) {
+	out.NAPs += p.NAPs
+	out.Registered += p.Registered
+	out.Unregistered += p.Unregistered
+	out.Requests += p.Requests
+	out.Retransmissions += p.Retransmissions
+	out.Timeouts += p.Timeouts
+	out.AuthChallenges += p.AuthChallenges
+	out.Malformed += p.Malformed
+	out.StaleResponses += p.StaleResponses
+	out.Connects += p.Connects
+	out.ConnectFailures += p.ConnectFailures
+	out.ConnectionsLost += p.ConnectionsLost
+	out.Abandoned += p.Abandoned
+	out.MessagesSent += p.MessagesSent
+	out.MessagesReceived += p.MessagesReceived
+	out.SendFailures += p.SendFailures
+	out.RegisterRatePerS += p.RegisterRatePerS // shards run side by side: rates add
+	addAll(&out.Responses, p.Responses)
+	addAll(&out.RequestsReceived, p.RequestsReceived)
+	addAll(&out.ConnectFailureReasons, p.ConnectFailureReasons)
+	addAll(&out.Refusals, p.Refusals)
+	if p.InFlight != nil {
+		if out.InFlight == nil {
+			out.InFlight = new(int64)
+		}
+		*out.InFlight += *p.InFlight
+	}
+	for f, user := range p.FailureExamples {
+		if out.FailureExamples == nil {
+			out.FailureExamples = map[string]string{}
+		}
+		if out.FailureExamples[f] == "" { // the first shard's example
+			out.FailureExamples[f] = user
+		}
+	}
+}
+
+// addSections merges a shard's sections: failures, drain, handshakes,
+// keep-alives, DNS, targets, groups. Their percentiles are the worst
+// shard's until MergeHistograms makes them exact.
+func (out *Summary) addSections(p *Summary) {
+	for why, f := range p.Failures {
+		if out.Failures == nil {
+			out.Failures = map[string]*Failure{}
+		}
+		o := out.Failures[why]
+		if o == nil {
+			o = &Failure{}
+			out.Failures[why] = o
+		}
+		o.Count += f.Count
+		for _, x := range f.Examples { // the first shards' NAPs, up to three
+			if len(o.Examples) < 3 {
+				o.Examples = append(o.Examples, x)
+			}
+		}
+	}
+	if d := p.Drain; d != nil {
+		out.Drain = d.merged(out.Drain)
+	}
+	if h := p.Handshakes; h != nil {
+		if out.Handshakes == nil {
+			out.Handshakes = &HandshakeSummary{}
+		}
+		out.Handshakes.Full += h.Full
+		out.Handshakes.Resumed += h.Resumed
+		worst(&out.Handshakes.LatencyMS, h.LatencyMS)
+	}
+	if k := p.Keepalives; k != nil {
+		if out.Keepalives == nil {
+			out.Keepalives = &KeepaliveSummary{}
+		}
+		o := out.Keepalives
+		o.Sent, o.Answered, o.Failed, o.Options = o.Sent+k.Sent, o.Answered+k.Answered, o.Failed+k.Failed, o.Options+k.Options
+		worst(&o.LatencyMS, k.LatencyMS)
+	}
+	if d := p.DNS; d != nil {
+		if out.DNS == nil {
+			out.DNS = &DNSSummary{}
+		}
+		out.DNS.Resolutions += d.Resolutions
+		out.DNS.Changes += d.Changes
+		out.DNS.Moved += d.Moved
+		addAll(&out.DNS.Failures, d.Failures)
+	}
+	for name, c := range p.Targets {
+		if out.Targets == nil {
+			out.Targets = map[string]*TargetCounts{}
+		}
+		if out.Targets[name] == nil {
+			out.Targets[name] = &TargetCounts{}
+		}
+		out.Targets[name].add(c)
+	}
+	for name, g := range p.Groups {
+		if out.Groups == nil {
+			out.Groups = map[string]*GroupSummary{}
+		}
+		out.Groups[name] = g.merged(out.Groups[name])
+	}
+}
+
+// addAll adds counts by key into *into, made when there are any.
+func addAll[K comparable](into *map[K]int64, from map[K]int64) {
+	for k, v := range from {
+		if *into == nil {
+			*into = map[K]int64{}
+		}
+		(*into)[k] += v
+	}
 }
 
 // CheckShards tells whether parts (read from files named names) are the

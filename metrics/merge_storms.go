@@ -25,10 +25,10 @@ import (
 // the shards' peaks, at most the whole's (their 100 ms windows may
 // differ).
 //
-// latency_ms of a stage or an event is the worst shard's, percentile by
-// percentile, counts added, as for the groups: the .hlog carries the
-// run's latency intervals, not each stage's or event's histogram, and
-// percentiles cannot be added.
+// latency_ms of a stage or an event is here the worst shard's, percentile
+// by percentile, counts added: percentiles cannot be added. Summary.
+// MergeHistograms then makes it exact from the histograms each .hlog
+// carries (tagged), where it does.
 func MergeStorms(parts []*Summary, names []string) ([]*Stage, []*Event, error) {
 	stages, err := mergeStages(parts, names)
 	if err != nil {
