@@ -121,6 +121,9 @@ func softChanges(old, new *Group) []string {
 	if old.NAP.Expires != new.NAP.Expires {
 		out = append(out, fmt.Sprintf("expires %d→%d", old.NAP.Expires, new.NAP.Expires))
 	}
+	if old.NAP.ExpiresJitter != new.NAP.ExpiresJitter {
+		out = append(out, fmt.Sprintf("expires-jitter %d→%d", old.NAP.ExpiresJitter, new.NAP.ExpiresJitter))
+	}
 	if old.Identity.PasswordPattern != new.Identity.PasswordPattern || !slices.EqualFunc(old.Identity.Users, new.Identity.Users,
 		func(a, b identity.User) bool { return a.Password == b.Password }) {
 		out = append(out, "credentials")

@@ -98,10 +98,7 @@ func (e *Engine) resize(co *cohort, g *Group, now time.Duration, ch *Change) {
 		for _, l := range co.lanes {
 			l.lockOnLoop()
 			l.id.PasswordPattern, l.id.Users = g.Identity.PasswordPattern, g.Identity.Users
-			l.d.M.Cfg = g.NAP
-			for i := range l.d.NAPs {
-				l.d.NAPs[i].Expires = g.NAP.Expires // at its next REGISTER (a 423 may raise it again)
-			}
+			l.d.M.SetConfig(g.NAP, l.d.NAPs)
 			l.unlockOnLoop()
 		}
 		ch.Items = append(ch.Items, fmt.Sprintf("%s: %s at each NAP's next REGISTER", name, joinItems(soft)))

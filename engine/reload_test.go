@@ -249,3 +249,36 @@ func TestSnapshotsNeverTwiceAtOnce(t *testing.T) {
 		t.Errorf("snapshots at %v: want one a minute and the final one", obs.at)
 	}
 }
+
+// A reload that changes expires keeps each NAP's jitter: every NAP asks
+// for the new value less its own amount at its next REGISTER, as at the
+// start; a reload that changes only the jitter is a change too.
+func TestReloadKeepsEachNAPsJitter(t *testing.T) {
+	n := newSimNet(t, simX)
+	g := simGroup("g", 20, simX)
+	g.NAP.ExpiresJitter = 600
+	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 4000 * time.Second, Drain: 5 * time.Second})
+	shorter := g
+	shorter.NAP.Expires = 1800
+	n.reloadAt(e, 100*time.Second, shorter)
+	onlyJitter := shorter
+	onlyJitter.NAP.ExpiresJitter = 300
+	n.reloadAt(e, 200*time.Second, onlyJitter)
+	n.run(e, 10000*time.Second)
+	res, _ := e.Wait()
+	asked := map[int64]bool{}
+	for _, s := range n.sends(simX, "") {
+		if s.at > 200*time.Second && s.expires > 0 {
+			if s.expires > 1800 || s.expires < 1500 {
+				t.Errorf("%s asked for %d s after the reloads: want 1800 less its jitter (0..300)", s.user, s.expires)
+			}
+			asked[s.expires] = true
+		}
+	}
+	if len(asked) < 10 {
+		t.Errorf("after the reloads the NAPs asked for %d distinct intervals (%v): their jitter was lost", len(asked), asked)
+	}
+	if c := res.Summary.Reloads.Changes; len(c) != 2 || !strings.Contains(c[1], "expires-jitter 600→300") {
+		t.Errorf("changes %q: the jitter-only reload is not reported", c)
+	}
+}

@@ -229,6 +229,17 @@ func (m *Machine) Vanish(i uint32, n *NAP, now time.Duration) Action {
 	return n.record(a)
 }
 
+// SetConfig applies a new configuration (a reload) to the NAPs of this
+// machine: each asks for the new Expires, less its own jitter, at its next
+// REGISTER (a 423 may raise it again); new timers apply to the next
+// transaction.
+func (m *Machine) SetConfig(cfg Config, naps []NAP) {
+	m.Cfg = cfg
+	for i := range naps {
+		naps[i].Expires = m.expires(uint32(i))
+	}
+}
+
 // expires is what NAP i asks for first: Expires, less its jitter.
 func (m *Machine) expires(i uint32) uint32 {
 	e := m.Cfg.Expires
