@@ -53,7 +53,11 @@ type Options struct {
 	Staged   bool
 	Duration time.Duration // load phase; 0: until ctx is cancelled
 	Drain    time.Duration // bound on the un-REGISTER phase (default 5 s)
-	PerNAP   bool          // --sockets per-nap
+	// LeaveBindings: the stop sends no un-REGISTER (a capacity trial's
+	// AoRs are left to expire): it waits, bounded by Drain, for the
+	// transactions in flight to end, and the NAPs stop where they are.
+	LeaveBindings bool
+	PerNAP        bool // --sockets per-nap
 	// SocketsPerLoop × EventLoops is the number of lanes (socket, wheel,
 	// machine) each group's NAPs are spread over. SocketsPerLoop 0 (the
 	// default): 1 for UDP, whose one loop thread sends each wake-up's
@@ -708,6 +712,9 @@ func (e *Engine) beginDrain(now time.Duration) {
 	e.generator = e.selfCheck(now)
 	e.phase = phaseDrain
 	e.drainEnd = now + e.o.Drain
+	if e.o.LeaveBindings {
+		return // no stops: drained waits for the transactions in flight
+	}
 	for _, gr := range e.groups {
 		for _, co := range gr.cohorts {
 			co.stopFrom(0)
@@ -735,6 +742,9 @@ func (e *Engine) drained(now time.Duration) bool {
 	for _, l := range e.lanes {
 		l.lockOnLoop()
 		busy := l.busy()
+		if e.o.LeaveBindings {
+			busy = l.leave() // each NAP stops once its transaction in flight has ended
+		}
 		l.unlockOnLoop()
 		if busy {
 			return false

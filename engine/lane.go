@@ -234,10 +234,11 @@ func (l *lane) armed(at time.Duration) { l.e.armed(at, l.onLoop) }
 
 // Keys of lane.fails that are not status codes.
 const (
-	failTimeout  = -1
-	failConnect  = -2
-	failAuth     = -3 // a 401/407 refusing our credentials
-	failConnLost = -4 // a transaction lost with its connection
+	failTimeout   = -1
+	failConnect   = -2
+	failAuth      = -3 // a 401/407 refusing our credentials
+	failConnLost  = -4 // a transaction lost with its connection
+	failNoBinding = -5 // a 2xx without our binding (nap.Config.RequireBinding)
 )
 
 // maxExamples is how many NAPs each failure names.
@@ -273,6 +274,10 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 		}
 	case nap.EvUnregistered:
 		rec.Unregistered++
+	case nap.EvNoBinding:
+		rec.Refused++
+		rec.NoBinding++
+		l.fail(failNoBinding, i)
 	case nap.EvRefused:
 		rec.Refused++
 		rec.Refusal(a.Code)
@@ -313,7 +318,7 @@ func (l *lane) Tally(i uint32, a nap.Action, scheduled bool, lag time.Duration) 
 	}
 	if l.paced[i] {
 		switch a.Event {
-		case nap.EvRegistered, nap.EvRefused, nap.EvTimeout, nap.EvStopped, nap.EvConnectFailed, nap.EvUnregistered, nap.EvUnregRefused:
+		case nap.EvRegistered, nap.EvRefused, nap.EvNoBinding, nap.EvTimeout, nap.EvStopped, nap.EvConnectFailed, nap.EvUnregistered, nap.EvUnregRefused:
 			l.paced[i] = false
 			l.e.window.Add(-1)
 		}
@@ -341,6 +346,8 @@ func (l *lane) traceEnd(i uint32, a *nap.Action) {
 		l.traceOutcome(nap64, true, strconv.Itoa(a.Code))
 	case a.Event == nap.EvRefused || a.Event == nap.EvUnregRefused || (a.Event == nap.EvStopped && a.Code >= 300):
 		l.traceOutcome(nap64, false, strconv.Itoa(a.Code))
+	case a.Event == nap.EvNoBinding:
+		l.traceOutcome(nap64, false, "no-binding")
 	case a.Event == nap.EvTimeout:
 		l.traceOutcome(nap64, false, "timeout")
 	case a.Event == nap.EvConnectFailed:
@@ -602,6 +609,23 @@ func (l *lane) inFlight() (n int64) {
 		}
 	}
 	return n
+}
+
+// leave stops, without an un-REGISTER, the lane's NAPs that have no
+// transaction in flight (their bindings stay until they expire), and
+// reports whether any still has one.
+func (l *lane) leave() (busy bool) {
+	l.batching = l.batch != nil
+	for i := range l.d.NAPs {
+		switch l.d.NAPs[i].State {
+		case nap.Idle, nap.Stopped:
+		case nap.Trying, nap.Proceeding, nap.Unregistering:
+			busy = true
+		default:
+			l.d.Vanish(uint32(i))
+		}
+	}
+	return busy
 }
 
 // busy reports whether NAPs [from, to) of the lane (local indexes) still

@@ -82,7 +82,9 @@ func (e *Engine) result() *Result {
 		if secs := e.loadTime.Seconds(); secs > 0 {
 			sum.RegisterRatePerS = float64(e.atLoadEnd.Requests) / secs // the load's, not the drain's un-REGISTERs
 		}
-		sum.Drain = metrics.NewDrainSummary(t, e.atLoadEnd, e.drainTime.Seconds(), e.drainLeft())
+		if !e.o.LeaveBindings { // no un-REGISTER was meant to be sent
+			sum.Drain = metrics.NewDrainSummary(t, e.atLoadEnd, e.drainTime.Seconds(), e.drainLeft())
+		}
 	}
 	if e.registeredAll > 0 {
 		v := e.registeredAll.Seconds()
@@ -157,6 +159,8 @@ func (e *Engine) failures(malformed int64) (map[string]*metrics.Failure, map[str
 				name = "auth-refused"
 			case failConnLost:
 				name = "connection-lost"
+			case failNoBinding:
+				name = "no-binding"
 			}
 			f := out[name]
 			if f == nil {

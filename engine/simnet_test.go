@@ -66,6 +66,9 @@ type simRegistrar struct {
 	reg    *registrar.Registrar
 	w      *registrar.Worker
 	silent bool
+	// rewrite, if set, changes each answer on its way back (a registrar
+	// that answers oddly).
+	rewrite func(out []byte) []byte
 }
 
 // simSend is one request as the registrar of target received it.
@@ -288,6 +291,9 @@ func (c *simConn) sendTo(b []byte, target string) error {
 	n.at(n.clock.Now()+n.oneWay, func() {
 		if r.w.Handle(raw) == registrar.Reply {
 			out := append([]byte(nil), r.w.Out...)
+			if r.rewrite != nil {
+				out = r.rewrite(out)
+			}
 			n.at(n.clock.Now()+n.oneWay, func() {
 				if !c.closed {
 					n.recv.OnMessageAt(c.tag, out, time.Time{}, netip.MustParseAddrPort(target))

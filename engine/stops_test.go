@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -96,5 +98,44 @@ func TestConnectionResetIsAFailure(t *testing.T) {
 	}
 	if res.Totals.TransactionsLost != 10 || res.Summary.ConnectionsLost != 10 {
 		t.Errorf("transactions lost %d, connections lost %d", res.Totals.TransactionsLost, res.Summary.ConnectionsLost)
+	}
+}
+
+// With LeaveBindings (a capacity trial), the stop sends no un-REGISTER:
+// the REGISTERs in flight end (here answered 300 ms late), the NAPs stop,
+// the bindings stay at the registrar, nothing is left in flight.
+func TestLeaveBindingsSendsNoUnregister(t *testing.T) {
+	n := newSimNet(t, simX)
+	n.oneWay = 150 * time.Millisecond
+	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 100, simX)}, Rate: 100, Duration: time.Second,
+		Drain: 5 * time.Second, LeaveBindings: true})
+	n.run(e, 100*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	s := res.Summary
+	if at := unregisters(n, simX); len(at) != 0 {
+		t.Errorf("%d un-REGISTERs sent", len(at))
+	}
+	if s.Requests != 100 || res.InFlight != 0 || s.Drain != nil || n.bindings(simX) != 100 {
+		t.Errorf("requests %d, in flight %d, drain %+v, bindings %d: want 100, 0, none, 100", s.Requests, res.InFlight, s.Drain, n.bindings(simX))
+	}
+}
+
+// With RequireBinding, a 2xx that does not list the NAP's Contact is a
+// failure, "no-binding", not a registration.
+func TestRequireBindingCountsA2xxWithoutOurs(t *testing.T) {
+	n := newSimNet(t, simX)
+	n.configure(simX, registrar.Config{})
+	n.regs[simX].rewrite = func(out []byte) []byte { // a registrar that lists a contact of its own making
+		return bytes.Replace(out, []byte("Contact: <sip:"), []byte("Contact: <sip:x"), 1)
+	}
+	g := simGroup("g", 10, simX)
+	g.NAP.RequireBinding = true
+	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 3 * time.Second, Drain: time.Second})
+	n.run(e, 100*time.Second)
+	res, _ := e.Wait()
+	checkSums(t, res)
+	if f := res.Summary.Failures["no-binding"]; f == nil || f.Count != 10 || res.Summary.Registered != 0 {
+		t.Errorf("failures %v, registered %d", res.Summary.Failures, res.Summary.Registered)
 	}
 }

@@ -65,6 +65,7 @@ type Counts struct {
 	// TransactionsLost: of the abandoned, transactions lost with their
 	// connection (the peer reset or closed it): a failure.
 	TransactionsLost                           int64
+	NoBinding                                  int64 // 2xx without our binding (a capacity search's failure)
 	Unregistered, Refused, Connects, Abandoned int64
 	MessagesSent, MessagesReceived             int64
 	SendFailures                               int64 // sends the socket refused (buffer full, connection gone)
@@ -91,6 +92,7 @@ func (c *Counts) add(o *Counts) {
 	c.ConnectFailures += o.ConnectFailures
 	c.ConnLost += o.ConnLost
 	c.TransactionsLost += o.TransactionsLost
+	c.NoBinding += o.NoBinding
 	c.Unregistered += o.Unregistered
 	c.Refused += o.Refused
 	c.Connects += o.Connects

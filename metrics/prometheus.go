@@ -196,7 +196,7 @@ func promBuckets(h *hdrhistogram.Histogram) (uint64, float64, map[float64]uint64
 
 // collectFailures exports a group's failed registrations by reason.
 func (c *collector) collectFailures(ch chan<- prometheus.Metric, t *Totals, group string) {
-	n := map[string]int64{"timeout": t.Timeouts, "connect-failed": t.ConnectFailures, "connection-lost": t.TransactionsLost, "malformed": t.Malformed}
+	n := map[string]int64{"timeout": t.Timeouts, "connect-failed": t.ConnectFailures, "connection-lost": t.TransactionsLost, "no-binding": t.NoBinding, "malformed": t.Malformed}
 	for code, x := range t.Refusals {
 		if code == 401 || code == 407 {
 			n["auth-refused"] += x

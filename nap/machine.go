@@ -543,6 +543,11 @@ func (m *Machine) success(i uint32, n *NAP, now time.Duration, r *sipwire.Msg) A
 	if granted == 0 {
 		return m.refuse(n, now, r.StatusCode) // a binding granted for 0 s is no registration
 	}
+	if m.Cfg.RequireBinding && !r.HasBinding(m.contact) {
+		a := m.refuse(n, now, r.StatusCode)
+		a.Event = EvNoBinding
+		return a
+	}
 	if r.AuthenticationInfo != nil {
 		m.nextNonce(n, r.AuthenticationInfo)
 	}

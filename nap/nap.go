@@ -25,6 +25,10 @@ type Config struct {
 	// DigestChoice picks among several challenges in one 401/407: the
 	// topmost usable one (First, the default) or the strongest.
 	DigestChoice digestfast.Choice
+	// RequireBinding: a 2xx that does not list our Contact among the
+	// bindings is a failure (EvNoBinding), as a capacity search counts it;
+	// by default it is a registration for the interval asked.
+	RequireBinding bool
 	// ExpiresJitter: each NAP asks for Expires less 0..ExpiresJitter
 	// seconds, its own amount, so that NAPs registered together refresh
 	// apart (0: all ask for Expires).
@@ -155,9 +159,10 @@ const (
 	EvRefresh             // refresh or retry: a new REGISTER
 	EvStopped             // stopped without (or after failing) an un-REGISTER
 	EvUnregRefused        // un-REGISTER refused: sent again after Retry-After or Retry
+	EvNoBinding           // a 2xx without our binding (RequireBinding): retry after Retry
 )
 
-var eventNames = [...]string{"none", "started", "retransmit", "provisional", "registered", "challenged", "min-expires", "refused", "timeout", "unregistered", "stale", "connect-failed", "connection-lost", "refresh", "stopped", "unregister-refused"}
+var eventNames = [...]string{"none", "started", "retransmit", "provisional", "registered", "challenged", "min-expires", "refused", "timeout", "unregistered", "stale", "connect-failed", "connection-lost", "refresh", "stopped", "unregister-refused", "no-binding"}
 
 func (e Event) String() string { return eventNames[e] }
 

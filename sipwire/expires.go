@@ -28,6 +28,17 @@ func (m *Msg) GrantedExpires(ourContact []byte) (int64, ExpiresSource) {
 	return 0, ExpiresNone
 }
 
+// HasBinding reports whether a 2xx lists ourContact among the bindings
+// of the AOR (RFC 3261 §10.3 step 8: a 200 lists every current binding).
+func (m *Msg) HasBinding(ourContact []byte) bool {
+	for i := 0; i < m.NumContacts; i++ {
+		if SameURI(m.Contacts[i].URI, ourContact) {
+			return true
+		}
+	}
+	return false
+}
+
 // SameURI compares two SIP URIs the way a registrar matches bindings for
 // our purpose (RFC 3261 §19.1.4, simplified): scheme, user part (case
 // sensitive) and host:port (host case-insensitive, default port filled in)
