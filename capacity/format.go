@@ -1,0 +1,60 @@
+package capacity
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// count writes n with its thousands apart, as regstorm's docs do: 50 000.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// rate writes a rate per second, whole: 2 310.
+func rate(r float64) string { return count(int64(math.Round(r))) }
+
+// pct writes a percentage with one decimal, without a useless one: 92.5, 97.
+func pct(p float64) string { return trim(strconv.FormatFloat(p, 'f', 1, 64)) }
+
+// msText writes milliseconds to about three significant digits.
+func msText(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return trim(strconv.FormatFloat(v, 'f', 1, 64))
+	default:
+		return trim(strconv.FormatFloat(v, 'f', 2, 64))
+	}
+}
+
+// secText writes a duration in seconds: 0.4 s, 12 s.
+func secText(d time.Duration) string {
+	s := d.Seconds()
+	if s < 10 {
+		return trim(strconv.FormatFloat(s, 'f', 1, 64)) + " s"
+	}
+	return strconv.FormatFloat(math.Round(s), 'f', 0, 64) + " s"
+}
+
+func trim(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
