@@ -25,7 +25,7 @@ func TestSummarySentence(t *testing.T) {
 	if got := res.Summary(); got != want {
 		t.Errorf("summary\n got %q\nwant %q", got, want)
 	}
-	if len(res.Trials) != 3 || res.Trials[2].Phase != PhaseConfirm || res.Trials[2].Attempts != 50000 {
+	if len(res.Trials) != 3 || res.Trials[1].Rate != 2540 || res.Trials[2].Phase != PhaseConfirm || res.Trials[2].Attempts != 50000 {
 		t.Fatalf("trials %+v", res.Trials)
 	}
 	wantLines := []string{

@@ -208,11 +208,11 @@ func (s *Search) decide() (Plan, bool) {
 			lo := s.lo()
 			switch {
 			case len(s.passes) == 0:
-				return s.plan(PhaseProbe, math.Min(s.p.StartRate, s.p.MaxRate)), true
+				return s.plan(PhaseProbe, roundRate(math.Min(s.p.StartRate, s.p.MaxRate))), true
 			case lo >= s.p.MaxRate:
 				s.phase, s.candidate = PhaseConfirm, lo
 			default:
-				return s.plan(PhaseProbe, math.Min(lo*s.p.Growth, s.p.MaxRate)), true
+				return s.plan(PhaseProbe, roundRate(math.Min(lo*s.p.Growth, s.p.MaxRate))), true
 			}
 		}
 	}
