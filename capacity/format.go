@@ -1,6 +1,8 @@
 package capacity
 
 import (
+	"github.com/regstorm/regstorm/metrics"
+
 	"math"
 	"strconv"
 	"strings"
@@ -8,28 +10,13 @@ import (
 )
 
 // count writes n with its thousands apart, as regstorm's docs do: 50 000.
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func count(n int64) string { return metrics.Thousands(float64(n)) }
 
 // rate writes a rate per second, whole: 2 310.
-func rate(r float64) string { return count(int64(math.Round(r))) }
+func rate(r float64) string { return metrics.Thousands(r) }
 
 // pct writes a percentage with one decimal, without a useless one: 92.5, 97.
-func pct(p float64) string { return trim(strconv.FormatFloat(p, 'f', 1, 64)) }
+func pct(p float64) string { return metrics.OneDecimal(p) }
 
 // msText writes milliseconds to about three significant digits.
 func msText(v float64) string {

@@ -13,6 +13,8 @@
 package capacity
 
 import (
+	"github.com/regstorm/regstorm/metrics"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,7 +67,7 @@ type Params struct {
 	// default a trial ends there, which keeps failing trials short.
 	RunFailingTrials bool
 	// Generator holds the self-check's thresholds (Judge).
-	Generator Thresholds
+	Generator metrics.Thresholds
 }
 
 // DefaultParams are regstorm's defaults: a search against a registrar
@@ -86,7 +88,7 @@ func DefaultParams() Params {
 		Settle:           2 * time.Second,
 		GeneratorRetries: 1,
 		MaxTime:          10 * time.Minute,
-		Generator:        DefaultThresholds(),
+		Generator:        metrics.DefaultThresholds(),
 	}
 }
 
@@ -178,7 +180,7 @@ func (p Params) MarshalJSON() ([]byte, error) {
 		ConfirmSize: p.ConfirmSize, ConfirmDurationS: p.ConfirmDuration.Seconds(),
 		Backoff: p.Backoff, SettleS: p.Settle.Seconds(), GeneratorRetries: p.GeneratorRetries,
 		MaxTimeS: p.MaxTime.Seconds(), RunFailingTrials: p.RunFailingTrials,
-		GeneratorThreshold: p.Generator.toJSON(),
+		GeneratorThreshold: thresholdsToJSON(p.Generator),
 	})
 }
 

@@ -1,6 +1,8 @@
 package capacity
 
 import (
+	"github.com/regstorm/regstorm/metrics"
+
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -66,12 +68,12 @@ type Trial struct {
 	FirstFailure    *FirstFailure    `json:"first_failure,omitempty"`
 	Retransmissions int64            `json:"retransmissions"`
 	// LatencyMS is null when no registration ended.
-	LatencyMS *Latency  `json:"latency_ms"`
-	Generator Generator `json:"generator"`
-	Outcome   Outcome   `json:"outcome"`
+	LatencyMS *Latency                 `json:"latency_ms"`
+	Generator metrics.GeneratorSummary `json:"generator"`
+	Outcome   Outcome                  `json:"outcome"`
 }
 
-func newTrial(p Plan, r TrialResult, g Generator, out Outcome, start time.Duration) Trial {
+func newTrial(p Plan, r TrialResult, g metrics.GeneratorSummary, out Outcome, start time.Duration) Trial {
 	t := Trial{N: p.N, Phase: p.Phase, Retry: p.Retry, Rate: p.Rate,
 		StartS: start.Seconds(), DurationS: p.Duration.Seconds(), RanS: r.Ran.Seconds(),
 		Attempts: r.Attempts, Successes: r.Successes, Failures: map[string]int64{},

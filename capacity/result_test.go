@@ -91,7 +91,7 @@ func TestResultJSON(t *testing.T) {
 	if ff := fail["first_failure"].(map[string]any); ff["reason"] != "503" || ff["at_s"] == nil {
 		t.Errorf("first failure %v", ff)
 	}
-	if g := first["generator"].(map[string]any); g["limited"] != false || g["offered_per_s"] != 100.0 {
+	if g := first["generator"].(map[string]any); g["limited"] != false || g["rate_offered_per_s"] != 100.0 || g["rate_asked_per_s"] != 100.0 {
 		t.Errorf("generator %v", g)
 	}
 	if p := m["params"].(map[string]any); p["trial_duration_s"] != 10.0 || p["confirm_size"] != 50000.0 {

@@ -1,6 +1,8 @@
 package capacity
 
 import (
+	"github.com/regstorm/regstorm/metrics"
+
 	"errors"
 	"fmt"
 	"math"
@@ -104,7 +106,7 @@ type TrialResult struct {
 	// Generator: regstorm's measurements of itself; the search judges them
 	// with Params.Generator (Judge), and fills in the asked and offered
 	// rates when they are 0.
-	Generator Generator
+	Generator metrics.GeneratorSummary
 	// Interrupted: the trial was cut short (its Deadline, a signal).
 	Interrupted bool
 }
@@ -284,11 +286,13 @@ func (s *Search) Record(r TrialResult, elapsed time.Duration) error {
 	s.elapsed = max(s.elapsed, elapsed)
 
 	g := r.Generator
-	if g.AskedPerS == 0 {
-		g.AskedPerS = plan.Rate
+	if g.RateAskedPerS == nil {
+		asked := plan.Rate
+		g.RateAskedPerS = &asked
 	}
-	if g.OfferedPerS == 0 && r.Ran > 0 {
-		g.OfferedPerS = float64(r.Attempts) / r.Ran.Seconds()
+	if g.RateOfferedPerS == nil && r.Ran > 0 {
+		offered := float64(r.Attempts) / r.Ran.Seconds()
+		g.RateOfferedPerS = &offered
 	}
 	if r.Attempts == 0 && !r.Interrupted {
 		g.Limited, g.Reasons = true, append(g.Reasons, "no registration offered")

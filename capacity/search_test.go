@@ -1,6 +1,8 @@
 package capacity
 
 import (
+	"github.com/regstorm/regstorm/metrics"
+
 	"errors"
 	"math"
 	"strings"
@@ -54,7 +56,7 @@ func clean(p Plan, d time.Duration) TrialResult {
 	n := int64(math.Round(p.Rate * d.Seconds()))
 	return TrialResult{Ran: d, Attempts: n, Successes: n,
 		Latency:   Latency{P50: 0.3, P90: 0.6, P99: 1.2, Max: 4, Count: n},
-		Generator: Generator{OfferedPerS: p.Rate, TimerLagP99MS: 0.8, TimerLagMaxMS: 3, CPUBusyPct: 40}}
+		Generator: metrics.GeneratorSummary{RateOfferedPerS: f64(p.Rate), TimerLagMS: lagMS(0.8, 3), CPU: f64(0.40)}}
 }
 
 // failedAt is a trial whose first failure, reason, came at, and that ended
@@ -184,9 +186,9 @@ func TestGeneratorLimitSaysAtLeast(t *testing.T) {
 	reg := func(p Plan) (TrialResult, time.Duration) {
 		r := clean(p, p.Duration)
 		if p.Rate > y {
-			r.Generator.OfferedPerS = y
-			r.Generator.TimerLagP99MS, r.Generator.TimerLagMaxMS = 40, 180
-			r.Generator.CPUBusyPct = 97
+			r.Generator.RateOfferedPerS = f64(y)
+			r.Generator.TimerLagMS = lagMS(40, 180)
+			r.Generator.CPU = f64(0.97)
 		}
 		return r, p.Duration + answerTail
 	}
@@ -227,7 +229,7 @@ func TestOneGeneratorHiccupIsRunAgain(t *testing.T) {
 	hiccup := func(pl Plan) (TrialResult, time.Duration) {
 		r, took := capped(2000)(pl)
 		if trial++; trial == 7 {
-			r.Generator.CPUBusyPct = 99
+			r.Generator.CPU = f64(0.99)
 		}
 		return r, took
 	}
@@ -486,4 +488,11 @@ func TestValidate(t *testing.T) {
 	if _, err := New(Target{Mode: "storm"}, DefaultParams()); err == nil {
 		t.Error("mode storm taken")
 	}
+}
+
+func f64(v float64) *float64 { return &v }
+
+// lagMS is a timer lag of p99 and max (ms), over plenty of timers.
+func lagMS(p99, mx float64) metrics.Percentiles {
+	return metrics.Percentiles{P50: p99 / 4, P90: p99 / 2, P99: p99, P999: mx, Max: mx, Count: 10000}
 }

@@ -113,14 +113,26 @@ func (e *Engine) selfCheck(now time.Duration) *metrics.GeneratorSummary {
 		}
 	}
 	lag := metrics.NewHistogram()
-	var drops int64
+	var drops, refused int64
 	for _, l := range e.lanesNow() {
 		l.mu.Lock()
 		lag.Merge(l.rec.RefreshError)
 		drops += l.socketDrops()
+		if l.udp { // the kernel refused a datagram: regstorm sent faster than it could (a stream's refusal is a dead connection)
+			refused += l.rec.SendFailures
+			if l.batch != nil {
+				refused += l.batch.Losses()
+			}
+		}
 		l.mu.Unlock()
 	}
-	return metrics.Generator(asked, offered, metrics.PercentilesOf(lag), drops, e.o.HostCPU().BusySince(e.cpuAtStart))
+	g := metrics.GeneratorSummary{RateOfferedPerS: offered, TimerLagMS: metrics.PercentilesOf(lag), SocketDrops: drops,
+		SendFailures: refused, CPU: e.o.HostCPU().BusySince(e.cpuAtStart)}
+	if asked > 0 {
+		g.RateAskedPerS = &asked
+	}
+	g = metrics.DefaultThresholds().Judge(g, e.rampLast-e.rampFirst)
+	return &g
 }
 
 // drainLeft is what the drain left undone when the run ended.

@@ -5,62 +5,120 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // The generator's self-check: whether regstorm itself kept up, so that
-// nobody reads regstorm's limit as the registrar's.
+// nobody reads regstorm's limit as the registrar's. The same check judges
+// every run (the summary's generator section) and every trial of a
+// capacity search.
 
-// Thresholds past which a run is generator-limited (docs/design.md).
-const (
-	// OfferedShortfall: the ramp offered less than this share of --rate.
-	OfferedShortfall = 0.97
-	// TimerLagP99MS: scheduled sends left later than this at p99 (ms).
-	TimerLagP99MS = 10.0
-	// HostCPUBusy: the host's CPUs (all cores: the registrar may share
-	// them) were busier than this share over the load.
-	HostCPUBusy = 0.90
-)
-
-// GeneratorSummary is the summary's generator section.
+// GeneratorSummary is what regstorm measured of itself over a run or a
+// trial, and the verdict.
 type GeneratorSummary struct {
 	Limited bool     `json:"limited"`
 	Reasons []string `json:"reasons"`
-	// RateAskedPerS: --rate (absent without one: the window paces);
-	// RateOfferedPerS: first REGISTERs the ramp sent per second, from its
-	// first to its last (absent with fewer than two).
+	// RateAskedPerS: the rate it was to offer (absent without one: the
+	// window paces); RateOfferedPerS: the first REGISTERs it sent per
+	// second (absent when it cannot tell).
 	RateAskedPerS   *float64 `json:"rate_asked_per_s,omitempty"`
 	RateOfferedPerS *float64 `json:"rate_offered_per_s"`
 	// TimerLagMS: how late scheduled sends left (paced starts, refreshes,
 	// retries): the wheel falling behind its timers.
 	TimerLagMS Percentiles `json:"timer_lag_ms"`
 	// SocketDrops: datagrams the kernel dropped in regstorm's own UDP
-	// sockets, their receive buffers full.
-	SocketDrops int64 `json:"socket_drops"`
-	// CPU: the host's CPUs busy over the load, 0..1 (absent where
-	// /proc/stat is missing).
+	// sockets, their receive buffers full; SendFailures: sends its
+	// sockets refused (a full buffer, a dead connection).
+	SocketDrops  int64 `json:"socket_drops"`
+	SendFailures int64 `json:"send_failures"`
+	// CPU: the host's CPUs busy meanwhile, 0..1 (absent where /proc/stat
+	// is missing): the registrar may share them.
 	CPU *float64 `json:"cpu"`
 }
 
-// Generator judges the self-check's figures against the thresholds.
-func Generator(asked float64, offered *float64, lag Percentiles, drops int64, cpu *float64) *GeneratorSummary {
-	g := &GeneratorSummary{RateOfferedPerS: offered, TimerLagMS: lag, SocketDrops: drops, CPU: cpu, Reasons: []string{}}
-	if asked > 0 {
-		g.RateAskedPerS = &asked
-		if offered != nil && *offered < OfferedShortfall*asked {
-			g.Reasons = append(g.Reasons, fmt.Sprintf("offered %.0f REGISTER/s of the %.0f/s asked", *offered, asked))
-		}
+// Thresholds say when the generator was the limit; a zero threshold is
+// not checked. docs/capacity.md argues for the defaults.
+type Thresholds struct {
+	// MinOffered: it offered less than this share of the rate asked,
+	// judged when it sent for at least MinJudgedRun (the first
+	// milliseconds of a ramp are no rate).
+	MinOffered   float64
+	MinJudgedRun time.Duration
+	// MaxTimerLagP99, MaxTimerLagMax: its loops fell behind their timers.
+	MaxTimerLagP99 time.Duration
+	MaxTimerLagMax time.Duration
+	// Any dropped datagram or refused send limits, unless ignored.
+	IgnoreDrops        bool
+	IgnoreSendFailures bool
+	// MaxCPUBusy: the host's CPUs were busier than this share.
+	MaxCPUBusy float64
+}
+
+// DefaultThresholds are those docs/capacity.md states.
+func DefaultThresholds() Thresholds {
+	return Thresholds{MinOffered: 0.97, MinJudgedRun: time.Second, MaxTimerLagP99: 10 * time.Millisecond,
+		MaxTimerLagMax: 100 * time.Millisecond, MaxCPUBusy: 0.90}
+}
+
+// Judge returns g with Limited and Reasons set by t, for a run or trial
+// that sent for ran. Reasons already there (a cause the caller found)
+// stay, and limit.
+func (t Thresholds) Judge(g GeneratorSummary, ran time.Duration) GeneratorSummary {
+	reasons := append([]string{}, g.Reasons...)
+	add := func(f string, a ...any) { reasons = append(reasons, fmt.Sprintf(f, a...)) }
+	if a, o := g.RateAskedPerS, g.RateOfferedPerS; t.MinOffered > 0 && ran >= t.MinJudgedRun && a != nil && o != nil && *a > 0 && *o < t.MinOffered**a {
+		add("offered %s/s, %s %% of the %s/s asked", Thousands(*o), OneDecimal(100**o / *a), Thousands(*a))
 	}
-	if lag.Count > 0 && lag.P99 > TimerLagP99MS {
-		g.Reasons = append(g.Reasons, fmt.Sprintf("its timers fired late (p99 %.1f ms)", lag.P99))
+	lag := g.TimerLagMS
+	if p99 := msOf(t.MaxTimerLagP99); t.MaxTimerLagP99 > 0 && lag.Count > 0 && lag.P99 > p99 {
+		add("timer lag p99 %s ms > %s ms", OneDecimal(lag.P99), OneDecimal(p99))
 	}
-	if drops > 0 {
-		g.Reasons = append(g.Reasons, fmt.Sprintf("%d answers dropped in its own sockets (receive buffers full)", drops))
+	if mx := msOf(t.MaxTimerLagMax); t.MaxTimerLagMax > 0 && lag.Count > 0 && lag.Max > mx {
+		add("timer lag max %s ms > %s ms", OneDecimal(lag.Max), OneDecimal(mx))
 	}
-	if cpu != nil && *cpu > HostCPUBusy {
-		g.Reasons = append(g.Reasons, fmt.Sprintf("the host's CPUs were %.0f %% busy", 100**cpu))
+	if !t.IgnoreDrops && g.SocketDrops > 0 {
+		add("%s datagrams dropped on regstorm's sockets", Thousands(float64(g.SocketDrops)))
 	}
-	g.Limited = len(g.Reasons) > 0
+	if !t.IgnoreSendFailures && g.SendFailures > 0 {
+		add("%s sends failed", Thousands(float64(g.SendFailures)))
+	}
+	if t.MaxCPUBusy > 0 && g.CPU != nil && *g.CPU > t.MaxCPUBusy {
+		add("CPU %s %% busy > %s %%", OneDecimal(100**g.CPU), OneDecimal(100*t.MaxCPUBusy))
+	}
+	g.Reasons = reasons
+	g.Limited = g.Limited || len(reasons) > 0
 	return g
+}
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// OneDecimal writes v with one decimal, none when it is whole (93.3, 90).
+func OneDecimal(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	return strings.TrimSuffix(s, ".0")
+}
+
+// Thousands writes a count or rate rounded to a whole number, with a
+// space between thousands (2 310).
+func Thousands(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	if v < 0 {
+		s = strconv.FormatInt(int64(v-0.5), 10)
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }
 
 // CPUTimes is a reading of the host's CPU time (all cores, in clock
@@ -73,13 +131,19 @@ func ReadCPUTimes() CPUTimes {
 	if err != nil {
 		return CPUTimes{}
 	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
+	return ParseCPUTimes(b)
+}
+
+// ParseCPUTimes reads the "cpu" line of /proc/stat's text: busy is all
+// but idle and iowait (user … steal: guest time is in user already).
+func ParseCPUTimes(stat []byte) CPUTimes {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
 	f := bytes.Fields(line)
 	if len(f) < 5 || string(f[0]) != "cpu" {
 		return CPUTimes{}
 	}
 	var t CPUTimes
-	for i, v := range f[1:min(len(f), 9)] { // user … steal: guest time is in user already
+	for i, v := range f[1:min(len(f), 9)] {
 		n, _ := strconv.ParseUint(string(v), 10, 64)
 		t.Total += n
 		if i != 3 && i != 4 { // idle, iowait

@@ -3,35 +3,51 @@ package metrics
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
-// Each threshold of the self-check, on its own, makes a run
-// generator-limited and says why; a run within them all is not.
-func TestGeneratorVerdicts(t *testing.T) {
+// Each threshold of the self-check, on its own, makes a run or trial
+// generator-limited and says why; one within them all is not.
+func TestJudge(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
-	ok := Percentiles{P50: 0.5, P99: 2, Max: 30, Count: 1000}
-	late := Percentiles{P50: 0.5, P99: 25, Max: 300, Count: 1000}
+	th := DefaultThresholds()
+	lag := func(p99, mx float64) Percentiles { return Percentiles{P50: 0.5, P99: p99, Max: mx, Count: 1000} }
+	ok := GeneratorSummary{RateAskedPerS: f(2000), RateOfferedPerS: f(1950), TimerLagMS: lag(9.9, 99), CPU: f(0.89)}
+	if g := th.Judge(ok, 10*time.Second); g.Limited || len(g.Reasons) != 0 {
+		t.Errorf("within the thresholds: %+v", g)
+	}
 	for _, c := range []struct {
-		name    string
-		g       *GeneratorSummary
-		limited bool
-		why     string
+		name string
+		g    GeneratorSummary
+		ran  time.Duration
+		why  string
 	}{
-		{"kept up", Generator(1000, f(995), ok, 0, f(0.4)), false, ""},
-		{"window-paced, nothing asked", Generator(0, nil, ok, 0, nil), false, ""},
-		{"offered short", Generator(1000, f(900), ok, 0, f(0.4)), true, "offered 900 REGISTER/s of the 1000/s asked"},
-		{"late timers", Generator(1000, f(1000), late, 0, f(0.4)), true, "timers fired late (p99 25.0 ms)"},
-		{"socket drops", Generator(1000, f(1000), ok, 12, f(0.4)), true, "12 answers dropped in its own sockets"},
-		{"busy host", Generator(1000, f(1000), ok, 0, f(0.95)), true, "CPUs were 95 % busy"},
+		{"offered", GeneratorSummary{RateAskedPerS: f(2000), RateOfferedPerS: f(1930)}, 10 * time.Second, "offered 1 930/s, 96.5 % of the 2 000/s asked"},
+		{"lag p99", GeneratorSummary{TimerLagMS: lag(10.5, 20)}, time.Second, "timer lag p99 10.5 ms > 10 ms"},
+		{"lag max", GeneratorSummary{TimerLagMS: lag(2, 140)}, time.Second, "timer lag max 140 ms > 100 ms"},
+		{"drops", GeneratorSummary{SocketDrops: 1200}, time.Second, "1 200 datagrams dropped on regstorm's sockets"},
+		{"sends", GeneratorSummary{SendFailures: 3}, time.Second, "3 sends failed"},
+		{"cpu", GeneratorSummary{CPU: f(0.9326)}, time.Second, "CPU 93.3 % busy > 90 %"},
+		{"caller", GeneratorSummary{Reasons: []string{"the ramp fell behind"}}, time.Second, "the ramp fell behind"},
 	} {
-		if c.g.Limited != c.limited || (c.why != "" && !strings.Contains(strings.Join(c.g.Reasons, "; "), c.why)) || (!c.limited && len(c.g.Reasons) > 0) {
-			t.Errorf("%s: limited %v, reasons %q", c.name, c.g.Limited, c.g.Reasons)
+		g := th.Judge(c.g, c.ran)
+		if !g.Limited || !strings.Contains(strings.Join(g.Reasons, "; "), c.why) {
+			t.Errorf("%s: limited %v, reasons %q, want %q", c.name, g.Limited, g.Reasons, c.why)
 		}
+	}
+	// A run too short to have a rate is not judged on it.
+	if g := th.Judge(GeneratorSummary{RateAskedPerS: f(2000), RateOfferedPerS: f(1000)}, 500*time.Millisecond); g.Limited {
+		t.Errorf("judged on 0.5 s of sending: %v", g.Reasons)
+	}
+	// Thresholds at zero check nothing.
+	off := Thresholds{IgnoreDrops: true, IgnoreSendFailures: true}
+	if g := off.Judge(GeneratorSummary{RateAskedPerS: f(2000), RateOfferedPerS: f(10), TimerLagMS: lag(1e6, 1e6), SocketDrops: 5, SendFailures: 5, CPU: f(1)}, time.Minute); g.Limited {
+		t.Errorf("nothing to check, yet limited: %v", g.Reasons)
 	}
 }
 
 // The host's CPU: busy is all but idle and iowait, over the time between
-// two readings.
+// two readings; guest time is not counted twice.
 func TestCPUTimesBusySince(t *testing.T) {
 	a, b := CPUTimes{Busy: 100, Total: 1000}, CPUTimes{Busy: 400, Total: 2000}
 	if got := b.BusySince(a); got == nil || *got != 0.3 {
@@ -39,6 +55,9 @@ func TestCPUTimesBusySince(t *testing.T) {
 	}
 	if got := b.BusySince(CPUTimes{}); got != nil {
 		t.Errorf("busy %v from a missing reading", *got)
+	}
+	if got := ParseCPUTimes([]byte("cpu  10 0 5 80 5 0 0 0 7 0\ncpu0 1 2 3\n")); got != (CPUTimes{Busy: 15, Total: 100}) {
+		t.Errorf("parsed %+v, want busy 15 of 100 (guest 7 is in user)", got)
 	}
 	if now := ReadCPUTimes(); now.Total == 0 || now.Busy > now.Total {
 		t.Errorf("/proc/stat read as %+v", now)
