@@ -1,12 +1,12 @@
 package capacity
 
 import (
-	"github.com/regstorm/regstorm/metrics"
-
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/regstorm/regstorm/metrics"
 )
 
 // count writes n with its thousands apart, as regstorm's docs do: 50 000.

@@ -13,13 +13,13 @@
 package capacity
 
 import (
-	"github.com/regstorm/regstorm/metrics"
-
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/regstorm/regstorm/metrics"
 )
 
 // Params are the search's settings. DefaultParams gives regstorm's; the

@@ -1,14 +1,14 @@
 package capacity
 
 import (
-	"github.com/regstorm/regstorm/metrics"
-
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/regstorm/regstorm/metrics"
 )
 
 // Result is the search's finding, the summary's "capacity" object.

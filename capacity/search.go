@@ -1,12 +1,12 @@
 package capacity
 
 import (
-	"github.com/regstorm/regstorm/metrics"
-
 	"errors"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/regstorm/regstorm/metrics"
 )
 
 // Mode is what a trial's registrations are.

@@ -1,13 +1,13 @@
 package capacity
 
 import (
-	"github.com/regstorm/regstorm/metrics"
-
 	"errors"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regstorm/regstorm/metrics"
 )
 
 // A registrar, simulated: what a trial at plan's rate does, and how long

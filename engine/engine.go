@@ -120,6 +120,7 @@ type Result struct {
 	Totals   *metrics.Totals
 	Groups   map[string]*metrics.Totals // each group's, by name
 	InFlight int64                      // transactions still open when the run ended
+	Started  int64                      // NAPs the ramp started (a capacity trial's attempts)
 }
 
 // phase is where the run is.
@@ -158,6 +159,7 @@ type Engine struct {
 	// time), and the verdict at the end of the load.
 	cpuAtStart          metrics.CPUTimes
 	rampSent            int64
+	started             int64 // NAPs started (the ramp's and the window's), for Result
 	rampFirst, rampLast time.Duration
 	generator           *metrics.GeneratorSummary
 	registeredAtEnd     map[*groupRun]int64

@@ -68,6 +68,7 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 		}
 	}
 	l.batching = l.batch != nil
+	e.started++
 	if d := e.o.InitialDelay; d > 0 {
 		// Spread (Asterisk's max_random_initial_delay): the NAP's own
 		// delay in [0, d), fixed for the run; no window slot while it

@@ -93,7 +93,7 @@ func (e *Engine) result() *Result {
 	e.timeMu.Lock()
 	sum.Timeline = e.timeline
 	e.timeMu.Unlock()
-	return &Result{Summary: sum, Totals: t, Groups: groupTotals, InFlight: inFlight}
+	return &Result{Summary: sum, Totals: t, Groups: groupTotals, InFlight: inFlight, Started: e.started}
 }
 
 // selfCheck is the generator's verdict on the load that ends now: did

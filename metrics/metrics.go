@@ -349,6 +349,9 @@ type Summary struct {
 	Drain *DrainSummary `json:"drain,omitempty"`
 	// Generator: whether regstorm itself kept up during the load.
 	Generator *GeneratorSummary `json:"generator,omitempty"`
+	// Capacity: a capacity search's result (regstorm capacity), as the
+	// capacity package writes it; absent from a load's summary.
+	Capacity json.RawMessage `json:"capacity,omitempty"`
 	// RequestsReceived: requests that reached the NAPs (a registrar's or
 	// SBC's OPTIONS pings), by method; absent when none did. Each is
 	// answered, none is a failure or malformed.

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 //	          | malformed | connect_failures | connections_lost
 //	          | rate                                   REGISTER/s of the load phase
 //	          | unregister_failed                      bindings the drain did not remove
+//	          | capacity                               a capacity search's rate (per second)
 //	          | 4xx | 5xx | 6xx | <code>               responses (401, 407, 423 excluded from 4xx)
 //	unit      = us | ms | s  (latency; default ms)  |  %  (registered, unregistered)
 //
@@ -72,6 +74,7 @@ var metricTable = map[string]metric{
 	"connections_lost":  countMetric(func(s *Summary) int64 { return s.ConnectionsLost }),
 	"rate":              {value: func(s *Summary) float64 { return s.RegisterRatePerS }},
 	"unregister_failed": countMetric(func(s *Summary) int64 { return s.Drain.Left() }),
+	"capacity":          {value: capacityRate},
 	"4xx":               {}, "5xx": {}, "6xx": {}, // response classes: Value counts them
 }
 
@@ -216,8 +219,19 @@ func (t Threshold) measured(s *Summary) string {
 		return round(2) + "ms"
 	case t.pct:
 		return round(2) + "%"
-	case t.metric == "rate":
+	case t.metric == "rate" || t.metric == "capacity":
 		return round(1) + "/s"
 	}
 	return round(0)
+}
+
+// capacityRate is a capacity search's rate_per_s (0 without one).
+func capacityRate(s *Summary) float64 {
+	var c struct {
+		RatePerS float64 `json:"rate_per_s"`
+	}
+	if len(s.Capacity) == 0 || json.Unmarshal(s.Capacity, &c) != nil {
+		return 0
+	}
+	return c.RatePerS
 }

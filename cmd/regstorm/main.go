@@ -99,6 +99,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Action:       func(c *cli.Context) error { return runRegistrar(c, stderr) },
 				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
 			},
+			{
+				Name: "capacity", Usage: "find the registrar's registration rate with no failure (RFC 7502)", Flags: append(runFlags(), capacityFlags()...),
+				Action:       func(c *cli.Context) error { return runCapacity(c, stdout, stderr) },
+				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
+			},
 		},
 	}
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/regstorm/regstorm/capacity"
+	"github.com/regstorm/regstorm/metrics"
+)
+
+// capacityFlags are the search's own; every run flag that makes sense for
+// a trial (target, transport, credentials, users, local addresses, TLS,
+// DNS, --proxy, timers) works as in a run.
+func capacityFlags() []cli.Flag {
+	d := capacity.DefaultParams()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "mode", Value: "register", Usage: "register: new AoRs at each trial's rate (RFC 7502 Registration Rate)", EnvVars: env("mode")},
+		&cli.DurationFlag{Name: "max-time", Value: d.MaxTime, Usage: "bound on the whole search", EnvVars: env("max-time")},
+		&cli.Float64Flag{Name: "start-rate", Value: d.StartRate, Usage: "the first trial's rate, per second", EnvVars: env("start-rate")},
+		&cli.Float64Flag{Name: "max-rate", Value: d.MaxRate, Usage: "the highest rate tried, per second", EnvVars: env("max-rate")},
+		&cli.DurationFlag{Name: "trial-duration", Value: d.TrialDuration, Usage: "how long a search trial offers its rate", EnvVars: env("trial-duration")},
+		&cli.Int64Flag{Name: "trial-size", Usage: "a search trial is this many registrations instead (RFC 7502's way)", EnvVars: env("trial-size")},
+		&cli.Int64Flag{Name: "confirm-size", Value: d.ConfirmSize, Usage: "registrations of the confirmation", EnvVars: env("confirm-size")},
+		&cli.DurationFlag{Name: "confirm-duration", Value: d.ConfirmDuration, Usage: "the confirmation lasts at least this", EnvVars: env("confirm-duration")},
+		&cli.Float64Flag{Name: "granularity", Usage: "stop narrowing at this many registrations/s (default: 1 % of the rate)", EnvVars: env("granularity")},
+		&cli.DurationFlag{Name: "settle", Value: d.Settle, Usage: "pause before each trial", EnvVars: env("settle")},
+		&cli.BoolFlag{Name: "run-failing-trials", Usage: "run a trial to its end after its first failure", EnvVars: env("run-failing-trials")},
+	}
+}
+
+// capacityExpires is what the trials' NAPs ask for, unless --expires says:
+// their bindings are left to expire, after the trial and its answers.
+const capacityExpires = 120
+
+// runCapacity searches for the registrar's registration rate.
+func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
+	if c.Args().Len() > 0 {
+		return usagef("unexpected argument %q (see regstorm capacity --help)", c.Args().First())
+	}
+	if c.String("target") == "" {
+		return usagef("capacity: give the registrar to measure with --target (a search against the embedded registrar measures regstorm)")
+	}
+	mode := capacity.Mode(c.String("mode"))
+	if mode != capacity.ModeRegister {
+		return usagef("--mode %s: only register is built yet (new AoRs per trial); refresh is not", mode)
+	}
+	p := capacity.DefaultParams()
+	p.MaxTime, p.StartRate, p.MaxRate = c.Duration("max-time"), c.Float64("start-rate"), c.Float64("max-rate")
+	p.TrialDuration, p.TrialSize = c.Duration("trial-duration"), c.Int64("trial-size")
+	p.ConfirmSize, p.ConfirmDuration = c.Int64("confirm-size"), c.Duration("confirm-duration")
+	p.Settle, p.RunFailingTrials = c.Duration("settle"), c.Bool("run-failing-trials")
+	if g := c.Float64("granularity"); g > 0 {
+		p.Granularity = g
+	}
+	p.MinRate = min(p.MinRate, p.StartRate)
+	if err := p.Validate(); err != nil {
+		return usagef("capacity: %v", err)
+	}
+	rc, err := loadConfig(runArgsOf(argsOf(c)))
+	if err != nil {
+		return err
+	}
+	o := rc.opts
+	if len(o.Groups) != 1 {
+		return usagef("capacity: one group of NAPs (a profile's groups are for runs)")
+	}
+	expires := uint32(capacityExpires)
+	if c.IsSet("expires") {
+		expires = o.Groups[0].NAP.Expires
+	}
+	// Auth: whether the registrar challenged, as the trials see it.
+	s, err := capacity.New(capacity.Target{Mode: mode, Transport: o.Groups[0].NAP.Transport.String()}, p)
+	if err != nil {
+		return usagef("capacity: %v", err)
+	}
+	ctx, stop := signalContext(stderr, nil, nil, nil)
+	defer stop()
+	r := &capacity.Runner{Base: o, Expires: expires}
+	if !rc.quiet {
+		r.Trials = stderr
+		fmt.Fprintf(stderr, "regstorm capacity: %s over %s, search bounded by %v\n", mode, o.Groups[0].NAP.Transport, p.MaxTime)
+	}
+	res := r.Search(ctx, s)
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	sum := &metrics.Summary{Capacity: raw, Transport: res.Transport, ThresholdsFailed: []string{}}
+	var crossed []string
+	if f := rc.failOn; f != "" {
+		th, _ := metrics.ParseThresholds(f) // checked in loadOptions
+		crossed = metrics.Check(th, sum)
+	}
+	if err := writeCapacity(c.String("summary"), stdout, raw, sum.ThresholdsFailed); err != nil {
+		return cli.Exit(fmt.Sprintf("--summary: %v", err), 1)
+	}
+	fmt.Fprintln(stderr, res.Summary())
+	for _, line := range crossed {
+		fmt.Fprintf(stderr, "regstorm: --fail-on crossed: %s\n", line)
+	}
+	if len(crossed) > 0 {
+		return cli.Exit("", 1)
+	}
+	return nil
+}
+
+// writeCapacity writes the search's summary: {"capacity": …} and the
+// --fail-on conditions it crossed.
+func writeCapacity(path string, stdout io.Writer, raw json.RawMessage, failed []string) error {
+	if path == "" {
+		return nil
+	}
+	w := stdout
+	if path != "-" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
+		Capacity         json.RawMessage `json:"capacity"`
+		ThresholdsFailed []string        `json:"thresholds_failed"`
+	}{raw, failed})
+}
+
+// runArgsOf is the command line of a capacity search as the run's flags
+// read it: without the subcommand and the search's own flags.
+func runArgsOf(args []string) []string {
+	own := map[string]bool{}
+	for _, f := range capacityFlags() {
+		for _, n := range f.Names() {
+			own[n] = true
+		}
+	}
+	out := []string{args[0]}
+	rest := args[1:]
+	if i := slices.Index(rest, "capacity"); i >= 0 {
+		rest = append(append([]string{}, rest[:i]...), rest[i+1:]...)
+	}
+	for i := 0; i < len(rest); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(rest[i], "-"), "=")
+		if !strings.HasPrefix(rest[i], "-") || !own[name] {
+			out = append(out, rest[i])
+			continue
+		}
+		if !hasValue && name != "run-failing-trials" && i+1 < len(rest) {
+			i++ // its value
+		}
+	}
+	return out
+}
+
