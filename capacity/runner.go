@@ -83,7 +83,7 @@ func (r *Runner) Trial(ctx context.Context, p Plan) TrialResult {
 	o.Groups = []engine.Group{g}
 	o.Rate, o.Duration = p.Rate, p.Duration
 	o.Drain, o.LeaveBindings = g.NAP.TimerF+time.Second, true // what is in flight ends, or times out
-	o.SnapshotEvery = 100 * time.Millisecond                   // the first failure seen within 0.1 s
+	o.SnapshotEvery = 100 * time.Millisecond                  // the first failure seen within 0.1 s
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if p.Deadline > 0 {

@@ -160,4 +160,3 @@ func runArgsOf(args []string) []string {
 	}
 	return out
 }
-
