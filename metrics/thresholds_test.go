@@ -115,3 +115,20 @@ func TestMergeSummariesNewCounts(t *testing.T) {
 		t.Errorf("examples %v", m.FailureExamples)
 	}
 }
+
+// --fail-on 'capacity<R' reads a capacity search's rate; a summary
+// without a search reads 0 (and so crosses it).
+func TestThresholdCapacity(t *testing.T) {
+	ts, err := ParseThresholds("capacity<2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Summary{Capacity: []byte(`{"rate_per_s":1607,"confirmed":true}`)}
+	if got := Check(ts, s); len(got) != 1 || got[0] != "capacity<2000 (measured 1607/s)" {
+		t.Errorf("crossed %q", got)
+	}
+	s = &Summary{Capacity: []byte(`{"rate_per_s":2310}`)}
+	if got := Check(ts, s); len(got) != 0 {
+		t.Errorf("crossed %q at 2310/s", got)
+	}
+}

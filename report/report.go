@@ -223,6 +223,9 @@ func drainLeftText(d *metrics.DrainSummary) string {
 
 // WriteHTML renders s as one HTML page.
 func WriteHTML(w io.Writer, s *metrics.Summary, title string) error {
+	if len(s.Capacity) > 0 {
+		return writeCapacity(w, s.Capacity, title)
+	}
 	ms := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) + " ms" }
 	// pct: the percentiles of p, or "no data" (never a measured-looking 0).
 	pct := func(p metrics.Percentiles, vs ...float64) string {

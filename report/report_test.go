@@ -141,3 +141,25 @@ func TestWriteHTMLTimelineFromZeroWithGaps(t *testing.T) {
 		t.Errorf("p50 with a gap at 2 s not drawn as two separate points:\n%s", regexp.MustCompile(`data-series="p50" d="[^"]*"`).FindString(html))
 	}
 }
+
+// A capacity search's summary renders as the search: its sentence, the
+// rates of its trials against their outcome, the rate found, a row each.
+func TestWriteHTMLCapacitySearch(t *testing.T) {
+	raw := []byte(`{"mode":"register","transport":"udp","auth":false,"rate_per_s":1607,"confirmed":true,"limited_by":"registrar",
+		"failed":{"rate_per_s":1692,"trial":2,"first_failure":{"reason":"503","at_s":4},"failures":{"503":14}},
+		"trials":[{"n":1,"phase":"probe","rate_per_s":1692,"attempts":6820,"failures":{"503":14},"first_failure":{"reason":"503","at_s":4},
+		  "latency_ms":{"p50":0.06,"p90":0.1,"p99":0.18,"max":1,"count":6806},"generator":{"limited":false,"reasons":[],"rate_offered_per_s":1690},"outcome":"fail"},
+		 {"n":2,"phase":"confirm","rate_per_s":1607,"attempts":9641,"failures":{},"latency_ms":{"p50":0.06,"p90":0.1,"p99":0.17,"max":1,"count":9641},
+		  "generator":{"limited":false,"reasons":[],"rate_offered_per_s":1606},"outcome":"pass"}]}`)
+	var b bytes.Buffer
+	if err := WriteHTML(&b, &metrics.Summary{Capacity: raw}, "search"); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, want := range []string{"Registration Rate: 1 607/s over UDP", `data-series="rate offered" d="M`, `data-series="found: 1607/s"`,
+		`data-series="registration latency p99" d="M`, "503 at 4.0 s", ">confirm<", ">pass<", ">fail<"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("no %q in the capacity page", want)
+		}
+	}
+}

@@ -30,6 +30,9 @@ func runReport(c *cli.Context, stderr io.Writer) error {
 		return usagef("report: %s: not a regstorm summary (want the JSON of --summary or merge)", f)
 	}
 	for _, k := range []string{"naps", "registered", "requests", "responses", "latency_ms"} {
+		if _, search := fields["capacity"]; search {
+			break // a capacity search's summary
+		}
 		if _, ok := fields[k]; !ok {
 			return usagef("report: %s: not a regstorm summary: no %q", f, k)
 		}
