@@ -1,0 +1,59 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// capacitySearch runs regstorm capacity against 127.0.0.1:port with the
+// search's defaults (and args), and returns its result.
+func capacitySearch(t *testing.T, port int, args ...string) map[string]any {
+	t.Helper()
+	sum := filepath.Join(t.TempDir(), "capacity.json")
+	cmd := exec.Command(regstormBinary(t), append([]string{"capacity", "--target", "sip:127.0.0.1:" + strconv.Itoa(port),
+		"--max-time", "300s", "--summary", sum}, args...)...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("regstorm capacity: %v", err)
+	}
+	b, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Capacity map[string]any }
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	c := doc.Capacity
+	t.Logf("search of %v, %d trials: rate %v/s, confirmed %v, limited by %v", time.Since(start).Round(time.Second),
+		len(c["trials"].([]any)), c["rate_per_s"], c["confirmed"], c["limited_by"])
+	return c
+}
+
+// A registrar that answers 503 above 2 000 REGISTER/s (its rate cap, a
+// second's burst): the search finds the cap within 5 %, confirmed, and
+// says the registrar was the limit.
+func TestCapacityFindsARegistrarsRateCap(t *testing.T) {
+	const capRate = 2000
+	p := freePort(t)
+	reg := exec.Command(regstormBinary(t), "registrar", "--listen", "127.0.0.1:"+strconv.Itoa(p), "--transport", "udp",
+		"--max-rate", strconv.Itoa(capRate))
+	if err := reg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = reg.Process.Signal(os.Interrupt); _ = reg.Wait() }()
+	time.Sleep(300 * time.Millisecond) // its sockets bound
+	c := capacitySearch(t, p)
+	rate := c["rate_per_s"].(float64)
+	if c["confirmed"] != true || c["limited_by"] != "registrar" || c["at_least"] != false || rate < 0.95*capRate || rate > 1.05*capRate {
+		t.Errorf("found %v/s (cap %d/s), confirmed %v, limited by %v, at least %v", rate, capRate, c["confirmed"], c["limited_by"], c["at_least"])
+	}
+}
