@@ -27,6 +27,9 @@ type Runner struct {
 	Trials io.Writer
 	// Run runs one load (engine.Run; tests give a simulated one).
 	Run func(ctx context.Context, o engine.Options) (*engine.Result, error)
+	// OnTrial, if set, is told each trial as it starts (the Prometheus
+	// gauge of the current trial's rate).
+	OnTrial func(p Plan)
 
 	used   int  // AoRs used so far: the next trial's start after them
 	auth   bool // some trial was challenged
@@ -52,6 +55,9 @@ func (r *Runner) Search(ctx context.Context, s *Search) Result {
 		if !sleep(ctx, p.Pause) {
 			s.Interrupt(time.Since(r.start))
 			break
+		}
+		if r.OnTrial != nil {
+			r.OnTrial(p)
 		}
 		res := r.Trial(ctx, p)
 		if err := s.Record(res, time.Since(r.start)); err != nil {

@@ -23,6 +23,8 @@ type View struct {
 	// Started is when the load began (after --start-at's wait): the pods
 	// of a distributed run that started together show the same.
 	Started time.Time
+	// TrialRate: a capacity search's current trial's rate (0: none).
+	TrialRate float64
 }
 
 // GroupView is one group's figures.
@@ -99,6 +101,7 @@ func newCollector(view func() *View, labels map[string]string) *collector {
 	c.stormDescs(cl)
 	c.descs["dial_failures"] = prometheus.NewDesc("regstorm_dial_failures_total", "Connection attempts that failed, by reason (cert-untrusted, refused, timeout, ...).", []string{"group", "reason"}, cl)
 	c.descs["failures"] = prometheus.NewDesc("regstorm_failures_total", "Failed registrations by reason: a refusal's status code (auth-refused: a 401/407 refusing the credentials), timeout (every transaction ended by Timer F), connect-failed, connection-lost (a transaction lost with its connection), malformed (messages that did not parse).", []string{"group", "reason"}, cl)
+	c.descs["trial_rate"] = prometheus.NewDesc("regstorm_capacity_trial_rate", "A capacity search's current trial: the registrations per second it offers (regstorm capacity).", nil, cl)
 	c.descs["start"] = prometheus.NewDesc("regstorm_start_time_seconds", "When the load began, Unix time (with --start-at, the end of the wait): shards that started together show the same.", nil, cl)
 	return c
 }
@@ -115,6 +118,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	c.collectStorms(ch, v)
+	if v.TrialRate > 0 {
+		ch <- prometheus.MustNewConstMetric(c.descs["trial_rate"], prometheus.GaugeValue, v.TrialRate)
+	}
 	if !v.Started.IsZero() {
 		ch <- prometheus.MustNewConstMetric(c.descs["start"], prometheus.GaugeValue, float64(v.Started.Unix())+float64(v.Started.Nanosecond())/1e9)
 	}

@@ -153,3 +153,13 @@ func TestServeMetricsShardLabelBucketsFailures(t *testing.T) {
 		t.Errorf("unsharded:\n%s", body)
 	}
 }
+
+// A capacity search's current trial rate is a gauge, absent outside one.
+func TestServeMetricsCapacityTrialRate(t *testing.T) {
+	if body := scrape(t, &View{TrialRate: 1907}, nil); !strings.Contains(body, "regstorm_capacity_trial_rate 1907\n") {
+		t.Errorf("no trial rate in\n%s", body)
+	}
+	if body := scrape(t, &View{}, nil); strings.Contains(body, "regstorm_capacity_trial_rate") {
+		t.Error("a trial rate outside a search")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -82,6 +83,19 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext(stderr, nil, nil, nil)
 	defer stop()
 	r := &capacity.Runner{Base: o, Expires: expires}
+	if a := rc.metricsAddr; a != "" { // the trials' figures, and the current trial's rate
+		po := &promObserver{}
+		stopProm, addr, err := metrics.ServeMetrics(a, po.view, nil)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--metrics-addr %s: %v", a, err), 1)
+		}
+		defer stopProm()
+		r.Base.Observers = append(r.Base.Observers, po)
+		r.OnTrial = func(p capacity.Plan) { po.trialRate.Store(math.Float64bits(p.Rate)) }
+		if !rc.quiet {
+			fmt.Fprintf(stderr, "regstorm capacity: Prometheus metrics on http://%s/metrics\n", addr)
+		}
+	}
 	if !rc.quiet {
 		r.Trials = stderr
 		fmt.Fprintf(stderr, "regstorm capacity: %s over %s, search bounded by %v\n", mode, o.Groups[0].NAP.Transport, p.MaxTime)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync/atomic"
 
@@ -92,7 +93,8 @@ func (h *hlogObserver) Observe(s *engine.Snapshot) {
 
 // promObserver keeps the latest snapshot for Prometheus scrapes.
 type promObserver struct {
-	last atomic.Pointer[metrics.View]
+	last      atomic.Pointer[metrics.View]
+	trialRate atomic.Uint64 // a capacity search's current trial's rate (float64 bits)
 }
 
 func (p *promObserver) Needs() engine.Needs { return engine.NeedHistograms }
@@ -108,4 +110,15 @@ func (p *promObserver) Observe(s *engine.Snapshot) {
 	p.last.Store(v)
 }
 
-func (p *promObserver) view() *metrics.View { return p.last.Load() }
+func (p *promObserver) view() *metrics.View {
+	v := p.last.Load()
+	if r := math.Float64frombits(p.trialRate.Load()); r > 0 {
+		c := metrics.View{}
+		if v != nil {
+			c = *v
+		}
+		c.TrialRate = r
+		v = &c
+	}
+	return v
+}
