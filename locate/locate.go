@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 // Query is the part of a SIP URI (and of the command line) that says
@@ -72,10 +74,8 @@ func (q Query) plan() (plan, error) {
 			return p, fmt.Errorf("locate %s: a sips: URI cannot go over UDP", q.Host)
 		}
 	}
-	switch p.transport {
-	case "", "udp", "tcp", "tls", "ws", "wss":
-	default:
-		return p, fmt.Errorf("locate %s: unknown transport %q", q.Host, q.Transport)
+	if _, ok := sipwire.ParseTransport(p.transport); !ok && p.transport != "" {
+		return p, fmt.Errorf("locate %s: unknown transport %q (known: %s)", q.Host, q.Transport, strings.Join(sipwire.TransportNames(), ", "))
 	}
 	if q.Port < 0 || q.Port > 65535 {
 		return p, fmt.Errorf("locate %s: port %d out of range", q.Host, q.Port)

@@ -44,6 +44,16 @@ func (t Transport) Stream() bool { return t != UDP }
 // Secure tells whether t runs over TLS.
 func (t Transport) Secure() bool { return t == TLS || t == WSS }
 
+// TransportNames lists every transport's name, in order: the one list
+// that flags, URIs and the registrar's listeners are checked against.
+func TransportNames() []string {
+	out := make([]string, len(transportNames))
+	for t, n := range transportNames {
+		out[t] = n.param
+	}
+	return out
+}
+
 // ParseTransport reads a lower-case transport name.
 func ParseTransport(s string) (Transport, bool) {
 	for t, n := range transportNames {
