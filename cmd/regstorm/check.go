@@ -10,15 +10,11 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // target is a parsed --target URI.
@@ -295,32 +291,6 @@ func resolveTarget(flag string, t target, fam int) (netip.AddrPort, error) {
 		}
 	}
 	return netip.AddrPort{}, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, t.host, fam)
-}
-
-// checkOutput refuses an output file that could not be created. The file
-// itself is created once the run has started (lazyFile), so that a run
-// refused or failing at start leaves none behind.
-func checkOutput(flag, p string) error {
-	if p == "" {
-		return nil
-	}
-	if fi, err := os.Stat(p); err == nil {
-		if fi.IsDir() {
-			return usagef("%s %s: is a directory", flag, p)
-		}
-		if unix.Access(p, unix.W_OK) != nil {
-			return usagef("%s %s: not writable", flag, p)
-		}
-		return nil
-	}
-	dir := filepath.Dir(p)
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return usagef("%s %s: no directory %s", flag, p, dir)
-	}
-	if unix.Access(dir, unix.W_OK) != nil {
-		return usagef("%s %s: directory %s is not writable", flag, p, dir)
-	}
-	return nil
 }
 
 // memoryUse says what a run holds for each NAP.

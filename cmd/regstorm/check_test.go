@@ -111,6 +111,8 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"--hlog", dir}, []string{"--hlog"}},
 		{[]string{"--pcap", filepath.Join(dir, "missing", "run.pcap")}, []string{"--pcap", "no directory"}},
 		{[]string{"--pcap", dir}, []string{"--pcap", "is a directory"}},
+		{[]string{"--pcap", notPEM + "/run.pcap"}, []string{"--pcap", "is not a directory"}},
+		{[]string{"--pcap", filepath.Join(dir, "one"), "--trace", filepath.Join(dir, ".", "one")}, []string{"--pcap", "--trace", "one file"}},
 	}
 	for _, c := range cases {
 		out := t.TempDir()

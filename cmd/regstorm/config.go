@@ -25,6 +25,8 @@ type runConfig struct {
 	// The run's own settings, flags or profile: outputs and gates.
 	quiet                                          bool
 	summary, hlog, metricsAddr, failOn, cpuprofile string
+	trace, pcap                                    string
+	traceFile                                      *outFile // --trace's file, created at its first message
 	reboot                                         rebootPlan
 	stages                                         []stage
 }
@@ -79,7 +81,7 @@ func loadConfig(args []string) (*runConfig, error) {
 		if rc.stages, err = stagesOf(c.String("stages"), rc.profile, typed); err != nil {
 			return err
 		}
-		tr, err := openTrace(c)
+		tr, tf, err := openTrace(c)
 		if err != nil {
 			return err
 		}
@@ -88,7 +90,9 @@ func loadConfig(args []string) (*runConfig, error) {
 			return err
 		}
 		rc.opts.Trace = trace.Tee(tr, capt)
-		return nil
+		rc.trace, rc.pcap, rc.traceFile = c.String("trace"), c.String("pcap"), tf
+		return checkOutputsApart("--summary", rc.summary, "--hlog", rc.hlog, "--cpuprofile", rc.cpuprofile,
+			"--trace", rc.trace, "--pcap", rc.pcap)
 	})
 	if err != nil {
 		return rc, err

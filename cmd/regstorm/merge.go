@@ -111,8 +111,8 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 		defer file.Close()
 		w = file
 	}
-	if err := out.WriteJSON(w); err != nil {
+	if err := writeSummary(w, out); err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	return exitStatus(out, crossed, c.App.ErrWriter)
+	return exitStatus(out, crossed, nil, c.App.ErrWriter)
 }

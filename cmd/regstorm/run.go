@@ -363,31 +363,6 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	return o, nil
 }
 
-// lazyFile creates its file on the first write: outputs appear only once
-// the run has started, never for a run refused or failing at start.
-type lazyFile struct {
-	path string
-	f    *os.File
-	err  error
-}
-
-func (l *lazyFile) Write(p []byte) (int, error) {
-	if l.f == nil && l.err == nil {
-		l.f, l.err = os.Create(l.path)
-	}
-	if l.err != nil {
-		return 0, l.err
-	}
-	return l.f.Write(p)
-}
-
-func (l *lazyFile) Close() error {
-	if l.f == nil {
-		return l.err
-	}
-	return l.f.Close()
-}
-
 func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() > 0 {
 		return usagef("unexpected argument %q (see regstorm --help)", c.Args().First())
@@ -437,13 +412,19 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 				srv.Addr, srv.AddrOf("tls"), srv.AddrOf("ws"), srv.AddrOf("wss"), srv.Fingerprint())
 		}
 	}
+	// The outputs: held in memory until the run has started (begin), then
+	// created; one that fails is closed and said, and the run goes on.
+	outs := newOutputs(stderr)
+	var begin []*outFile
 	var hl *metrics.Hlog
+	var hf *outFile
 	if f := rc.hlog; f != "" {
-		hf := &lazyFile{path: f}
+		hf = newOutFile("--hlog", f, outs)
 		defer hf.Close()
 		if hl, err = metrics.NewHlog(hf, later(o.StartAt, time.Now())); err != nil {
 			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
 		}
+		begin = append(begin, hf)
 		o.Observers = append(o.Observers, &hlogObserver{hl: hl})
 	}
 	if !quiet {
@@ -465,13 +446,15 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "regstorm: Prometheus metrics on http://%s/metrics\n", addr)
 		}
 	}
+	var pf *outFile
 	if f := rc.cpuprofile; f != "" {
-		pf := &lazyFile{path: f}
+		pf = newOutFile("--cpuprofile", f, outs)
 		defer pf.Close()
 		if err := pprof.StartCPUProfile(pf); err != nil {
 			return cli.Exit(fmt.Sprintf("--cpuprofile: %v", err), 1)
 		}
 		defer pprof.StopCPUProfile()
+		begin = append(begin, pf)
 	}
 	base := o.Groups // as written: the stages scale it
 	if len(rc.stages) > 0 {
@@ -495,6 +478,9 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		// Input was checked before: what fails now is the run itself.
 		return cli.Exit(err.Error(), 1)
 	}
+	for _, f := range begin {
+		f.begin()
+	}
 	go reloads(e, hup, args, rc.profile, embedded, stderr)
 	go censuses(e, usr1, stderr)
 	go reboots(e, usr2, rc.reboot, stderr)
@@ -502,9 +488,12 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	if err := trace.Close(o.Trace); err != nil {
-		return cli.Exit(fmt.Sprintf("trace: %v", err), 1)
+	outs.end()
+	if pf != nil {
+		pprof.StopCPUProfile()
+		_ = pf.Close() // a failure is in outs
 	}
+	closeTraces(o.Trace, rc, outs)
 	res.Summary.StartAt = o.StartAt.UTC()
 	if o.ShardN > 0 {
 		res.Summary.Shard = &metrics.ShardInfo{K: o.ShardK, N: o.ShardN}
@@ -513,36 +502,60 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		// Every whole-run histogram, tagged, so that a merge of shards
 		// is exact; then the summary.
 		end := res.Summary.StartedAt.Add(time.Duration((res.Summary.DurationS + res.Summary.Drain.DurationOrZero()) * float64(time.Second)))
-		if err := hl.Tagged(metrics.RunHistograms(res.Totals, res.Groups, res.Summary), res.Summary.StartedAt, end); err != nil {
-			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
+		err := hl.Tagged(metrics.RunHistograms(res.Totals, res.Groups, res.Summary), res.Summary.StartedAt, end)
+		if err == nil {
+			err = hl.Summary(res.Summary)
 		}
-		if err := hl.Summary(res.Summary); err != nil {
-			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
+		if cerr := hf.Close(); err == nil {
+			err = cerr
 		}
+		outs.fail("--hlog", rc.hlog, err, true)
 	}
 	var crossed []string
 	if f := rc.failOn; f != "" {
 		th, _ := metrics.ParseThresholds(f) // checked in loadOptions
 		crossed = metrics.Check(th, res.Summary)
 	}
-	if f := rc.summary; f == "-" {
-		if err := res.Summary.WriteJSON(stdout); err != nil {
-			return cli.Exit(err.Error(), 1)
+	if f := rc.summary; f != "" {
+		var w io.Writer = stdout
+		var sf *outFile
+		if f != "-" {
+			sf = newOutFile("--summary", f, outs)
+			sf.begin()
+			w = sf
 		}
-	} else if f != "" {
-		sf := &lazyFile{path: f}
-		err := res.Summary.WriteJSON(sf)
-		if cerr := sf.Close(); err == nil {
-			err = cerr
+		err := writeSummary(w, res.Summary)
+		if sf != nil {
+			if cerr := sf.Close(); err == nil {
+				err = cerr
+			}
 		}
-		if err != nil {
-			return cli.Exit(fmt.Sprintf("--summary: %v", err), 1)
-		}
+		outs.fail("--summary", f, err, true)
 	}
 	if !quiet {
 		_ = report.WriteText(stderr, res.Summary) // with the generator's warning, if it did not keep up
 	}
-	return exitStatus(res.Summary, crossed, stderr)
+	return exitStatus(res.Summary, crossed, outs.list(), stderr)
+}
+
+// closeTraces closes the --trace and --pcap sinks; one that failed is
+// recorded in outs (said now, unless the trace said it when it failed).
+func closeTraces(s trace.Sink, rc *runConfig, outs *outputs) {
+	for _, x := range trace.Sinks(s) {
+		switch x := x.(type) {
+		case *trace.Text:
+			said := rc.traceFile != nil && rc.traceFile.failure() != nil // the trace said it when it failed
+			outs.fail("--trace", rc.trace, x.Close(), !said)
+		case *trace.Pcap:
+			err := x.Close()
+			if in := errors.Unwrap(err); in != nil {
+				err = in // not "pcap FILE:" again
+			}
+			outs.fail("--pcap", rc.pcap, err, true)
+		case trace.Closer:
+			_ = x.Close()
+		}
+	}
 }
 
 // needsEmbedded tells whether a group has no target of its own.
@@ -618,13 +631,18 @@ func reloads(e *engine.Engine, hup <-chan struct{}, args []string, p *profiles.P
 	}
 }
 
-// exitStatus is 1 when a --fail-on condition held or no NAP registered at
-// all (DESIGN §7), each said on stderr; the run's or the merge's.
-func exitStatus(s *metrics.Summary, crossed []string, stderr io.Writer) error {
+// exitStatus is 1 when a --fail-on condition held, no NAP registered at
+// all or an output failed (DESIGN §7), each said on stderr; the run's or
+// the merge's.
+func exitStatus(s *metrics.Summary, crossed, outputsFailed []string, stderr io.Writer) error {
 	for _, line := range crossed {
 		fmt.Fprintf(stderr, "regstorm: --fail-on crossed: %s\n", line)
 	}
 	failed := len(crossed) > 0
+	if msg := failedOutputs(outputsFailed); msg != "" {
+		fmt.Fprintf(stderr, "regstorm: %s\n", msg)
+		failed = true
+	}
 	if s.NAPs > 0 && s.Registered == 0 {
 		fmt.Fprintf(stderr, "regstorm: %s\n", report.NoneRegistered(s))
 		failed = true

@@ -23,35 +23,39 @@ func traceFlags() []cli.Flag {
 }
 
 // openTrace checks the trace flags and returns the --trace sink (nil
-// when not asked). Nothing is created before the run starts: the file
-// appears with the first message.
-func openTrace(c *cli.Context) (trace.Sink, error) {
+// when not asked) and its file. Nothing is created before the run starts:
+// the file appears with the first message.
+func openTrace(c *cli.Context) (trace.Sink, *outFile, error) {
 	path := c.String("trace")
 	max, err := parseSize(c.String("trace-max"))
 	if err != nil {
-		return nil, usagef("--trace-max %q: %v", c.String("trace-max"), err)
+		return nil, nil, usagef("--trace-max %q: %v", c.String("trace-max"), err)
 	}
 	var sel *trace.Selection
 	if s := c.String("trace-naps"); c.IsSet("trace-naps") {
 		if sel, err = trace.ParseSelection(s); err != nil {
-			return nil, usagef("--trace-naps: %v", err)
+			return nil, nil, usagef("--trace-naps: %v", err)
 		}
 	}
 	if path == "" {
 		for _, f := range []string{"trace-naps", "trace-errors", "trace-max"} {
 			if c.IsSet(f) {
-				return nil, usagef("--%s: only with --trace FILE", f)
+				return nil, nil, usagef("--%s: only with --trace FILE", f)
 			}
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	if path == "-" {
-		return nil, usagef("--trace -: give a file (the trace would mix with the summary and progress)")
+		return nil, nil, usagef("--trace -: give a file (the trace would mix with the summary and progress)")
 	}
 	if err := checkOutput("--trace", path); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return trace.NewText(path, trace.TextOptions{Max: max, NAPs: sel, ErrorsOnly: c.Bool("trace-errors")}), nil
+	// The trace says a failure itself, when it happens (SetStderr).
+	f := newOutFile("--trace", path, nil)
+	f.begin()
+	open := func() (io.WriteCloser, error) { return f, nil }
+	return trace.NewTextTo(path, open, trace.TextOptions{Max: max, NAPs: sel, ErrorsOnly: c.Bool("trace-errors")}), f, nil
 }
 
 // traceStderr points the --trace sink's one-line notices at stderr.
