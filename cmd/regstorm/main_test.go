@@ -208,6 +208,10 @@ func TestFailOn(t *testing.T) {
 	if s := decode(t, out.Bytes()); fmt.Sprint(s["thresholds_failed"]) != "[requests<1000000]" {
 		t.Errorf("thresholds_failed %v", s["thresholds_failed"])
 	}
+	// As written, not HTML-escaped (\u003c).
+	if !strings.Contains(out.String(), `"requests<1000000"`) {
+		t.Errorf("thresholds_failed not written as given: %s", out.String())
+	}
 	errb.Reset()
 	if code := run([]string{"regstorm", "--naps", "50", "--fail-on", "p99>>5"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--fail-on") {
 		t.Errorf("bad expression: exit %d, %q", code, errb.String())

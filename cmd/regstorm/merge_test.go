@@ -91,3 +91,18 @@ func TestMergeKnowsTheShards(t *testing.T) {
 		t.Errorf("a late shard: exit %d, %q", code, errb.String())
 	}
 }
+
+// The merged summary is written without HTML escaping, as a run's is: a
+// crossed threshold reads as given, not "requests\u003c1000".
+func TestMergeWritesThresholdsAsGiven(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.hlog")
+	writeHlog(t, a, 10)
+	var out, errb bytes.Buffer
+	if code := run([]string{"regstorm", "merge", "--fail-on", "requests<1000,p99>0.5ms", a}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d (want 1): %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), `"requests<1000",`) || !strings.Contains(out.String(), `"p99>0.5ms"`) || strings.Contains(out.String(), `\u00`) {
+		t.Errorf("thresholds_failed not as given: %s", out.String())
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -233,8 +234,15 @@ func checkOutputsApart(pairs ...string) error {
 	return nil
 }
 
-// writeSummary writes the JSON summary.
-func writeSummary(w io.Writer, s *metrics.Summary) error { return s.WriteJSON(w) }
+// writeSummary writes the JSON summary as metrics.Summary.WriteJSON does
+// (indented, a final newline), without HTML escaping: a crossed threshold
+// reads "p99>50ms", not "p99\u003e50ms".
+func writeSummary(w io.Writer, s *metrics.Summary) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}
 
 // failedOutputs is the line saying which outputs failed ("" for none).
 func failedOutputs(failed []string) string {
