@@ -63,6 +63,10 @@ func ParsePattern(s string) (Pattern, error) {
 	return p, nil
 }
 
+// Numbered tells whether the pattern holds a %d: each number gives its
+// own text. Without one, every NAP gets the same user.
+func (p Pattern) Numbered() bool { return p.verb }
+
 // String shows the pattern (as a key: escapes are not restored).
 func (p Pattern) String() string {
 	if !p.verb {
@@ -171,4 +175,19 @@ type Identity struct {
 	Route string
 	Users []User // overrides the patterns when set
 	RunID uint32 // makes Call-IDs and tags unique per run
+}
+
+// DistinctAoRs counts the different AoRs (user@domain) among users, a
+// user without a domain taking def. Domains compare without case, users
+// as written (RFC 3261 §19.1.4).
+func DistinctAoRs(users []User, def string) int {
+	seen := make(map[string]struct{}, len(users))
+	for _, u := range users {
+		d := u.Domain
+		if d == "" {
+			d = def
+		}
+		seen[u.Name+"@"+strings.ToLower(d)] = struct{}{}
+	}
+	return len(seen)
 }

@@ -23,6 +23,11 @@ func TestPattern(t *testing.T) {
 			t.Errorf("%s(%d) = %s, want %s", c.pat, c.n, got, c.want)
 		}
 	}
+	for pat, numbered := range map[string]bool{"nap%06d": true, "gw%d-x": true, "fixed": false, "100%%": false} {
+		if p, _ := ParsePattern(pat); p.Numbered() != numbered {
+			t.Errorf("%q: Numbered %v", pat, p.Numbered())
+		}
+	}
 	for _, bad := range []string{"nap%s", "a%db%d", "x%", "n%021d", "n%99999999999999999999d"} {
 		if _, err := ParsePattern(bad); err == nil {
 			t.Errorf("%q accepted", bad)
@@ -90,5 +95,15 @@ func TestLoadUsersSIPpFormat(t *testing.T) {
 		if _, err := LoadUsers(writeFile(t, body)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", body, err, want)
 		}
+	}
+}
+
+func TestDistinctAoRs(t *testing.T) {
+	users := []User{{Name: "a"}, {Name: "a", Domain: "Example.com"}, {Name: "a", Domain: "example.COM"}, {Name: "A"}, {Name: "b", Domain: "other.test"}}
+	if n := DistinctAoRs(users, "example.com"); n != 3 {
+		t.Errorf("%d distinct AoRs, want 3 (a, A, b@other.test)", n)
+	}
+	if n := DistinctAoRs(users, "reg.test"); n != 4 {
+		t.Errorf("%d distinct AoRs, want 4", n)
 	}
 }

@@ -1,8 +1,9 @@
 package main
 
 // Checks of the run's input that need more than a flag's type: SIP
-// syntax, the target URI and its name, output paths, memory. They all run
-// before anything starts (DESIGN §7: exit 2, nothing started).
+// syntax, the target URI and its name, AoRs, memory (output paths:
+// outputs.go). They all run before anything starts (DESIGN §7: exit 2,
+// nothing started).
 
 import (
 	"context"
@@ -15,6 +16,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/identity"
 )
 
 // target is a parsed --target URI.
@@ -221,6 +227,35 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// checkAoRsApart refuses NAPs that would share an AoR without
+// --shared-aor: a --user-pattern without %d, or a --users file with fewer
+// users than NAPs (NAP i takes user i mod the file's). The registrar would
+// hold one binding where the run counts many registered. With
+// --shared-aor, each NAP has a socket of its own, so that its contact
+// (user@address:port) is its own too.
+func checkAoRsApart(c *cli.Context, o *engine.Options) error {
+	if !c.Bool("shared-aor") {
+		if us := o.Identity.Users; len(us) > 0 {
+			if n := identity.DistinctAoRs(us, o.Identity.Domain); n < o.NAPs {
+				return usagef("--users %s: %d different users for --naps %d: NAP i takes user i mod %d, so NAPs would share an AoR and the registrar hold fewer bindings than the run counts registered; give a user per NAP, or --shared-aor to share on purpose",
+					c.String("users"), n, o.NAPs, len(us))
+			}
+		} else if !o.Identity.UserPattern.Numbered() && o.NAPs > 1 {
+			p := c.String("user-pattern")
+			return usagef("--user-pattern %q has no %%d: all %d NAPs would register one AoR, and the registrar hold one binding where the run counts %d registered; number the users (e.g. %q), or give --shared-aor to share one AoR on purpose",
+				p, o.NAPs, o.NAPs, p+"%d")
+		}
+		return nil
+	}
+	switch {
+	case !c.IsSet("sockets"):
+		o.PerNAP = true
+	case !o.PerNAP:
+		return usagef("--shared-aor with --sockets shared: the NAPs on one socket would send one contact (user@address:port), and the registrar keep one binding for them; use --sockets per-nap (the default with --shared-aor)")
+	}
+	return nil
 }
 
 // checkListenAddr checks the syntax of a host:port to listen on.

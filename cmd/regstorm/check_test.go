@@ -22,6 +22,10 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	threeUsers := filepath.Join(dir, "three.csv")
+	if err := os.WriteFile(threeUsers, []byte("SEQUENTIAL\na;;pw\nb;;pw\nc;;pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// Profiles with storms the run could not make (the run: --duration 1s).
 	prof := func(name, body string) string {
 		f := filepath.Join(dir, name)
@@ -39,6 +43,7 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 	rebootGroup := prof("group.yaml", "reboot-group: trunk\n")
 	stagesBad := prof("stages.yaml", "stages:\n  - {duration: 1s, naps: 5}\n  - {duration: soon, naps: 5}\n")
 	stagesString := prof("stages-string.yaml", "stages: 1s\n")
+	sharedGroup := prof("shared.yaml", "groups:\n  - {name: a, user-pattern: a%d}\n  - {name: b, user-pattern: bob}\n")
 	stagesShort := prof("stages-short.yaml", "stages:\n  - {duration: 300ms, naps: 5}\nreboots:\n  - {at: 0.2s}\n  - {at: 0.3s}\n")
 	cases := []struct {
 		args []string
@@ -111,6 +116,10 @@ func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"--hlog", dir}, []string{"--hlog"}},
 		{[]string{"--pcap", filepath.Join(dir, "missing", "run.pcap")}, []string{"--pcap", "no directory"}},
 		{[]string{"--pcap", dir}, []string{"--pcap", "is a directory"}},
+		{[]string{"--user-pattern", "alice"}, []string{`--user-pattern "alice" has no %d`, "10 NAPs would register one AoR", "--shared-aor"}},
+		{[]string{"--users", threeUsers}, []string{"--users", "3 different users for --naps 10", "--shared-aor"}},
+		{[]string{"--profile", sharedGroup}, []string{`shared.yaml:3: group "b"`, `--user-pattern "bob" has no %d`}},
+		{[]string{"--user-pattern", "alice", "--shared-aor", "--sockets", "shared"}, []string{"--shared-aor", "--sockets per-nap"}},
 		{[]string{"--pcap", notPEM + "/run.pcap"}, []string{"--pcap", "is not a directory"}},
 		{[]string{"--pcap", filepath.Join(dir, "one"), "--trace", filepath.Join(dir, ".", "one")}, []string{"--pcap", "--trace", "one file"}},
 	}
@@ -322,5 +331,29 @@ func TestAvailableMemory(t *testing.T) {
 	files["/sys/fs/cgroup/memory.max"] = "1073741824\n"
 	if n, _ := availableMemory(read); n != 1<<30 {
 		t.Errorf("namespaced v2 limit: %d", n)
+	}
+}
+
+// --shared-aor: NAPs share one AoR on purpose, each with its own contact
+// (a socket of its own): the registrar holds a binding per NAP for it.
+func TestSharedAoRGivesEachNAPItsContact(t *testing.T) {
+	srv := startRegistrar(t, registrar.Config{})
+	done := make(chan int, 1)
+	var stdout, stderr bytes.Buffer
+	go func() {
+		done <- run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--user-pattern", "alice", "--shared-aor", "--naps", "3", "--duration", "1s", "--quiet"}, &stdout, &stderr)
+	}()
+	host := srv.Addr[:strings.LastIndexByte(srv.Addr, ':')]
+	most := 0
+	for {
+		select {
+		case code := <-done:
+			if code != 0 || most != 3 {
+				t.Fatalf("exit %d, at most %d bindings for alice@%s (want 3): %s", code, most, host, stderr.String())
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+			most = max(most, len(srv.Reg.Loc.Bindings("alice@"+host, time.Now())))
+		}
 	}
 }

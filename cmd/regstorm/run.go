@@ -53,6 +53,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "expires", Value: int(d.Expires), Usage: "requested registration interval, seconds (Contact ;expires=)", EnvVars: env("expires")},
 		&cli.StringFlag{Name: "users", Usage: "users from a SIPp -inf CSV `FILE`: SEQUENTIAL|RANDOM, then user;domain;password lines", EnvVars: env("users")},
 		&cli.StringFlag{Name: "user-pattern", Value: "nap%06d", Usage: "user name of NAP i (%d or %0Nd: the number i+user-start; %% a literal %)", EnvVars: env("user-pattern")},
+		&cli.BoolFlag{Name: "shared-aor", Usage: "let several NAPs register one AoR on purpose (a --user-pattern without %d, a --users file shorter than --naps), each with its own contact: --sockets per-nap, the default then", EnvVars: env("shared-aor")},
 		&cli.IntFlag{Name: "user-start", Value: 1, Usage: "number of the first NAP's user", EnvVars: env("user-start")},
 		&cli.StringFlag{Name: "password", Value: "secret", Usage: "password; %d or %0Nd is the NAP's number, and a literal % is written %% (100% as 100%%)", EnvVars: env("password")},
 		&cli.StringFlag{Name: "domain", Usage: "AOR domain: a host name, IPv4 or [IPv6] address (default: the target's host, as written)", EnvVars: env("domain")},
@@ -239,6 +240,9 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 			return o, usagef("--users: %v", err)
 		}
 		o.Identity.Users = users
+	}
+	if err := checkAoRsApart(c, &o); err != nil {
+		return o, err
 	}
 	if route != "" {
 		// Through a proxy: the registrar's domain, as --target names it,
