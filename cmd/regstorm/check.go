@@ -75,8 +75,15 @@ func parseURI(flag, s string, lr bool) (target, error) {
 		rest, secure = rest[5:], true
 	case strings.HasPrefix(lower, "sip:"):
 		rest = rest[4:]
-	case strings.Contains(rest, "://"):
-		return bad("want sip:host[:port]")
+	default:
+		if scheme, ok := unknownScheme(rest); ok {
+			hint := ""
+			switch strings.ToLower(scheme) {
+			case "udp", "tcp", "tls", "ws", "wss":
+				hint = fmt.Sprintf("; a transport goes in the URI's ;transport=%s or in --transport", strings.ToLower(scheme))
+			}
+			return bad("unknown scheme %q (known: sip: and sips:, or host[:port] without a scheme)%s", scheme+":", hint)
+		}
 	}
 	if strings.ContainsRune(rest, '?') {
 		return bad("URI headers (?...) have no meaning in a target")
@@ -146,6 +153,31 @@ func parseURI(flag, s string, lr bool) (target, error) {
 	}
 	t.host, t.port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), p
 	return t, nil
+}
+
+// unknownScheme finds a URI scheme other than sip: or sips: at the start
+// of s ("tcp:127.0.0.1:5080", "sipp:host", "tel:+4930123",
+// "http://host"): a scheme's syntax (RFC 3986 §3.1) before a colon, and
+// after it something other than a port. host:port and IPv6 addresses are
+// not schemes.
+func unknownScheme(s string) (string, bool) {
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok || scheme == "" || !(scheme[0] >= 'a' && scheme[0] <= 'z' || scheme[0] >= 'A' && scheme[0] <= 'Z') {
+		return "", false
+	}
+	for i := 0; i < len(scheme); i++ {
+		if c := scheme[i]; !isAlnum(c) && c != '+' && c != '-' && c != '.' {
+			return "", false
+		}
+	}
+	port, _, _ := strings.Cut(rest, ";")
+	if allDigits(port) {
+		return "", false // host:port
+	}
+	if _, err := netip.ParseAddr(strings.SplitN(s, ";", 2)[0]); err == nil {
+		return "", false // an IPv6 address, bracketless
+	}
+	return scheme, true
 }
 
 // checkSIPHost accepts what RFC 3261 calls a host: a host name, an IPv4

@@ -197,6 +197,33 @@ func TestParseTarget(t *testing.T) {
 	}
 }
 
+// A scheme other than sip: or sips: is named as unknown, with the known
+// ones, not taken for an unbracketed IPv6 address.
+func TestTargetSchemeUnknown(t *testing.T) {
+	for in, want := range map[string]string{
+		"sipp:127.0.0.1:5080": `unknown scheme "sipp:" (known: sip: and sips:, or host[:port] without a scheme)`,
+		"tcp:127.0.0.1:5080":  `unknown scheme "tcp:"`,
+		"TLS:reg.example.com": `;transport=tls or in --transport`,
+		"tel:+4930123":        `unknown scheme "tel:"`,
+		"http://reg.test":     `unknown scheme "http:"`,
+		"sip:::1":             "bracket IPv6 addresses",
+		"fe80::1:5060":        "bracket IPv6 addresses",
+	} {
+		_, err := parseTarget(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v (want %q)", in, err, want)
+		}
+	}
+	for _, ok := range []string{"localhost:5060", "reg.example.com:5080;transport=tcp", "127.0.0.1", "sip:a.b:5060"} {
+		if _, err := parseTarget(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	if _, _, err := parseProxy("tcp:127.0.0.1:5080"); err == nil || !strings.Contains(err.Error(), `--proxy "tcp:127.0.0.1:5080": unknown scheme "tcp:"`) {
+		t.Errorf("--proxy: %v", err)
+	}
+}
+
 func TestSIPHost(t *testing.T) {
 	for _, ok := range []string{"example.com", "example.com.", "a-b.c0", "localhost", "10.0.0.5", "[::1]", "[2001:db8::5]"} {
 		if err := checkSIPHost(ok); err != nil {
