@@ -1,8 +1,8 @@
 package main
 
 // Checks of the run's input that need more than a flag's type: SIP
-// syntax, the target URI and its name, AoRs, memory (output paths:
-// outputs.go). They all run before anything starts (DESIGN §7: exit 2,
+// syntax, the target URI and its name, AoRs, local addresses, memory
+// (output paths: outputs.go). They all run before anything starts (DESIGN §7: exit 2,
 // nothing started).
 
 import (
@@ -334,6 +334,80 @@ func poolFamily(s string) (int, error) {
 		fam = family(a)
 	}
 	return fam, nil
+}
+
+// checkLocalIPs refuses a --local-ip address this host does not have
+// (exit 2 naming --local-ip, before anything starts): the NAPs could not
+// bind it. An address of an interface is this host's, as is one within a
+// loopback interface's prefix (127.0.0.0/8); any other is tried with a
+// UDP socket bound to it and closed at once, nothing sent (an AnyIP
+// route, ip_nonlocal_bind). Of a CIDR, the addresses the NAPs use: at
+// most naps, and 65536.
+func checkLocalIPs(s string, naps int) error {
+	type ifPrefix struct {
+		p        netip.Prefix
+		loopback bool
+	}
+	var mine []ifPrefix
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				ip, _ := netip.AddrFromSlice(n.IP)
+				bits, _ := n.Mask.Size()
+				mine = append(mine, ifPrefix{netip.PrefixFrom(ip.Unmap(), bits), ifc.Flags&net.FlagLoopback != 0})
+			}
+		}
+	}
+	have := func(a netip.Addr) error {
+		for _, m := range mine {
+			if m.p.Addr() == a || (m.loopback && m.p.Contains(a)) {
+				return nil
+			}
+		}
+		c, err := net.ListenPacket("udp", netip.AddrPortFrom(a, 0).String())
+		if err != nil {
+			if oe, ok := err.(*net.OpError); ok {
+				err = oe.Err
+			}
+			return usagef("--local-ip %s: %s is not an address of this host (%v)", s, a, err)
+		}
+		c.Close()
+		return nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			if err := have(a); err != nil {
+				return err
+			}
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			continue // netio.ParseAddrPool said it
+		}
+		p = p.Masked()
+		covered := false
+		for _, m := range mine {
+			covered = covered || (m.loopback && m.p.Bits() <= p.Bits() && m.p.Contains(p.Addr()))
+		}
+		if covered {
+			continue
+		}
+		a := p.Addr()
+		for k := 0; k < min(naps, 65536) && p.Contains(a); k++ {
+			if err := have(a); err != nil {
+				return err
+			}
+			a = a.Next()
+		}
+	}
+	return nil
 }
 
 // resolveTimeout bounds the lookup of a target's name: a name that does

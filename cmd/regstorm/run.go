@@ -194,6 +194,9 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		if localFamily, err = poolFamily(s); err != nil {
 			return o, usagef("--local-ip: %v", err)
 		}
+		if err := checkLocalIPs(s, o.NAPs); err != nil {
+			return o, err
+		}
 		o.LocalIPs = pool
 	}
 	if s := c.String("shard"); s != "" {
