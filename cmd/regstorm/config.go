@@ -161,7 +161,8 @@ func setFrom(c *cli.Context, p *profiles.Profile, g *profiles.Group) error {
 				continue
 			}
 			if err := c.Set(st.Key, st.Value); err != nil {
-				return usagef("--profile %s:%d: %s: %q is not a valid value", p.Source, st.Line, st.Key, st.Value)
+				return usagef("--profile %s:%d: %s: %q is not a valid value: %s", p.Source, st.Line, st.Key, st.Value,
+					wants(flagNamed(runFlags(), st.Key), st.Value, err.Error()))
 			}
 		}
 	}
@@ -212,7 +213,8 @@ func withFlags(args []string, f func(c *cli.Context) error) error {
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	if err := app.Run(append([]string{"regstorm"}, rest...)); err != nil {
-		return usagef("%v", err)
+		msg, _ := explainFlagError(err, runFlags())
+		return usageError{msg}
 	}
 	return ferr
 }

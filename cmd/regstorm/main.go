@@ -62,28 +62,22 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Usage:     "simulate many SIP gateways keeping their registrations alive, and measure the registrar",
 		UsageText: "regstorm [run] [flags]   |   regstorm registrar [flags]",
 		Writer:    stdout, ErrWriter: stderr,
-		Version: version(),
-		Flags:   runFlags(),
-		Action:  func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usagef("%v (see regstorm --help)", err)
-		},
+		Version:        version(),
+		Flags:          runFlags(),
+		Action:         func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
+		OnUsageError:   onUsageError(runFlags, true),
 		ExitErrHandler: func(*cli.Context, error) {}, // run() decides exit codes
 		Commands: []*cli.Command{
 			{
 				Name: "run", Usage: "run the load (the default command)", Flags: runFlags(),
 				Action:       func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
-				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
+				OnUsageError: onUsageError(runFlags, false),
 			},
 			{
 				Name: "merge", Usage: "merge the .hlog files of shards into one summary", ArgsUsage: "a.hlog b.hlog ...",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "summary", Value: "-", Usage: "write the merged JSON summary to `FILE`, or - for stdout"},
-					&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds for the merged summary"},
-					&cli.IntFlag{Name: "shards", Usage: "the files must be shards 0 .. `N`-1 of one run, each once", DefaultText: "N as the files say", EnvVars: env("shards")},
-				},
+				Flags:        mergeFlags(),
 				Action:       func(c *cli.Context) error { return runMerge(c, stdout, stderr) },
-				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
+				OnUsageError: onUsageError(mergeFlags, false),
 			},
 			{
 				Name: "report", Usage: "render a summary JSON as one self-contained HTML page", ArgsUsage: "summary.json",
@@ -97,7 +91,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name: "registrar", Usage: "run the embedded registrar alone", Flags: registrarFlags(),
 				Action:       func(c *cli.Context) error { return runRegistrar(c, stderr) },
-				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
+				OnUsageError: onUsageError(registrarFlags, false),
 			},
 			{
 				Name: "capacity", Usage: "find the registrar's registration rate with no failure (RFC 7502)", Flags: append(runFlags(), capacityFlags()...),
@@ -105,6 +99,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: func(c *cli.Context, err error, _ bool) error { return usagef("%v", err) },
 			},
 		},
+	}
+}
+
+func mergeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "summary", Value: "-", Usage: "write the merged JSON summary to `FILE`, or - for stdout"},
+		&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds for the merged summary"},
+		&cli.IntFlag{Name: "shards", Usage: "the files must be shards 0 .. `N`-1 of one run, each once", DefaultText: "N as the files say", EnvVars: env("shards")},
 	}
 }
 

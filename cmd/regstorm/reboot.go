@@ -83,7 +83,11 @@ func parseRebootAt(s, where string) ([]time.Duration, error) {
 	for _, part := range strings.Split(s, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(part))
 		if err != nil || d <= 0 {
-			return nil, usagef("%s %q: %q is not a positive time since the start (a list such as 5m,7m30s)", where, s, strings.TrimSpace(part))
+			hint := ""
+			if err != nil {
+				hint = ": " + durationWant(part)
+			}
+			return nil, usagef("%s %q: %q is not a positive time since the start (a list such as 5m,7m30s)%s", where, s, strings.TrimSpace(part), hint)
 		}
 		out = append(out, d)
 	}

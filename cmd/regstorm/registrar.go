@@ -33,8 +33,8 @@ func registrarFlags() []cli.Flag {
 		&cli.StringFlag{Name: "realm", Usage: "digest realm (default: the AOR's domain)", EnvVars: env("realm")},
 		&cli.StringFlag{Name: "password", Value: "secret", Usage: "password pattern; %d is the number in the user name", EnvVars: env("registrar-password")},
 		&cli.StringFlag{Name: "users", Usage: "SIPp CSV of user;domain;password (overrides --password)", EnvVars: env("registrar-users")},
-		&cli.IntFlag{Name: "min-expires", Usage: "answer 423 below this", EnvVars: env("min-expires")},
-		&cli.IntFlag{Name: "max-expires", Usage: "clamp requested intervals to this", EnvVars: env("max-expires")},
+		&cli.GenericFlag{Name: "min-expires", Value: seconds(0), Usage: "answer 423 below this, seconds or a duration (0: no minimum)", EnvVars: env("min-expires")},
+		&cli.GenericFlag{Name: "max-expires", Value: seconds(0), Usage: "clamp requested intervals to this, seconds or a duration (0: no maximum)", EnvVars: env("max-expires")},
 		&cli.StringFlag{Name: "expires-style", Value: "contact", Usage: "granted interval in Contact ;expires (contact) or only in the Expires header (header)", EnvVars: env("expires-style")},
 		&cli.Float64Flag{Name: "drop", Usage: "fraction of requests silently ignored", EnvVars: env("drop")},
 		&cli.DurationFlag{Name: "delay", Usage: "answer this late", EnvVars: env("delay")},
@@ -42,7 +42,7 @@ func registrarFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "silent", Usage: "never answer", EnvVars: env("silent")},
 		&cli.Float64Flag{Name: "max-rate", Usage: "serve at most N requests a second, all transports together (a token bucket); over it answer 503 with Retry-After, as a Kamailio answering 503 when ratelimit's rl_check() fails (0: no cap)", EnvVars: env("max-rate")},
 		&cli.IntFlag{Name: "max-burst", Usage: "with --max-rate: requests served at once from a full bucket (default: --max-rate, a second's worth)", EnvVars: env("max-burst")},
-		&cli.IntFlag{Name: "retry-after", Value: 1, Usage: "with --max-rate: seconds in the 503's Retry-After", EnvVars: env("retry-after")},
+		&cli.GenericFlag{Name: "retry-after", Value: seconds(1), Usage: "with --max-rate: seconds in the 503's Retry-After (or a duration, e.g. 2s)", EnvVars: env("retry-after")},
 		&cli.BoolFlag{Name: "close-after-answer", Usage: "TCP, TLS, WS, WSS: close the connection right after each answer", EnvVars: env("close-after-answer")},
 	}
 }
@@ -53,12 +53,12 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 		Drop: c.Float64("drop"), Delay: c.Duration("delay"), Silent: c.Bool("silent"),
 		ReusePort: c.Bool("reuseport"), CloseAfterAnswer: c.Bool("close-after-answer"),
 	}
-	if v := c.Int("min-expires"); v < 0 || v > math.MaxUint32 {
+	if v := secondsOf(c, "min-expires"); v < 0 || v > math.MaxUint32 {
 		return usagef("--min-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))
 	} else {
 		cfg.MinExpires = uint32(v)
 	}
-	if v := c.Int("max-expires"); v < 0 || v > math.MaxUint32 {
+	if v := secondsOf(c, "max-expires"); v < 0 || v > math.MaxUint32 {
 		return usagef("--max-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))
 	} else {
 		cfg.MaxExpires = uint32(v)
@@ -86,9 +86,9 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	if cfg.MaxBurst = c.Int("max-burst"); cfg.MaxBurst < 0 || (cfg.MaxBurst > 0 && cfg.MaxRate == 0) {
 		return usagef("--max-burst %d: want a number of requests, with --max-rate", cfg.MaxBurst)
 	}
-	if cfg.RetryAfter = c.Int("retry-after"); cfg.RetryAfter < 1 || cfg.RetryAfter > math.MaxUint32 {
-		return usagef("--retry-after %d: want 1..%d seconds", cfg.RetryAfter, uint32(math.MaxUint32))
-	} else if c.IsSet("retry-after") && cfg.MaxRate == 0 {
+	if ra := secondsOf(c, "retry-after"); ra < 1 || ra > math.MaxUint32 {
+		return usagef("--retry-after %d: want 1..%d seconds", ra, uint32(math.MaxUint32))
+	} else if cfg.RetryAfter = int(ra); c.IsSet("retry-after") && cfg.MaxRate == 0 {
 		return usagef("--retry-after %d: only with --max-rate", cfg.RetryAfter)
 	}
 	if r := c.String("reject"); r != "" {

@@ -35,7 +35,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "transport", Value: "udp", Usage: "udp, tcp, tls, ws or wss", EnvVars: env("transport")},
 		&cli.StringFlag{Name: "dns-server", Usage: "resolve --target and --proxy names with this DNS server, `host:port` (default: the system's, /etc/resolv.conf and /etc/hosts)", EnvVars: env("dns-server")},
 		&cli.DurationFlag{Name: "initial-delay", Usage: "spread the first REGISTERs: each NAP waits its own random delay in [0, D) once the ramp starts it (as Asterisk's max_random_initial_delay)", EnvVars: env("initial-delay")},
-		&cli.IntFlag{Name: "expires-jitter", Usage: "each NAP asks for --expires less its own random 0..S seconds, so that NAPs registered together refresh apart", EnvVars: env("expires-jitter")},
+		&cli.GenericFlag{Name: "expires-jitter", Value: seconds(0), Usage: "each NAP asks for --expires less its own random 0..S seconds (or a duration, e.g. 5m), so that NAPs registered together refresh apart", EnvVars: env("expires-jitter")},
 		&cli.StringFlag{Name: "reboot-at", Usage: "reboot --reboot-fraction of the NAPs this long after the start, or at each of a list of times in order, e.g. 5m,7m30s (SIGUSR2 reboots them too): they lose their state and register from scratch at once, without un-REGISTERing", EnvVars: env("reboot-at")},
 		&cli.Float64Flag{Name: "reboot-fraction", Value: 1, Usage: "the share of the NAPs a reboot takes, chosen evenly, 0 < F <= 1", EnvVars: env("reboot-fraction")},
 		&cli.StringFlag{Name: "reboot-group", Usage: "a reboot takes NAPs of this group only (default: every group)", EnvVars: env("reboot-group")},
@@ -50,7 +50,7 @@ func runFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "rate", Usage: "new NAPs per second during ramp-up (0: as fast as the target answers, at most --window registrations in flight)", EnvVars: env("rate")},
 		&cli.IntFlag{Name: "window", Value: 1000, Usage: "with --rate 0: first registrations in flight at most", EnvVars: env("window")},
 		&cli.DurationFlag{Name: "duration", Usage: "load phase length, then un-REGISTER and exit (0: until Ctrl-C)", EnvVars: env("duration")},
-		&cli.IntFlag{Name: "expires", Value: int(d.Expires), Usage: "requested registration interval, seconds (Contact ;expires=)", EnvVars: env("expires")},
+		&cli.GenericFlag{Name: "expires", Value: seconds(int64(d.Expires)), Usage: "requested registration interval (Contact ;expires=), seconds or a duration, e.g. 3600 or 1h", EnvVars: env("expires")},
 		&cli.StringFlag{Name: "users", Usage: "users from a SIPp -inf CSV `FILE`: SEQUENTIAL|RANDOM, then user;domain;password lines", EnvVars: env("users")},
 		&cli.StringFlag{Name: "user-pattern", Value: "nap%06d", Usage: "user name of NAP i (%d or %0Nd: the number i+user-start; %% a literal %)", EnvVars: env("user-pattern")},
 		&cli.BoolFlag{Name: "shared-aor", Usage: "let several NAPs register one AoR on purpose (a --user-pattern without %d, a --users file shorter than --naps), each with its own contact: --sockets per-nap, the default then", EnvVars: env("shared-aor")},
@@ -136,7 +136,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		return o, err
 	}
 	o.TLS, o.NoResume, o.WSPath = tlsCfg, c.Bool("tls-no-resume"), c.String("ws-path")
-	if e := c.Int("expires"); e <= 0 || e > sipwire.MaxDelta {
+	if e := secondsOf(c, "expires"); e <= 0 || e > sipwire.MaxDelta {
 		return o, usagef("--expires %d: want 1..%d seconds", e, int64(sipwire.MaxDelta))
 	} else {
 		o.NAP.Expires = uint32(e)
@@ -302,7 +302,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	if o.InitialDelay = c.Duration("initial-delay"); o.InitialDelay < 0 {
 		return o, usagef("--initial-delay %v: must not be negative", o.InitialDelay)
 	}
-	if j := c.Int("expires-jitter"); j < 0 || uint32(j) >= o.NAP.Expires {
+	if j := secondsOf(c, "expires-jitter"); j < 0 || j >= int64(o.NAP.Expires) {
 		return o, usagef("--expires-jitter %d: want 0 up to --expires %d less 1", j, o.NAP.Expires)
 	} else {
 		o.NAP.ExpiresJitter = uint32(j)

@@ -35,7 +35,11 @@ func parseStages(s string) ([]stage, error) {
 		}
 		d, err := time.ParseDuration(parts[0])
 		if err != nil || d <= 0 {
-			return nil, usagef("--stages %q: %q is not a positive duration", s, parts[0])
+			hint := ""
+			if err != nil {
+				hint = ": " + durationWant(parts[0])
+			}
+			return nil, usagef("--stages %q: %q is not a positive duration%s", s, parts[0], hint)
 		}
 		n, err := strconv.Atoi(parts[1])
 		if err != nil || n < 0 {
