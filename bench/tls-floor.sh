@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # New TLS connections per second: the floor against regstorm (issue 15).
 # RUNS times, alternating, each against a fresh `regstorm registrar
-# --transport tls` process (TLS on PORT+1):
+# --transport tls` process (TLS on PORT, the one transport's port):
 #   - bench/tlsfloor: N bare crypto/tls connections (TCP connect + full
 #     handshake, regstorm's TLS configuration and a session cache per
 #     connection, 64 dials in flight as regstorm's DialAsync), all held
@@ -46,7 +46,7 @@ for run in $(seq "$RUNS"); do
   start_registrar
   fprof=(); [ -n "${PROFILE:-}" ] && fprof=(-cpuprofile "$OUT/floor$run.prof")
   flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/t.txt" \
-    timeout 300 "$OUT/tlsfloor" -addr "127.0.0.1:$((PORT + 1))" -n "$N" -c 64 -insecure "${fprof[@]}" > "$OUT/floor.out"
+    timeout 300 "$OUT/tlsfloor" -addr "127.0.0.1:$PORT" -n "$N" -c 64 -insecure "${fprof[@]}" > "$OUT/floor.out"
   rc=$(regcpu); stop_registrar
   read -r _ u s < "$OUT/t.txt"
   echo "floor run=$run $(cat "$OUT/floor.out" | tr ' ' '\n' | grep -E '^(connections|failed|conn_per_s|handshake_p50_ms|handshake_p99_ms)=' | tr '\n' ' ')cpu_us_per_conn=$(echo "($u + $s) * 1000000 / $N" | bc) registrar_cpu_us_per_conn=$(echo "$rc * 1000000 / $N" | bc)" | tee -a "$OUT/results.txt"
@@ -54,7 +54,7 @@ for run in $(seq "$RUNS"); do
   start_registrar
   prof=(); [ -n "${PROFILE:-}" ] && prof=(--cpuprofile "$OUT/cpu$run.prof")
   flock "$LOCK" /usr/bin/time -f '%e %U %S' -o "$OUT/t.txt" \
-    timeout $((SECS + 60)) "$OUT/regstorm" --target "sips:127.0.0.1:$((PORT + 1))" --tls-insecure \
+    timeout $((SECS + 60)) "$OUT/regstorm" --target "sips:127.0.0.1:$PORT" --tls-insecure \
     --naps "$N" --sockets per-nap --duration "${SECS}s" --quiet --summary "$OUT/s.json" "${prof[@]}"
   rc=$(regcpu); stop_registrar
   read -r _ u s < "$OUT/t.txt"

@@ -18,8 +18,8 @@ PORT="${PORT:-25220}"; TRANSPORT="${TRANSPORT:-tls}"; LOCK="${LOCK:-/tmp/measure
 OUT="${OUT:-bench/out/tls-memory}"; mkdir -p "$OUT"; OUT="$(cd "$OUT" && pwd)"
 if [ -n "${BIN:-}" ]; then cp "$BIN" "$OUT/regstorm"; else go build -o "$OUT/regstorm" ./cmd/regstorm; fi
 case "$TRANSPORT" in
-  tls) TARGET="sips:127.0.0.1:$((PORT + 1))" ;;
-  wss) TARGET="sip:127.0.0.1:$((PORT + 3));transport=wss" ;;
+  tls) TARGET="sips:127.0.0.1:$PORT" ;; # one transport: the --listen port
+  wss) TARGET="sip:127.0.0.1:$PORT;transport=wss" ;;
   *) echo "TRANSPORT=$TRANSPORT: want tls or wss" >&2; exit 2 ;;
 esac
 

@@ -24,7 +24,7 @@ import (
 func registrarFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:5060", Usage: "host:port (port 0: any free port)", EnvVars: env("listen")},
-		&cli.StringFlag{Name: "transport", Value: "udp,tcp", Usage: "udp, tcp, tls, ws, wss, comma-separated; tls/ws/wss default to the listen port +1/+2/+3, or name one as tls:PORT", EnvVars: env("registrar-transport")},
+		&cli.StringFlag{Name: "transport", Value: "udp,tcp", Usage: "udp, tcp, tls, ws, wss, comma-separated; one alone, with --listen given, takes its port; among others tls/ws/wss take the listen port +1/+2/+3, or name one as tls:PORT", EnvVars: env("registrar-transport")},
 		&cli.StringFlag{Name: "cert", Usage: "tls, wss: the certificate (chain) to present, PEM `FILE`, with --key (default: a self-signed one made at start, its fingerprint printed)", EnvVars: env("cert")},
 		&cli.StringFlag{Name: "key", Usage: "tls, wss: the private key of --cert, PEM `FILE`", EnvVars: env("key")},
 		&cli.StringFlag{Name: "client-ca", Usage: "tls, wss: require a client certificate signed by a CA in this PEM `FILE`", EnvVars: env("client-ca")},
@@ -114,6 +114,17 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	for _, t := range strings.Split(c.String("transport"), ",") {
 		transports = append(transports, strings.TrimSpace(strings.ToLower(t)))
 	}
+	// One transport and the port --listen gives: that port, for tls, ws
+	// and wss too (who names one transport and one port means that port).
+	// Among others, they take the listen port +1, +2, +3 unless named.
+	alone := false
+	if len(transports) == 1 && c.IsSet("listen") {
+		switch transports[0] {
+		case "tls", "ws", "wss":
+			transports[0] += ":" + strconv.Itoa(port)
+			alone = true
+		}
+	}
 	eps, err := registrar.ParseTransports(transports, port)
 	if err != nil {
 		return usagef("--transport %q: %v", c.String("transport"), err)
@@ -126,7 +137,7 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	if errors.As(err, &held) {
 		flag := "--listen"
 		for _, ep := range eps {
-			if ep.Transport == held.Transport && ep.Named {
+			if ep.Transport == held.Transport && ep.Named && !alone {
 				flag = "--transport"
 			}
 		}

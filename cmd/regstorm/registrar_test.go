@@ -218,7 +218,7 @@ func TestRegistrarBadNumbersRefusedFirst(t *testing.T) {
 		{[]string{"--transport", "udp,tls,tls:5071"}, "--transport"},
 		{[]string{"--transport", "tcp:5071"}, "--transport"},
 		{[]string{"--transport", "udp,tls:" + heldPort + ",ws:" + heldPort}, "--transport"},
-		{[]string{"--listen", "127.0.0.1:65534", "--transport", "wss"}, "--transport"},
+		{[]string{"--listen", "127.0.0.1:65534", "--transport", "udp,wss"}, "--transport"},
 		{append([]string{"--cert", cert}, tlsOnHeld...), "--key"},
 		{append([]string{"--key", key}, tlsOnHeld...), "--cert"},
 		{append([]string{"--cert", cert + ".none", "--key", key}, tlsOnHeld...), "--cert"},

@@ -164,6 +164,20 @@ func TestRegistrarDefaultStreamPorts(t *testing.T) {
 	}
 }
 
+// One transport with the port of --listen listens on that port, tls, ws
+// and wss too (not +1, +2, +3: those are for a transport among others).
+func TestRegistrarOneTransportTakesTheListenPort(t *testing.T) {
+	for _, tr := range []string{"tls", "ws", "wss", "tcp"} {
+		base := freeTCPPortRun(t, 4)
+		cmd, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:"+strconv.Itoa(base), "--transport", tr)
+		if got, want := listenAddrs(t, errb)[tr], "127.0.0.1:"+strconv.Itoa(base); got != want {
+			t.Errorf("--transport %s: on %q, want %s (%s)", tr, got, want, errb.String())
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+}
+
 // freeTCPPortRun finds n consecutive TCP ports free on 127.0.0.1.
 func freeTCPPortRun(t *testing.T, n int) int {
 	t.Helper()
@@ -228,7 +242,8 @@ func TestRegistrarStreamPortHeld(t *testing.T) {
 		args []string
 		flag string
 	}{
-		{[]string{"--listen", "127.0.0.1:" + strconv.Itoa(held-1), "--transport", "tls"}, "--listen"},
+		{[]string{"--listen", "127.0.0.1:" + strconv.Itoa(held-1), "--transport", "udp,tls"}, "--listen"},
+		{[]string{"--listen", "127.0.0.1:" + strconv.Itoa(held), "--transport", "tls"}, "--listen"},
 		{[]string{"--listen", "127.0.0.1:0", "--transport", "udp,wss:" + strconv.Itoa(held)}, "--transport"},
 	} {
 		var out, errb bytes.Buffer
