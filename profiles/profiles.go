@@ -26,6 +26,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,7 +118,7 @@ func Load(nameOrPath string, known []string) (*Profile, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%s: %v", src, err)
+		return nil, yamlError(src, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty profile", src)
@@ -323,6 +324,46 @@ func reboots(src string, n *yaml.Node) ([]Reboot, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+var yamlErrRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+
+// yamlParserProblems are the problems yaml.v3's parser (not its scanner)
+// reports: it gives their line 0-based ("line 2" for the third), and
+// none at all for the first; the scanner's are 1-based.
+var yamlParserProblems = map[string]string{
+	"did not find expected ',' or '}'":       "a { … } not closed, or a comma missing",
+	"did not find expected ',' or ']'":       "a [ … ] not closed, or a comma missing",
+	"did not find expected key":              "",
+	"did not find expected node content":     "",
+	"did not find expected '-' indicator":    "",
+	"did not find expected <document start>": "",
+	"did not find expected <stream-start>":   "",
+	"found duplicate %TAG directive":         "",
+	"found duplicate %YAML directive":        "",
+	"found incompatible YAML document":       "",
+	"found undefined tag handle":             "",
+}
+
+// yamlError says a YAML syntax error as file:line: problem, with the
+// line yaml.v3 means (its parser's lines are one early).
+func yamlError(src string, err error) error {
+	m := yamlErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("%s: %v", src, err)
+	}
+	line := 1 // no line: the first
+	hint, parser := yamlParserProblems[m[2]]
+	if m[1] != "" {
+		line, _ = strconv.Atoi(m[1])
+		if parser {
+			line++
+		}
+	}
+	if hint != "" {
+		return fmt.Errorf("%s:%d: %s (%s)", src, line, m[2], hint)
+	}
+	return fmt.Errorf("%s:%d: %s", src, line, m[2])
 }
 
 func read(nameOrPath string) ([]byte, string, bool, error) {

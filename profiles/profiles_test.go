@@ -36,7 +36,12 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		"naps: 10\nnaps: 5\n":       `:2: key "naps" given twice`,
 		"naps: [1, 2]\n":            `:1: key "naps": want a single value`,
 		"- naps\n":                  `a profile is a mapping`,
-		"naps: 10\n  bad: indent\n": `yaml`,
+		"naps: 10\n  bad: indent\n": `p.yaml:2: mapping values are not allowed in this context`,
+		// yaml.v3's parser says these one line early.
+		"naps: 5\ngroups:\n  - {name: a, naps: 5\n  - {name: b}\n": `p.yaml:3: did not find expected ',' or '}' (a { … } not closed, or a comma missing)`,
+		"naps: 5\nrate: 10\nreboots: [{at: 5m}\n":                  `p.yaml:3: did not find expected ',' or ']'`,
+		"naps: 5\n- x\n":       `p.yaml:2: did not find expected key`,
+		"naps: \"5\nrate: 3\n": `p.yaml:3: found unexpected end of stream`,
 	}
 	for body, want := range cases {
 		f := filepath.Join(dir, "p.yaml")
