@@ -188,3 +188,63 @@ func TestSIGUSR1PrintsTheCensus(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb)
 	}
 }
+
+// A reload that changes expires keeps each NAP's --expires-jitter (each
+// asks for the new expires less its own jitter, not exactly the new
+// value), and one that changes only the jitter is a change, said as such.
+//
+// The command passes the new expires-jitter to the engine (each group's
+// NAP config); the engine drops it: engine/group.go softChanges does not
+// compare ExpiresJitter, and engine/reload.go resize sets each NAP's
+// Expires to the new value itself. With both fixed (nap.Machine exporting
+// the per-NAP value for resize) this passes; until then it fails, and is
+// skipped.
+func TestSIGHUPKeepsExpiresJitter(t *testing.T) {
+	t.Skip("needs the engine to keep expires-jitter on reload (engine/group.go softChanges, engine/reload.go resize, nap.Machine.ExpiresOf)")
+	srv := startRegistrar(t, registrar.Config{})
+	prof := filepath.Join(t.TempDir(), "p.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(prof, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("naps: 40\nexpires: 4\n")
+	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--profile", prof)
+	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 40 }) {
+		t.Fatalf("not registered: %d bindings; %s", bindings(srv), errb)
+	}
+	write("naps: 40\nexpires: 60\nexpires-jitter: 30\n")
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	// Each NAP refreshes within 2 s (expires 4): then asks for 30..60 s.
+	spread := func() (lo, hi time.Duration) {
+		now := time.Now()
+		lo = time.Hour
+		for _, b := range srv.Reg.Loc.All(now) {
+			lo, hi = min(lo, b.Expires.Sub(now)), max(hi, b.Expires.Sub(now))
+		}
+		return
+	}
+	if !waitFor(5*time.Second, func() bool { lo, _ := spread(); return lo > 20*time.Second }) {
+		lo, hi := spread()
+		t.Fatalf("after the reload the bindings expire in %v..%v, want each refreshed for 30..60 s; %s", lo, hi, errb)
+	}
+	if lo, hi := spread(); hi-lo < 10*time.Second {
+		t.Errorf("the 40 NAPs' bindings expire in %v..%v: the jitter (0..30 s each) was dropped", lo, hi)
+	}
+	if !waitFor(2*time.Second, func() bool { return strings.Contains(errb.String(), "expires-jitter 0→30") }) {
+		t.Errorf("the reload does not say the jitter changed: %s", errb)
+	}
+	// The jitter alone.
+	write("naps: 40\nexpires: 60\nexpires-jitter: 10\n")
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	if !waitFor(3*time.Second, func() bool { return strings.Contains(errb.String(), "expires-jitter 30→10") }) {
+		t.Errorf("a reload of the jitter alone: %s", errb)
+	}
+	if strings.Contains(errb.String(), "nothing changed") {
+		t.Errorf("a reload said nothing changed: %s", errb)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if code, ok := waitExit(cmd, 20*time.Second); !ok || code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+}
