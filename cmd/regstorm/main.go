@@ -107,6 +107,7 @@ func mergeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "summary", Value: "-", Usage: "write the merged JSON summary to `FILE`, or - for stdout"},
 		&cli.StringFlag{Name: "fail-on", Usage: "exit 1 when a condition holds for the merged summary"},
 		&cli.IntFlag{Name: "shards", Usage: "the files must be shards 0 .. `N`-1 of one run, each once", DefaultText: "N as the files say", EnvVars: env("shards")},
+		&cli.StringFlag{Name: "warnings", Usage: "write the merge's warnings (shards that began apart) to `FILE` instead of stderr, e.g. a pod's /dev/termination-log, so that its log is the summary alone"},
 	}
 }
 

@@ -25,6 +25,25 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	if shards < 0 || (c.IsSet("shards") && shards == 0) {
 		return usagef("--shards %d: want the number of shards, N of --shard k/N", shards)
 	}
+	warn := func(msg string) error { _, err := fmt.Fprintln(stderr, msg); return err }
+	if f := c.String("warnings"); f != "" {
+		if err := checkOutput("--warnings", f); err != nil {
+			return err
+		}
+		// Appended (a termination log may hold something), created only
+		// when there is something to say.
+		warn = func(msg string) error {
+			w, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(w, msg)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}
+	}
 	var parts []*metrics.Summary
 	var names []string
 	var shardData []*metrics.Shard
@@ -82,7 +101,10 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	out := metrics.MergeSummaries(parts, merged)
 	if sp := out.StartSpreadMS; sp != nil && *sp > 1000 && out.Shards > 0 {
-		fmt.Fprintf(stderr, "regstorm: merge: the shards began %.1f s apart (started_at): their ramps did not make one process's; give them one --start-at\n", *sp/1000)
+		msg := fmt.Sprintf("regstorm: merge: the shards began %.1f s apart (started_at): their ramps did not make one process's; give them one --start-at", *sp/1000)
+		if err := warn(msg); err != nil {
+			fmt.Fprintf(stderr, "%s\nregstorm: --warnings %s: %v\n", msg, c.String("warnings"), err)
+		}
 	}
 	// Stages by index, events by order; shards that did not run the same
 	// ones are refused.

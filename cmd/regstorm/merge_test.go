@@ -106,3 +106,42 @@ func TestMergeWritesThresholdsAsGiven(t *testing.T) {
 		t.Errorf("thresholds_failed not as given: %s", out.String())
 	}
 }
+
+// With --warnings FILE the merge's warnings go there, not to stderr: its
+// stdout and stderr together (a pod's log, kubectl logs) are the summary
+// alone, which report takes.
+func TestMergeWarningsGoElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	var files []string
+	for k := 0; k < 2; k++ { // begun 1.5 s apart
+		f := filepath.Join(dir, fmt.Sprintf("shard-%d.hlog", k))
+		writeShard(t, f, k, 2, at, time.Duration(k)*1500*time.Millisecond)
+		files = append(files, f)
+	}
+	var log bytes.Buffer // stdout and stderr as one, as kubectl logs gives them
+	if code := run(append([]string{"regstorm", "merge", "--summary=-"}, files...), &log, &log); code != 0 || !strings.Contains(log.String(), "began 1.5 s apart") {
+		t.Fatalf("without --warnings: exit %d, want the warning on stderr: %s", code, log.String())
+	}
+	warnings := filepath.Join(dir, "termination-log")
+	log.Reset()
+	if code := run(append([]string{"regstorm", "merge", "--summary=-", "--warnings=" + warnings}, files...), &log, &log); code != 0 {
+		t.Fatalf("exit %d: %s", code, log.String())
+	}
+	summary := filepath.Join(dir, "summary.json")
+	if err := os.WriteFile(summary, log.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"regstorm", "report", summary, "--html", filepath.Join(dir, "r.html")}, &out, &errb); code != 0 {
+		t.Errorf("report refuses the merge's log: exit %d, %s\n%s", code, errb.String(), log.String())
+	}
+	if b, err := os.ReadFile(warnings); err != nil || !strings.Contains(string(b), "began 1.5 s apart") {
+		t.Errorf("--warnings file: %q, %v", b, err)
+	}
+	// An unwritable one is refused before anything (exit 2).
+	log.Reset()
+	if code := run(append([]string{"regstorm", "merge", "--warnings", filepath.Join(dir, "no", "w")}, files...), &log, &log); code != 2 || !strings.Contains(log.String(), "--warnings") {
+		t.Errorf("--warnings in a missing directory: exit %d, %s", code, log.String())
+	}
+}
