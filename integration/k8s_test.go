@@ -79,8 +79,11 @@ type k8sContainer struct {
 	Name    string   `yaml:"name"`
 	Command []string `yaml:"command"`
 	Args    []string `yaml:"args"`
-	Env     []k8sEnv `yaml:"env"`
-	EnvFrom []struct {
+	// TerminationMessagePath: the file the kubelet makes the container's
+	// termination message of (default /dev/termination-log).
+	TerminationMessagePath string   `yaml:"terminationMessagePath"`
+	Env                    []k8sEnv `yaml:"env"`
+	EnvFrom                []struct {
 		ConfigMapRef *struct {
 			Name string `yaml:"name"`
 		} `yaml:"configMapRef"`
@@ -445,20 +448,27 @@ func TestKubernetesManifestsRunAsWritten(t *testing.T) {
 		}
 	}
 
-	// kubectl apply -k deploy/k8s/merge; kubectl logs job/regstorm-merge
-	var margs []string
-	for _, a := range append(append([]string(nil), merge.Command...), merge.Args...) {
-		margs = append(margs, local(k8sExpand(a, nil), mergeMount, results))
-	}
-	var mout, merr bytes.Buffer
-	mc := exec.Command(regstormBinary(t), margs...)
-	mc.Env, mc.Stdout, mc.Stderr = []string{"PATH=" + os.Getenv("PATH")}, &mout, &merr
-	if err := mc.Run(); err != nil {
-		t.Fatalf("regstorm %s: %v\n%s", strings.Join(margs, " "), err, merr.String())
+	// README.md's steps 6 and 7 as written: kubectl apply -k
+	// deploy/k8s/merge; kubectl logs job/regstorm-merge > summary.json (the
+	// container's stdout and stderr as one); regstorm report summary.json.
+	steps := readSteps(t, mergeJob.Metadata.Name)
+	mlog, term := runMergeAsWritten(t, merge, mergeMount, results)
+	steps.check(t, "the shards as they ran", mlog)
+	if term != "" {
+		t.Logf("the merge's termination message: %s", term)
 	}
 	var merged map[string]any
-	if err := json.Unmarshal(mout.Bytes(), &merged); err != nil {
-		t.Fatalf("the merge's stdout is not the summary: %v\n%s", err, mout.String())
+	if err := json.Unmarshal(mlog, &merged); err != nil {
+		t.Fatalf("the merge's log is not the summary: %v\n%s", err, mlog)
+	}
+	// The same with shard 0's start moved 1.5 s later: the merge warns,
+	// and the warning is its termination message, not in its log.
+	late := t.TempDir()
+	shiftShardStart(t, results, late, 0, 1500*time.Millisecond)
+	llog, lterm := runMergeAsWritten(t, merge, mergeMount, late)
+	steps.check(t, "a shard begun 1.5 s late", llog)
+	if !strings.Contains(lterm, "began 1.5 s apart") {
+		t.Errorf("a shard begun 1.5 s late: the termination message %q does not say the shards began apart (log: %s)", lterm, llog)
 	}
 
 	// One process, the same load (the ConfigMap's settings but the start
@@ -502,5 +512,140 @@ func TestKubernetesManifestsRunAsWritten(t *testing.T) {
 		n, spread, merged["naps"], merged["registered"], merged["requests"], single["requests"])
 	if files, _ := filepath.Glob(filepath.Join(results, "shard-*")); len(files) != 2*n {
 		t.Errorf("results: %v, want each shard's .hlog and .json", files)
+	}
+}
+
+// k8sSteps are README.md's steps 6 and 7: the file step 6 keeps the
+// merge's log in, and step 7's regstorm command, which reads it.
+type k8sSteps struct {
+	file   string
+	report []string // the args after regstorm
+}
+
+// readSteps reads steps 6 and 7 between their markers in README.md: step 6
+// must keep `kubectl logs job/<merge>` in a file, and read the
+// termination message; step 7 must run regstorm report on that file.
+func readSteps(t *testing.T, mergeJob string) k8sSteps {
+	t.Helper()
+	data, err := os.ReadFile("../deploy/k8s/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(n int) string {
+		text := string(data)
+		begin, end := fmt.Sprintf("<!-- step %d -->", n), fmt.Sprintf("<!-- /step %d -->", n)
+		i, j := strings.Index(text, begin), strings.Index(text, end)
+		if i < 0 || j < i {
+			t.Fatalf("README.md: no %s ... %s", begin, end)
+		}
+		return text[i+len(begin) : j]
+	}
+	var st k8sSteps
+	logsRE := regexp.MustCompile(`kubectl logs job/` + regexp.QuoteMeta(mergeJob) + ` > (\S+)`)
+	six := step(6)
+	m := logsRE.FindStringSubmatch(six)
+	if m == nil {
+		t.Fatalf("README.md step 6 does not keep `kubectl logs job/%s > FILE`:\n%s", mergeJob, six)
+	}
+	st.file = m[1]
+	if !strings.Contains(six, "job-name="+mergeJob) || !strings.Contains(six, "terminated.message") {
+		t.Errorf("README.md step 6 does not read the merge's termination message (its warnings):\n%s", six)
+	}
+	for _, line := range strings.Split(step(7), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "regstorm" && f[1] == "report" {
+			st.report = f[1:]
+		}
+	}
+	if !slices.Contains(st.report, st.file) {
+		t.Fatalf("README.md step 7 does not run regstorm report on %s: %v", st.file, st.report)
+	}
+	return st
+}
+
+// check writes log (kubectl logs' output) to step 6's file and runs step
+// 7's regstorm report on it, in a directory of its own: it must take it.
+func (st k8sSteps) check(t *testing.T, what string, log []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, st.file), log, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(regstormBinary(t), st.report...)
+	c.Dir = dir
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Errorf("%s: step 7, regstorm %s: %v: %s\nthe merge's log (step 6's %s):\n%s", what, strings.Join(st.report, " "), err, out, st.file, log)
+	}
+}
+
+// runMergeAsWritten runs the merge container's args against the volume
+// in dir, its stdout and stderr as one stream (its log, as kubectl logs
+// gives it), and its termination message file as the kubelet makes it
+// (empty, at terminationMessagePath): the log, and the message.
+func runMergeAsWritten(t *testing.T, merge *k8sContainer, mountPath, dir string) ([]byte, string) {
+	t.Helper()
+	termPath := merge.TerminationMessagePath
+	if termPath == "" {
+		termPath = "/dev/termination-log"
+	}
+	term := filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(term, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, a := range append(append([]string(nil), merge.Command...), merge.Args...) {
+		args = append(args, strings.ReplaceAll(local(k8sExpand(a, nil), mountPath, dir), termPath, term))
+	}
+	var log bytes.Buffer
+	c := exec.Command(regstormBinary(t), args...)
+	c.Env, c.Stdout, c.Stderr = []string{"PATH=" + os.Getenv("PATH")}, &log, &log
+	if err := c.Run(); err != nil {
+		t.Fatalf("regstorm %s: %v\n%s", strings.Join(args, " "), err, log.String())
+	}
+	msg, _ := os.ReadFile(term)
+	return log.Bytes(), string(msg)
+}
+
+// shiftShardStart copies the shards' .hlog files from src to dst, shard
+// k's summary line with its started_at moved by d: a shard that began late.
+func shiftShardStart(t *testing.T, src, dst string, k int, d time.Duration) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(src, "shard-*.hlog"))
+	if len(files) == 0 {
+		t.Fatal("no shard .hlog to copy")
+	}
+	const marker = "[regstorm-summary] "
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(f) == fmt.Sprintf("shard-%d.hlog", k) {
+			lines := strings.Split(string(data), "\n")
+			moved := false
+			for i, line := range lines {
+				head, body, ok := strings.Cut(line, marker)
+				if !ok {
+					continue
+				}
+				var s map[string]any
+				if err := json.Unmarshal([]byte(body), &s); err != nil {
+					t.Fatal(err)
+				}
+				at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(s["started_at"]))
+				if err != nil {
+					t.Fatalf("shard %d: started_at %v: %v", k, s["started_at"], err)
+				}
+				s["started_at"] = at.Add(d).Format(time.RFC3339Nano)
+				b, _ := json.Marshal(s)
+				lines[i], moved = head+marker+string(b), true
+			}
+			if !moved {
+				t.Fatalf("%s: no summary line", f)
+			}
+			data = []byte(strings.Join(lines, "\n"))
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
