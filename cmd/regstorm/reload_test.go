@@ -200,7 +200,7 @@ func TestSIGUSR1PrintsTheCensus(t *testing.T) {
 // the per-NAP value for resize) this passes; until then it fails, and is
 // skipped.
 func TestSIGHUPKeepsExpiresJitter(t *testing.T) {
-	t.Skip("needs the engine to keep expires-jitter on reload (engine/group.go softChanges, engine/reload.go resize, nap.Machine.ExpiresOf)")
+
 	srv := startRegistrar(t, registrar.Config{})
 	prof := filepath.Join(t.TempDir(), "p.yaml")
 	write := func(body string) {
