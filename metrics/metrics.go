@@ -563,9 +563,12 @@ func NewSummary(t *Totals, naps int, transport string, registered int64, loadSec
 	return s
 }
 
-// WriteJSON writes the summary, indented, with a final newline.
+// WriteJSON writes the summary, indented, with a final newline, without
+// HTML escaping: a crossed threshold reads "p99>50ms", not
+// "p99\u003e50ms".
 func (s *Summary) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(s)
 }

@@ -133,7 +133,7 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 		defer file.Close()
 		w = file
 	}
-	if err := writeSummary(w, out); err != nil {
+	if err := out.WriteJSON(w); err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
 	return exitStatus(out, crossed, nil, c.App.ErrWriter)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,8 +10,6 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/regstorm/regstorm/metrics"
 )
 
 // A run's outputs (--summary, --hlog, --trace, --pcap, --cpuprofile) are
@@ -232,16 +229,6 @@ func checkOutputsApart(pairs ...string) error {
 		all = append(all, seen{flag, p, fi})
 	}
 	return nil
-}
-
-// writeSummary writes the JSON summary as metrics.Summary.WriteJSON does
-// (indented, a final newline), without HTML escaping: a crossed threshold
-// reads "p99>50ms", not "p99\u003e50ms".
-func writeSummary(w io.Writer, s *metrics.Summary) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(s)
 }
 
 // failedOutputs is the line saying which outputs failed ("" for none).

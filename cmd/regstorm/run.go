@@ -531,7 +531,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 			sf.begin()
 			w = sf
 		}
-		err := writeSummary(w, res.Summary)
+		err := res.Summary.WriteJSON(w)
 		if sf != nil {
 			if cerr := sf.Close(); err == nil {
 				err = cerr
