@@ -56,6 +56,7 @@ type Loops struct {
 	streamCfgs     map[string]*tls.Config // per host, for dials without a session cache
 	streams        map[*Conn]struct{}     // open tls, ws and wss connections
 	streamsStopped bool
+	readers        sync.WaitGroup // the tracked streams' reading goroutines
 }
 
 // gnetEvents is what gnet calls back: kept off Loops' own methods, so
@@ -113,7 +114,11 @@ func (l *Loops) tcp() (*gnet.Client, error) {
 	return cli, nil
 }
 
-// Stop closes every connection and stops the loops.
+// Stop closes every connection as a well-behaved client does, and stops
+// the loops: a WebSocket says Close (1000) and TLS close_notify, each then
+// waits a little for the peer to close first (stopStreams); TCP ends with
+// a FIN, written after anything still queued (gnet closes what it still
+// holds when it stops). close.go says why a FIN and not a reset.
 func (l *Loops) Stop() error {
 	l.stopUDP()
 	l.stopStreams()
@@ -143,6 +148,7 @@ type Conn struct {
 	gso     bool       // its batches may segment (SetGSO, and the kernel can)
 	mu      sync.Mutex // orders direct and queued TCP writes
 	closed  atomic.Bool
+	abort   atomic.Bool // TCP: close with a reset (Abort), set in OnClose
 }
 
 // connState is what a gnet connection carries as its context.
@@ -161,12 +167,8 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 		return l.dialStream(network, local, remote, tag)
 	case "tcp":
 		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
+		// No SO_LINGER: Close ends with a FIN, Abort with a reset (close.go).
 		nc, err = d.DialContext(context.Background(), "tcp", remote)
-		if err == nil {
-			// Close with a reset: 10^4 connections left in TIME-WAIT make the
-			// next run's connect() crawl through the ephemeral ports.
-			_ = nc.(*net.TCPConn).SetLinger(0)
-		}
 	default:
 		return nil, fmt.Errorf("netio: unknown network %q", network)
 	}
@@ -256,8 +258,13 @@ func (c *Conn) Send(b []byte) error {
 // Dial's caller has even stored it.
 func (c *Conn) Closed() bool { return c.closed.Load() }
 
-// Close closes a TCP connection (OnClosed follows). UDP sockets close
-// with Loops.Stop, after the loop reading them has ended.
+// Close ends a TCP, TLS, WS or WSS connection in order, as a
+// well-behaved client does (close.go): TCP with a FIN after anything
+// queued; TLS with close_notify, WS and WSS with a Close frame (1000),
+// each then waiting a little for the peer to close first. It returns at
+// once: Send fails from now on, and OnClosed follows once the connection
+// is gone (ErrClosed). UDP sockets close with Loops.Stop, after the loop
+// reading them has ended.
 func (c *Conn) Close() error {
 	if !c.tcp {
 		return errUDPClose // UDP sockets live as long as their Loops
@@ -266,7 +273,29 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	if c.st != nil {
-		return c.st.nc.Close() // the reader ends and reports it
+		c.st.requestClose() // the reader says goodbye, ends and reports it
+		return nil
+	}
+	return c.gc.Close()
+}
+
+// Abort drops the connection with a reset (RST), saying nothing first: a
+// device that vanishes or reboots. The peer learns at once, and no
+// TIME-WAIT or unsent data holds the local port, so the NAP may
+// reconnect from it right away. OnClosed follows. An orderly Close under
+// way becomes an abort.
+func (c *Conn) Abort() error {
+	if !c.tcp {
+		return errUDPClose
+	}
+	c.abort.Store(true)
+	if c.st != nil {
+		c.closed.Store(true)
+		c.st.abort()
+		return nil
+	}
+	if c.closed.Swap(true) {
+		return nil // OnClose, still to run, sees c.abort
 	}
 	return c.gc.Close()
 }
@@ -304,6 +333,11 @@ func (e *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 func (e *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	st, _ := gc.Context().(*connState)
 	if st != nil {
+		if st.c.abort.Load() {
+			// Here, on the loop, the descriptor is still this socket's:
+			// gnet closes it right after.
+			_ = unix.SetsockoptLinger(gc.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		}
 		st.c.closed.Store(true)
 		e.l.recv.OnClosed(st.c.tag, err)
 	}

@@ -54,6 +54,9 @@ func TestPingPong(t *testing.T) {
 				ws.Cipher(payload, h.Mask, 0)
 				_ = ws.WriteFrame(c, ws.NewPongFrame(payload))
 			}
+			if h.OpCode == ws.OpClose {
+				return // and close first, as a server does
+			}
 		}
 	})
 	r := &pongRecv{streamRecv: newStreamRecv(), pongs: make(chan any, 4)}

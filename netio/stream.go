@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -108,6 +109,9 @@ type stream struct {
 	hdr    [ws.MaxHeaderSize]byte
 	reader bytes.Reader
 	idle   [idleRead]byte // what an idle connection waits with
+	// closing is how far the connection is in closing (close.go):
+	// streamOpen, closeAsked, closeSaid, peerClosed or aborted.
+	closing atomic.Int32
 }
 
 // ErrWSSubprotocol is a WebSocket upgrade whose answer did not select the
@@ -130,7 +134,6 @@ func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, 
 	if err != nil {
 		return nil, err
 	}
-	_ = raw.(*net.TCPConn).SetLinger(0) // as plain TCP: no TIME-WAIT pile-up
 	start := time.Now()
 	deadline, _ := ctx.Deadline()
 	_ = raw.SetDeadline(deadline)
@@ -205,6 +208,7 @@ func (l *Loops) track(c *Conn) bool {
 		l.streams = make(map[*Conn]struct{})
 	}
 	l.streams[c] = struct{}{}
+	l.readers.Add(1) // done when its reader has ended and reported it
 	return true
 }
 
@@ -214,7 +218,10 @@ func (l *Loops) untrack(c *Conn) {
 	l.streamMu.Unlock()
 }
 
-// stopStreams closes every tls, ws and wss connection.
+// stopStreams closes every tls, ws and wss connection in order (Close),
+// all at once, and waits for them to be gone and reported: stopWait at
+// most, then what is left is closed outright (a FIN; TLS without
+// close_notify).
 func (l *Loops) stopStreams() {
 	l.streamMu.Lock()
 	l.streamsStopped = true
@@ -226,6 +233,13 @@ func (l *Loops) stopStreams() {
 	for _, c := range cs {
 		_ = c.Close()
 	}
+	if waitGroup(&l.readers, stopWait) {
+		return
+	}
+	for _, c := range cs {
+		c.st.hangUp()
+	}
+	waitGroup(&l.readers, time.Second)
 }
 
 // An idle connection waits in Read with the stream's own idle array, and
@@ -263,11 +277,16 @@ func (st *stream) release() {
 	st.buf = st.idle[:0]
 }
 
-// readStream delivers what a connection receives until it ends.
+// readStream delivers what a connection receives until it ends, and
+// carries out its closing (close.go).
 func (l *Loops) readStream(c *Conn) {
+	defer l.readers.Done()
 	st := c.st
 	timed, _ := l.recv.(TimedReceiver)
 	deliver := func(msg []byte) {
+		if st.closing.Load() != streamOpen {
+			return // a goodbye was said or heard: nothing more is delivered
+		}
 		if timed != nil {
 			timed.OnMessageAt(c.tag, msg, time.Time{}, c.remote)
 		} else {
@@ -293,6 +312,13 @@ func (l *Loops) readStream(c *Conn) {
 		if ferr != nil {
 			err = ferr
 		}
+		if err == errWSClosed {
+			// The peer said Close and heard it back: it closes the TCP
+			// connection next (RFC 6455 §7.1.1).
+			c.closed.Store(true)
+			_ = st.nc.SetReadDeadline(time.Now().Add(closeWait))
+			err = nil
+		}
 		if err != nil {
 			break
 		}
@@ -302,9 +328,12 @@ func (l *Loops) readStream(c *Conn) {
 		var n int
 		n, err = st.nc.Read(st.buf[len(st.buf):cap(st.buf)])
 		st.buf = st.buf[:len(st.buf)+n]
+		if err != nil {
+			err = st.readEnded(c, err)
+		}
 	}
 	c.closed.Store(true)
-	_ = st.nc.Close()
+	err = st.finish(err)
 	st.release()
 	l.untrack(c)
 	l.recv.OnClosed(c.tag, err)
@@ -365,11 +394,21 @@ func (st *stream) frames(c *Conn, deliver func([]byte)) (int, error) {
 		}
 		switch h.OpCode {
 		case ws.OpPing:
-			_ = c.writeFrame(ws.OpPong, payload)
+			if st.closing.Load() == streamOpen {
+				_ = c.writeFrame(ws.OpPong, payload)
+			}
 		case ws.OpPong:
 			pong(c)
 		case ws.OpClose:
-			_ = c.writeFrame(ws.OpClose, nil)
+			if !st.closing.CompareAndSwap(streamOpen, peerClosed) && !st.closing.CompareAndSwap(closeAsked, peerClosed) {
+				continue // the answer to our Close (or a repeat)
+			}
+			// Echo it, with its status code (RFC 6455 §5.5.1).
+			var status []byte
+			if len(payload) >= 2 {
+				status = payload[:2]
+			}
+			_ = c.writeFrame(ws.OpClose, status)
 			return used, errWSClosed
 		case ws.OpText, ws.OpBinary, ws.OpContinuation:
 			if h.Fin && len(st.frame) == 0 {
@@ -418,7 +457,8 @@ func (c *Conn) writeStream(b []byte) error {
 	_ = c.st.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.st.nc.Write(b)
 	if err != nil {
-		_ = c.Close()
+		// Given up: a FIN would wait behind what the peer does not take.
+		_ = c.Abort()
 	}
 	return err
 }

@@ -334,7 +334,10 @@ func TestStreamLostAndStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-conns
+	go func(c net.Conn) { // until Stop's close_notify, then close first
+		_, _ = io.Copy(io.Discard, c)
+		c.Close()
+	}(<-conns)
 	l.Stop()
 	select {
 	case <-r.closed:
@@ -390,7 +393,16 @@ func TestStreamReadSizes(t *testing.T) {
 					}
 					time.Sleep(10 * time.Millisecond) // one read each
 				}
-				_, _ = io.Copy(io.Discard, c)
+				if network == "tls" {
+					_, _ = io.Copy(io.Discard, c) // until close_notify
+					return
+				}
+				for { // until a Close frame
+					f, err := ws.ReadFrame(c)
+					if err != nil || f.Header.OpCode == ws.OpClose {
+						return
+					}
+				}
 			})
 			l, r := startStreams(t, StreamOptions{TLS: &tls.Config{RootCAs: pool}})
 			c, err := l.Dial(network, netip.AddrPort{}, addr, nil)

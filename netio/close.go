@@ -1,0 +1,188 @@
+package netio
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// How connections end.
+//
+// Conn.Close and Loops.Stop close as a well-behaved client does. A
+// registrar logs a reset, or a WebSocket dropped without a Close frame, as
+// an error (Kamailio: two ERROR lines per connection), and a run that ends
+// 10^4 connections that way floods its log.
+//   - TCP: a FIN, after anything still queued (no SO_LINGER).
+//   - TLS: close_notify, then the FIN once the peer has closed too, or
+//     after closeWait.
+//   - WS, WSS: a Close frame (1000), then the FIN once the peer has closed
+//     the TCP connection (RFC 6455 §7.1.1: the server closes first), or
+//     after closeWait. A peer's Close is echoed with its status, and its
+//     FIN awaited the same way.
+//
+// Conn.Abort resets (SO_LINGER 0): a device that vanishes or reboots says
+// nothing, and a reset is the nearest a socket comes to that. A write the
+// peer does not take within writeTimeout aborts too: a FIN would wait
+// behind the bytes it does not read.
+//
+// TIME-WAIT. Whoever sends the first FIN keeps the connection's 4-tuple in
+// TIME-WAIT for 60 s. On TLS and WebSocket the peer closes first when it
+// answers the goodbye, so TIME-WAIT is its own. On TCP, SIP has no
+// goodbye: regstorm closes first and keeps 10^4 TIME-WAIT sockets after a
+// 10^4-NAP run. A run ended with resets once made the next run crawl
+// (bench/RESULTS.md): bind(0) searched the ephemeral ports past those
+// sockets. Dials now leave the port to connect() (IP_BIND_ADDRESS_NO_PORT,
+// reuseAddr). connect() only needs a unique 4-tuple, so a TIME-WAIT socket
+// toward the target just costs it one more port; bench/RESULTS.md has the
+// measurement of two such runs in a row. A NAP that reconnects from its
+// port right after an orderly Close toward the same target finds its
+// 4-tuple in TIME-WAIT, connect() fails, and the NAP takes any port (see
+// reuseAddr). That is why a closing that is followed by reconnecting, as a
+// reboot is, should use Abort.
+
+// closeWait bounds the wait for the peer to close after a goodbye (a
+// WebSocket Close, a TLS close_notify): then regstorm closes first.
+const closeWait = 2 * time.Second
+
+// stopWait bounds Stop's wait for the streams to close in order: a
+// goodbye's write (writeTimeout), then closeWait.
+const stopWait = writeTimeout + closeWait
+
+// A stream's closing, in stream.closing.
+const (
+	streamOpen int32 = iota
+	closeAsked       // Close was called: the reader is to say goodbye
+	closeSaid        // goodbye said: waiting for the peer to close
+	peerClosed       // the peer said Close (WebSocket) and heard it back
+	aborted          // reset
+)
+
+// wsNormalClose is the body of the Close frame regstorm sends.
+var wsNormalClose = ws.NewCloseFrameBody(ws.StatusNormalClosure, "")
+
+// aLongTimeAgo is a deadline already past: it wakes a blocked Read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// requestClose asks the reader to close in order: its Read returns at
+// once, and it says goodbye (readEnded). The reader owns the closing, so
+// that Close returns at once and a goodbye never meets the reader's own
+// writes (pongs) half-way.
+func (st *stream) requestClose() {
+	if st.closing.CompareAndSwap(streamOpen, closeAsked) {
+		_ = st.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// raw is the TCP connection under the stream.
+func (st *stream) raw() net.Conn {
+	if tc, ok := st.nc.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return st.nc
+}
+
+// abort resets the connection; the reader ends.
+func (st *stream) abort() {
+	st.closing.Store(aborted)
+	raw := st.raw()
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = raw.Close()
+}
+
+// hangUp closes the TCP connection now, with a FIN: a peer that did not
+// answer the goodbye in time (Stop).
+func (st *stream) hangUp() { _ = st.raw().Close() }
+
+// goodbye says the closing word: a WebSocket Close frame, or TLS's
+// close_notify (the write side stays open for a WSS Close's TLS record,
+// and the TCP FIN waits for the peer's). A goodbye that cannot be written
+// aborts.
+func (st *stream) goodbye(c *Conn) {
+	if st.ws {
+		_ = c.writeFrame(ws.OpClose, wsNormalClose) // aborts if it fails
+		return
+	}
+	if tc, ok := st.nc.(*tls.Conn); ok {
+		if err := tc.CloseWrite(); err != nil { // bounded by crypto/tls: 5 s
+			_ = c.Abort()
+		}
+	}
+}
+
+// readEnded: the reader's Read failed with err. While closing, that is
+// a step of the closing: Close's wake-up (say goodbye, then read on for
+// the peer's answer), or the peer's close, which on TLS is close_notify
+// first and the FIN after. It returns nil to read on, else why the
+// reading ends.
+func (st *stream) readEnded(c *Conn, err error) error {
+	switch st.closing.Load() {
+	case closeAsked:
+		if errors.Is(err, os.ErrDeadlineExceeded) && st.closing.CompareAndSwap(closeAsked, closeSaid) {
+			st.goodbye(c)
+			_ = st.nc.SetReadDeadline(time.Now().Add(closeWait))
+			return nil
+		}
+	case closeSaid, peerClosed:
+		if tc, ok := st.nc.(*tls.Conn); ok && err == io.EOF {
+			return drain(tc.NetConn()) // the peer's close_notify: its FIN next
+		}
+	}
+	return err
+}
+
+// drain reads and drops what comes until the connection ends or its read
+// deadline passes.
+func drain(c net.Conn) error {
+	var b [64]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			return err
+		}
+	}
+}
+
+// finish closes what is left of the connection once its reader ends,
+// and says what to report: ErrClosed for a closing of regstorm's own,
+// errWSClosed for the peer's Close, else why the reading ended.
+func (st *stream) finish(err error) error {
+	why := err
+	switch st.closing.Load() {
+	case aborted:
+		return ErrClosed // already reset
+	case closeAsked, closeSaid:
+		why = ErrClosed
+	case peerClosed:
+		why = errWSClosed
+	}
+	if err == io.EOF && st.closing.Load() != streamOpen {
+		_ = st.raw().Close() // the peer closed after the goodbyes: nothing is left to say
+	} else {
+		_ = st.nc.Close() // TLS: close_notify first, unless already sent
+	}
+	return why
+}
+
+// waitGroup waits for wg at most d; true if it is done.
+func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
