@@ -166,9 +166,8 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 	case "tls", "ws", "wss":
 		return l.dialStream(network, local, remote, tag)
 	case "tcp":
-		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
 		// No SO_LINGER: Close ends with a FIN, Abort with a reset (close.go).
-		nc, err = d.DialContext(context.Background(), "tcp", remote)
+		nc, err = dialTCP(context.Background(), local, remote)
 	default:
 		return nil, fmt.Errorf("netio: unknown network %q", network)
 	}
@@ -192,14 +191,15 @@ func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag an
 }
 
 // reuseAddr lets a reconnect bind the port its closed connection had
-// (the peer may still hold that one in TIME-WAIT). It also sets
-// IP_BIND_ADDRESS_NO_PORT, so that a bind to port 0 leaves the choice of
-// the port to connect(): bind(0) looks for a port no socket is bound to,
-// a search that grows with the sockets already bound (10^4 per-nap
-// connections spent 30 % of the tester's CPU in it, bench/RESULTS.md),
-// while connect() only needs the 4-tuple to be unique. An explicit port
-// is unaffected; a kernel without the option (before 4.2) binds as
-// before.
+// (the peer may still hold that one in TIME-WAIT, or regstorm: a port
+// bound explicitly may take over a TIME-WAIT 4-tuple), and dialTCP bind
+// the ports it picks. It also sets IP_BIND_ADDRESS_NO_PORT, so that a
+// bind to port 0 (dialTCP's last resort) leaves the choice of the port to
+// connect(): bind(0) looks for a port no socket is bound to, a search
+// that grows with the sockets already bound (10^4 per-nap connections
+// spent 30 % of the tester's CPU in it, bench/RESULTS.md), while
+// connect() only needs the 4-tuple to be unique. An explicit port is
+// unaffected; a kernel without the option (before 4.2) binds as before.
 func reuseAddr(_, _ string, rc syscall.RawConn) error {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {

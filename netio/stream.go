@@ -129,8 +129,7 @@ func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.HandshakeTimeout)
 	defer cancel()
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
-	raw, err := d.DialContext(ctx, "tcp", remote)
+	raw, err := dialTCP(ctx, local, remote)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,116 @@
+package netio
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// dialTCP connects a TCP connection (tcp, and under tls, ws and wss) from
+// local. From port 0 it picks the port itself, at random in the kernel's
+// ephemeral range, and binds it (SO_REUSEADDR, reuseAddr); a port that
+// cannot be had (EADDRINUSE: bound by another socket; EADDRNOTAVAIL: its
+// 4-tuple toward remote is taken) is followed by another, and after
+// portTries by connect()'s own choice.
+//
+// Why not leave the port to connect() (IP_BIND_ADDRESS_NO_PORT): a
+// connection that regstorm closed first (close.go: every TCP one at the
+// end of a run) stays 60 s in TIME-WAIT, and connect() skips every port
+// whose 4-tuple toward remote such a socket holds, probing them one by
+// one, unless the target is on loopback (net.ipv4.tcp_tw_reuse 2, the
+// default). A port bound explicitly may take over a TIME-WAIT 4-tuple
+// (the kernel checks the timestamps, as for a reconnect from the same
+// port). With 10^4 sockets in TIME-WAIT toward one non-loopback address,
+// 10^4 connects took 13 s from port 0, 0.73 s with ports picked here
+// (12 291 tries); bench/RESULTS.md, 2026-12-07.
+func dialTCP(ctx context.Context, local netip.AddrPort, remote string) (net.Conn, error) {
+	if r := portRange(); local.Port() == 0 && r.lo != 0 {
+		for range portTries {
+			p := r.pick()
+			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(local.Addr(), p)), Control: reuseAddr}
+			c, err := d.DialContext(ctx, "tcp", remote)
+			if err == nil || !(errors.Is(err, unix.EADDRINUSE) || errors.Is(err, unix.EADDRNOTAVAIL)) {
+				return c, err
+			}
+		}
+	}
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
+	return d.DialContext(ctx, "tcp", remote)
+}
+
+// portTries bounds the ports a dial from port 0 tries before it leaves
+// the choice to connect(): even with three quarters of the range taken
+// toward the target, 32 tries all fail one time in 10^4.
+const portTries = 32
+
+// ports is the kernel's ephemeral range, less its reserved ports; lo 0:
+// none to pick from.
+type ports struct {
+	lo, hi   uint16
+	reserved map[uint16]bool
+}
+
+// pick is a port of the range, at random, not reserved.
+func (r *ports) pick() uint16 {
+	for {
+		p := r.lo + uint16(rand.IntN(int(r.hi-r.lo)+1))
+		if !r.reserved[p] {
+			return p
+		}
+	}
+}
+
+// portRange reads net.ipv4.ip_local_port_range and ip_local_reserved_ports
+// once (they apply to IPv6 too); 32768–60999 if unreadable.
+var portRange = sync.OnceValue(func() *ports {
+	r := &ports{lo: 32768, hi: 60999}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			lo, err1 := strconv.ParseUint(f[0], 10, 16)
+			hi, err2 := strconv.ParseUint(f[1], 10, 16)
+			if err1 == nil && err2 == nil && 0 < lo && lo <= hi {
+				r.lo, r.hi = uint16(lo), uint16(hi)
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_reserved_ports"); err == nil {
+		r.reserved = parseReserved(strings.TrimSpace(string(b)), r.lo, r.hi)
+	}
+	if len(r.reserved) > int(r.hi-r.lo) {
+		r.lo = 0 // all of it reserved: leave the port to connect()
+	}
+	return r
+})
+
+// parseReserved reads a list like "8080,9000-9100": the ports of it
+// within lo–hi.
+func parseReserved(s string, lo, hi uint16) map[uint16]bool {
+	var m map[uint16]bool
+	for _, part := range strings.Split(s, ",") {
+		a, b, ok := strings.Cut(strings.TrimSpace(part), "-")
+		from, err1 := strconv.ParseUint(a, 10, 16)
+		to := from
+		var err2 error
+		if ok {
+			to, err2 = strconv.ParseUint(b, 10, 16)
+		}
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		for p := max(from, uint64(lo)); p <= min(to, uint64(hi)); p++ {
+			if m == nil {
+				m = make(map[uint16]bool)
+			}
+			m[uint16(p)] = true
+		}
+	}
+	return m
+}
