@@ -16,8 +16,8 @@ import (
 //
 // Conn.Close and Loops.Stop close as a well-behaved client does. A
 // registrar logs a reset, or a WebSocket dropped without a Close frame, as
-// an error (Kamailio: two ERROR lines per connection), and a run that ends
-// 10^4 connections that way floods its log.
+// an error (Kamailio: two ERROR lines per TCP or WS connection), and a run
+// that ends 10^4 connections that way floods its log.
 //   - TCP: a FIN, after anything still queued (no SO_LINGER).
 //   - TLS: close_notify, then the FIN once the peer has closed too, or
 //     after closeWait.
@@ -33,18 +33,19 @@ import (
 //
 // TIME-WAIT. Whoever sends the first FIN keeps the connection's 4-tuple in
 // TIME-WAIT for 60 s. On TLS and WebSocket the peer closes first when it
-// answers the goodbye, so TIME-WAIT is its own. On TCP, SIP has no
-// goodbye: regstorm closes first and keeps 10^4 TIME-WAIT sockets after a
-// 10^4-NAP run. A run ended with resets once made the next run crawl
-// (bench/RESULTS.md): bind(0) searched the ephemeral ports past those
-// sockets. Dials now leave the port to connect() (IP_BIND_ADDRESS_NO_PORT,
-// reuseAddr). connect() only needs a unique 4-tuple, so a TIME-WAIT socket
-// toward the target just costs it one more port; bench/RESULTS.md has the
-// measurement of two such runs in a row. A NAP that reconnects from its
-// port right after an orderly Close toward the same target finds its
-// 4-tuple in TIME-WAIT, connect() fails, and the NAP takes any port (see
-// reuseAddr). That is why a closing that is followed by reconnecting, as a
-// reboot is, should use Abort.
+// answers the goodbye (Kamailio does), so TIME-WAIT is its own. On TCP,
+// SIP has no goodbye: regstorm closes first and keeps 10^4 TIME-WAIT
+// sockets after a 10^4-NAP per-nap run. Left to connect() (port 0 and
+// IP_BIND_ADDRESS_NO_PORT), the next run's ports would crawl past them:
+// connect() takes a TIME-WAIT 4-tuple over only on loopback (with the
+// default net.ipv4.tcp_tw_reuse 2), so toward a registrar elsewhere a
+// second 10^4-NAP run right after a first one connected 5 320 NAPs in its
+// 5 s, its system CPU spent probing ports. dialTCP therefore picks and
+// binds the port itself, and an explicitly bound port may take a
+// TIME-WAIT 4-tuple over (as a reconnect from the same port does): three
+// such runs in a row each registered all 10^4 in 2.0–2.9 s
+// (bench/RESULTS.md, 2026-12-07). So the FIN no longer slows the next
+// run, and a reset is kept only for what it stands for.
 
 // closeWait bounds the wait for the peer to close after a goodbye (a
 // WebSocket Close, a TLS close_notify): then regstorm closes first.
