@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,8 +44,28 @@ func dialTCP(ctx context.Context, local netip.AddrPort, remote string) (net.Conn
 		}
 	}
 	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
-	return d.DialContext(ctx, "tcp", remote)
+	c, err := d.DialContext(ctx, "tcp", remote)
+	// A reconnect from the port of a connection just closed in order,
+	// toward a peer that has not closed its side (frozen, or slow): the
+	// old socket keeps the 4-tuple for some ms more (FIN-WAIT-2; 27 ms on
+	// loopback), until the kernel turns it into a TIME-WAIT socket, which
+	// a bound port may take over. Failing at once, the caller would take
+	// another port, and the NAP's Contact would change.
+	for wait := 5 * time.Millisecond; err != nil && local.Port() != 0 && errors.Is(err, unix.EADDRNOTAVAIL) && wait <= sameportWait; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		c, err = d.DialContext(ctx, "tcp", remote)
+	}
+	return c, err
 }
+
+// sameportWait is the longest of the waits (5, 10, … ms; 315 ms in all)
+// before a reconnect from a port whose 4-tuple is still taken gives up,
+// and its caller takes another port.
+const sameportWait = 160 * time.Millisecond
 
 // portTries bounds the ports a dial from port 0 tries before it leaves
 // the choice to connect(): even with three quarters of the range taken

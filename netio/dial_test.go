@@ -151,3 +151,44 @@ func TestParseReservedPorts(t *testing.T) {
 		}
 	}
 }
+
+// A reconnect from the port of a connection that regstorm has just
+// closed in order, toward a peer that has not closed its side (frozen, or
+// slow), gets the port: the old socket gives up the 4-tuple once the
+// peer's kernel has acknowledged the FIN, and dialTCP waits for that
+// rather than failing at once (its caller would then take another port,
+// and the NAP's Contact would change).
+func TestDialReconnectsFromAPortJustClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // never closed here: a peer that does not answer the FIN
+		}
+	}()
+	defer func() {
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	c, err := dialTCP(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	<-time.After(50 * time.Millisecond) // accepted
+	c.Close()
+	again, err := dialTCP(context.Background(), local, ln.Addr().String())
+	if err != nil {
+		t.Fatalf("reconnect from %v right after a FIN: %v", local, err)
+	}
+	again.Close()
+}
