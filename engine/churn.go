@@ -66,7 +66,7 @@ func (e *Engine) churn(now time.Duration) time.Duration {
 				l.d.Vanish(i)
 				if l.conns != nil && !l.udp {
 					if c := l.conns[i]; c != nil && !c.Closed() {
-						_ = c.Close() // the device's connection dies with it
+						_ = c.Abort() // the device's connection dies with it: no goodbye
 					}
 				}
 			} else {

@@ -85,7 +85,7 @@ func (l *lane) flowDead(i uint32) {
 		}
 		sc.pinged = sc.pinged[:0]
 	}
-	_ = c.Close() // OnClosed follows: the lost-connection rule
+	_ = c.Abort() // a dead flow: no goodbye to wait for; OnClosed follows, the lost-connection rule
 }
 
 // flowGone: NAP i's flow ended (its connection closed, or it left for

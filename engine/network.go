@@ -28,10 +28,13 @@ type Network interface {
 	Stop() error
 }
 
-// Conn is one socket or connection of a lane.
+// Conn is one socket or connection of a lane. Close ends a stream in
+// order (a FIN, a TLS close_notify, a WebSocket Close); Abort drops it with
+// a reset and no goodbye, as a device that vanishes or reboots does.
 type Conn interface {
 	Send(b []byte) error
 	Close() error
+	Abort() error
 	Closed() bool
 	LocalAddr() netip.AddrPort
 }

@@ -143,7 +143,7 @@ func (l *lane) reboot(i uint32) bool {
 			}
 			l.rebooting[i] = true
 			l.d.Disconnected(i)
-			_ = c.Close() // onClosed reboots it
+			_ = c.Abort() // a rebooting device says no goodbye; onClosed reboots it
 			return true
 		}
 		l.d.Disconnected(i)

@@ -330,6 +330,9 @@ func (c *simConn) Close() error {
 	return nil
 }
 
+// Abort is Close: the simulated network has no FIN to tell from a reset.
+func (c *simConn) Abort() error { return c.Close() }
+
 // Ping is a CRLF keep-alive: the pong comes back after a round trip from
 // a live target that answers pings.
 func (c *simConn) Ping() error {
