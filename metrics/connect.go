@@ -1,38 +1,29 @@
 package metrics
 
+import "github.com/regstorm/regstorm/netio"
+
 // ConnectReason is why a connection (TCP, TLS, WS, WSS) could not be
-// made, in words a user can act on. netio sorts a dial's error into one.
-type ConnectReason uint8
+// made: netio's Reason, which sorts a dial's error into one and names it
+// (the summary's keys, the Prometheus labels).
+type ConnectReason = netio.Reason
 
 const (
-	ReasonOther         ConnectReason = iota
-	ReasonRefused                     // nothing listens there (RST)
-	ReasonTimeout                     // no answer to the connect or the handshake in time
-	ReasonUnreachable                 // no route
-	ReasonLocalAddress                // the local address or port cannot be used
-	ReasonClosed                      // the peer closed or reset during the handshake
-	ReasonCertUntrusted               // the certificate chain does not lead to a trusted root
-	ReasonCertName                    // the certificate does not name the host asked for (SNI)
-	ReasonCertInvalid                 // expired, not yet valid, or not for server authentication
-	ReasonTLSAlert                    // the peer refused the handshake with an alert (e.g. our client certificate)
-	ReasonTLS                         // any other TLS handshake failure
-	ReasonWSStatus                    // the WebSocket upgrade was answered with another status than 101
-	ReasonWSSubprotocol               // the WebSocket peer did not select the sip subprotocol
-	ReasonWS                          // any other WebSocket upgrade failure
-	NumReasons
+	ReasonOther         = netio.ReasonOther
+	ReasonRefused       = netio.ReasonRefused
+	ReasonTimeout       = netio.ReasonTimeout
+	ReasonUnreachable   = netio.ReasonUnreachable
+	ReasonLocalAddress  = netio.ReasonLocalAddress
+	ReasonClosed        = netio.ReasonClosed
+	ReasonCertUntrusted = netio.ReasonCertUntrusted
+	ReasonCertName      = netio.ReasonCertName
+	ReasonCertInvalid   = netio.ReasonCertInvalid
+	ReasonTLSAlert      = netio.ReasonTLSAlert
+	ReasonTLS           = netio.ReasonTLS
+	ReasonWSStatus      = netio.ReasonWSStatus
+	ReasonWSSubprotocol = netio.ReasonWSSubprotocol
+	ReasonWS            = netio.ReasonWS
+	NumReasons          = netio.NumReasons
 )
-
-var reasonNames = [NumReasons]string{
-	"other", "refused", "timeout", "unreachable", "local-address", "closed",
-	"cert-untrusted", "cert-name", "cert-invalid", "tls-alert", "tls", "ws-status", "ws-subprotocol", "ws",
-}
-
-func (r ConnectReason) String() string {
-	if r < NumReasons {
-		return reasonNames[r]
-	}
-	return "other"
-}
 
 // Handshakes counts the TLS handshakes of tls and wss connections, and
 // the failed connects of every stream transport by reason.

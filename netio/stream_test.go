@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-
-	"github.com/regstorm/regstorm/metrics"
 )
 
 // testCert makes a CA-less self-signed certificate for the given names,
@@ -192,19 +190,19 @@ func TestStreamDialFailureReasons(t *testing.T) {
 	cases := []struct {
 		name, network, addr string
 		o                   StreamOptions
-		want                metrics.ConnectReason
+		want                Reason
 	}{
-		{"untrusted certificate", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{cert}}), StreamOptions{}, metrics.ReasonCertUntrusted},
-		{"wrong name (SNI)", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{other}}), StreamOptions{TLS: &tls.Config{RootCAs: otherPool}}, metrics.ReasonCertName},
+		{"untrusted certificate", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{cert}}), StreamOptions{}, ReasonCertUntrusted},
+		{"wrong name (SNI)", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{other}}), StreamOptions{TLS: &tls.Config{RootCAs: otherPool}}, ReasonCertName},
 		{"client certificate required", "tls", tlsPeer(&tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA, MaxVersion: tls.VersionTLS12}),
-			StreamOptions{TLS: &tls.Config{RootCAs: pool}}, metrics.ReasonTLSAlert},
-		{"closed during the handshake", "tls", closer, StreamOptions{TLS: &tls.Config{RootCAs: pool}}, metrics.ReasonClosed},
-		{"silent during the handshake", "tls", silent, StreamOptions{TLS: &tls.Config{RootCAs: pool}, HandshakeTimeout: 200 * time.Millisecond}, metrics.ReasonTimeout},
-		{"nothing listening", "tls", deadAddr, StreamOptions{}, metrics.ReasonRefused},
-		{"no sip subprotocol", "ws", wsPeer(ws.Upgrader{}), StreamOptions{}, metrics.ReasonWSSubprotocol},
+			StreamOptions{TLS: &tls.Config{RootCAs: pool}}, ReasonTLSAlert},
+		{"closed during the handshake", "tls", closer, StreamOptions{TLS: &tls.Config{RootCAs: pool}}, ReasonClosed},
+		{"silent during the handshake", "tls", silent, StreamOptions{TLS: &tls.Config{RootCAs: pool}, HandshakeTimeout: 200 * time.Millisecond}, ReasonTimeout},
+		{"nothing listening", "tls", deadAddr, StreamOptions{}, ReasonRefused},
+		{"no sip subprotocol", "ws", wsPeer(ws.Upgrader{}), StreamOptions{}, ReasonWSSubprotocol},
 		{"upgrade refused", "ws", wsPeer(ws.Upgrader{OnRequest: func([]byte) error {
 			return ws.RejectConnectionError(ws.RejectionStatus(403))
-		}}), StreamOptions{}, metrics.ReasonWSStatus},
+		}}), StreamOptions{}, ReasonWSStatus},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
