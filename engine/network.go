@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/regstorm/regstorm/netio"
@@ -89,6 +91,7 @@ func newNetio(r Receiver, tcpLoops int, tick time.Duration, gso bool, streams ne
 	if err != nil {
 		return nil, err
 	}
+	l.SetLogger(stderrLog)
 	l.SetQuantum(tick)
 	l.SetGSO(gso)
 	l.SetStreamOptions(streams)
@@ -118,3 +121,7 @@ func (n *netioNetwork) SetStep(step func() time.Duration) { n.l.SetStep(step) }
 func (n *netioNetwork) Wake()                             { n.l.Wake() }
 func (n *netioNetwork) Stop() error                       { return n.l.Stop() }
 func (n *netioNetwork) newBatch(c Conn) batcher           { return netio.NewBatch(c.(*netio.Conn)) }
+
+// stderrLog is where netio's errors (gnet's) go: stderr, as
+// "regstorm: gnet: ...".
+func stderrLog(f string, a ...any) { fmt.Fprintf(os.Stderr, "regstorm: "+f+"\n", a...) }

@@ -48,6 +48,7 @@ type Loops struct {
 	udp    *udpLoop // UDP sockets, read outside gnet (see udp.go)
 	tcpN   int      // gnet event loops to start
 	tcpMu  sync.Mutex
+	logf   Logf         // gnet's errors (SetLogger)
 	cli    *gnet.Client // nil until a TCP connection is dialled
 	events gnetEvents
 
@@ -66,23 +67,47 @@ type gnetEvents struct {
 	l *Loops
 }
 
+// Logf is where netio reports what it cannot return as an error: gnet's
+// own errors, from its event loops. The program decides where that goes;
+// nil drops it.
+type Logf func(format string, args ...any)
+
 // quiet is a gnet logger that keeps stdout clean for JSON output and
-// reports only errors, on stderr.
-type quiet struct{}
+// passes only errors on, to logf, as "gnet: ...".
+type quiet struct{ logf Logf }
 
 func (quiet) Debugf(string, ...any) {}
 func (quiet) Infof(string, ...any)  {}
 func (quiet) Warnf(string, ...any)  {}
-func (quiet) Errorf(f string, a ...any) {
-	fmt.Fprintf(os.Stderr, "regstorm: gnet: "+f+"\n", a...)
-}
-func (quiet) Fatalf(f string, a ...any) {
-	fmt.Fprintf(os.Stderr, "regstorm: gnet: "+f+"\n", a...)
-	os.Exit(1)
+func (q quiet) Errorf(f string, a ...any) {
+	if q.logf != nil {
+		q.logf("gnet: "+f, a...)
+	}
 }
 
-// QuietLogger is the option every gnet engine of regstorm uses.
-func QuietLogger() gnet.Option { return gnet.WithLogger(quiet{}) }
+// Fatalf is an error like any other: a library does not end the program
+// (gnet calls it on kqueue systems only, and its package logger, not this).
+func (q quiet) Fatalf(f string, a ...any) { q.Errorf(f, a...) }
+
+// GnetLogger is the option every gnet engine of regstorm uses: gnet's
+// errors go to logf (nil: dropped), the rest is not said.
+func GnetLogger(logf Logf) gnet.Option { return gnet.WithLogger(quiet{logf}) }
+
+// QuietLogger is GnetLogger writing to stderr as "regstorm: gnet: ...".
+//
+// Deprecated: the registrar's, until it passes a Logf of its own to
+// GnetLogger; the last of netio that writes to stderr.
+func QuietLogger() gnet.Option {
+	return GnetLogger(func(f string, a ...any) { fmt.Fprintf(os.Stderr, "regstorm: "+f+"\n", a...) })
+}
+
+// SetLogger says where gnet's errors go (GnetLogger); set before the first
+// TCP dial. Without it they are dropped.
+func (l *Loops) SetLogger(logf Logf) {
+	l.tcpMu.Lock()
+	l.logf = logf
+	l.tcpMu.Unlock()
+}
 
 // Start makes the network delivering to recv: the UDP loop thread now,
 // and tcpLoops gnet event loops (0: one per core) once TCP is used.
@@ -102,7 +127,7 @@ func (l *Loops) tcp() (*gnet.Client, error) {
 	if l.cli != nil {
 		return l.cli, nil
 	}
-	cli, err := gnet.NewClient(&l.events, gnet.WithMulticore(true), gnet.WithNumEventLoop(l.tcpN), QuietLogger(), gnet.WithLogLevel(logging.ErrorLevel),
+	cli, err := gnet.NewClient(&l.events, gnet.WithMulticore(true), gnet.WithNumEventLoop(l.tcpN), GnetLogger(l.logf), gnet.WithLogLevel(logging.ErrorLevel),
 		gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20), gnet.WithTCPNoDelay(gnet.TCPNoDelay))
 	if err != nil {
 		return nil, err
