@@ -435,7 +435,7 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 		}
 	}
 	for k := 0; k < nLanes; k++ {
-		l := &lane{e: e, co: co, idx: uint32(k), rec: metrics.NewRecorder(), network: spec.NAP.Transport.String(),
+		l := &lane{e: e, co: co, idx: uint32(k), rec: metrics.NewRecorder(), network: spec.NAP.Transport,
 			target: spec.Target, udp: spec.NAP.Transport == sipwire.UDP, localIPs: spec.LocalIPs, id: co.spec.Identity}
 		l.dir = &directory{id: &l.id, group: gr.serial, domain: []byte(co.spec.Identity.Domain), ruri: []byte(co.spec.Identity.RequestURI)}
 		if len(l.dir.ruri) == 0 && len(co.spec.Identity.Users) == 0 {
@@ -468,7 +468,7 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 			}
 			if co.spec.NAP.Transport == sipwire.UDP {
 				sc := l.sh[0]
-				c, err := e.net.Dial("udp", sc.local, co.spec.Target, sc)
+				c, err := e.net.Dial(sipwire.UDP, sc.local, co.spec.Target, sc)
 				if err != nil {
 					return nil, &ConfigError{Group: gr.name, Field: "target", Msg: err.Error()}
 				}

@@ -29,14 +29,15 @@ type lane struct {
 	idx uint32 // in the cohort
 	// Fixed for the cohort's life (a change is a move to a new cohort), so
 	// goroutines may read them without the loop's cohort state.
-	network, target string
-	udp             bool
-	localIPs        *netio.AddrPool
-	id              identity.Identity // the lane's copy: a reload updates it under the lock
-	d               *nap.Driver
-	rec             *metrics.Recorder
-	dir             *directory
-	msg             sipwire.Msg
+	network  sipwire.Transport
+	target   string
+	udp      bool
+	localIPs *netio.AddrPool
+	id       identity.Identity // the lane's copy: a reload updates it under the lock
+	d        *nap.Driver
+	rec      *metrics.Recorder
+	dir      *directory
+	msg      sipwire.Msg
 
 	lag   []uint32 // µs the current transaction left after it was due
 	paced []bool   // the NAP holds a pacing window slot (its first attempt, or its stop)
@@ -521,7 +522,7 @@ func (l *lane) localOfConn(c Conn) netip.AddrPort {
 
 // traceMessage hands one message to the tap.
 func (l *lane) traceMessage(sent bool, nap int64, local, remote netip.AddrPort, data []byte) {
-	l.tmsg = trace.Message{At: l.e.wallClock(l.e.clock.Now()), Sent: sent, Transport: l.network, Local: local,
+	l.tmsg = trace.Message{At: l.e.wallClock(l.e.clock.Now()), Sent: sent, Transport: l.network.String(), Local: local,
 		Remote: remote, Group: l.co.g.name, NAP: nap, Data: data}
 	l.tap.Message(&l.tmsg)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/netio"
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 // Network is the engine's one contract with every transport:
@@ -23,8 +24,8 @@ import (
 // step, gnet runs TCP. Tests use a simulated one, so the whole engine runs
 // in simulated time.
 type Network interface {
-	Dial(network string, local netip.AddrPort, remote string, tag any) (Conn, error)
-	DialAsync(network string, local netip.AddrPort, remote string, tag any, done func(Conn, error))
+	Dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error)
+	DialAsync(t sipwire.Transport, local netip.AddrPort, remote string, tag any, done func(Conn, error))
 	SetStep(step func() time.Duration)
 	Wake()
 	Stop() error
@@ -98,8 +99,8 @@ func newNetio(r Receiver, tcpLoops int, tick time.Duration, gso bool, streams ne
 	return &netioNetwork{l: l, dials: make(chan struct{}, 64)}, nil
 }
 
-func (n *netioNetwork) Dial(network string, local netip.AddrPort, remote string, tag any) (Conn, error) {
-	c, err := n.l.Dial(network, local, remote, tag)
+func (n *netioNetwork) Dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
+	c, err := n.l.Dial(t, local, remote, tag)
 	if err != nil {
 		return nil, err // not a typed nil in an interface
 	}
@@ -108,10 +109,10 @@ func (n *netioNetwork) Dial(network string, local netip.AddrPort, remote string,
 
 // DialAsync dials on a goroutine of its own (a connect blocks), at most 64
 // at a time.
-func (n *netioNetwork) DialAsync(network string, local netip.AddrPort, remote string, tag any, done func(Conn, error)) {
+func (n *netioNetwork) DialAsync(t sipwire.Transport, local netip.AddrPort, remote string, tag any, done func(Conn, error)) {
 	go func() {
 		n.dials <- struct{}{}
-		c, err := n.Dial(network, local, remote, tag)
+		c, err := n.Dial(t, local, remote, tag)
 		<-n.dials
 		done(c, err)
 	}()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/nap"
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 // The ramp and the stops: when NAPs start and un-REGISTER, paced by a
@@ -62,7 +63,7 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 		l.placeNAP(i) // its first start: the first target of its order
 	}
 	if l.conns != nil && l.udp && l.conns[i] == nil {
-		c, err := e.net.Dial("udp", netip.AddrPortFrom(e.localAddr(l.localIPs, co.groupIndex(l.idx, i)), 0), l.target, &napTag{l: l, i: i})
+		c, err := e.net.Dial(sipwire.UDP, netip.AddrPortFrom(e.localAddr(l.localIPs, co.groupIndex(l.idx, i)), 0), l.target, &napTag{l: l, i: i})
 		if err == nil {
 			l.conns[i] = c
 		}

@@ -196,9 +196,9 @@ type simConn struct {
 	closed    bool
 }
 
-func (n *simNet) newConn(network, remote string, tag any) *simConn {
+func (n *simNet) newConn(t sipwire.Transport, remote string, tag any) *simConn {
 	n.port++
-	return &simConn{n: n, target: remote, transport: network, tag: tag, local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.port)}
+	return &simConn{n: n, target: remote, transport: t.String(), tag: tag, local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.port)}
 }
 
 // fromPort makes c's local port the one asked for, as a bind to it would
@@ -210,11 +210,11 @@ func fromPort(c *simConn, local netip.AddrPort) *simConn {
 	return c
 }
 
-func (n *simNet) Dial(network string, _ netip.AddrPort, remote string, tag any) (Conn, error) {
+func (n *simNet) Dial(network sipwire.Transport, _ netip.AddrPort, remote string, tag any) (Conn, error) {
 	return n.newConn(network, remote, tag), nil
 }
 
-func (n *simNet) DialAsync(network string, local netip.AddrPort, remote string, tag any, done func(Conn, error)) {
+func (n *simNet) DialAsync(network sipwire.Transport, local netip.AddrPort, remote string, tag any, done func(Conn, error)) {
 	if n.dead[remote] { // refused: an RST after one round trip
 		n.at(n.clock.Now()+2*n.oneWay, func() { done(nil, errRefused) })
 		return

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/sipwire"
 	"github.com/regstorm/regstorm/trace"
 )
 
@@ -98,7 +99,7 @@ func TestSendFailuresCounted(t *testing.T) {
 
 type failingNet struct{ *simNet }
 
-func (f failingNet) Dial(network string, local netip.AddrPort, remote string, tag any) (Conn, error) {
+func (f failingNet) Dial(network sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
 	c, err := f.simNet.Dial(network, local, remote, tag)
 	if err != nil {
 		return nil, err

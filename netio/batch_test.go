@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 type sink struct{}
@@ -64,7 +66,7 @@ func batchTo(t *testing.T, gso bool) (*Batch, net.PacketConn) {
 	if !gso {
 		loops.SetGSO(false)
 	}
-	c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
+	c, err := loops.Dial(sipwire.UDP, netip.AddrPort{}, srv.LocalAddr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func TestCloseIsOrderly(t *testing.T) {
 				events := make(chan string, 4)
 				addr := closingPeer(t, network, srv, events)
 				l, r := startStreams(t, StreamOptions{TLS: &tls.Config{RootCAs: pool}})
-				c, err := l.Dial(network, netip.AddrPort{}, addr, nil)
+				c, err := l.Dial(transport(network), netip.AddrPort{}, addr, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

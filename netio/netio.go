@@ -181,20 +181,20 @@ type connState struct {
 	c *Conn
 }
 
-// Dial opens a connected socket from local (port 0: any) to remote.
-func (l *Loops) Dial(network string, local netip.AddrPort, remote string, tag any) (*Conn, error) {
+// Dial opens a socket of transport t from local (port 0: any) to remote.
+func (l *Loops) Dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (*Conn, error) {
 	var nc net.Conn
 	var err error
-	switch network {
-	case "udp":
+	switch t {
+	case sipwire.UDP:
 		return l.dialUDP(local, remote, tag)
-	case "tls", "ws", "wss":
-		return l.dialStream(network, local, remote, tag)
-	case "tcp":
+	case sipwire.TLS, sipwire.WS, sipwire.WSS:
+		return l.dialStream(t, local, remote, tag)
+	case sipwire.TCP:
 		// No SO_LINGER: Close ends with a FIN, Abort with a reset (close.go).
 		nc, err = dialTCP(context.Background(), local, remote)
 	default:
-		return nil, fmt.Errorf("netio: unknown network %q", network)
+		return nil, fmt.Errorf("netio: unknown transport %d", t)
 	}
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 type pongRecv struct {
@@ -67,7 +69,7 @@ func TestPingPong(t *testing.T) {
 	defer l.Stop()
 	l.SetStreamOptions(StreamOptions{TLS: &tls.Config{RootCAs: pool}})
 	for _, tc := range []struct{ network, addr string }{{"tls", crlf}, {"ws", wsPeer}} {
-		c, err := l.Dial(tc.network, netip.AddrPort{}, tc.addr, tc.network)
+		c, err := l.Dial(transport(tc.network), netip.AddrPort{}, tc.addr, tc.network)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +86,7 @@ func TestPingPong(t *testing.T) {
 		}
 		c.Close()
 	}
-	u, err := l.Dial("udp", netip.AddrPort{}, crlf, nil)
+	u, err := l.Dial(sipwire.UDP, netip.AddrPort{}, crlf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

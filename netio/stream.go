@@ -120,7 +120,7 @@ var ErrWSSubprotocol = errors.New("netio: websocket peer did not select the sip 
 
 // dialStream connects, secures and upgrades; on success the connection's
 // reading goroutine is running.
-func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, tag any) (*Conn, error) {
+func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (*Conn, error) {
 	l.streamMu.Lock()
 	o := l.streamOpts
 	l.streamMu.Unlock()
@@ -136,10 +136,10 @@ func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, 
 	start := time.Now()
 	deadline, _ := ctx.Deadline()
 	_ = raw.SetDeadline(deadline)
-	st := &stream{nc: raw, ws: network == "ws" || network == "wss"}
+	st := &stream{nc: raw, ws: t == sipwire.WS || t == sipwire.WSS}
 	var hs Handshake
 	host, _, _ := net.SplitHostPort(remote)
-	if network == "tls" || network == "wss" {
+	if t.Secure() {
 		tc := tls.Client(raw, l.tlsConfig(o, host, tag))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
@@ -150,7 +150,7 @@ func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, 
 		st.nc = tc
 	}
 	if st.ws {
-		if err := st.upgrade(network, remote, o); err != nil {
+		if err := st.upgrade(t, remote, o); err != nil {
 			st.nc.Close()
 			return nil, err
 		}
@@ -169,11 +169,8 @@ func (l *Loops) dialStream(network string, local netip.AddrPort, remote string, 
 }
 
 // upgrade makes the connection a WebSocket carrying SIP (RFC 7118).
-func (st *stream) upgrade(network, remote string, o StreamOptions) error {
-	scheme := "ws"
-	if network == "wss" {
-		scheme = "wss"
-	}
+func (st *stream) upgrade(t sipwire.Transport, remote string, o StreamOptions) error {
+	scheme := t.String() // "ws" or "wss"
 	host := o.WSHost
 	if host == "" {
 		host = remote

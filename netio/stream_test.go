@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 // testCert makes a CA-less self-signed certificate for the given names,
@@ -145,7 +147,7 @@ func TestTLSExchangeAndResumption(t *testing.T) {
 		l, r := startStreams(t, StreamOptions{TLS: &tls.Config{RootCAs: pool, MinVersion: version, MaxVersion: version},
 			Sessions: func(any) tls.ClientSessionCache { return cache }})
 		for round, resumed := range []bool{false, true} {
-			c, err := l.Dial("tls", netip.AddrPort{}, addr, nil)
+			c, err := l.Dial(sipwire.TLS, netip.AddrPort{}, addr, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,7 +209,7 @@ func TestStreamDialFailureReasons(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			l, _ := startStreams(t, tc.o)
-			c, err := l.Dial(tc.network, netip.AddrPort{}, tc.addr, nil)
+			c, err := l.Dial(transport(tc.network), netip.AddrPort{}, tc.addr, nil)
 			if err == nil {
 				c.Close()
 				t.Fatal("dial succeeded")
@@ -279,7 +281,7 @@ func TestWebSocketExchange(t *testing.T) {
 			protos := make(chan string, 4)
 			addr := wsSIPPeer(t, srv, protos)
 			l, r := startStreams(t, StreamOptions{TLS: &tls.Config{RootCAs: pool}})
-			c, err := l.Dial(network, netip.AddrPort{}, addr, nil)
+			c, err := l.Dial(transport(network), netip.AddrPort{}, addr, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -315,7 +317,7 @@ func TestStreamLostAndStopped(t *testing.T) {
 		}
 	})
 	l, r := startStreams(t, StreamOptions{TLS: &tls.Config{RootCAs: pool}})
-	a, err := l.Dial("tls", netip.AddrPort{}, addr, "a")
+	a, err := l.Dial(sipwire.TLS, netip.AddrPort{}, addr, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +330,7 @@ func TestStreamLostAndStopped(t *testing.T) {
 	if !a.Closed() || a.Send([]byte(sipMsg)) == nil {
 		t.Fatal("a lost connection still sends")
 	}
-	b, err := l.Dial("tls", netip.AddrPort{}, addr, "b")
+	b, err := l.Dial(sipwire.TLS, netip.AddrPort{}, addr, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +347,7 @@ func TestStreamLostAndStopped(t *testing.T) {
 	if !b.Closed() {
 		t.Fatal("b open after Stop")
 	}
-	if _, err := l.Dial("tls", netip.AddrPort{}, addr, "c"); !errors.Is(err, ErrClosed) {
+	if _, err := l.Dial(sipwire.TLS, netip.AddrPort{}, addr, "c"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("dial after Stop: %v", err)
 	}
 }
@@ -403,7 +405,7 @@ func TestStreamReadSizes(t *testing.T) {
 				}
 			})
 			l, r := startStreams(t, StreamOptions{TLS: &tls.Config{RootCAs: pool}})
-			c, err := l.Dial(network, netip.AddrPort{}, addr, nil)
+			c, err := l.Dial(transport(network), netip.AddrPort{}, addr, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -419,4 +421,13 @@ func TestStreamReadSizes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// transport is the transport named in a test's table.
+func transport(name string) sipwire.Transport {
+	t, ok := sipwire.ParseTransport(name)
+	if !ok {
+		panic("no transport " + name)
+	}
+	return t
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 // TestIdleStreamMemory measures what one idle tls or wss connection costs
@@ -63,6 +65,10 @@ func TestIdleStreamMemory(t *testing.T) {
 		Sessions: func(tag any) tls.ClientSessionCache { return &caches[tag.(int)] },
 	})
 
+	tr, ok := sipwire.ParseTransport(transport)
+	if !ok {
+		t.Fatalf("REGSTORM_MEM_TRANSPORT: no transport %q", transport)
+	}
 	before := memNow()
 	conns := make([]*Conn, n)
 	sem := make(chan struct{}, 64)
@@ -72,7 +78,7 @@ func TestIdleStreamMemory(t *testing.T) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := l.Dial(transport, netip.MustParseAddrPort("127.0.0.1:0"), target, i)
+			c, err := l.Dial(tr, netip.MustParseAddrPort("127.0.0.1:0"), target, i)
 			if err != nil {
 				t.Error(err)
 				return

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 type collect struct {
@@ -43,7 +45,7 @@ func TestUDPSocketSurvivesPortUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer loops.Stop()
-	c, err := loops.Dial("udp", netip.AddrPort{}, addr, nil)
+	c, err := loops.Dial(sipwire.UDP, netip.AddrPort{}, addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func TestStopClosesUDPSockets(t *testing.T) {
 	}
 	var conns []*Conn
 	for i := 0; i < 10; i++ {
-		c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
+		c, err := loops.Dial(sipwire.UDP, netip.AddrPort{}, srv.LocalAddr().String(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +113,7 @@ func TestStopClosesUDPSockets(t *testing.T) {
 			t.Errorf("conn %d still open after Stop", i)
 		}
 	}
-	if _, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil); err == nil {
+	if _, err := loops.Dial(sipwire.UDP, netip.AddrPort{}, srv.LocalAddr().String(), nil); err == nil {
 		t.Error("Dial after Stop succeeded")
 	}
 }
@@ -146,7 +148,7 @@ func TestQuantumDeliversKernelArrivalTimes(t *testing.T) {
 	}
 	defer loops.Stop()
 	loops.SetQuantum(50 * time.Millisecond)
-	c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
+	c, err := loops.Dial(sipwire.UDP, netip.AddrPort{}, srv.LocalAddr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +205,7 @@ func TestUDPAnswerFromAnotherAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer loops.Stop()
-	c, err := loops.Dial("udp", netip.AddrPort{}, srv.LocalAddr().String(), nil)
+	c, err := loops.Dial(sipwire.UDP, netip.AddrPort{}, srv.LocalAddr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +250,7 @@ func TestUDPSendToAnotherTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer loops.Stop()
-	c, err := loops.Dial("udp", netip.AddrPort{}, a.LocalAddr().String(), nil)
+	c, err := loops.Dial(sipwire.UDP, netip.AddrPort{}, a.LocalAddr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
