@@ -473,9 +473,7 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 					return nil, &ConfigError{Group: gr.name, Field: "target", Msg: err.Error()}
 				}
 				sc.conn, sc.local = c, c.LocalAddr()
-				if b, ok := e.net.(batching); ok {
-					l.batch = b.newBatch(c)
-				}
+				l.batch = c.NewBatch()
 			}
 		}
 		// Room for the lane's share of the NAPs now, once: growing one NAP

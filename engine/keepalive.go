@@ -13,10 +13,6 @@ import (
 // that the lost-connection rule reconnects and registers again; a UDP NAP
 // registers again at once).
 
-// pinger is a connection that can send a keep-alive ping (netio's
-// streams).
-type pinger interface{ Ping() error }
-
 func (l *lane) keeper() {
 	o := &l.e.o
 	if o.Keepalive == nap.KeepaliveOff {
@@ -34,11 +30,10 @@ func (l *lane) keeper() {
 // Ping is nap.Pinger: a CRLF (or WebSocket) ping on NAP i's connection.
 func (l *lane) Ping(i uint32) bool {
 	c := l.connFor(i)
-	p, ok := c.(pinger)
-	if !ok || c.Closed() {
+	if c == nil || c.Closed() {
 		return false
 	}
-	if p.Ping() != nil {
+	if c.Ping() != nil {
 		return false
 	}
 	if l.conns == nil { // a shared connection: its pong names no NAP
@@ -97,7 +92,7 @@ func (l *lane) flowGone(i uint32) {
 	}
 }
 
-// OnPong takes a pong from the network (netio.PongReceiver).
+// OnPong takes a pong from the network (netio.Receiver).
 func (e *Engine) OnPong(tag any) {
 	if e.closing.Load() {
 		return

@@ -478,8 +478,8 @@ func (l *lane) answer(tag any, msg []byte, from netip.AddrPort) {
 		l.traceMessage(true, -1, l.localOfConn(c), from, out)
 	}
 	var err error
-	if d, isDatagram := c.(datagramTo); isDatagram && l.udp && from.IsValid() {
-		err = d.SendTo(out, from)
+	if l.udp && from.IsValid() {
+		err = c.SendTo(out, from)
 	} else {
 		err = c.Send(out)
 	}
@@ -495,9 +495,7 @@ func (l *lane) socketDrops() (n int64) {
 		return 0
 	}
 	add := func(c Conn) {
-		if d, ok := c.(interface{ Drops() int64 }); ok {
-			n += d.Drops()
-		}
+		n += c.Drops()
 	}
 	for _, sc := range l.sh {
 		if sc.conn != nil {

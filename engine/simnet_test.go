@@ -11,6 +11,7 @@ import (
 	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
+	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/scheduler"
 	"github.com/regstorm/regstorm/sipwire"
@@ -346,13 +347,16 @@ func (c *simConn) Ping() error {
 	}
 	n.at(n.clock.Now()+2*n.oneWay, func() {
 		if !c.closed {
-			n.recv.(interface{ OnPong(any) }).OnPong(c.tag)
+			n.recv.OnPong(c.tag)
 		}
 	})
 	return nil
 }
-func (c *simConn) Closed() bool              { return c.closed }
-func (c *simConn) LocalAddr() netip.AddrPort { return c.local }
+func (c *simConn) Closed() bool               { return c.closed }
+func (c *simConn) Drops() int64               { return 0 }
+func (c *simConn) NewBatch() netio.Batcher    { return nil } // sends one by one
+func (c *simConn) Handshake() netio.Handshake { return netio.Handshake{} }
+func (c *simConn) LocalAddr() netip.AddrPort  { return c.local }
 
 // simGroup is a group of n NAPs at target, seed timers.
 func simGroup(name string, n int, target string) Group {

@@ -56,17 +56,11 @@ func (e *Engine) sessionFor(tag any) tls.ClientSessionCache {
 	return nil
 }
 
-// handshaken is a connection that says how it was made (netio's tls, ws
-// and wss connections).
-type handshaken interface{ Handshake() netio.Handshake }
-
 // connMade counts a connection made, with its handshake.
 func (l *lane) connMade(c Conn) {
 	l.rec.Connects++
-	if h, ok := c.(handshaken); ok {
-		if hs := h.Handshake(); hs.Took > 0 {
-			l.rec.HandshakeDone(hs.Took, hs.TLS, hs.Resumed)
-		}
+	if hs := c.Handshake(); hs.Took > 0 {
+		l.rec.HandshakeDone(hs.Took, hs.TLS, hs.Resumed)
 	}
 }
 

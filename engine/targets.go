@@ -118,22 +118,10 @@ func (l *lane) addrOf(t uint8) string {
 	return l.ts.addrs[t]
 }
 
-// datagramTo is a socket that can send elsewhere than where it was
-// dialled (netio's UDP sockets, the simulated network's).
-type datagramTo interface {
-	SendTo(b []byte, to netip.AddrPort) error
-}
-
 // sendTo sends a datagram to target t from c.
 func (l *lane) sendTo(c Conn, msg []byte, t uint8) error {
-	d, ok := c.(datagramTo)
-	if !ok {
-		return errNoSendTo
-	}
-	return d.SendTo(msg, l.ts.aps[t])
+	return c.SendTo(msg, l.ts.aps[t])
 }
-
-var errNoSendTo = fmt.Errorf("engine: this socket sends to its target only")
 
 // placeNAP gives NAP i, about to start, the first target of its order.
 func (l *lane) placeNAP(i uint32) {

@@ -15,8 +15,9 @@ import (
 
 type sink struct{}
 
-func (sink) OnMessage(any, []byte) {}
-func (sink) OnClosed(any, error)   {}
+func (sink) OnMessageAt(any, []byte, time.Time, netip.AddrPort) {}
+func (sink) OnClosed(any, error)                                {}
+func (sink) OnPong(any)                                         {}
 
 func TestBatchSendsEveryDatagramInOrder(t *testing.T) {
 	b, srv := batchTo(t, true)
@@ -70,7 +71,7 @@ func batchTo(t *testing.T, gso bool) (*Batch, net.PacketConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewBatch(c), srv
+	return newBatch(c.(*socket)), srv
 }
 
 // readAll reads n datagrams from srv.

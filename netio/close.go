@@ -106,7 +106,7 @@ func (st *stream) hangUp() { _ = st.raw().Close() }
 // close_notify (the write side stays open for a WSS Close's TLS record,
 // and the TCP FIN waits for the peer's). A goodbye that cannot be written
 // aborts.
-func (st *stream) goodbye(c *Conn) {
+func (st *stream) goodbye(c *socket) {
 	if st.ws {
 		_ = c.writeFrame(ws.OpClose, wsNormalClose) // aborts if it fails
 		return
@@ -123,7 +123,7 @@ func (st *stream) goodbye(c *Conn) {
 // the peer's answer), or the peer's close, which on TLS is close_notify
 // first and the FIN after. It returns nil to read on, else why the
 // reading ends.
-func (st *stream) readEnded(c *Conn, err error) error {
+func (st *stream) readEnded(c *socket, err error) error {
 	switch st.closing.Load() {
 	case closeAsked:
 		if errors.Is(err, os.ErrDeadlineExceeded) && st.closing.CompareAndSwap(closeAsked, closeSaid) {

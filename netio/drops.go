@@ -18,7 +18,7 @@ const (
 // because its receive buffer was full: answers regstorm did not read in
 // time, its own loss, not the network's or the registrar's. 0 for a
 // stream connection (TCP does not drop) and where the kernel cannot say.
-func (c *Conn) Drops() int64 {
+func (c *socket) Drops() int64 {
 	if c.tcp || c.closed.Load() {
 		return 0
 	}

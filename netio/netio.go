@@ -28,18 +28,6 @@ import (
 	"github.com/regstorm/regstorm/sipwire"
 )
 
-// Receiver gets what arrives, on a gnet event loop (TCP) or the UDP loop's
-// thread: calls for different sockets may run at the same time.
-// msg is valid only during the call.
-type Receiver interface {
-	// OnMessage delivers one datagram (UDP) or one framed message (TCP) that
-	// arrived on a connection opened with tag.
-	OnMessage(tag any, msg []byte)
-	// OnClosed reports a TCP connection lost (or closed because its stream
-	// could not be framed).
-	OnClosed(tag any, err error)
-}
-
 // Loops is the network of a run: one epoll loop thread for the UDP
 // sockets, which also runs the owner's step (SetStep), and gnet client
 // event loops for TCP, started with the first TCP connection.
@@ -48,14 +36,15 @@ type Loops struct {
 	udp    *udpLoop // UDP sockets, read outside gnet (see udp.go)
 	tcpN   int      // gnet event loops to start
 	tcpMu  sync.Mutex
-	logf   Logf         // gnet's errors (SetLogger)
-	cli    *gnet.Client // nil until a TCP connection is dialled
+	logf   Logf          // gnet's errors (SetLogger)
+	cli    *gnet.Client  // nil until a TCP connection is dialled
+	dials  chan struct{} // bounds the DialAsync dials in progress
 	events gnetEvents
 
 	streamMu       sync.Mutex // guards the fields below
 	streamOpts     StreamOptions
 	streamCfgs     map[string]*tls.Config // per host, for dials without a session cache
-	streams        map[*Conn]struct{}     // open tls, ws and wss connections
+	streams        map[*socket]struct{}   // open tls, ws and wss connections
 	streamsStopped bool
 	readers        sync.WaitGroup // the tracked streams' reading goroutines
 }
@@ -112,7 +101,7 @@ func (l *Loops) SetLogger(logf Logf) {
 // Start makes the network delivering to recv: the UDP loop thread now,
 // and tcpLoops gnet event loops (0: one per core) once TCP is used.
 func Start(recv Receiver, tcpLoops int) (*Loops, error) {
-	l := &Loops{recv: recv, tcpN: tcpLoops}
+	l := &Loops{recv: recv, tcpN: tcpLoops, dials: make(chan struct{}, 64)}
 	l.events.l = l
 	if err := l.startUDP(); err != nil {
 		return nil, err
@@ -155,8 +144,8 @@ func (l *Loops) Stop() error {
 	return l.cli.Stop()
 }
 
-// Conn is one socket to the target.
-type Conn struct {
+// socket is one socket or connection to the target: a Conn of any transport.
+type socket struct {
 	gc     gnet.Conn // TCP
 	st     *stream   // TLS, WS, WSS
 	hs     Handshake // how a tls, ws or wss connection was made
@@ -164,7 +153,7 @@ type Conn struct {
 	fd     int
 	tcp    bool
 	tag    any
-	Local  netip.AddrPort
+	local  netip.AddrPort
 	remote netip.AddrPort // TCP: the peer
 	queued atomic.Int32   // TCP writes handed to the loop and not yet done
 	// UDP: the target, for sendto (the socket is not connected).
@@ -178,11 +167,30 @@ type Conn struct {
 
 // connState is what a gnet connection carries as its context.
 type connState struct {
-	c *Conn
+	c *socket
 }
 
 // Dial opens a socket of transport t from local (port 0: any) to remote.
-func (l *Loops) Dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (*Conn, error) {
+func (l *Loops) Dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
+	c, err := l.dial(t, local, remote, tag)
+	if err != nil {
+		return nil, err // not a typed nil in an interface
+	}
+	return c, nil
+}
+
+// DialAsync dials on a goroutine of its own (a connect blocks), at most 64
+// at a time, and hands the outcome to done there.
+func (l *Loops) DialAsync(t sipwire.Transport, local netip.AddrPort, remote string, tag any, done func(Conn, error)) {
+	go func() {
+		l.dials <- struct{}{}
+		c, err := l.Dial(t, local, remote, tag)
+		<-l.dials
+		done(c, err)
+	}()
+}
+
+func (l *Loops) dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (*socket, error) {
 	var nc net.Conn
 	var err error
 	switch t {
@@ -201,7 +209,7 @@ func (l *Loops) Dial(t sipwire.Transport, local netip.AddrPort, remote string, t
 	}
 	laddr, _ := netip.ParseAddrPort(nc.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
-	c := &Conn{tcp: true, tag: tag, Local: laddr, remote: raddr, recv: l.recv}
+	c := &socket{tcp: true, tag: tag, local: laddr, remote: raddr, recv: l.recv}
 	cli, err := l.tcp()
 	if err != nil {
 		nc.Close()
@@ -237,16 +245,16 @@ func reuseAddr(_, _ string, rc syscall.RawConn) error {
 }
 
 // Handshake says how a tls, ws or wss connection was made.
-func (c *Conn) Handshake() Handshake { return c.hs }
+func (c *socket) Handshake() Handshake { return c.hs }
 
 // LocalAddr is the socket's local address and port.
-func (c *Conn) LocalAddr() netip.AddrPort { return c.Local }
+func (c *socket) LocalAddr() netip.AddrPort { return c.local }
 
 // ErrClosed is returned by Send on a closed connection.
 var ErrClosed = errors.New("netio: connection closed")
 
 // Send writes one message. Safe from any goroutine.
-func (c *Conn) Send(b []byte) error {
+func (c *socket) Send(b []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -281,7 +289,7 @@ func (c *Conn) Send(b []byte) error {
 // Closed tells whether the connection is gone (closed here, or OnClosed
 // already delivered): a TCP connection can be reset by the peer before
 // Dial's caller has even stored it.
-func (c *Conn) Closed() bool { return c.closed.Load() }
+func (c *socket) Closed() bool { return c.closed.Load() }
 
 // Close ends a TCP, TLS, WS or WSS connection in order, as a
 // well-behaved client does (close.go): TCP with a FIN after anything
@@ -290,7 +298,7 @@ func (c *Conn) Closed() bool { return c.closed.Load() }
 // once: Send fails from now on, and OnClosed follows once the connection
 // is gone (ErrClosed). UDP sockets close with Loops.Stop, after the loop
 // reading them has ended.
-func (c *Conn) Close() error {
+func (c *socket) Close() error {
 	if !c.tcp {
 		return errUDPClose // UDP sockets live as long as their Loops
 	}
@@ -309,7 +317,7 @@ func (c *Conn) Close() error {
 // TIME-WAIT or unsent data holds the local port, so the NAP may
 // reconnect from it right away. OnClosed follows. An orderly Close under
 // way becomes an abort.
-func (c *Conn) Abort() error {
+func (c *socket) Abort() error {
 	if !c.tcp {
 		return errUDPClose
 	}
@@ -342,11 +350,7 @@ func (e *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 			return gnet.None
 		}
 		if tok != nil {
-			if timed, ok := l.recv.(TimedReceiver); ok {
-				timed.OnMessageAt(st.c.tag, tok, time.Time{}, st.c.remote)
-			} else {
-				l.recv.OnMessage(st.c.tag, tok)
-			}
+			l.recv.OnMessageAt(st.c.tag, tok, time.Time{}, st.c.remote)
 		} else {
 			st.c.pong() // CRLFs between messages: a keep-alive's pong
 		}

@@ -120,7 +120,7 @@ var ErrWSSubprotocol = errors.New("netio: websocket peer did not select the sip 
 
 // dialStream connects, secures and upgrades; on success the connection's
 // reading goroutine is running.
-func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (*Conn, error) {
+func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (*socket, error) {
 	l.streamMu.Lock()
 	o := l.streamOpts
 	l.streamMu.Unlock()
@@ -159,7 +159,7 @@ func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote str
 	_ = raw.SetDeadline(time.Time{})
 	laddr, _ := netip.ParseAddrPort(raw.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(raw.RemoteAddr().String())
-	c := &Conn{tcp: true, st: st, tag: tag, Local: laddr, remote: raddr, hs: hs, recv: l.recv}
+	c := &socket{tcp: true, st: st, tag: tag, local: laddr, remote: raddr, hs: hs, recv: l.recv}
 	if !l.track(c) {
 		st.nc.Close()
 		return nil, ErrClosed
@@ -194,21 +194,21 @@ func (st *stream) upgrade(t sipwire.Transport, remote string, o StreamOptions) e
 }
 
 // track adds c to the connections Stop closes; false once stopped.
-func (l *Loops) track(c *Conn) bool {
+func (l *Loops) track(c *socket) bool {
 	l.streamMu.Lock()
 	defer l.streamMu.Unlock()
 	if l.streamsStopped {
 		return false
 	}
 	if l.streams == nil {
-		l.streams = make(map[*Conn]struct{})
+		l.streams = make(map[*socket]struct{})
 	}
 	l.streams[c] = struct{}{}
 	l.readers.Add(1) // done when its reader has ended and reported it
 	return true
 }
 
-func (l *Loops) untrack(c *Conn) {
+func (l *Loops) untrack(c *socket) {
 	l.streamMu.Lock()
 	delete(l.streams, c)
 	l.streamMu.Unlock()
@@ -221,7 +221,7 @@ func (l *Loops) untrack(c *Conn) {
 func (l *Loops) stopStreams() {
 	l.streamMu.Lock()
 	l.streamsStopped = true
-	cs := make([]*Conn, 0, len(l.streams))
+	cs := make([]*socket, 0, len(l.streams))
 	for c := range l.streams {
 		cs = append(cs, c)
 	}
@@ -275,19 +275,14 @@ func (st *stream) release() {
 
 // readStream delivers what a connection receives until it ends, and
 // carries out its closing (close.go).
-func (l *Loops) readStream(c *Conn) {
+func (l *Loops) readStream(c *socket) {
 	defer l.readers.Done()
 	st := c.st
-	timed, _ := l.recv.(TimedReceiver)
 	deliver := func(msg []byte) {
 		if st.closing.Load() != streamOpen {
 			return // a goodbye was said or heard: nothing more is delivered
 		}
-		if timed != nil {
-			timed.OnMessageAt(c.tag, msg, time.Time{}, c.remote)
-		} else {
-			l.recv.OnMessage(c.tag, msg)
-		}
+		l.recv.OnMessageAt(c.tag, msg, time.Time{}, c.remote)
 	}
 	var err error
 	for {
@@ -336,7 +331,7 @@ func (l *Loops) readStream(c *Conn) {
 }
 
 // messages frames a TLS byte stream into SIP messages, as TCP's is.
-func (st *stream) messages(c *Conn, deliver func([]byte)) (int, error) {
+func (st *stream) messages(c *socket, deliver func([]byte)) (int, error) {
 	used := 0
 	for {
 		adv, tok, err := sipwire.SplitMessage(st.buf[used:], false)
@@ -360,7 +355,7 @@ var errWSClosed = errors.New("netio: websocket closed by the peer")
 
 // frames takes whole WebSocket frames out of the buffer: one SIP message
 // per data frame (RFC 7118 §5.1), fragments put together; pings answered.
-func (st *stream) frames(c *Conn, deliver func([]byte)) (int, error) {
+func (st *stream) frames(c *socket, deliver func([]byte)) (int, error) {
 	used := 0
 	for {
 		st.reader.Reset(st.buf[used:])
@@ -435,7 +430,7 @@ const writeTimeout = time.Second
 
 // writeFrame sends one masked frame (RFC 6455: a client masks) in one
 // Write, so that a pong from the reader and a send never interleave.
-func (c *Conn) writeFrame(op ws.OpCode, payload []byte) error {
+func (c *socket) writeFrame(op ws.OpCode, payload []byte) error {
 	f := framePool.Get().(*frameBuf)
 	defer framePool.Put(f)
 	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask(), Length: int64(len(payload))}
@@ -449,7 +444,7 @@ func (c *Conn) writeFrame(op ws.OpCode, payload []byte) error {
 	return c.writeStream(f.w.b)
 }
 
-func (c *Conn) writeStream(b []byte) error {
+func (c *socket) writeStream(b []byte) error {
 	_ = c.st.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.st.nc.Write(b)
 	if err != nil {
@@ -460,7 +455,7 @@ func (c *Conn) writeStream(b []byte) error {
 }
 
 // sendStream writes one SIP message.
-func (c *Conn) sendStream(b []byte) error {
+func (c *socket) sendStream(b []byte) error {
 	if c.st.ws {
 		return c.writeFrame(ws.OpText, b)
 	}

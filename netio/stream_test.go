@@ -106,8 +106,11 @@ type streamRecv struct {
 func newStreamRecv() *streamRecv {
 	return &streamRecv{msgs: make(chan string, 16), closed: make(chan error, 16)}
 }
-func (r *streamRecv) OnMessage(_ any, msg []byte) { r.msgs <- string(msg) }
-func (r *streamRecv) OnClosed(_ any, err error)   { r.closed <- err }
+func (r *streamRecv) OnMessageAt(_ any, msg []byte, _ time.Time, _ netip.AddrPort) {
+	r.msgs <- string(msg)
+}
+func (r *streamRecv) OnClosed(_ any, err error) { r.closed <- err }
+func (r *streamRecv) OnPong(any)                {}
 
 func (r *streamRecv) next(t *testing.T) string {
 	t.Helper()

@@ -70,7 +70,7 @@ func TestIdleStreamMemory(t *testing.T) {
 		t.Fatalf("REGSTORM_MEM_TRANSPORT: no transport %q", transport)
 	}
 	before := memNow()
-	conns := make([]*Conn, n)
+	conns := make([]Conn, n)
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -87,7 +87,7 @@ func TestIdleStreamMemory(t *testing.T) {
 			msg := fmt.Sprintf("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/%s %s;rport;branch=z9hG4bKmem%d\r\n"+
 				"Max-Forwards: 70\r\nFrom: <sip:mem%06d@127.0.0.1>;tag=%d\r\nTo: <sip:mem%06d@127.0.0.1>\r\n"+
 				"Call-ID: mem%d\r\nCSeq: 1 REGISTER\r\nContact: <sip:mem%06d@%s;transport=%s>;expires=3600\r\nContent-Length: 0\r\n\r\n",
-				map[string]string{"tls": "TLS", "wss": "WSS"}[transport], c.Local, i, i, i, i, i, i, c.Local, transport)
+				map[string]string{"tls": "TLS", "wss": "WSS"}[transport], c.LocalAddr(), i, i, i, i, i, i, c.LocalAddr(), transport)
 			if err := c.Send([]byte(msg)); err != nil {
 				t.Error(err)
 			}
@@ -142,8 +142,9 @@ func (c *onceCacheSafe) Put(_ string, s *tls.ClientSessionState) { c.p.Store(s) 
 
 type recvFunc func(msg []byte)
 
-func (f recvFunc) OnMessage(_ any, msg []byte) { f(msg) }
-func (f recvFunc) OnClosed(any, error)         {}
+func (f recvFunc) OnMessageAt(_ any, msg []byte, _ time.Time, _ netip.AddrPort) { f(msg) }
+func (f recvFunc) OnClosed(any, error)                                          {}
+func (f recvFunc) OnPong(any)                                                   {}
 
 // memNow is the runtime's memory after a full collection, and the RSS.
 func memNow() map[string]uint64 {

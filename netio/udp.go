@@ -77,14 +77,6 @@ func (rb *recvBufs) arrival(i int) time.Time {
 	return time.Time{}
 }
 
-// TimedReceiver is a Receiver that takes messages with the kernel's
-// arrival time (zero when unknown: with a quantum (SetQuantum) a datagram
-// may wait in the socket, and latency must not include that wait) and
-// the address they came from (a datagram's source, a connection's peer).
-type TimedReceiver interface {
-	OnMessageAt(tag any, msg []byte, arrived time.Time, from netip.AddrPort)
-}
-
 // maxSleep bounds an epoll_wait when no timer is due sooner, so a step
 // function set late or a stop is noticed.
 const maxSleep = 5 * time.Millisecond
@@ -93,7 +85,7 @@ const maxSleep = 5 * time.Millisecond
 type udpLoop struct {
 	epfd, evfd int
 	mu         sync.Mutex
-	conns      map[int32]*Conn
+	conns      map[int32]*socket
 	stopped    bool
 	stop       atomic.Bool
 	done       chan struct{}
@@ -119,7 +111,7 @@ func (l *Loops) startUDP() error {
 		unix.Close(evfd)
 		return err
 	}
-	l.udp = &udpLoop{epfd: epfd, evfd: evfd, conns: map[int32]*Conn{}, done: make(chan struct{})}
+	l.udp = &udpLoop{epfd: epfd, evfd: evfd, conns: map[int32]*socket{}, done: make(chan struct{})}
 	go l.udp.run(l.recv)
 	return nil
 }
@@ -160,7 +152,6 @@ func (u *udpLoop) run(recv Receiver) {
 	defer close(u.done)
 	events := make([]unix.EpollEvent, 256)
 	rb := newRecvBufs()
-	timed, _ := recv.(TimedReceiver)
 	wait := maxSleep
 	var evbuf [8]byte
 	for !u.stop.Load() {
@@ -179,7 +170,7 @@ func (u *udpLoop) run(recv Receiver) {
 			c := u.conns[fd]
 			u.mu.Unlock()
 			if c != nil {
-				u.read(c, rb, recv, timed)
+				u.read(c, rb, recv)
 			}
 		}
 		wait = maxSleep
@@ -212,7 +203,7 @@ func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, unix.Errno
 }
 
 // read delivers what c's socket holds, a recvmmsg at a time.
-func (u *udpLoop) read(c *Conn, rb *recvBufs, recv Receiver, timed TimedReceiver) {
+func (u *udpLoop) read(c *socket, rb *recvBufs, recv Receiver) {
 	for errs := 0; errs < 4; {
 		for i := range rb.msgs {
 			rb.msgs[i].hdr.SetControllen(len(rb.ctrl[i]))
@@ -231,11 +222,7 @@ func (u *udpLoop) read(c *Conn, rb *recvBufs, recv Receiver, timed TimedReceiver
 			continue
 		}
 		for i := 0; i < int(n); i++ {
-			if timed != nil {
-				timed.OnMessageAt(c.tag, rb.bufs[i][:rb.msgs[i].len], rb.arrival(i), rawAddrPort(&rb.from[i]))
-			} else {
-				recv.OnMessage(c.tag, rb.bufs[i][:rb.msgs[i].len])
-			}
+			recv.OnMessageAt(c.tag, rb.bufs[i][:rb.msgs[i].len], rb.arrival(i), rawAddrPort(&rb.from[i]))
 		}
 		if int(n) < recvBatch {
 			return // level-triggered: anything newer is reported again
@@ -243,7 +230,7 @@ func (u *udpLoop) read(c *Conn, rb *recvBufs, recv Receiver, timed TimedReceiver
 	}
 }
 
-func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, error) {
+func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*socket, error) {
 	ra, err := net.ResolveUDPAddr("udp", remote)
 	if err != nil {
 		return nil, err
@@ -257,7 +244,7 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, er
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Conn, error) { unix.Close(fd); return nil, err }
+	fail := func(err error) (*socket, error) { unix.Close(fd); return nil, err }
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) // arrival times (TimedReceiver)
@@ -281,7 +268,7 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*Conn, er
 	if err != nil {
 		return fail(err)
 	}
-	c := &Conn{fd: fd, tag: tag, Local: addrPortOf(sa), gso: !l.udp.noGSO.Load() && gsoAvailable(fd)}
+	c := &socket{fd: fd, tag: tag, local: addrPortOf(sa), gso: !l.udp.noGSO.Load() && gsoAvailable(fd)}
 	c.setPeer(family, rap)
 	u := l.udp
 	u.mu.Lock()
@@ -327,7 +314,7 @@ func (u *udpLoop) routeSource(family int, remote netip.AddrPort) (netip.Addr, er
 
 // setPeer stores the target as a raw socket address, for sendto and
 // sendmmsg without an allocation per datagram.
-func (c *Conn) setPeer(family int, ap netip.AddrPort) {
+func (c *socket) setPeer(family int, ap netip.AddrPort) {
 	c.peerLen = fillRaw(&c.peer, family, ap)
 }
 
@@ -350,7 +337,7 @@ func fillRaw(sa *unix.RawSockaddrInet6, family int, ap netip.AddrPort) uint32 {
 }
 
 // sendTo writes one datagram to the socket's peer.
-func (c *Conn) sendTo(b []byte) error {
+func (c *socket) sendTo(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
@@ -362,16 +349,13 @@ func (c *Conn) sendTo(b []byte) error {
 	return nil
 }
 
-// errNotDatagram: SendTo on a connection.
-var errNotDatagram = errors.New("netio: SendTo on a stream connection")
-
 // SendTo writes one datagram to another address than the socket's
 // target: a NAP that failed over to the next server (RFC 3263 §4.3)
 // keeps its socket, and so its Contact. to must be of the socket's
 // family.
-func (c *Conn) SendTo(b []byte, to netip.AddrPort) error {
+func (c *socket) SendTo(b []byte, to netip.AddrPort) error {
 	if c.tcp {
-		return errNotDatagram
+		return ErrNotDatagram
 	}
 	if c.closed.Load() {
 		return ErrClosed

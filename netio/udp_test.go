@@ -16,7 +16,7 @@ type collect struct {
 	got  chan struct{}
 }
 
-func (c *collect) OnMessage(_ any, msg []byte) {
+func (c *collect) OnMessageAt(_ any, msg []byte, _ time.Time, _ netip.AddrPort) {
 	c.mu.Lock()
 	c.msgs = append(c.msgs, string(msg))
 	c.mu.Unlock()
@@ -26,6 +26,7 @@ func (c *collect) OnMessage(_ any, msg []byte) {
 	}
 }
 func (c *collect) OnClosed(any, error) {}
+func (c *collect) OnPong(any)          {}
 
 // A registrar that goes away makes the kernel answer with ICMP port
 // unreachable, which a connected UDP socket reports as ECONNREFUSED. The
@@ -97,7 +98,7 @@ func TestStopClosesUDPSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns []*Conn
+	var conns []Conn
 	for i := 0; i < 10; i++ {
 		c, err := loops.Dial(sipwire.UDP, netip.AddrPort{}, srv.LocalAddr().String(), nil)
 		if err != nil {
@@ -129,7 +130,7 @@ func (c *timedCollect) OnMessageAt(tag any, msg []byte, at time.Time, from netip
 	c.arrived = append(c.arrived, at)
 	c.from = append(c.from, from)
 	c.mu.Unlock()
-	c.OnMessage(tag, msg)
+	c.collect.OnMessageAt(tag, msg, at, from)
 }
 
 // With a quantum, datagrams wait in the socket until the loop wakes; a
@@ -209,8 +210,8 @@ func TestUDPAnswerFromAnotherAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Local.Addr() != netip.MustParseAddr("127.0.0.1") || c.Local.Port() == 0 {
-		t.Fatalf("local address %v: want 127.0.0.1 and a port (Via and Contact carry it)", c.Local)
+	if c.LocalAddr().Addr() != netip.MustParseAddr("127.0.0.1") || c.LocalAddr().Port() == 0 {
+		t.Fatalf("local address %v: want 127.0.0.1 and a port (Via and Contact carry it)", c.LocalAddr())
 	}
 	if err := c.Send([]byte("REGISTER")); err != nil {
 		t.Fatal(err)
