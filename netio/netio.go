@@ -340,22 +340,19 @@ func (e *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 	if st == nil {
 		return gnet.Close
 	}
-	for {
-		buf, _ := gc.Peek(-1)
-		adv, tok, err := sipwire.SplitMessage(buf, false)
-		if err != nil {
-			return gnet.Close
-		}
-		if adv == 0 {
-			return gnet.None
-		}
-		if tok != nil {
-			l.recv.OnMessageAt(st.c.tag, tok, time.Time{}, st.c.remote)
-		} else {
-			st.c.pong() // CRLFs between messages: a keep-alive's pong
-		}
-		_, _ = gc.Discard(adv)
+	buf, _ := gc.Peek(-1)
+	used, err := Messages(buf, func(msg []byte) bool {
+		l.recv.OnMessageAt(st.c.tag, msg, time.Time{}, st.c.remote)
+		return true
+	}, func(int) bool {
+		st.c.pong() // CRLFs between messages: a keep-alive's pong
+		return true
+	})
+	_, _ = gc.Discard(used)
+	if err != nil {
+		return gnet.Close // the stream cannot be resynchronised
 	}
+	return gnet.None
 }
 
 // OnClose reports a TCP connection gone.

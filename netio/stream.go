@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -106,8 +105,7 @@ type stream struct {
 	buf    []byte  // what arrived and is not yet a whole message or frame
 	pooled *[]byte // buf's first array, when it came from readPool
 	frame  []byte  // ws: a fragmented message being put together
-	hdr    [ws.MaxHeaderSize]byte
-	reader bytes.Reader
+	cutter FrameCutter
 	idle   [idleRead]byte // what an idle connection waits with
 	// closing is how far the connection is in closing (close.go):
 	// streamOpen, closeAsked, closeSaid, peerClosed or aborted.
@@ -332,22 +330,13 @@ func (l *Loops) readStream(c *socket) {
 
 // messages frames a TLS byte stream into SIP messages, as TCP's is.
 func (st *stream) messages(c *socket, deliver func([]byte)) (int, error) {
-	used := 0
-	for {
-		adv, tok, err := sipwire.SplitMessage(st.buf[used:], false)
-		if err != nil {
-			return used, err // the stream cannot be resynchronised
-		}
-		if adv == 0 {
-			return used, nil
-		}
-		if tok != nil {
-			deliver(tok)
-		} else {
-			pong(c)
-		}
-		used += adv
-	}
+	return Messages(st.buf, func(msg []byte) bool {
+		deliver(msg)
+		return true
+	}, func(int) bool {
+		c.pong()
+		return true
+	})
 }
 
 // errWSClosed is a WebSocket close frame from the peer.
@@ -358,31 +347,22 @@ var errWSClosed = errors.New("netio: websocket closed by the peer")
 func (st *stream) frames(c *socket, deliver func([]byte)) (int, error) {
 	used := 0
 	for {
-		st.reader.Reset(st.buf[used:])
-		h, err := ws.ReadHeaderBuffer(&st.reader, st.hdr[:])
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return used, nil // not all here yet
-		}
+		h, payload, n, need, err := st.cutter.Cut(st.buf[used:])
 		if err != nil {
 			return used, err
 		}
-		hlen := len(st.buf) - used - st.reader.Len()
-		if int64(len(st.buf)-used-hlen) < h.Length {
-			if int64(cap(st.buf)) < int64(used+hlen)+h.Length {
+		if n == 0 {
+			if need > 0 && int64(cap(st.buf)) < int64(used)+need {
 				if h.Length > 1<<20 {
-					return used, errors.New("netio: websocket frame over 1 MiB")
+					return used, errFrameTooLarge
 				}
-				grown := make([]byte, len(st.buf), used+hlen+int(h.Length))
+				grown := make([]byte, len(st.buf), used+int(need))
 				copy(grown, st.buf)
 				st.buf = grown
 			}
-			return used, nil
+			return used, nil // not all here yet
 		}
-		payload := st.buf[used+hlen : used+hlen+int(h.Length)]
-		used += hlen + int(h.Length)
-		if h.Masked {
-			ws.Cipher(payload, h.Mask, 0)
-		}
+		used += n
 		switch h.OpCode {
 		case ws.OpPing:
 			if st.closing.Load() == streamOpen {
