@@ -3,11 +3,8 @@ package netio
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,40 +53,6 @@ func (l *Loops) SetStreamOptions(o StreamOptions) {
 	l.streamMu.Unlock()
 }
 
-// tlsConfig is the configuration a dial to host uses: a copy of o.TLS
-// with ServerName set and the session cache of tag. Without a session
-// cache one copy per host serves every connection (a copy per connection
-// cost about 600 bytes per NAP, bench/RESULTS.md, issue 15).
-func (l *Loops) tlsConfig(o StreamOptions, host string, tag any) *tls.Config {
-	cfg := o.TLS
-	if cfg == nil {
-		cfg = &tls.Config{}
-	}
-	if o.Sessions == nil {
-		if cfg.ServerName != "" {
-			return cfg
-		}
-		l.streamMu.Lock()
-		defer l.streamMu.Unlock()
-		if c, ok := l.streamCfgs[host]; ok {
-			return c
-		}
-		if l.streamCfgs == nil {
-			l.streamCfgs = make(map[string]*tls.Config)
-		}
-		c := cfg.Clone()
-		c.ServerName = host
-		l.streamCfgs[host] = c
-		return c
-	}
-	cfg = cfg.Clone()
-	if cfg.ServerName == "" {
-		cfg.ServerName = host
-	}
-	cfg.ClientSessionCache = o.Sessions(tag)
-	return cfg
-}
-
 // Handshake is how a tls, ws or wss connection was made.
 type Handshake struct {
 	Took    time.Duration // from the TCP connection up to ready to carry SIP
@@ -111,10 +74,6 @@ type stream struct {
 	// streamOpen, closeAsked, closeSaid, peerClosed or aborted.
 	closing atomic.Int32
 }
-
-// ErrWSSubprotocol is a WebSocket upgrade whose answer did not select the
-// "sip" subprotocol (RFC 7118 §4.1 requires it).
-var ErrWSSubprotocol = errors.New("netio: websocket peer did not select the sip subprotocol")
 
 // dialStream connects, secures and upgrades; on success the connection's
 // reading goroutine is running.
@@ -164,31 +123,6 @@ func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote str
 	}
 	go l.readStream(c)
 	return c, nil
-}
-
-// upgrade makes the connection a WebSocket carrying SIP (RFC 7118).
-func (st *stream) upgrade(t sipwire.Transport, remote string, o StreamOptions) error {
-	scheme := t.String() // "ws" or "wss"
-	host := o.WSHost
-	if host == "" {
-		host = remote
-	}
-	u := &url.URL{Scheme: scheme, Host: host, Path: o.WSPath}
-	dl := ws.Dialer{Protocols: []string{"sip"}}
-	br, hs, err := dl.Upgrade(st.nc, u)
-	if err != nil {
-		return err
-	}
-	if br != nil { // the peer wrote right after its answer: keep those bytes
-		n := br.Buffered()
-		st.buf = make([]byte, n, max(n, readChunk))
-		_, _ = io.ReadFull(br, st.buf)
-		ws.PutReader(br)
-	}
-	if hs.Protocol != "sip" {
-		return ErrWSSubprotocol
-	}
-	return nil
 }
 
 // track adds c to the connections Stop closes; false once stopped.
@@ -339,90 +273,10 @@ func (st *stream) messages(c *socket, deliver func([]byte)) (int, error) {
 	})
 }
 
-// errWSClosed is a WebSocket close frame from the peer.
-var errWSClosed = errors.New("netio: websocket closed by the peer")
-
-// frames takes whole WebSocket frames out of the buffer: one SIP message
-// per data frame (RFC 7118 §5.1), fragments put together; pings answered.
-func (st *stream) frames(c *socket, deliver func([]byte)) (int, error) {
-	used := 0
-	for {
-		h, payload, n, need, err := st.cutter.Cut(st.buf[used:])
-		if err != nil {
-			return used, err
-		}
-		if n == 0 {
-			if need > 0 && int64(cap(st.buf)) < int64(used)+need {
-				if h.Length > 1<<20 {
-					return used, errFrameTooLarge
-				}
-				grown := make([]byte, len(st.buf), used+int(need))
-				copy(grown, st.buf)
-				st.buf = grown
-			}
-			return used, nil // not all here yet
-		}
-		used += n
-		switch h.OpCode {
-		case ws.OpPing:
-			if st.closing.Load() == streamOpen {
-				_ = c.writeFrame(ws.OpPong, payload)
-			}
-		case ws.OpPong:
-			pong(c)
-		case ws.OpClose:
-			if !st.closing.CompareAndSwap(streamOpen, peerClosed) && !st.closing.CompareAndSwap(closeAsked, peerClosed) {
-				continue // the answer to our Close (or a repeat)
-			}
-			// Echo it, with its status code (RFC 6455 §5.5.1).
-			var status []byte
-			if len(payload) >= 2 {
-				status = payload[:2]
-			}
-			_ = c.writeFrame(ws.OpClose, status)
-			return used, errWSClosed
-		case ws.OpText, ws.OpBinary, ws.OpContinuation:
-			if h.Fin && len(st.frame) == 0 {
-				deliver(payload)
-				continue
-			}
-			st.frame = append(st.frame, payload...)
-			if h.Fin {
-				deliver(st.frame)
-				st.frame = nil
-			}
-		}
-	}
-}
-
-// frameBuf is where a send builds its frame.
-type frameBuf struct {
-	hdr [ws.MaxHeaderSize]byte
-	w   sliceWriter
-}
-
-var framePool = sync.Pool{New: func() any { return &frameBuf{w: sliceWriter{b: make([]byte, 0, 2048)}} }}
-
 // writeTimeout bounds a send to a peer that stopped reading: the
 // connection is then given up (its NAPs reconnect) rather than holding up
 // the engine's loop.
 const writeTimeout = time.Second
-
-// writeFrame sends one masked frame (RFC 6455: a client masks) in one
-// Write, so that a pong from the reader and a send never interleave.
-func (c *socket) writeFrame(op ws.OpCode, payload []byte) error {
-	f := framePool.Get().(*frameBuf)
-	defer framePool.Put(f)
-	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask(), Length: int64(len(payload))}
-	f.w.b = f.w.b[:0]
-	if err := ws.WriteHeaderBuffer(&f.w, h, f.hdr[:]); err != nil {
-		return err
-	}
-	n := len(f.w.b)
-	f.w.b = append(f.w.b, payload...)
-	ws.Cipher(f.w.b[n:], h.Mask, 0)
-	return c.writeStream(f.w.b)
-}
 
 func (c *socket) writeStream(b []byte) error {
 	_ = c.st.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -440,12 +294,4 @@ func (c *socket) sendStream(b []byte) error {
 		return c.writeFrame(ws.OpText, b)
 	}
 	return c.writeStream(b)
-}
-
-// sliceWriter appends to b without allocating.
-type sliceWriter struct{ b []byte }
-
-func (w *sliceWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
 }
