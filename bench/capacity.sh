@@ -39,7 +39,8 @@ PY
 registrar() { "$RS" registrar --listen "127.0.0.1:$PORT" "$@" 2> "$OUT/registrar.log" & REG=$!; sleep 1; }
 kamailio_up() { # extra -A defines
   mkdir -p "$OUT/k"; rm -f "$OUT/k/"*
-  kamailio -f bench/peers/kamailio-ratelimit.cfg -DD -E -Y "$OUT/k" -A "KPORT=$PORT" -A "KCTL=\"unix:$OUT/k/ctl\"" \
+  # -m: shared memory (MB) for a search's bindings (fresh AoRs each trial, left to expire): 64 MB fills at ~50 000
+  kamailio -f bench/peers/kamailio-ratelimit.cfg -DD -E -m 1024 -Y "$OUT/k" -A "KPORT=$PORT" -A "KCTL=\"unix:$OUT/k/ctl\"" \
     -A "KJSONRPC=\"$OUT/k/jsonrpc.sock\"" -A "KRATE=$CAP" "$@" > "$OUT/kamailio.log" 2>&1 & REG=$!; sleep 3
 }
 for sc in $SCENARIOS; do
