@@ -21,244 +21,31 @@ import (
 
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/identity"
+	"github.com/regstorm/regstorm/locate"
 )
 
-// target is a parsed --target URI.
-type target struct {
-	host      string // a name, or an IP address without brackets
-	port      int
-	transport string // from sips: or ;transport=, "" when neither says
-	noPort    bool   // no port given: 5060 here, the transport's default later
-	secure    bool   // sips:
-}
+// target is a parsed --target or --proxy URI.
+type target = locate.URI
 
-// parseTarget reads sip:host[:port][;transport=udp|tcp|tls|ws|wss],
-// sips:host[:port] (TLS, or WSS with ;transport=ws or wss), or
-// host[:port].
-// What it cannot honour it refuses; nothing is silently dropped.
+// parseTarget reads --target (locate.ParseURI).
 func parseTarget(s string) (target, error) { return parseURI("--target", s, false) }
 
 // parseProxy reads an outbound proxy's URI as parseTarget does, ;lr
-// allowed, and gives the Route field's value that names it (always loose
-// routing: RFC 3261 §8.1.2 and §16.12).
+// allowed, and gives the Route field's value that names it.
 func parseProxy(s string) (target, string, error) {
 	t, err := parseURI("--proxy", s, true)
 	if err != nil {
 		return t, "", err
 	}
-	host := t.host
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	scheme, params := "sip:", ";lr"
-	if t.secure {
-		scheme = "sips:"
-	}
-	if t.transport != "" && !(t.secure && t.transport == "tls") {
-		params = ";transport=" + t.transport + params
-	}
-	port := ""
-	if !t.noPort {
-		port = ":" + strconv.Itoa(t.port)
-	}
-	return t, "<" + scheme + host + port + params + ">", nil
+	return t, t.Route(), nil
 }
 
 func parseURI(flag, s string, lr bool) (target, error) {
-	bad := func(format string, a ...any) (target, error) {
-		return target{}, usagef(flag+" %q: "+format, append([]any{s}, a...)...)
+	u, err := locate.ParseURI(s, lr)
+	if err != nil {
+		return target{}, usagef("%s %q: %v", flag, s, err)
 	}
-	rest := strings.TrimSpace(s)
-	secure := false
-	switch lower := strings.ToLower(rest); {
-	case strings.HasPrefix(lower, "sips:"):
-		rest, secure = rest[5:], true
-	case strings.HasPrefix(lower, "sip:"):
-		rest = rest[4:]
-	default:
-		if scheme, ok := unknownScheme(rest); ok {
-			hint := ""
-			switch strings.ToLower(scheme) {
-			case "udp", "tcp", "tls", "ws", "wss":
-				hint = fmt.Sprintf("; a transport goes in the URI's ;transport=%s or in --transport", strings.ToLower(scheme))
-			}
-			return bad("unknown scheme %q (known: sip: and sips:, or host[:port] without a scheme)%s", scheme+":", hint)
-		}
-	}
-	if strings.ContainsRune(rest, '?') {
-		return bad("URI headers (?...) have no meaning in a target")
-	}
-	if strings.ContainsRune(rest, '@') {
-		return bad("a REGISTER's Request-URI has no user part (RFC 3261 §10.2); give the users with --user-pattern or --users")
-	}
-	var t target
-	hostport, params, hasParams := strings.Cut(rest, ";")
-	if hasParams {
-		for _, p := range strings.Split(params, ";") {
-			name, value, _ := strings.Cut(p, "=")
-			if lr && strings.EqualFold(name, "lr") && value == "" {
-				continue // a proxy's URI: we always route loosely
-			}
-			if !strings.EqualFold(name, "transport") {
-				return bad("unknown URI parameter %q (only ;transport= is honoured)", name)
-			}
-			if t.transport != "" {
-				return bad(";transport= given twice")
-			}
-			switch v := strings.ToLower(value); v {
-			case "udp", "tcp", "tls", "ws", "wss":
-				t.transport = v
-			default:
-				return bad("unknown transport %q (want udp, tcp, tls, ws or wss)", value)
-			}
-		}
-	}
-	t.secure = secure
-	if secure { // RFC 3261 §26.2: sips: is TLS on every hop
-		switch t.transport {
-		case "", "tcp", "tls":
-			t.transport = "tls"
-		case "ws", "wss":
-			t.transport = "wss"
-		default:
-			return bad("sips: needs TLS; ;transport=%s cannot carry it", t.transport)
-		}
-	}
-	host, port := hostport, "5060"
-	t.noPort = true
-	if strings.HasPrefix(hostport, "[") {
-		i := strings.IndexByte(hostport, ']')
-		if i < 0 {
-			return bad("unbalanced brackets")
-		}
-		host = hostport[:i+1]
-		if r := hostport[i+1:]; r != "" {
-			if r[0] != ':' {
-				return bad("want sip:[IPv6]:port")
-			}
-			port, t.noPort = r[1:], false
-		}
-	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
-		if strings.Count(hostport, ":") > 1 {
-			return bad("bracket IPv6 addresses, e.g. sip:[::1]:5060")
-		}
-		host, port, t.noPort = hostport[:i], hostport[i+1:], false
-	}
-	if err := checkSIPHost(host); err != nil {
-		return bad("%v", err)
-	}
-	p, err := strconv.Atoi(port)
-	if !allDigits(port) || err != nil || p < 1 || p > 65535 {
-		return bad("bad port %q", port)
-	}
-	t.host, t.port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), p
-	return t, nil
-}
-
-// unknownScheme finds a URI scheme other than sip: or sips: at the start
-// of s ("tcp:127.0.0.1:5080", "sipp:host", "tel:+4930123",
-// "http://host"): a scheme's syntax (RFC 3986 §3.1) before a colon, and
-// after it something other than a port. host:port and IPv6 addresses are
-// not schemes.
-func unknownScheme(s string) (string, bool) {
-	scheme, rest, ok := strings.Cut(s, ":")
-	if !ok || scheme == "" || !(scheme[0] >= 'a' && scheme[0] <= 'z' || scheme[0] >= 'A' && scheme[0] <= 'Z') {
-		return "", false
-	}
-	for i := 0; i < len(scheme); i++ {
-		if c := scheme[i]; !isAlnum(c) && c != '+' && c != '-' && c != '.' {
-			return "", false
-		}
-	}
-	port, _, _ := strings.Cut(rest, ";")
-	if allDigits(port) {
-		return "", false // host:port
-	}
-	if _, err := netip.ParseAddr(strings.SplitN(s, ";", 2)[0]); err == nil {
-		return "", false // an IPv6 address, bracketless
-	}
-	return scheme, true
-}
-
-// checkSIPHost accepts what RFC 3261 calls a host: a host name, an IPv4
-// address or a bracketed IPv6 address.
-func checkSIPHost(h string) error {
-	if strings.HasPrefix(h, "[") || strings.HasSuffix(h, "]") {
-		a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
-		if !strings.HasPrefix(h, "[") || !strings.HasSuffix(h, "]") || err != nil || !a.Is6() || a.Zone() != "" {
-			return fmt.Errorf("%q is not a bracketed IPv6 address", h)
-		}
-		return nil
-	}
-	if a, err := netip.ParseAddr(h); err == nil {
-		if a.Is4() {
-			return nil
-		}
-		return fmt.Errorf("bracket IPv6 addresses, e.g. [%s]", h)
-	}
-	if !isHostName(h) {
-		return fmt.Errorf("%q is not a host name, an IPv4 address or a bracketed IPv6 address", h)
-	}
-	return nil
-}
-
-// isHostName: dot-separated labels of letters, digits and inner hyphens,
-// the last one starting with a letter (RFC 3261 toplabel, so that
-// "300.1.1.1" is not taken for a name).
-func isHostName(h string) bool {
-	name := strings.TrimSuffix(h, ".")
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			if !isAlnum(l[i]) && l[i] != '-' {
-				return false
-			}
-		}
-	}
-	top := labels[len(labels)-1][0]
-	return top >= 'a' && top <= 'z' || top >= 'A' && top <= 'Z'
-}
-
-// checkSIPUser accepts an RFC 3261 user part: unreserved and
-// user-unreserved characters, and %XX escapes.
-func checkSIPUser(u string) error {
-	if u == "" {
-		return fmt.Errorf("the user part is empty")
-	}
-	for i := 0; i < len(u); i++ {
-		c := u[i]
-		switch {
-		case isAlnum(c) || strings.IndexByte("-_.!~*'()&=+$,;?/", c) >= 0:
-		case c == '%' && i+2 < len(u) && isHex(u[i+1]) && isHex(u[i+2]):
-			i += 2
-		default:
-			return fmt.Errorf("%q is not allowed in a SIP user part (write it as %%XX, %%%% in a pattern)", string(c))
-		}
-	}
-	return nil
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
+	return u, nil
 }
 
 // checkAoRsApart refuses NAPs that would share an AoR without
@@ -294,10 +81,10 @@ func checkAoRsApart(c *cli.Context, o *engine.Options) error {
 func checkListenAddr(flag, s string) error {
 	host, port, err := net.SplitHostPort(s)
 	p, perr := strconv.Atoi(port)
-	if err != nil || !allDigits(port) || perr != nil || p > 65535 {
+	if err != nil || !locate.AllDigits(port) || perr != nil || p > 65535 {
 		return usagef("%s %q: want host:port, e.g. 127.0.0.1:9090", flag, s)
 	}
-	if _, err := netip.ParseAddr(host); err != nil && host != "" && !isHostName(host) {
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && !locate.IsHostName(host) {
 		return usagef("%s %q: %q is not an address or a host name", flag, s, host)
 	}
 	return nil
@@ -417,21 +204,21 @@ const resolveTimeout = 3 * time.Second
 // resolveTarget gives the address to send to: the target's own if it is
 // one, else the first address of its name in the wanted family (0: any).
 func resolveTarget(flag string, t target, fam int) (netip.AddrPort, error) {
-	if a, err := netip.ParseAddr(t.host); err == nil {
-		return netip.AddrPortFrom(a, uint16(t.port)), nil
+	if a, err := netip.ParseAddr(t.Host); err == nil {
+		return netip.AddrPortFrom(a, uint16(t.Port)), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", t.host)
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", t.Host)
 	if err != nil {
-		return netip.AddrPort{}, usagef("%s: %s does not resolve: %v", flag, t.host, err)
+		return netip.AddrPort{}, usagef("%s: %s does not resolve: %v", flag, t.Host, err)
 	}
 	for _, a := range addrs {
 		if a = a.Unmap(); fam == 0 || family(a) == fam {
-			return netip.AddrPortFrom(a, uint16(t.port)), nil
+			return netip.AddrPortFrom(a, uint16(t.Port)), nil
 		}
 	}
-	return netip.AddrPort{}, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, t.host, fam)
+	return netip.AddrPort{}, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, t.Host, fam)
 }
 
 // memoryUse says what a run holds for each NAP.

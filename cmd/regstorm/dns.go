@@ -48,22 +48,22 @@ type located struct {
 // name again while the run goes on (engine.Group.Resolve).
 func locateHop(c *cli.Context, flag string, hop target, transport string, fam int) (*located, error) {
 	r := &locate.Resolver{Server: c.String("dns-server")}
-	q := locate.Query{Host: hop.host, Transport: transport, Secure: hop.secure}
-	if !hop.noPort {
-		q.Port = hop.port
+	q := locate.Query{Host: hop.Host, Transport: transport, Secure: hop.Secure}
+	if !hop.NoPort {
+		q.Port = hop.Port
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dnsTimeout)
 	defer cancel()
 	loc, err := resolveHop(ctx, r, q, "", fam)
 	switch {
 	case errors.Is(err, locate.ErrNXDomain):
-		return nil, usagef("%s: %s does not exist (DNS: NXDOMAIN)", flag, hop.host)
+		return nil, usagef("%s: %s does not exist (DNS: NXDOMAIN)", flag, hop.Host)
 	case errors.Is(err, locate.ErrNoAnswer):
-		return nil, usagef("%s: %s has no SIP server (NAPTR, SRV) nor address records", flag, hop.host)
+		return nil, usagef("%s: %s has no SIP server (NAPTR, SRV) nor address records", flag, hop.Host)
 	case errors.Is(err, locate.ErrServFail), errors.Is(err, locate.ErrTimeout):
-		return nil, &dnsUnavailable{flag: flag, host: hop.host, err: err, retry: c.Duration("retry")}
+		return nil, &dnsUnavailable{flag: flag, host: hop.Host, err: err, retry: c.Duration("retry")}
 	case errors.Is(err, errNoFamily):
-		return nil, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, hop.host, fam)
+		return nil, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, hop.Host, fam)
 	case err != nil:
 		return nil, usagef("%s: %v", flag, err)
 	}

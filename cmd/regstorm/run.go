@@ -106,7 +106,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		if proxy, route, err = parseProxy(s); err != nil {
 			return o, err
 		}
-		if tg.host == "" && c.String("domain") == "" {
+		if tg.Host == "" && c.String("domain") == "" {
 			return o, usagef("--proxy %q: name the registrar with --target (its domain goes in the Request-URI and the AOR) or --domain", s)
 		}
 	}
@@ -117,19 +117,19 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		hop, hopFlag = proxy, "--proxy"
 	}
 	transport := strings.ToLower(c.String("transport"))
-	if hop.transport != "" {
-		if c.IsSet("transport") && transport != hop.transport {
-			return o, usagef("%s %q says transport=%s, --transport says %s", hopFlag, c.String(hopFlag[2:]), hop.transport, transport)
+	if hop.Transport != "" {
+		if c.IsSet("transport") && transport != hop.Transport {
+			return o, usagef("%s %q says transport=%s, --transport says %s", hopFlag, c.String(hopFlag[2:]), hop.Transport, transport)
 		}
-		transport = hop.transport
+		transport = hop.Transport
 	}
 	if tr, ok := sipwire.ParseTransport(transport); ok {
 		o.NAP.Transport = tr
 	} else {
 		return o, usagef("--transport %q: want udp, tcp, tls, ws or wss", c.String("transport"))
 	}
-	if hop.noPort {
-		hop.port = locate.DefaultPort(transport)
+	if hop.NoPort {
+		hop.Port = locate.DefaultPort(transport)
 	}
 	tlsCfg, err := loadTLS(c)
 	if err != nil {
@@ -222,7 +222,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		return o, usagef("--user-start %d: must not be negative", start)
 	}
 	// Only digits are put into the pattern: one user checks them all.
-	if err := checkSIPUser(string(up.Append(nil, uint64(start)))); err != nil {
+	if err := locate.CheckUser(string(up.Append(nil, uint64(start)))); err != nil {
 		return o, usagef("--user-pattern %q: %v", c.String("user-pattern"), err)
 	}
 	pp, err := identity.ParsePattern(c.String("password"))
@@ -232,7 +232,7 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 	}
 	domain := c.String("domain")
 	if domain != "" {
-		if err := checkSIPHost(domain); err != nil {
+		if err := locate.CheckHost(domain); err != nil {
 			return o, usagef("--domain: %v", err)
 		}
 	}
@@ -251,25 +251,18 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		// Through a proxy: the registrar's domain, as --target names it,
 		// goes in the Request-URI and the AOR; nothing resolves it here.
 		o.Identity.Route = route
-		if tg.host != "" {
-			host := tg.host
-			if strings.Contains(host, ":") {
-				host = "[" + host + "]"
-			}
+		if tg.Host != "" {
 			if o.Identity.Domain == "" {
-				o.Identity.Domain = host
+				o.Identity.Domain = tg.BracketedHost()
 			}
-			o.Identity.RequestURI = "sip:" + host
-			if !tg.noPort {
-				o.Identity.RequestURI += ":" + strconv.Itoa(tg.port)
-			}
+			o.Identity.RequestURI = "sip:" + tg.HostPort()
 		}
 	}
-	if hop.host != "" && isName(hop.host) {
+	if hop.Host != "" && isName(hop.Host) {
 		// A name is found as a gateway finds it (RFC 3263, dns.go); it
 		// stays the AOR domain, as a gateway configured with it would send.
 		given := ""
-		if c.IsSet("transport") || hop.transport != "" {
+		if c.IsSet("transport") || hop.Transport != "" {
 			given = transport
 		}
 		loc, err := locateHop(c, hopFlag, hop, given, localFamily)
@@ -282,9 +275,9 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		o.Target = loc.targets[0].Addr
 		o.Targets, o.Order, o.Resolve, o.TTL = loc.targets, loc.order, loc.again, loc.ttl
 		if o.Identity.Domain == "" {
-			o.Identity.Domain = hop.host
+			o.Identity.Domain = hop.Host
 		}
-	} else if hop.host != "" {
+	} else if hop.Host != "" {
 		ap, err := resolveTarget(hopFlag, hop, localFamily)
 		if err != nil {
 			return o, err
@@ -292,8 +285,8 @@ func loadOptions(c *cli.Context) (engine.Options, error) {
 		if localFamily != 0 && family(ap.Addr()) != localFamily {
 			return o, usagef("--local-ip is IPv%d, %s %s is IPv%d", localFamily, hopFlag, ap.Addr(), family(ap.Addr()))
 		}
-		if _, err := netip.ParseAddr(hop.host); err != nil && o.Identity.Domain == "" {
-			o.Identity.Domain = hop.host
+		if _, err := netip.ParseAddr(hop.Host); err != nil && o.Identity.Domain == "" {
+			o.Identity.Domain = hop.Host
 		}
 		o.Target = ap.String()
 	} else if localFamily == 6 {
@@ -668,7 +661,7 @@ func parseStartAt(s string) (time.Time, error) {
 		return t, nil
 	}
 	whole, frac, dot := strings.Cut(s, ".")
-	if !allDigits(whole) || (dot && !allDigits(frac)) {
+	if !locate.AllDigits(whole) || (dot && !locate.AllDigits(frac)) {
 		return time.Time{}, errors.New("want an RFC 3339 time with its zone (2026-11-30T12:00:00Z) or Unix seconds (1764504000)")
 	}
 	if len(whole) > 11 { // year 5138 and on: milliseconds, or a typo
