@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/regstorm/regstorm/runspec"
 	"github.com/regstorm/regstorm/trace"
 )
 
@@ -15,7 +16,7 @@ func captureFlags() []cli.Flag {
 
 // openCapture checks --pcap and returns its sink (nil when not asked).
 // Nothing is created before the run starts.
-func openCapture(c *cli.Context) (trace.Sink, error) {
+func openCapture(c runspec.Values) (trace.Sink, error) {
 	p := c.String("pcap")
 	if p == "" {
 		return nil, nil

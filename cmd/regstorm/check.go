@@ -17,11 +17,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/locate"
+	"github.com/regstorm/regstorm/runspec"
 )
 
 // target is a parsed --target or --proxy URI.
@@ -54,7 +53,7 @@ func parseURI(flag, s string, lr bool) (target, error) {
 // hold one binding where the run counts many registered. With
 // --shared-aor, each NAP has a socket of its own, so that its contact
 // (user@address:port) is its own too.
-func checkAoRsApart(c *cli.Context, o *engine.Options) error {
+func checkAoRsApart(c runspec.Values, o *engine.Options) error {
 	if !c.Bool("shared-aor") {
 		if us := o.Identity.Users; len(us) > 0 {
 			if n := identity.DistinctAoRs(us, o.Identity.Domain); n < o.NAPs {

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/locate"
+	"github.com/regstorm/regstorm/runspec"
 )
 
 // Finding the next hop as a gateway does (RFC 3263): a name becomes a list
@@ -46,7 +45,7 @@ type located struct {
 // NAPTR to choose), keeping the targets of the first one's transport and
 // of the local address family fam (0: any). The result can resolve the
 // name again while the run goes on (engine.Group.Resolve).
-func locateHop(c *cli.Context, flag string, hop target, transport string, fam int) (*located, error) {
+func locateHop(c runspec.Values, flag string, hop target, transport string, fam int) (*located, error) {
 	r := &locate.Resolver{Server: c.String("dns-server")}
 	q := locate.Query{Host: hop.Host, Transport: transport, Secure: hop.Secure}
 	if !hop.NoPort {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regstorm/regstorm/runspec"
 	"github.com/urfave/cli/v2"
 )
 
@@ -143,9 +144,7 @@ func parseSeconds(s string) (int64, error) {
 }
 
 // secondsOf is the value of a secondsValue flag.
-func secondsOf(c *cli.Context, name string) int64 {
-	if v, ok := c.Generic(name).(*secondsValue); ok && v != nil {
-		return v.n
-	}
-	return 0
+func secondsOf(c runspec.Values, name string) int64 {
+	n, _ := c.Value(name).(int64)
+	return n
 }

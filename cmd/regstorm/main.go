@@ -33,7 +33,7 @@ func main() {
 // run is main without os.Exit, for tests: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	app.Metadata = map[string]any{"args": args} // read again on SIGHUP, and per group
+	app.Metadata = map[string]any{"args": args} // a capacity search reads its run flags from it
 	err := app.Run(flagsFirst(args))
 	var ue usageError
 	var ec cli.ExitCoder

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/profiles"
+	"github.com/regstorm/regstorm/runspec"
 )
 
 // Reboots on purpose (the avalanche restart): at each time of --reboot-at
@@ -37,7 +36,7 @@ type rebootPlan struct {
 // wins over the profile's list; the profile may not hold both keys. The
 // order of the times, the end of the run and the groups are checked once
 // the whole configuration is known (checkReboots).
-func loadReboot(c *cli.Context, p *profiles.Profile, typed map[string]bool) (rebootPlan, error) {
+func loadReboot(c runspec.Values, p *profiles.Profile, typed map[string]bool) (rebootPlan, error) {
 	pl := rebootPlan{req: engine.RebootReq{Fraction: c.Float64("reboot-fraction"), Group: c.String("reboot-group")}}
 	if f := pl.req.Fraction; math.IsNaN(f) || f <= 0 || f > 1 {
 		return pl, usagef("%s %v: want more than 0, at most 1", origin(p, "reboot-fraction", typed), f)
@@ -147,7 +146,7 @@ func origin(p *profiles.Profile, key string, typed map[string]bool) string {
 
 // typedKeys are the keys among keys that the user set, on the command
 // line or in a REGSTORM_* variable (before the profile fills the others).
-func typedKeys(c *cli.Context, keys ...string) map[string]bool {
+func typedKeys(c runspec.Values, keys ...string) map[string]bool {
 	t := map[string]bool{}
 	for _, k := range keys {
 		t[k] = c.IsSet(k)

@@ -24,6 +24,7 @@ import (
 	"github.com/regstorm/regstorm/profiles"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/report"
+	"github.com/regstorm/regstorm/runspec"
 	"github.com/regstorm/regstorm/sipwire"
 	"github.com/regstorm/regstorm/trace"
 )
@@ -85,7 +86,7 @@ func runFlags() []cli.Flag {
 // loadOptions turns the run flags into engine options, or a usage error
 // naming the flag. Every check that can refuse a run is here, and nothing
 // is started or created yet: no socket, no registrar, no file.
-func loadOptions(c *cli.Context) (engine.Options, error) {
+func loadOptions(c runspec.Values) (engine.Options, error) {
 	var o engine.Options
 	o.NAPs = c.Int("naps")
 	if o.NAPs <= 0 {
@@ -372,8 +373,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	hup, usr1, usr2 := make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)
 	ctx, stop := signalContext(stderr, hup, usr1, usr2)
 	defer stop()
-	args := argsOf(c)
-	rc, err := loadConfig(args)
+	rc, err := buildConfig(c)
 	// A resolver that fails or does not answer at start: said, and tried
 	// again every --retry until it answers or a signal ends the wait.
 	for du := (*dnsUnavailable)(nil); errors.As(err, &du); {
@@ -383,7 +383,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 			return cli.Exit("regstorm: stopped while the target could not be resolved; nothing was started", 1)
 		case <-time.After(du.retry):
 		}
-		rc, err = loadConfig(args)
+		rc, err = buildConfig(c)
 	}
 	if err != nil {
 		return err
@@ -481,7 +481,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	for _, f := range begin {
 		f.begin()
 	}
-	go reloads(e, hup, args, rc.profile, embedded, stderr)
+	go reloads(e, hup, rc.typed, rc.profile, embedded, stderr)
 	go censuses(e, usr1, stderr)
 	go reboots(e, usr2, rc.reboot, stderr)
 	res, err := e.Wait()
@@ -598,7 +598,7 @@ func censuses(e *engine.Engine, usr1 <-chan struct{}, stderr io.Writer) {
 // "apply a new configuration"): flags and env vars still win over it, as
 // at start. A profile that does not load or validate is refused with its
 // file and line, and the run goes on unchanged.
-func reloads(e *engine.Engine, hup <-chan struct{}, args []string, p *profiles.Profile, embedded *registrar.Server, stderr io.Writer) {
+func reloads(e *engine.Engine, hup <-chan struct{}, typed runspec.Values, p *profiles.Profile, embedded *registrar.Server, stderr io.Writer) {
 	for range hup {
 		if p == nil || !p.File {
 			why := "no --profile file to read again"
@@ -608,7 +608,7 @@ func reloads(e *engine.Engine, hup <-chan struct{}, args []string, p *profiles.P
 			fmt.Fprintf(stderr, "regstorm: SIGHUP: %s; nothing changes\n", why)
 			continue
 		}
-		rc, err := loadConfig(args)
+		rc, err := buildConfig(typed)
 		if err == nil && needsEmbedded(rc.opts.Groups) {
 			if embedded == nil {
 				err = usagef("--profile %s: a group has no target, and this run has no embedded registrar", p.Source)

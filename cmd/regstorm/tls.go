@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/regstorm/regstorm/runspec"
 	"github.com/urfave/cli/v2"
 )
 
@@ -26,7 +27,7 @@ func tlsFlags() []cli.Flag {
 
 // loadTLS makes the client TLS configuration from the flags: files read
 // and checked now, so that a bad one is an exit 2 before anything starts.
-func loadTLS(c *cli.Context) (*tls.Config, error) {
+func loadTLS(c runspec.Values) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch v := c.String("tls-version"); v {
 	case "1.2+":

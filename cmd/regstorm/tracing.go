@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/regstorm/regstorm/runspec"
 	"github.com/regstorm/regstorm/trace"
 )
 
@@ -25,7 +26,7 @@ func traceFlags() []cli.Flag {
 // openTrace checks the trace flags and returns the --trace sink (nil
 // when not asked) and its file. Nothing is created before the run starts:
 // the file appears with the first message.
-func openTrace(c *cli.Context) (trace.Sink, *outFile, error) {
+func openTrace(c runspec.Values) (trace.Sink, *outFile, error) {
 	path := c.String("trace")
 	max, err := parseSize(c.String("trace-max"))
 	if err != nil {
