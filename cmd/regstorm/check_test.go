@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,63 +169,6 @@ func hasFlag(args []string, name string) bool {
 	return false
 }
 
-func TestParseTarget(t *testing.T) {
-	for in, want := range map[string]target{
-		"sip:127.0.0.1:5070":                      {Host: "127.0.0.1", Port: 5070},
-		"SIP:127.0.0.1":                           {Host: "127.0.0.1", Port: 5060, NoPort: true},
-		"127.0.0.1:5070":                          {Host: "127.0.0.1", Port: 5070},
-		"sip:[::1]:5070":                          {Host: "::1", Port: 5070},
-		"[::1]":                                   {Host: "::1", Port: 5060, NoPort: true},
-		"sip:reg.example.com":                     {Host: "reg.example.com", Port: 5060, NoPort: true},
-		"sip:reg.example.com:5080;transport=TCP":  {Host: "reg.example.com", Port: 5080, Transport: "tcp"},
-		"sip:10.0.0.5;transport=udp":              {Host: "10.0.0.5", Port: 5060, Transport: "udp", NoPort: true},
-		"sips:sbc.example.com":                    {Host: "sbc.example.com", Port: 5060, Transport: "tls", NoPort: true, Secure: true},
-		"sips:sbc.example.com:5071;transport=tcp": {Host: "sbc.example.com", Port: 5071, Transport: "tls", Secure: true},
-		"sips:[::1]:4443;transport=ws":            {Host: "::1", Port: 4443, Transport: "wss", Secure: true},
-		"sip:127.0.0.1:8080;transport=ws":         {Host: "127.0.0.1", Port: 8080, Transport: "ws"},
-		"sip:127.0.0.1:5061;transport=tls":        {Host: "127.0.0.1", Port: 5061, Transport: "tls"},
-	} {
-		got, err := parseTarget(in)
-		if err != nil || got != want {
-			t.Errorf("%q: %+v, %v (want %+v)", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "sip:", "sip:[::1", "sip:::1", "sip:host:0", "sip:host:65536", "sip:host:+5",
-		"sip:a b", "sip:host;transport=tcp;transport=udp", "sip:host;transport", "http://host", "sip:-host", "sip:300.1.1.1",
-		"sips:host;transport=udp", "sip:host;transport=sctp"} {
-		if _, err := parseTarget(bad); err == nil || !strings.Contains(err.Error(), "--target") {
-			t.Errorf("%q: %v (want an error naming --target)", bad, err)
-		}
-	}
-}
-
-// A scheme other than sip: or sips: is named as unknown, with the known
-// ones, not taken for an unbracketed IPv6 address.
-func TestTargetSchemeUnknown(t *testing.T) {
-	for in, want := range map[string]string{
-		"sipp:127.0.0.1:5080": `unknown scheme "sipp:" (known: sip: and sips:, or host[:port] without a scheme)`,
-		"tcp:127.0.0.1:5080":  `unknown scheme "tcp:"`,
-		"TLS:reg.example.com": `;transport=tls or in --transport`,
-		"tel:+4930123":        `unknown scheme "tel:"`,
-		"http://reg.test":     `unknown scheme "http:"`,
-		"sip:::1":             "bracket IPv6 addresses",
-		"fe80::1:5060":        "bracket IPv6 addresses",
-	} {
-		_, err := parseTarget(in)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v (want %q)", in, err, want)
-		}
-	}
-	for _, ok := range []string{"localhost:5060", "reg.example.com:5080;transport=tcp", "127.0.0.1", "sip:a.b:5060"} {
-		if _, err := parseTarget(ok); err != nil {
-			t.Errorf("%q: %v", ok, err)
-		}
-	}
-	if _, _, err := parseProxy("tcp:127.0.0.1:5080"); err == nil || !strings.Contains(err.Error(), `--proxy "tcp:127.0.0.1:5080": unknown scheme "tcp:"`) {
-		t.Errorf("--proxy: %v", err)
-	}
-}
-
 // A target given by name is resolved before anything starts; the engine
 // gets an address, and the name stays the AOR domain.
 func TestTargetByNameKeepsTheNameAsDomain(t *testing.T) {
@@ -278,75 +220,6 @@ func TestPasswordWithPercent(t *testing.T) {
 	}
 	if s := decode(t, stdout.Bytes()); s["registered"].(float64) != 5 {
 		t.Errorf("registered %v with the password 100%%", s["registered"])
-	}
-}
-
-func TestMemoryEstimate(t *testing.T) {
-	const gib = 1 << 30
-	// 10^7 NAPs on shared UDP sockets, the embedded registrar too, fit in
-	// this machine's 24 GiB; 10^10 fit nowhere.
-	if err := checkMemory(10_000_000, memoryUse{embedded: true}, 23*gib, "MemAvailable"); err != nil {
-		t.Errorf("10^7 refused: %v", err)
-	}
-	if err := checkMemory(10_000_000_000, memoryUse{}, 23*gib, "MemAvailable"); err == nil || !strings.Contains(err.Error(), "--naps") {
-		t.Errorf("10^10: %v", err)
-	}
-	// A socket per NAP costs more than a shared one.
-	if shared, own := memoryNeeded(1e6, memoryUse{}), memoryNeeded(1e6, memoryUse{ownSocket: true}); own <= shared {
-		t.Errorf("per-nap %d <= shared %d", own, shared)
-	}
-	if err := checkMemory(1_000_000, memoryUse{ownSocket: true, tcp: true, embedded: true}, gib, "cgroup"); err == nil || !strings.Contains(err.Error(), "cgroup") {
-		t.Errorf("10^6 TCP per-nap in 1 GiB: %v", err)
-	}
-	// A TLS connection per NAP costs its goroutine and crypto state on
-	// both sides: 10^6 of them do not fit in 24 GiB with the embedded
-	// registrar, where 10^6 TCP ones do.
-	if tcp, tls := memoryNeeded(1e6, memoryUse{ownSocket: true, tcp: true, embedded: true}),
-		memoryNeeded(1e6, memoryUse{ownSocket: true, tcp: true, goroutine: true, embedded: true}); tls < tcp+40e9 {
-		t.Errorf("TLS per-nap %d, TCP %d: want ~48 KiB more per NAP", tls, tcp)
-	}
-	if err := checkMemory(1_000_000, memoryUse{ownSocket: true, tcp: true, goroutine: true, embedded: true}, 23*gib, "MemAvailable"); err == nil {
-		t.Error("10^6 per-nap TLS NAPs and their registrar accepted in 23 GiB")
-	}
-	// Unknown memory (no /proc): no refusal.
-	if err := checkMemory(10_000_000_000, memoryUse{}, 0, ""); err != nil {
-		t.Errorf("unknown memory: %v", err)
-	}
-}
-
-func TestAvailableMemory(t *testing.T) {
-	files := map[string]string{
-		"/proc/meminfo":     "MemTotal:       24731708 kB\nMemFree:        22659832 kB\nMemAvailable:   24364288 kB\n",
-		"/proc/self/cgroup": "4:memory:/job\n0::/job\n",
-	}
-	read := func(p string) ([]byte, error) {
-		if s, ok := files[p]; ok {
-			return []byte(s), nil
-		}
-		return nil, errors.New("no such file")
-	}
-	if n, from := availableMemory(read); n != 24364288*1024 || !strings.Contains(from, "MemAvailable") {
-		t.Errorf("no cgroup limit: %d from %s", n, from)
-	}
-	files["/sys/fs/cgroup/memory/job/memory.limit_in_bytes"] = "9223372036854771712\n" // v1: no limit
-	files["/sys/fs/cgroup/job/memory.max"] = "max\n"                                   // v2: no limit
-	if n, _ := availableMemory(read); n != 24364288*1024 {
-		t.Errorf("unlimited cgroups: %d", n)
-	}
-	files["/sys/fs/cgroup/memory/job/memory.limit_in_bytes"] = "4294967296\n"
-	if n, from := availableMemory(read); n != 4<<30 || !strings.Contains(from, "cgroup") {
-		t.Errorf("v1 limit: %d from %s", n, from)
-	}
-	files["/sys/fs/cgroup/job/memory.max"] = "2147483648\n"
-	if n, _ := availableMemory(read); n != 2<<30 {
-		t.Errorf("v2 limit below v1's: %d", n)
-	}
-	// A namespaced cgroup: the controller's root is the process's own.
-	delete(files, "/sys/fs/cgroup/job/memory.max")
-	delete(files, "/sys/fs/cgroup/memory/job/memory.limit_in_bytes")
-	files["/sys/fs/cgroup/memory.max"] = "1073741824\n"
-	if n, _ := availableMemory(read); n != 1<<30 {
-		t.Errorf("namespaced v2 limit: %d", n)
 	}
 }
 

@@ -3,11 +3,11 @@ package main
 import (
 	"flag"
 	"io"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/profiles"
 	"github.com/regstorm/regstorm/runspec"
 	"github.com/regstorm/regstorm/trace"
@@ -23,6 +23,7 @@ import (
 // groups) and where the profile came from.
 type runConfig struct {
 	opts    engine.Options
+	spec    *runspec.Spec     // what opts came from; plan resolves its groups
 	profile *profiles.Profile // nil: no --profile
 	typed   runspec.Values    // what the user typed: a reload builds on it again
 	// The run's own settings, flags or profile: outputs and gates.
@@ -46,20 +47,26 @@ func knownKeys() []string {
 }
 
 // loadConfig parses the run flags of args (the command line as given)
-// once and builds the run configuration from them (buildConfig).
+// once, builds the run configuration from them and plans it (a capacity
+// search's, and tests').
 func loadConfig(args []string) (*runConfig, error) {
 	c, err := parseRun(args)
 	if err != nil {
 		return &runConfig{}, err
 	}
-	return buildConfig(c)
+	rc, err := buildConfig(c)
+	if err != nil {
+		return rc, err
+	}
+	return rc, rc.plan()
 }
 
-// buildConfig reads the profile (if any) and makes the run configuration
-// from what the user typed and the profile's layers (runspec.Merge).
-// Nothing is started; errors are usage errors naming the flag, or the
-// profile's file and line. A reload calls it again with the same typed
-// values: the profile is read anew, the command line is not.
+// buildConfig reads the profile (if any) and builds the run's spec from
+// what the user typed and the profile (runspec.Build), then the run's own
+// settings. Nothing is resolved or started (plan); errors are usage
+// errors naming the flag, or the profile's file and line. A reload calls
+// it again with the same typed values: the profile is read anew, the
+// command line is not.
 func buildConfig(typed runspec.Values) (*runConfig, error) {
 	rc := &runConfig{typed: typed}
 	if name := typed.String("profile"); name != "" {
@@ -69,44 +76,32 @@ func buildConfig(typed runspec.Values) (*runConfig, error) {
 		}
 		rc.profile = p
 	}
-	var top runspec.Values
-	if rc.profile != nil {
-		l, err := profileLayer(typed, rc.profile, rc.profile.Settings)
-		if err != nil {
-			return rc, err
-		}
-		top = l
+	spec, err := runspec.Build(runspec.Source{Typed: typed, Profile: rc.profile, Define: defineRunFlags,
+		Explain: func(key, value string, err error) string {
+			return wants(flagNamed(runFlags(), key), value, err.Error())
+		}})
+	if err != nil {
+		return rc, err
 	}
-	c := merged(typed, top)
+	rc.spec, rc.opts = spec, spec.Options()
 	typedK := typedKeys(typed, "reboot-at", "reboot-fraction", "reboot-group", "stages")
-	o, err := loadOptions(c)
-	if err != nil {
+	if err := rc.runSettings(spec.Top, typedK); err != nil {
 		return rc, err
-	}
-	register, err := registerOf(rc.profile, nil)
-	if err != nil {
-		return rc, err
-	}
-	o.Groups = []engine.Group{groupOf("default", o, register)}
-	rc.opts = o
-	if err := rc.runSettings(c, typedK); err != nil {
-		return rc, err
-	}
-	if rc.profile != nil && len(rc.profile.Groups) > 0 {
-		// Each group: its own keys over the top-level ones.
-		rc.opts.Groups = nil
-		for k := range rc.profile.Groups {
-			g, err := loadGroup(typed, top, rc.profile, &rc.profile.Groups[k])
-			if err != nil {
-				return nil, err
-			}
-			rc.opts.Groups = append(rc.opts.Groups, g)
-		}
 	}
 	if err := rc.checkReboots(origin(rc.profile, "reboot-group", typedK)); err != nil {
 		return nil, err
 	}
 	return rc, nil
+}
+
+// plan does the spec's I/O (runspec.Spec.Plan: DNS, the file limit,
+// memory) and takes its groups, now resolved.
+func (rc *runConfig) plan() error {
+	if err := rc.spec.Plan(); err != nil {
+		return err
+	}
+	rc.opts.Groups = rc.spec.Groups()
+	return nil
 }
 
 // runSettings reads the run's own settings, not a group's: outputs,
@@ -115,6 +110,9 @@ func (rc *runConfig) runSettings(c runspec.Values, typed map[string]bool) error 
 	var err error
 	rc.quiet, rc.summary, rc.hlog = c.Bool("quiet"), c.String("summary"), c.String("hlog")
 	rc.metricsAddr, rc.failOn, rc.cpuprofile = c.String("metrics-addr"), c.String("fail-on"), c.String("cpuprofile")
+	if err := rc.checkGates(); err != nil {
+		return err
+	}
 	if rc.reboot, err = loadReboot(c, rc.profile, typed); err != nil {
 		return err
 	}
@@ -135,100 +133,37 @@ func (rc *runConfig) runSettings(c runspec.Values, typed map[string]bool) error 
 		"--trace", rc.trace, "--pcap", rc.pcap)
 }
 
-// groupOf is the engine's group made of a run's options.
-func groupOf(name string, o engine.Options, register bool) engine.Group {
-	return engine.Group{Name: name, NAPs: o.NAPs, Register: register, Target: o.Target, Targets: o.Targets, Order: o.Order,
-		Resolve: o.Resolve, TTL: o.TTL,
-		NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}
-}
-
-// loadGroup is one profile group's view of the settings: what the user
-// typed, the group's keys, then the profile's top-level ones (top).
-func loadGroup(typed, top runspec.Values, p *profiles.Profile, pg *profiles.Group) (engine.Group, error) {
-	var g engine.Group
-	own, err := profileLayer(typed, p, pg.Settings)
-	if err != nil {
-		return g, err
-	}
-	c := merged(typed, own, top)
-	o, err := loadOptions(c)
-	if err != nil {
-		msg := err.Error()
-		if ue, ok := err.(usageError); ok {
-			msg = ue.msg
-		}
-		return g, usagef("--profile %s:%d: group %q: %s", p.Source, pg.Line, pg.Name, msg)
-	}
-	register, err := registerOf(p, pg)
-	if err != nil {
-		return g, err
-	}
-	g = groupOf(pg.Name, o, register)
-	for _, s := range pg.Settings {
-		if s.Key == "rate" && !c.IsSet("rate") { // a group's own rate; without one it shares the run's
-			g.Rate = o.Rate
+// checkGates checks --metrics-addr, --fail-on and the output files.
+func (rc *runConfig) checkGates() error {
+	if a := rc.metricsAddr; a != "" {
+		if err := checkListenAddr("--metrics-addr", a); err != nil {
+			return err
 		}
 	}
-	return g, nil
-}
-
-// merged is typed over the layers that are there (nil: none).
-func merged(typed runspec.Values, layers ...runspec.Values) runspec.Layered {
-	var ls []runspec.Values
-	for _, l := range layers {
-		if l != nil {
-			ls = append(ls, l)
+	if e := rc.failOn; e != "" {
+		if _, err := metrics.ParseThresholds(e); err != nil {
+			return usagef("--fail-on: %v", err)
 		}
 	}
-	return runspec.Merge(typed, ls...)
-}
-
-// profileLayer parses a level of the profile (its top-level keys, or a
-// group's) with the run's flags, but for the keys the user typed and
-// "register", which is not a flag.
-func profileLayer(typed runspec.Values, p *profiles.Profile, settings []profiles.Setting) (runspec.Values, error) {
-	define := func(fs *flag.FlagSet) error {
-		for _, f := range runFlags() {
-			if err := f.Apply(fs); err != nil {
-				return usagef("%v", err)
-			}
-		}
-		return nil
-	}
-	skip := func(key string) bool { return key == "register" || typed.IsSet(key) }
-	bad := func(st profiles.Setting, err error) error {
-		return usagef("--profile %s:%d: %s: %q is not a valid value: %s", p.Source, st.Line, st.Key, st.Value,
-			wants(flagNamed(runFlags(), st.Key), st.Value, err.Error()))
-	}
-	return runspec.NewLayer(define, settings, skip, bad)
-}
-
-// layers are the profile's settings for group g (nil: the run), the most
-// specific first: the group's own keys, then the top-level ones.
-func layers(p *profiles.Profile, g *profiles.Group) [][]profiles.Setting {
-	if p == nil {
-		return nil
-	}
-	if g == nil {
-		return [][]profiles.Setting{p.Settings}
-	}
-	return [][]profiles.Setting{g.Settings, p.Settings}
-}
-
-// registerOf is a group's "register" key, else the profile's, else true.
-func registerOf(p *profiles.Profile, g *profiles.Group) (bool, error) {
-	for _, layer := range layers(p, g) {
-		for _, st := range layer {
-			if st.Key == "register" {
-				v, err := strconv.ParseBool(st.Value)
-				if err != nil {
-					return false, usagef("--profile %s:%d: register: %q: want true or false", p.Source, st.Line, st.Value)
-				}
-				return v, nil
+	for _, o := range []struct{ flag, path string }{{"--hlog", rc.hlog}, {"--cpuprofile", rc.cpuprofile}, {"--summary", rc.summary}} {
+		if o.path != "-" || o.flag != "--summary" {
+			if err := checkOutput(o.flag, o.path); err != nil {
+				return err
 			}
 		}
 	}
-	return true, nil
+	return nil
+}
+
+// defineRunFlags adds the run's flags to fs: a profile's values are
+// parsed by them.
+func defineRunFlags(fs *flag.FlagSet) error {
+	for _, f := range runFlags() {
+		if err := f.Apply(fs); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	return nil
 }
 
 // parseRun parses the run command's flags of args (the command line as
@@ -246,7 +181,7 @@ func parseRun(args []string) (*cli.Context, error) {
 	}
 	if err := app.Run(append([]string{"regstorm"}, rest...)); err != nil {
 		msg, _ := explainFlagError(err, runFlags())
-		return nil, usageError{msg}
+		return nil, usageError{Msg: msg}
 	}
 	return parsed, nil
 }

@@ -10,20 +10,27 @@ import (
 
 	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/engine"
+	"github.com/regstorm/regstorm/runspec"
 )
 
 // --digest-choice (and REGSTORM_DIGEST_CHOICE) reaches the NAPs' config;
 // the default is the topmost challenge (RFC 8760 §2.4).
 func TestDigestChoiceFlag(t *testing.T) {
 	parse := func(args ...string) (digestfast.Choice, error) {
-		var o engine.Options
+		var g engine.Group
 		var err error
 		app := &cli.App{Flags: runFlags(), Writer: io.Discard, ErrWriter: io.Discard,
-			Action: func(c *cli.Context) error { o, err = loadOptions(c); return nil }}
+			Action: func(c *cli.Context) error {
+				var l *runspec.Level
+				if l, err = runspec.ReadLevel(c); l != nil {
+					g = l.Group
+				}
+				return nil
+			}}
 		if rerr := app.Run(append([]string{"regstorm"}, args...)); rerr != nil {
 			return 0, rerr
 		}
-		return o.NAP.DigestChoice, err
+		return g.NAP.DigestChoice, err
 	}
 	for _, tc := range []struct {
 		args []string

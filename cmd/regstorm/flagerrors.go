@@ -90,7 +90,7 @@ func flagNamed(flags []cli.Flag, name string) cli.Flag {
 func onUsageError(flags func() []cli.Flag, see bool) cli.OnUsageErrorFunc {
 	return func(_ *cli.Context, err error, _ bool) error {
 		if msg, ok := explainFlagError(err, flags()); ok {
-			return usageError{msg}
+			return usageError{Msg: msg}
 		}
 		if see {
 			return usagef("%v (see regstorm --help)", err)

@@ -17,14 +17,14 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/regstorm/regstorm/runspec"
 )
 
 // usageError is a bad flag, file or value: exit 2, nothing started.
-type usageError struct{ msg string }
+type usageError = runspec.UsageError
 
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+var usagef = runspec.Usagef
 
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
@@ -41,7 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "regstorm: %s\n", ue.msg)
+		fmt.Fprintf(stderr, "regstorm: %s\n", ue.Msg)
 		return 2
 	case errors.As(err, &ec):
 		if msg := ec.Error(); msg != "" {

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"net/netip"
-	"os"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -14,18 +11,13 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/regstorm/regstorm/digestfast"
 	"github.com/regstorm/regstorm/engine"
-	"github.com/regstorm/regstorm/identity"
-	"github.com/regstorm/regstorm/locate"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
-	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/profiles"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/report"
 	"github.com/regstorm/regstorm/runspec"
-	"github.com/regstorm/regstorm/sipwire"
 	"github.com/regstorm/regstorm/trace"
 )
 
@@ -83,287 +75,6 @@ func runFlags() []cli.Flag {
 	return append(append(append(flags, tlsFlags()...), traceFlags()...), captureFlags()...)
 }
 
-// loadOptions turns the run flags into engine options, or a usage error
-// naming the flag. Every check that can refuse a run is here, and nothing
-// is started or created yet: no socket, no registrar, no file.
-func loadOptions(c runspec.Values) (engine.Options, error) {
-	var o engine.Options
-	o.NAPs = c.Int("naps")
-	if o.NAPs <= 0 {
-		return o, usagef("--naps %d: must be at least 1", o.NAPs)
-	}
-	o.NAP = nap.DefaultConfig()
-	var tg target
-	if s := c.String("target"); s != "" {
-		var err error
-		if tg, err = parseTarget(s); err != nil {
-			return o, err
-		}
-	}
-	var proxy target
-	var route string
-	if s := c.String("proxy"); s != "" {
-		var err error
-		if proxy, route, err = parseProxy(s); err != nil {
-			return o, err
-		}
-		if tg.Host == "" && c.String("domain") == "" {
-			return o, usagef("--proxy %q: name the registrar with --target (its domain goes in the Request-URI and the AOR) or --domain", s)
-		}
-	}
-	// The next hop, where the NAPs send: the proxy when there is one,
-	// else the target. Its URI may name the transport.
-	hop, hopFlag := tg, "--target"
-	if route != "" {
-		hop, hopFlag = proxy, "--proxy"
-	}
-	transport := strings.ToLower(c.String("transport"))
-	if hop.Transport != "" {
-		if c.IsSet("transport") && transport != hop.Transport {
-			return o, usagef("%s %q says transport=%s, --transport says %s", hopFlag, c.String(hopFlag[2:]), hop.Transport, transport)
-		}
-		transport = hop.Transport
-	}
-	if tr, ok := sipwire.ParseTransport(transport); ok {
-		o.NAP.Transport = tr
-	} else {
-		return o, usagef("--transport %q: want udp, tcp, tls, ws or wss", c.String("transport"))
-	}
-	if hop.NoPort {
-		hop.Port = locate.DefaultPort(transport)
-	}
-	tlsCfg, err := loadTLS(c)
-	if err != nil {
-		return o, err
-	}
-	o.TLS, o.NoResume, o.WSPath = tlsCfg, c.Bool("tls-no-resume"), c.String("ws-path")
-	if e := secondsOf(c, "expires"); e <= 0 || e > sipwire.MaxDelta {
-		return o, usagef("--expires %d: want 1..%d seconds", e, int64(sipwire.MaxDelta))
-	} else {
-		o.NAP.Expires = uint32(e)
-	}
-	o.NAP.T1, o.NAP.T2, o.NAP.TimerF, o.NAP.Retry = c.Duration("t1"), c.Duration("t2"), c.Duration("timer-f"), c.Duration("retry")
-	for _, f := range []string{"t1", "t2", "timer-f", "retry", "drain"} {
-		if c.Duration(f) <= 0 {
-			return o, usagef("--%s %v: must be positive", f, c.Duration(f))
-		}
-	}
-	if o.NAP.T2 < o.NAP.T1 {
-		return o, usagef("--t2 %v: must not be below --t1 %v", o.NAP.T2, o.NAP.T1)
-	}
-	if o.NAP.TimerF < o.NAP.T1 {
-		return o, usagef("--timer-f %v: must not be below --t1 %v (RFC 3261: 64*T1)", o.NAP.TimerF, o.NAP.T1)
-	}
-	if ch, err := digestfast.ParseChoice(c.String("digest-choice")); err != nil {
-		return o, usagef("--digest-choice %q: want first or strongest", c.String("digest-choice"))
-	} else {
-		o.NAP.DigestChoice = ch
-	}
-	if o.Rate = c.Float64("rate"); o.Rate < 0 || math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0) {
-		return o, usagef("--rate %v: want a number of NAPs per second, 0 or more", o.Rate)
-	}
-	if o.Window = c.Int("window"); o.Window <= 0 {
-		return o, usagef("--window %d: must be positive", o.Window)
-	}
-	if o.Duration = c.Duration("duration"); o.Duration < 0 {
-		return o, usagef("--duration %v: must not be negative", o.Duration)
-	}
-	o.Drain = c.Duration("drain")
-	if o.EventLoops = c.Int("event-loops"); o.EventLoops < 1 {
-		return o, usagef("--event-loops %d: must be at least 1", o.EventLoops)
-	}
-	if o.Tick = c.Duration("tick"); o.Tick < 0 || o.Tick > 100*time.Millisecond {
-		return o, usagef("--tick %v: want 0 (wake on every datagram) up to 100ms", o.Tick)
-	}
-	o.NoGSO = !c.Bool("udp-gso")
-	if o.SocketsPerLoop = c.Int("sockets-per-loop"); o.SocketsPerLoop < 0 {
-		return o, usagef("--sockets-per-loop %d: must not be negative", o.SocketsPerLoop)
-	}
-	switch c.String("sockets") {
-	case "shared":
-	case "per-nap":
-		o.PerNAP = true
-	default:
-		return o, usagef("--sockets %q: want shared or per-nap", c.String("sockets"))
-	}
-	localFamily := 0
-	if s := c.String("local-ip"); s != "" {
-		pool, err := netio.ParseAddrPool(s)
-		if err != nil {
-			return o, usagef("--local-ip: %v", err)
-		}
-		if localFamily, err = poolFamily(s); err != nil {
-			return o, usagef("--local-ip: %v", err)
-		}
-		if err := checkLocalIPs(s, o.NAPs); err != nil {
-			return o, err
-		}
-		o.LocalIPs = pool
-	}
-	if s := c.String("shard"); s != "" {
-		var k, n int
-		if _, err := fmt.Sscanf(s, "%d/%d", &k, &n); err != nil || n <= 0 || k < 0 || k >= n {
-			return o, usagef("--shard %q: want k/N with 0 <= k < N", s)
-		}
-		o.ShardK, o.ShardN = k, n
-	}
-	if s := c.String("start-at"); s != "" {
-		t, err := parseStartAt(s)
-		if err != nil {
-			return o, usagef("--start-at %q: %v", s, err)
-		}
-		o.StartAt = t
-	}
-	up, err := identity.ParsePattern(c.String("user-pattern"))
-	if err != nil {
-		return o, usagef("--user-pattern: %v", err)
-	}
-	start := c.Int("user-start")
-	if start < 0 {
-		return o, usagef("--user-start %d: must not be negative", start)
-	}
-	// Only digits are put into the pattern: one user checks them all.
-	if err := locate.CheckUser(string(up.Append(nil, uint64(start)))); err != nil {
-		return o, usagef("--user-pattern %q: %v", c.String("user-pattern"), err)
-	}
-	pp, err := identity.ParsePattern(c.String("password"))
-	if err != nil {
-		// Never echo a password.
-		return o, usagef("--password: not a valid pattern: %%d or %%0Nd is the NAP's number, and %%%% a literal %%")
-	}
-	domain := c.String("domain")
-	if domain != "" {
-		if err := locate.CheckHost(domain); err != nil {
-			return o, usagef("--domain: %v", err)
-		}
-	}
-	o.Identity = identity.Identity{UserPattern: up, UserStart: uint64(start), PasswordPattern: pp, Domain: domain}
-	if f := c.String("users"); f != "" {
-		users, err := identity.LoadUsers(f)
-		if err != nil {
-			return o, usagef("--users: %v", err)
-		}
-		o.Identity.Users = users
-	}
-	if err := checkAoRsApart(c, &o); err != nil {
-		return o, err
-	}
-	if route != "" {
-		// Through a proxy: the registrar's domain, as --target names it,
-		// goes in the Request-URI and the AOR; nothing resolves it here.
-		o.Identity.Route = route
-		if tg.Host != "" {
-			if o.Identity.Domain == "" {
-				o.Identity.Domain = tg.BracketedHost()
-			}
-			o.Identity.RequestURI = "sip:" + tg.HostPort()
-		}
-	}
-	if hop.Host != "" && isName(hop.Host) {
-		// A name is found as a gateway finds it (RFC 3263, dns.go); it
-		// stays the AOR domain, as a gateway configured with it would send.
-		given := ""
-		if c.IsSet("transport") || hop.Transport != "" {
-			given = transport
-		}
-		loc, err := locateHop(c, hopFlag, hop, given, localFamily)
-		if err != nil {
-			return o, err
-		}
-		if given == "" { // NAPTR (or RFC 3263's default) chose it
-			o.NAP.Transport, _ = sipwire.ParseTransport(loc.transport)
-		}
-		o.Target = loc.targets[0].Addr
-		o.Targets, o.Order, o.Resolve, o.TTL = loc.targets, loc.order, loc.again, loc.ttl
-		if o.Identity.Domain == "" {
-			o.Identity.Domain = hop.Host
-		}
-	} else if hop.Host != "" {
-		ap, err := resolveTarget(hopFlag, hop, localFamily)
-		if err != nil {
-			return o, err
-		}
-		if localFamily != 0 && family(ap.Addr()) != localFamily {
-			return o, usagef("--local-ip is IPv%d, %s %s is IPv%d", localFamily, hopFlag, ap.Addr(), family(ap.Addr()))
-		}
-		if _, err := netip.ParseAddr(hop.Host); err != nil && o.Identity.Domain == "" {
-			o.Identity.Domain = hop.Host
-		}
-		o.Target = ap.String()
-	} else if localFamily == 6 {
-		return o, usagef("--local-ip is IPv6, the embedded registrar listens on IPv4 127.0.0.1")
-	}
-	if o.InitialDelay = c.Duration("initial-delay"); o.InitialDelay < 0 {
-		return o, usagef("--initial-delay %v: must not be negative", o.InitialDelay)
-	}
-	if j := secondsOf(c, "expires-jitter"); j < 0 || j >= int64(o.NAP.Expires) {
-		return o, usagef("--expires-jitter %d: want 0 up to --expires %d less 1", j, o.NAP.Expires)
-	} else {
-		o.NAP.ExpiresJitter = uint32(j)
-	}
-	o.Churn = engine.Churn{Rate: c.Float64("churn-rate"), Offline: c.Duration("churn-offline"), Silent: c.Bool("churn-silent")}
-	if r := o.Churn.Rate; math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
-		return o, usagef("--churn-rate %v: want 0 or more NAPs a second", r)
-	}
-	if o.Churn.Offline <= 0 {
-		return o, usagef("--churn-offline %v: must be positive", o.Churn.Offline)
-	}
-	switch k := c.String("keepalive"); k {
-	case "":
-	case "crlf":
-		if o.NAP.Transport == sipwire.UDP {
-			return o, usagef("--keepalive crlf: CRLF pings are for streams (tcp, tls, ws, wss); over udp use --keepalive options")
-		}
-		o.Keepalive = nap.KeepaliveCRLF
-	case "options":
-		o.Keepalive = nap.KeepaliveOptions
-	default:
-		return o, usagef("--keepalive %q: want crlf or options", k)
-	}
-	if o.KeepaliveInterval = c.Duration("keepalive-interval"); o.KeepaliveInterval <= 0 {
-		return o, usagef("--keepalive-interval %v: must be positive", o.KeepaliveInterval)
-	}
-	if a := c.String("metrics-addr"); a != "" {
-		if err := checkListenAddr("--metrics-addr", a); err != nil {
-			return o, err
-		}
-	}
-	if e := c.String("fail-on"); e != "" {
-		if _, err := metrics.ParseThresholds(e); err != nil {
-			return o, usagef("--fail-on: %v", err)
-		}
-	}
-	for _, f := range []string{"hlog", "cpuprofile", "summary"} {
-		if p := c.String(f); p != "-" || f != "summary" {
-			if err := checkOutput("--"+f, p); err != nil {
-				return o, err
-			}
-		}
-	}
-	// Descriptors and memory for this process's NAPs (DESIGN: refused
-	// with exit 2, not dying of it half-way through the ramp).
-	shardN := max(o.ShardN, 1)
-	mine := (o.NAPs - o.ShardK + shardN - 1) / shardN
-	embedded := o.Target == ""
-	tcp := o.NAP.Transport.Stream()
-	switch {
-	case embedded && (o.PerNAP || tcp):
-		// The embedded registrar holds one descriptor per NAP connection as well.
-		if err := netio.RaiseFileLimit(2*uint64(o.NAPs) + 512); err != nil {
-			return o, usagef("--naps %d with the embedded registrar %v", o.NAPs, err)
-		}
-	case o.PerNAP:
-		if err := netio.RaiseFileLimit(uint64(mine) + 256); err != nil {
-			return o, usagef("--sockets per-nap with %d NAPs %v", mine, err)
-		}
-	}
-	avail, from := availableMemory(os.ReadFile)
-	if err := checkMemory(mine, memoryUse{ownSocket: o.PerNAP, tcp: tcp, goroutine: tcp && o.NAP.Transport != sipwire.TCP, embedded: embedded}, avail, from); err != nil {
-		return o, err
-	}
-	return o, nil
-}
-
 func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() > 0 {
 		return usagef("unexpected argument %q (see regstorm --help)", c.Args().First())
@@ -374,16 +85,20 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext(stderr, hup, usr1, usr2)
 	defer stop()
 	rc, err := buildConfig(c)
+	if err != nil {
+		return err
+	}
+	err = rc.plan()
 	// A resolver that fails or does not answer at start: said, and tried
 	// again every --retry until it answers or a signal ends the wait.
-	for du := (*dnsUnavailable)(nil); errors.As(err, &du); {
-		fmt.Fprintf(stderr, "regstorm: %v; trying again in %v\n", du, du.retry)
+	for du := (*runspec.DNSUnavailable)(nil); errors.As(err, &du); {
+		fmt.Fprintf(stderr, "regstorm: %v; trying again in %v\n", du, du.Retry)
 		select {
 		case <-ctx.Done():
 			return cli.Exit("regstorm: stopped while the target could not be resolved; nothing was started", 1)
-		case <-time.After(du.retry):
+		case <-time.After(du.Retry):
 		}
-		rc, err = buildConfig(c)
+		err = rc.plan()
 	}
 	if err != nil {
 		return err
@@ -609,6 +324,9 @@ func reloads(e *engine.Engine, hup <-chan struct{}, typed runspec.Values, p *pro
 			continue
 		}
 		rc, err := buildConfig(typed)
+		if err == nil {
+			err = rc.plan()
+		}
 		if err == nil && needsEmbedded(rc.opts.Groups) {
 			if embedded == nil {
 				err = usagef("--profile %s: a group has no target, and this run has no embedded registrar", p.Source)
@@ -619,7 +337,7 @@ func reloads(e *engine.Engine, hup <-chan struct{}, typed runspec.Values, p *pro
 		if err != nil {
 			msg := err.Error()
 			if ue, ok := err.(usageError); ok {
-				msg = ue.msg
+				msg = ue.Msg
 			}
 			fmt.Fprintf(stderr, "regstorm: SIGHUP: new configuration refused, the run goes on unchanged: %s\n", msg)
 			e.RefuseReload(msg)
@@ -651,29 +369,6 @@ func exitStatus(s *metrics.Summary, crossed, outputsFailed []string, stderr io.W
 		return cli.Exit("", 1)
 	}
 	return nil
-}
-
-// parseStartAt reads --start-at: an RFC 3339 time with its zone
-// (2026-11-30T12:00:00Z, 2026-11-30T13:00:00.5+01:00) or Unix seconds
-// (1764504000, 1764504000.25).
-func parseStartAt(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	whole, frac, dot := strings.Cut(s, ".")
-	if !locate.AllDigits(whole) || (dot && !locate.AllDigits(frac)) {
-		return time.Time{}, errors.New("want an RFC 3339 time with its zone (2026-11-30T12:00:00Z) or Unix seconds (1764504000)")
-	}
-	if len(whole) > 11 { // year 5138 and on: milliseconds, or a typo
-		return time.Time{}, errors.New("too large for Unix seconds (milliseconds?)")
-	}
-	sec, _ := strconv.ParseInt(whole, 10, 64)
-	var ns int64
-	if dot {
-		f, _ := strconv.ParseFloat("0."+frac, 64)
-		ns = int64(math.Round(f * 1e9))
-	}
-	return time.Unix(sec, ns), nil
 }
 
 // Bounds of --start-at around now: further is a mistake (a unit, a date,

@@ -63,7 +63,7 @@ func stagesOf(s string, p *profiles.Profile, typed map[string]bool) ([]stage, er
 		st, err := parseStages(s)
 		if ue, ok := err.(usageError); ok && !typed["stages"] {
 			if where := origin(p, "stages", typed); where != "--stages" {
-				return nil, usagef("%s: %s", where, ue.msg)
+				return nil, usagef("%s: %s", where, ue.Msg)
 			}
 		}
 		return st, err

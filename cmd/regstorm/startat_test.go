@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/regstorm/regstorm/runspec"
 	"net"
 	"os"
 	"path/filepath"
@@ -45,7 +46,7 @@ func TestStartAtRefusedOrSaid(t *testing.T) {
 		"1764504000":                   time.Unix(1764504000, 0),
 		"1764504000.5":                 time.Unix(1764504000, 500e6),
 	} {
-		if got, err := parseStartAt(v); err != nil || !got.Equal(want) {
+		if got, err := runspec.ParseStartAt(v); err != nil || !got.Equal(want) {
 			t.Errorf("%s: %v %v, want %v", v, got, err, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package runspec
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/locate"
-	"github.com/regstorm/regstorm/runspec"
 )
 
 // Finding the next hop as a gateway does (RFC 3263): a name becomes a list
@@ -20,16 +19,16 @@ import (
 // dnsTimeout bounds one resolution at start (every query of it).
 const dnsTimeout = 5 * time.Second
 
-// dnsUnavailable is a resolver that failed or did not answer at start:
+// DNSUnavailable is a resolver that failed or did not answer at start:
 // reported and retried (a name that does not exist is a usage error).
-type dnsUnavailable struct {
-	flag, host string
-	err        error
-	retry      time.Duration
+type DNSUnavailable struct {
+	Flag, Host string
+	Err        error
+	Retry      time.Duration // when to try again
 }
 
-func (e *dnsUnavailable) Error() string {
-	return fmt.Sprintf("%s: resolving %s: %v", e.flag, e.host, e.err)
+func (e *DNSUnavailable) Error() string {
+	return fmt.Sprintf("%s: resolving %s: %v", e.Flag, e.Host, e.Err)
 }
 
 // located is where the NAPs send, as DNS gave it.
@@ -45,8 +44,8 @@ type located struct {
 // NAPTR to choose), keeping the targets of the first one's transport and
 // of the local address family fam (0: any). The result can resolve the
 // name again while the run goes on (engine.Group.Resolve).
-func locateHop(c runspec.Values, flag string, hop target, transport string, fam int) (*located, error) {
-	r := &locate.Resolver{Server: c.String("dns-server")}
+func locateHop(server string, retry time.Duration, flag string, hop locate.URI, transport string, fam int) (*located, error) {
+	r := &locate.Resolver{Server: server}
 	q := locate.Query{Host: hop.Host, Transport: transport, Secure: hop.Secure}
 	if !hop.NoPort {
 		q.Port = hop.Port
@@ -60,7 +59,7 @@ func locateHop(c runspec.Values, flag string, hop target, transport string, fam 
 	case errors.Is(err, locate.ErrNoAnswer):
 		return nil, usagef("%s: %s has no SIP server (NAPTR, SRV) nor address records", flag, hop.Host)
 	case errors.Is(err, locate.ErrServFail), errors.Is(err, locate.ErrTimeout):
-		return nil, &dnsUnavailable{flag: flag, host: hop.Host, err: err, retry: c.Duration("retry")}
+		return nil, &DNSUnavailable{Flag: flag, Host: hop.Host, Err: err, Retry: retry}
 	case errors.Is(err, errNoFamily):
 		return nil, usagef("%s: %s has no IPv%d address, the family of --local-ip", flag, hop.Host, fam)
 	case err != nil:
