@@ -108,7 +108,7 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	sum := &metrics.Summary{Capacity: raw, Transport: res.Transport, ThresholdsFailed: []string{}}
 	var crossed []string
 	if f := rc.failOn; f != "" {
-		th, _ := metrics.ParseThresholds(f) // checked in loadOptions
+		th, _ := metrics.ParseThresholds(f) // checked in checkGates
 		crossed = metrics.Check(th, sum)
 	}
 	if err := writeCapacity(c.String("summary"), stdout, raw, sum.ThresholdsFailed); err != nil {

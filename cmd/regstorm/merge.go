@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/regstorm/regstorm/metrics"
@@ -25,81 +26,19 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	if shards < 0 || (c.IsSet("shards") && shards == 0) {
 		return usagef("--shards %d: want the number of shards, N of --shard k/N", shards)
 	}
-	warn := func(msg string) error { _, err := fmt.Fprintln(stderr, msg); return err }
-	if f := c.String("warnings"); f != "" {
-		if err := checkOutput("--warnings", f); err != nil {
-			return err
-		}
-		// Appended (a termination log may hold something), created only
-		// when there is something to say.
-		warn = func(msg string) error {
-			w, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(w, msg)
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
-			return err
-		}
+	warn, err := mergeWarnings(c, stderr)
+	if err != nil {
+		return err
 	}
-	var parts []*metrics.Summary
-	var names []string
-	var shardData []*metrics.Shard
-	merged := metrics.NewHistogram()
-	var files []string
-	for _, a := range c.Args().Slice() {
-		// Expand globs here too, so a shell-less container can merge /results/*.hlog.
-		if m, err := filepath.Glob(a); err == nil && len(m) > 0 {
-			files = append(files, m...)
-		} else {
-			files = append(files, a)
-		}
+	set, err := readShards(shardFiles(c.Args().Slice()))
+	if err != nil {
+		return err
 	}
-	// A shard given twice would count its NAPs twice: refuse the same file
-	// (by any name) and identical copies.
-	type shard struct {
-		name string
-		fi   os.FileInfo
-		sum  [sha256.Size]byte
-	}
-	var seen []shard
-	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return usagef("merge: %v", err)
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return usagef("merge: %v", err)
-		}
-		this := shard{f, fi, sha256.Sum256(data)}
-		for _, s := range seen {
-			if os.SameFile(s.fi, fi) {
-				return usagef("merge: %s and %s are the same file: its NAPs would count twice", s.name, f)
-			}
-			if s.sum == this.sum {
-				return usagef("merge: %s and %s have the same content (one shard twice): its NAPs would count twice", s.name, f)
-			}
-		}
-		seen = append(seen, this)
-		sh, err := metrics.ReadShard(bytes.NewReader(data))
-		if err != nil {
-			return usagef("merge: %s: %v", f, err)
-		}
-		if sh.Summary == nil {
-			return usagef("merge: %s has no regstorm summary line (was its run cut short?)", f)
-		}
-		merged.Merge(sh.Transaction)
-		parts = append(parts, sh.Summary)
-		shardData = append(shardData, sh)
-		names = append(names, f)
-	}
+	parts, names := set.parts, set.names
 	if err := metrics.CheckShards(parts, names, shards); err != nil {
 		return usagef("merge: %v", err)
 	}
-	out := metrics.MergeSummaries(parts, merged)
+	out := metrics.MergeSummaries(parts, set.merged)
 	if sp := out.StartSpreadMS; sp != nil && *sp > 1000 && out.Shards > 0 {
 		msg := fmt.Sprintf("regstorm: merge: the shards began %.1f s apart (started_at): their ramps did not make one process's; give them one --start-at", *sp/1000)
 		if err := warn(msg); err != nil {
@@ -115,7 +54,7 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	out.Stages, out.Events = stages, events
 	// Every latency from the merged histograms, the timeline second by
 	// second: the merged summary holds what one run's does.
-	out.MergeHistograms(shardData)
+	out.MergeHistograms(set.data)
 	var crossed []string
 	if e := c.String("fail-on"); e != "" {
 		ts, err := metrics.ParseThresholds(e)
@@ -137,4 +76,97 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 		return cli.Exit(err.Error(), 1)
 	}
 	return exitStatus(out, crossed, nil, c.App.ErrWriter)
+}
+
+// mergeWarnings is where the merge says its warnings: stderr, or
+// --warnings' file.
+func mergeWarnings(c *cli.Context, stderr io.Writer) (func(msg string) error, error) {
+	warn := func(msg string) error { _, err := fmt.Fprintln(stderr, msg); return err }
+	if f := c.String("warnings"); f != "" {
+		if err := checkOutput("--warnings", f); err != nil {
+			return nil, err
+		}
+		// Appended (a termination log may hold something), created only
+		// when there is something to say.
+		warn = func(msg string) error {
+			w, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(w, msg)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}
+	}
+	return warn, nil
+}
+
+// shardFiles are the files named, globs expanded here too, so that a
+// shell-less container can merge /results/*.hlog.
+func shardFiles(args []string) []string {
+	var files []string
+	for _, a := range args {
+		if m, err := filepath.Glob(a); err == nil && len(m) > 0 {
+			files = append(files, m...)
+		} else {
+			files = append(files, a)
+		}
+	}
+	return files
+}
+
+// shardSet is the shards read: their summaries, file names and data, and
+// their transaction histograms merged.
+type shardSet struct {
+	parts  []*metrics.Summary
+	names  []string
+	data   []*metrics.Shard
+	merged *hdrhistogram.Histogram
+}
+
+// readShards reads each shard's file, refusing one given twice.
+func readShards(files []string) (*shardSet, error) {
+	set := &shardSet{merged: metrics.NewHistogram()}
+	// A shard given twice would count its NAPs twice: refuse the same file
+	// (by any name) and identical copies.
+	type shard struct {
+		name string
+		fi   os.FileInfo
+		sum  [sha256.Size]byte
+	}
+	var seen []shard
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return nil, usagef("merge: %v", err)
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usagef("merge: %v", err)
+		}
+		this := shard{f, fi, sha256.Sum256(data)}
+		for _, s := range seen {
+			if os.SameFile(s.fi, fi) {
+				return nil, usagef("merge: %s and %s are the same file: its NAPs would count twice", s.name, f)
+			}
+			if s.sum == this.sum {
+				return nil, usagef("merge: %s and %s have the same content (one shard twice): its NAPs would count twice", s.name, f)
+			}
+		}
+		seen = append(seen, this)
+		sh, err := metrics.ReadShard(bytes.NewReader(data))
+		if err != nil {
+			return nil, usagef("merge: %s: %v", f, err)
+		}
+		if sh.Summary == nil {
+			return nil, usagef("merge: %s has no regstorm summary line (was its run cut short?)", f)
+		}
+		set.merged.Merge(sh.Transaction)
+		set.parts = append(set.parts, sh.Summary)
+		set.data = append(set.data, sh)
+		set.names = append(set.names, f)
+	}
+	return set, nil
 }

@@ -47,68 +47,116 @@ func registrarFlags() []cli.Flag {
 	}
 }
 
+// runRegistrar is the registrar command: the embedded registrar alone,
+// until SIGINT or SIGTERM.
 func runRegistrar(c *cli.Context, stderr io.Writer) error {
+	cfg, err := registrarConfig(c)
+	if err != nil {
+		return err
+	}
+	l, err := registrarEndpoints(c)
+	if err != nil {
+		return err
+	}
+	if err := loadCertificates(c, &cfg, l.eps); err != nil {
+		return err
+	}
+	srv, err := registrar.Listen(registrar.New(cfg), l.host, l.port, l.transports)
+	var held *registrar.PortInUseError
+	if errors.As(err, &held) {
+		flag := "--listen"
+		for _, ep := range l.eps {
+			if ep.Transport == held.Transport && ep.Named && !l.alone {
+				flag = "--transport"
+			}
+		}
+		return usagef("%s: %v (--reuseport shares it)", flag, err)
+	}
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	return serveRegistrar(srv, l.eps, stderr)
+}
+
+// registrarConfig is the registrar's behaviour from its flags.
+func registrarConfig(c *cli.Context) (registrar.Config, error) {
 	cfg := registrar.Config{
 		Auth: c.Bool("auth"), Realm: c.String("realm"),
 		Drop: c.Float64("drop"), Delay: c.Duration("delay"), Silent: c.Bool("silent"),
 		ReusePort: c.Bool("reuseport"), CloseAfterAnswer: c.Bool("close-after-answer"),
 	}
 	if v := secondsOf(c, "min-expires"); v < 0 || v > math.MaxUint32 {
-		return usagef("--min-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))
+		return cfg, usagef("--min-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))
 	} else {
 		cfg.MinExpires = uint32(v)
 	}
 	if v := secondsOf(c, "max-expires"); v < 0 || v > math.MaxUint32 {
-		return usagef("--max-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))
+		return cfg, usagef("--max-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))
 	} else {
 		cfg.MaxExpires = uint32(v)
 	}
 	if cfg.MaxExpires > 0 && cfg.MinExpires > cfg.MaxExpires {
-		return usagef("--min-expires %d is above --max-expires %d", cfg.MinExpires, cfg.MaxExpires)
+		return cfg, usagef("--min-expires %d is above --max-expires %d", cfg.MinExpires, cfg.MaxExpires)
 	}
 	switch c.String("expires-style") {
 	case "contact":
 	case "header":
 		cfg.Style = registrar.StyleHeader
 	default:
-		return usagef("--expires-style %q: want contact or header", c.String("expires-style"))
+		return cfg, usagef("--expires-style %q: want contact or header", c.String("expires-style"))
 	}
 	// Written so that NaN fails too.
 	if !(cfg.Drop >= 0 && cfg.Drop <= 1) {
-		return usagef("--drop %v: want a fraction 0..1", cfg.Drop)
+		return cfg, usagef("--drop %v: want a fraction 0..1", cfg.Drop)
 	}
 	if cfg.Delay < 0 {
-		return usagef("--delay %v: must not be negative", cfg.Delay)
+		return cfg, usagef("--delay %v: must not be negative", cfg.Delay)
 	}
 	if cfg.MaxRate = c.Float64("max-rate"); !(cfg.MaxRate >= 0) || math.IsInf(cfg.MaxRate, 0) {
-		return usagef("--max-rate %v: want requests a second, 0 (no cap) or more", cfg.MaxRate)
+		return cfg, usagef("--max-rate %v: want requests a second, 0 (no cap) or more", cfg.MaxRate)
 	}
 	if cfg.MaxBurst = c.Int("max-burst"); cfg.MaxBurst < 0 || (cfg.MaxBurst > 0 && cfg.MaxRate == 0) {
-		return usagef("--max-burst %d: want a number of requests, with --max-rate", cfg.MaxBurst)
+		return cfg, usagef("--max-burst %d: want a number of requests, with --max-rate", cfg.MaxBurst)
 	}
 	if ra := secondsOf(c, "retry-after"); ra < 1 || ra > math.MaxUint32 {
-		return usagef("--retry-after %d: want 1..%d seconds", ra, uint32(math.MaxUint32))
+		return cfg, usagef("--retry-after %d: want 1..%d seconds", ra, uint32(math.MaxUint32))
 	} else if cfg.RetryAfter = int(ra); c.IsSet("retry-after") && cfg.MaxRate == 0 {
-		return usagef("--retry-after %d: only with --max-rate", cfg.RetryAfter)
+		return cfg, usagef("--retry-after %d: only with --max-rate", cfg.RetryAfter)
 	}
 	if r := c.String("reject"); r != "" {
 		code, p, ok := strings.Cut(r, ":")
 		n, err1 := strconv.Atoi(code)
 		f, err2 := strconv.ParseFloat(p, 64)
 		if !ok || err1 != nil || err2 != nil || n < 300 || n > 699 || !(f >= 0 && f <= 1) {
-			return usagef("--reject %q: want CODE:P with CODE 300..699 and P 0..1, e.g. 503:0.05", r)
+			return cfg, usagef("--reject %q: want CODE:P with CODE 300..699 and P 0..1, e.g. 503:0.05", r)
 		}
 		cfg.RejectCode, cfg.RejectProb = n, f
 	}
 	pass, err := passwordLookup(c)
 	if err != nil {
-		return err
+		return cfg, err
 	}
 	cfg.Password = pass
+	return cfg, nil
+}
+
+// listenOn is where the registrar listens: --listen's host and port, and
+// the endpoints of --transport.
+type listenOn struct {
+	host       string
+	port       int
+	transports []string
+	eps        []registrar.Endpoint
+	alone      bool // one tls, ws or wss transport on --listen's port
+}
+
+// registrarEndpoints reads --listen and --transport.
+func registrarEndpoints(c *cli.Context) (listenOn, error) {
+	var l listenOn
 	host, portS, err := net.SplitHostPort(c.String("listen"))
 	port, perr := strconv.Atoi(portS)
 	if err != nil || perr != nil || port < 0 || port > 65535 {
-		return usagef("--listen %q: want host:port", c.String("listen"))
+		return l, usagef("--listen %q: want host:port", c.String("listen"))
 	}
 	var transports []string
 	for _, t := range strings.Split(c.String("transport"), ",") {
@@ -127,25 +175,15 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 	}
 	eps, err := registrar.ParseTransports(transports, port)
 	if err != nil {
-		return usagef("--transport %q: %v", c.String("transport"), err)
+		return l, usagef("--transport %q: %v", c.String("transport"), err)
 	}
-	if err := loadCertificates(c, &cfg, eps); err != nil {
-		return err
-	}
-	srv, err := registrar.Listen(registrar.New(cfg), host, port, transports)
-	var held *registrar.PortInUseError
-	if errors.As(err, &held) {
-		flag := "--listen"
-		for _, ep := range eps {
-			if ep.Transport == held.Transport && ep.Named && !alone {
-				flag = "--transport"
-			}
-		}
-		return usagef("%s: %v (--reuseport shares it)", flag, err)
-	}
-	if err != nil {
-		return cli.Exit(err.Error(), 1)
-	}
+	l.host, l.port, l.transports, l.eps, l.alone = host, port, transports, eps, alone
+	return l, nil
+}
+
+// serveRegistrar serves until SIGINT or SIGTERM, then closes and prints
+// the counts.
+func serveRegistrar(srv *registrar.Server, eps []registrar.Endpoint, stderr io.Writer) error {
 	// The registrar's own signals, not signalContext's: it has nothing to
 	// un-register, and SIGHUP (a closed terminal, a service manager's
 	// reload) must not kill it. Caught before "listening on" is printed,
@@ -175,7 +213,7 @@ func runRegistrar(c *cli.Context, stderr io.Writer) error {
 		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second one quits at once
 		break
 	}
-	err = srv.Close()
+	err := srv.Close()
 	printRegistrarStats(stderr, srv)
 	return err
 }

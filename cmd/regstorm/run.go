@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,8 @@ func runFlags() []cli.Flag {
 	return append(append(append(flags, tlsFlags()...), traceFlags()...), captureFlags()...)
 }
 
+// runLoad is the run command: the load, from its configuration to its
+// summary and exit status.
 func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() > 0 {
 		return usagef("unexpected argument %q (see regstorm --help)", c.Args().First())
@@ -84,66 +87,122 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	hup, usr1, usr2 := make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)
 	ctx, stop := signalContext(stderr, hup, usr1, usr2)
 	defer stop()
-	rc, err := buildConfig(c)
+	rc, err := startConfig(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
+	traceStderr(rc.opts.Trace, stderr)
+	r := &loadRun{rc: rc, o: rc.opts, stdout: stdout, stderr: stderr, outs: newOutputs(stderr)}
+	defer r.close()
+	if err := r.startEmbedded(); err != nil {
+		return err
+	}
+	if err := r.openOutputs(); err != nil {
+		return err
+	}
+	e, err := r.start(ctx)
+	if err != nil {
+		return err
+	}
+	go reloads(e, hup, rc.typed, rc.profile, r.embedded, stderr)
+	go censuses(e, usr1, stderr)
+	go reboots(e, usr2, rc.reboot, stderr)
+	res, err := e.Wait()
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	return r.finish(res)
+}
+
+// startConfig builds the run's configuration from its command line and
+// plans it. A resolver that fails or does not answer at start is said,
+// and the plan tried again every --retry until it answers or a signal
+// ends the wait.
+func startConfig(ctx context.Context, c *cli.Context, stderr io.Writer) (*runConfig, error) {
+	rc, err := buildConfig(c)
+	if err != nil {
+		return nil, err
+	}
 	err = rc.plan()
-	// A resolver that fails or does not answer at start: said, and tried
-	// again every --retry until it answers or a signal ends the wait.
 	for du := (*runspec.DNSUnavailable)(nil); errors.As(err, &du); {
 		fmt.Fprintf(stderr, "regstorm: %v; trying again in %v\n", du, du.Retry)
 		select {
 		case <-ctx.Done():
-			return cli.Exit("regstorm: stopped while the target could not be resolved; nothing was started", 1)
+			return nil, cli.Exit("regstorm: stopped while the target could not be resolved; nothing was started", 1)
 		case <-time.After(du.Retry):
 		}
 		err = rc.plan()
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// At start only: a re-read profile keeps the start time, now past.
 	if err := checkStartAt(rc.opts.StartAt, time.Now(), rc.quiet, stderr); err != nil {
-		return err
+		return nil, err
 	}
-	traceStderr(rc.opts.Trace, stderr)
-	o := rc.opts
-	quiet := rc.quiet
-	var embedded *registrar.Server
-	if needsEmbedded(o.Groups) {
-		// No target: the embedded registrar, in-process, on free ports,
-		// serving every transport (a reload may bring a group on another).
-		srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp", "tls", "ws", "wss"})
-		if err != nil {
-			return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
-		}
-		defer srv.Close()
-		embedded = srv
-		withTarget(o.Groups, embedded)
-		o.TLS = trustEmbedded(o.TLS, srv.Certificate())
-		if !quiet {
-			fmt.Fprintf(stderr, "regstorm: embedded registrar on %s (tls %s, ws %s, wss %s; certificate sha256 %s)\n",
-				srv.Addr, srv.AddrOf("tls"), srv.AddrOf("ws"), srv.AddrOf("wss"), srv.Fingerprint())
-		}
-	}
+	return rc, nil
+}
+
+// loadRun is a run from its start to its summary: what it opened is
+// closed at its end, the last opened first.
+type loadRun struct {
+	rc             *runConfig
+	o              engine.Options
+	stdout, stderr io.Writer
+	embedded       *registrar.Server
 	// The outputs: held in memory until the run has started (begin), then
 	// created; one that fails is closed and said, and the run goes on.
-	outs := newOutputs(stderr)
-	var begin []*outFile
-	var hl *metrics.Hlog
-	var hf *outFile
+	outs   *outputs
+	begin  []*outFile
+	hl     *metrics.Hlog
+	hf, pf *outFile
+	undo   []func()
+}
+
+func (r *loadRun) close() {
+	for i := len(r.undo) - 1; i >= 0; i-- {
+		r.undo[i]()
+	}
+}
+
+// startEmbedded starts the embedded registrar when a group has no target:
+// in-process, on free ports, serving every transport (a reload may bring
+// a group on another).
+func (r *loadRun) startEmbedded() error {
+	if !needsEmbedded(r.o.Groups) {
+		return nil
+	}
+	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp", "tls", "ws", "wss"})
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
+	}
+	r.undo = append(r.undo, func() { srv.Close() })
+	r.embedded = srv
+	withTarget(r.o.Groups, srv)
+	r.o.TLS = trustEmbedded(r.o.TLS, srv.Certificate())
+	if !r.rc.quiet {
+		fmt.Fprintf(r.stderr, "regstorm: embedded registrar on %s (tls %s, ws %s, wss %s; certificate sha256 %s)\n",
+			srv.Addr, srv.AddrOf("tls"), srv.AddrOf("ws"), srv.AddrOf("wss"), srv.Fingerprint())
+	}
+	return nil
+}
+
+// openOutputs prepares --hlog, the progress, --metrics-addr and
+// --cpuprofile.
+func (r *loadRun) openOutputs() error {
+	rc, o := r.rc, &r.o
 	if f := rc.hlog; f != "" {
-		hf = newOutFile("--hlog", f, outs)
-		defer hf.Close()
-		if hl, err = metrics.NewHlog(hf, later(o.StartAt, time.Now())); err != nil {
+		r.hf = newOutFile("--hlog", f, r.outs)
+		r.undo = append(r.undo, func() { r.hf.Close() })
+		var err error
+		if r.hl, err = metrics.NewHlog(r.hf, later(o.StartAt, time.Now())); err != nil {
 			return cli.Exit(fmt.Sprintf("--hlog: %v", err), 1)
 		}
-		begin = append(begin, hf)
-		o.Observers = append(o.Observers, &hlogObserver{hl: hl})
+		r.begin = append(r.begin, r.hf)
+		o.Observers = append(o.Observers, &hlogObserver{hl: r.hl})
 	}
-	if !quiet {
-		o.Observers = append(o.Observers, &progressObserver{w: stderr, tty: isTTY(stderr)})
+	if !rc.quiet {
+		o.Observers = append(o.Observers, &progressObserver{w: r.stderr, tty: isTTY(r.stderr)})
 	}
 	if a := rc.metricsAddr; a != "" {
 		po := &promObserver{}
@@ -155,84 +214,80 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("--metrics-addr %s: %v", a, err), 1)
 		}
-		defer stopProm()
+		r.undo = append(r.undo, stopProm)
 		o.Observers = append(o.Observers, po)
-		if !quiet {
-			fmt.Fprintf(stderr, "regstorm: Prometheus metrics on http://%s/metrics\n", addr)
+		if !rc.quiet {
+			fmt.Fprintf(r.stderr, "regstorm: Prometheus metrics on http://%s/metrics\n", addr)
 		}
 	}
-	var pf *outFile
 	if f := rc.cpuprofile; f != "" {
-		pf = newOutFile("--cpuprofile", f, outs)
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
+		r.pf = newOutFile("--cpuprofile", f, r.outs)
+		r.undo = append(r.undo, func() { r.pf.Close() })
+		if err := pprof.StartCPUProfile(r.pf); err != nil {
 			return cli.Exit(fmt.Sprintf("--cpuprofile: %v", err), 1)
 		}
-		defer pprof.StopCPUProfile()
-		begin = append(begin, pf)
+		r.undo = append(r.undo, pprof.StopCPUProfile)
+		r.begin = append(r.begin, r.pf)
 	}
+	return nil
+}
+
+// start starts the engine (at the first stage, if any), then creates the
+// outputs held so far.
+func (r *loadRun) start(ctx context.Context) (*engine.Engine, error) {
+	o, stages := r.o, r.rc.stages
 	base := o.Groups // as written: the stages scale it
-	if len(rc.stages) > 0 {
-		o.Groups = staged(base, rc.stages[0])
+	if len(stages) > 0 {
+		o.Groups = staged(base, stages[0])
 		o.Staged = true
 		if o.Duration == 0 { // the stages are the run, as k6's are
-			for _, st := range rc.stages {
+			for _, st := range stages {
 				o.Duration += st.d
 			}
 		}
 	}
 	e, err := engine.Start(ctx, o)
-	if err == nil && len(rc.stages) > 0 {
-		go runStages(e, base, rc.stages, stderr)
-	}
 	if err != nil {
 		var ce *engine.ConfigError
 		if errors.As(err, &ce) {
-			return usagef("%v", err)
+			return nil, usagef("%v", err)
 		}
 		// Input was checked before: what fails now is the run itself.
-		return cli.Exit(err.Error(), 1)
+		return nil, cli.Exit(err.Error(), 1)
 	}
-	for _, f := range begin {
+	if len(stages) > 0 {
+		go runStages(e, base, stages, r.stderr)
+	}
+	for _, f := range r.begin {
 		f.begin()
 	}
-	go reloads(e, hup, rc.typed, rc.profile, embedded, stderr)
-	go censuses(e, usr1, stderr)
-	go reboots(e, usr2, rc.reboot, stderr)
-	res, err := e.Wait()
-	if err != nil {
-		return cli.Exit(err.Error(), 1)
-	}
+	return e, nil
+}
+
+// finish closes the outputs, writes the histograms, the summary and the
+// report, and gives the exit status.
+func (r *loadRun) finish(res *engine.Result) error {
+	rc, o, outs := r.rc, r.o, r.outs
 	outs.end()
-	if pf != nil {
+	if r.pf != nil {
 		pprof.StopCPUProfile()
-		_ = pf.Close() // a failure is in outs
+		_ = r.pf.Close() // a failure is in outs
 	}
 	closeTraces(o.Trace, rc, outs)
 	res.Summary.StartAt = o.StartAt.UTC()
 	if o.ShardN > 0 {
 		res.Summary.Shard = &metrics.ShardInfo{K: o.ShardK, N: o.ShardN}
 	}
-	if hl != nil {
-		// Every whole-run histogram, tagged, so that a merge of shards
-		// is exact; then the summary.
-		end := res.Summary.StartedAt.Add(time.Duration((res.Summary.DurationS + res.Summary.Drain.DurationOrZero()) * float64(time.Second)))
-		err := hl.Tagged(metrics.RunHistograms(res.Totals, res.Groups, res.Summary), res.Summary.StartedAt, end)
-		if err == nil {
-			err = hl.Summary(res.Summary)
-		}
-		if cerr := hf.Close(); err == nil {
-			err = cerr
-		}
-		outs.fail("--hlog", rc.hlog, err, true)
+	if r.hl != nil {
+		r.writeHlog(res)
 	}
 	var crossed []string
 	if f := rc.failOn; f != "" {
-		th, _ := metrics.ParseThresholds(f) // checked in loadOptions
+		th, _ := metrics.ParseThresholds(f) // checked in checkGates
 		crossed = metrics.Check(th, res.Summary)
 	}
 	if f := rc.summary; f != "" {
-		var w io.Writer = stdout
+		var w io.Writer = r.stdout
 		var sf *outFile
 		if f != "-" {
 			sf = newOutFile("--summary", f, outs)
@@ -247,10 +302,24 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 		outs.fail("--summary", f, err, true)
 	}
-	if !quiet {
-		_ = report.WriteText(stderr, res.Summary) // with the generator's warning, if it did not keep up
+	if !rc.quiet {
+		_ = report.WriteText(r.stderr, res.Summary) // with the generator's warning, if it did not keep up
 	}
-	return exitStatus(res.Summary, crossed, outs.list(), stderr)
+	return exitStatus(res.Summary, crossed, outs.list(), r.stderr)
+}
+
+// writeHlog ends --hlog: every whole-run histogram, tagged, so that a
+// merge of shards is exact; then the summary.
+func (r *loadRun) writeHlog(res *engine.Result) {
+	end := res.Summary.StartedAt.Add(time.Duration((res.Summary.DurationS + res.Summary.Drain.DurationOrZero()) * float64(time.Second)))
+	err := r.hl.Tagged(metrics.RunHistograms(res.Totals, res.Groups, res.Summary), res.Summary.StartedAt, end)
+	if err == nil {
+		err = r.hl.Summary(res.Summary)
+	}
+	if cerr := r.hf.Close(); err == nil {
+		err = cerr
+	}
+	r.outs.fail("--hlog", r.rc.hlog, err, true)
 }
 
 // closeTraces closes the --trace and --pcap sinks; one that failed is
