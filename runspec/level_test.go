@@ -27,7 +27,7 @@ func runFlags(fs *flag.FlagSet) error {
 	for name, v := range map[string]string{"target": "", "proxy": "", "transport": "udp", "domain": "", "dns-server": "",
 		"tls-version": "1.2+", "tls-ca": "", "tls-cert": "", "tls-key": "", "ws-path": "/", "digest-choice": "first",
 		"sockets": "shared", "local-ip": "", "shard": "", "start-at": "", "user-pattern": "nap%06d", "password": "secret",
-		"users": "", "keepalive": ""} {
+		"users": "", "keepalive": "", "reboot-at": "", "reboot-group": "", "stages": ""} {
 		fs.String(name, v, "")
 	}
 	for name, v := range map[string]time.Duration{"t1": 500 * time.Millisecond, "t2": 4 * time.Second, "timer-f": 32 * time.Second,
@@ -38,8 +38,8 @@ func runFlags(fs *flag.FlagSet) error {
 	for name, v := range map[string]int{"naps": 1000, "window": 1000, "event-loops": 1, "sockets-per-loop": 0, "user-start": 1} {
 		fs.Int(name, v, "")
 	}
-	for _, name := range []string{"rate", "churn-rate"} {
-		fs.Float64(name, 0, "")
+	for name, v := range map[string]float64{"rate": 0, "churn-rate": 0, "reboot-fraction": 1} {
+		fs.Float64(name, v, "")
 	}
 	for name, v := range map[string]bool{"udp-gso": true, "tls-insecure": false, "tls-no-resume": false, "churn-silent": false, "shared-aor": false} {
 		fs.Bool(name, v, "")

@@ -29,11 +29,14 @@ type Spec struct {
 	// Top is the top level's values (what the user typed over the
 	// profile's top-level keys): the run's own settings, outputs, stages
 	// and reboots, are read from it.
-	Top    Layered
-	top    *Level
-	groups []*Level // the profile's groups; none: the top level is the group "default"
-	src    Source
-	where  []string // a group's place in the profile, for its refusals
+	Top Layered
+	// The run's reboots on purpose and its stages.
+	Reboots Reboots
+	Stages  []Stage
+	top     *Level
+	groups  []*Level // the profile's groups; none: the top level is the group "default"
+	src     Source
+	where   []string // a group's place in the profile, for its refusals
 }
 
 // Build reads the top level, then each of the profile's groups (its own
@@ -59,17 +62,32 @@ func Build(src Source) (*Spec, error) {
 		return nil, err
 	}
 	s.top.Group.Name = "default"
-	if p == nil {
-		return s, nil
-	}
-	for k := range p.Groups {
-		l, err := s.group(top, &p.Groups[k])
-		if err != nil {
-			return nil, err
+	if p != nil {
+		for k := range p.Groups {
+			l, err := s.group(top, &p.Groups[k])
+			if err != nil {
+				return nil, err
+			}
+			s.groups = append(s.groups, l)
 		}
-		s.groups = append(s.groups, l)
 	}
-	return s, nil
+	return s, s.readSteps()
+}
+
+// readSteps reads the run's reboots and stages, and checks the reboots
+// against the groups and the length of the run. A key the user typed
+// (flag or variable) wins over the profile's list.
+func (s *Spec) readSteps() error {
+	p := s.src.Profile
+	typed := typedKeys(s.src.Typed, "reboot-at", "reboot-fraction", "reboot-group", "stages")
+	var err error
+	if s.Reboots, err = loadReboot(s.Top, p, typed); err != nil {
+		return err
+	}
+	if s.Stages, err = stagesOf(s.Top.String("stages"), p, typed); err != nil {
+		return err
+	}
+	return s.checkReboots(origin(p, "reboot-group", typed))
 }
 
 // group reads one of the profile's groups.

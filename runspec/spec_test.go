@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regstorm/regstorm/profiles"
 	"github.com/regstorm/regstorm/sipwire"
@@ -96,5 +97,34 @@ func TestBuildRefusals(t *testing.T) {
 	_, err = Build(source(t, "register: maybe\n"))
 	if err == nil || !strings.Contains(err.Error(), `register: "maybe": want true or false`) {
 		t.Errorf("register: %v", err)
+	}
+}
+
+// The spec holds the run's steps: the profile's stages and reboots,
+// checked against its groups and its length; a typed --reboot-at wins.
+func TestBuildSteps(t *testing.T) {
+	const yaml = `
+groups:
+  - {name: a, naps: 2}
+stages:
+  - {duration: 2s, naps: 4, rate: 10}
+  - {duration: 1s, naps: 1}
+reboots:
+  - {at: 1s, fraction: 0.5, group: a}
+`
+	s, err := Build(source(t, yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Stages) != 2 || s.Stages[0] != (Stage{2 * time.Second, 4, 10}) || len(s.Reboots.Times) != 1 || s.Reboots.Times[0].Req.Group != "a" {
+		t.Errorf("stages %+v, reboots %+v", s.Stages, s.Reboots)
+	}
+	_, err = Build(source(t, yaml, "--reboot-at", "5s"))
+	if err == nil || !strings.Contains(err.Error(), "--reboot-at: 5s is not before the end of the load, at 3s (the stages' total)") {
+		t.Errorf("--reboot-at past the stages: %v", err)
+	}
+	_, err = Build(source(t, strings.Replace(yaml, "group: a", "group: b", 1)))
+	if err == nil || !strings.Contains(err.Error(), `reboots: no group "b" (groups: a)`) {
+		t.Errorf("a reboot of no group: %v", err)
 	}
 }

@@ -31,8 +31,6 @@ type runConfig struct {
 	summary, hlog, metricsAddr, failOn, cpuprofile string
 	trace, pcap                                    string
 	traceFile                                      *outFile // --trace's file, created at its first message
-	reboot                                         rebootPlan
-	stages                                         []stage
 }
 
 // knownKeys are the run flags a profile may set.
@@ -84,12 +82,8 @@ func buildConfig(typed runspec.Values) (*runConfig, error) {
 		return rc, err
 	}
 	rc.spec, rc.opts = spec, spec.Options()
-	typedK := typedKeys(typed, "reboot-at", "reboot-fraction", "reboot-group", "stages")
-	if err := rc.runSettings(spec.Top, typedK); err != nil {
+	if err := rc.runSettings(spec.Top); err != nil {
 		return rc, err
-	}
-	if err := rc.checkReboots(origin(rc.profile, "reboot-group", typedK)); err != nil {
-		return nil, err
 	}
 	return rc, nil
 }
@@ -104,19 +98,12 @@ func (rc *runConfig) plan() error {
 	return nil
 }
 
-// runSettings reads the run's own settings, not a group's: outputs,
-// gates, reboots, stages, traces.
-func (rc *runConfig) runSettings(c runspec.Values, typed map[string]bool) error {
-	var err error
+// runSettings reads the run's own settings that are the command's
+// outputs: files, gates, traces.
+func (rc *runConfig) runSettings(c runspec.Values) error {
 	rc.quiet, rc.summary, rc.hlog = c.Bool("quiet"), c.String("summary"), c.String("hlog")
 	rc.metricsAddr, rc.failOn, rc.cpuprofile = c.String("metrics-addr"), c.String("fail-on"), c.String("cpuprofile")
 	if err := rc.checkGates(); err != nil {
-		return err
-	}
-	if rc.reboot, err = loadReboot(c, rc.profile, typed); err != nil {
-		return err
-	}
-	if rc.stages, err = stagesOf(c.String("stages"), rc.profile, typed); err != nil {
 		return err
 	}
 	tr, tf, err := openTrace(c)

@@ -47,7 +47,7 @@ func explainFlagError(err error, flags []cli.Flag) (string, bool) {
 func wants(f cli.Flag, v, reason string) string {
 	switch f := f.(type) {
 	case *cli.DurationFlag:
-		return durationWant(v)
+		return runspec.DurationWant(v)
 	case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag, *cli.Uint64Flag:
 		return "want a whole number"
 	case *cli.Float64Flag:
@@ -63,14 +63,6 @@ func wants(f cli.Flag, v, reason string) string {
 		}
 	}
 	return reason
-}
-
-// durationWant is what a time flag wants, for v that is not a duration.
-func durationWant(v string) string {
-	if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-		return "a duration needs a unit, e.g. " + strings.TrimSpace(v) + "s or 5m"
-	}
-	return "not a duration: want a number and a unit, e.g. 90s, 5m or 1h30m"
 }
 
 func flagNamed(flags []cli.Flag, name string) cli.Flag {

@@ -3,13 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/regstorm/regstorm/engine"
-	"github.com/regstorm/regstorm/profiles"
 	"github.com/regstorm/regstorm/runspec"
 )
 
@@ -17,153 +13,16 @@ import (
 // (or of the profile's reboots list), and on each SIGUSR2, a share of the
 // NAPs (of a group, or of all) register from scratch at once.
 
-// timedReboot is one reboot of the plan.
-type timedReboot struct {
-	at    time.Duration // since the start of the run
-	req   engine.RebootReq
-	where string // what asked for it, for a refusal: "--reboot-at", "--profile p.yaml:8: reboots"
-	why   string // and for the line that says it happened: "--reboot-at 2s"
-}
-
-type rebootPlan struct {
-	times []timedReboot    // in order
-	req   engine.RebootReq // SIGUSR2's: --reboot-fraction of --reboot-group
-}
-
-// loadReboot reads --reboot-at (a list of times, each with
-// --reboot-fraction and --reboot-group) or else the profile's reboots
-// list. typed says that the user gave --reboot-at (flag or variable): it
-// wins over the profile's list; the profile may not hold both keys. The
-// order of the times, the end of the run and the groups are checked once
-// the whole configuration is known (checkReboots).
-func loadReboot(c runspec.Values, p *profiles.Profile, typed map[string]bool) (rebootPlan, error) {
-	pl := rebootPlan{req: engine.RebootReq{Fraction: c.Float64("reboot-fraction"), Group: c.String("reboot-group")}}
-	if f := pl.req.Fraction; math.IsNaN(f) || f <= 0 || f > 1 {
-		return pl, usagef("%s %v: want more than 0, at most 1", origin(p, "reboot-fraction", typed), f)
-	}
-	s := c.String("reboot-at")
-	listed := p != nil && len(p.Reboots) > 0
-	if s != "" && listed && !typed["reboot-at"] {
-		return pl, usagef("%s: and reboots at line %d: give one of them (each reboots entry has its own fraction and group)",
-			origin(p, "reboot-at", typed), p.Lines["reboots"])
-	}
-	if s == "" || (listed && !typed["reboot-at"]) {
-		if listed {
-			for _, r := range p.Reboots {
-				where := fmt.Sprintf("--profile %s:%d: reboots", p.Source, r.Line)
-				pl.times = append(pl.times, timedReboot{at: r.At, req: engine.RebootReq{Fraction: r.Fraction, Group: r.Group},
-					where: where, why: fmt.Sprintf("reboots: at %v (%s:%d)", r.At, p.Source, r.Line)})
-			}
-		}
-		return pl, nil
-	}
-	where := origin(p, "reboot-at", typed)
-	times, err := parseRebootAt(s, where)
-	if err != nil {
-		return pl, err
-	}
-	for k, at := range times {
-		why := fmt.Sprintf("--reboot-at %v", at)
-		if len(times) > 1 {
-			why += fmt.Sprintf(" (%d of %d)", k+1, len(times))
-		}
-		pl.times = append(pl.times, timedReboot{at: at, req: pl.req, where: where, why: why})
-	}
-	return pl, nil
-}
-
-// parseRebootAt reads "5m" or "5m,7m30s,9m": times since the start. "0"
-// alone (the flag's default once) means none.
-func parseRebootAt(s, where string) ([]time.Duration, error) {
-	if d, err := time.ParseDuration(strings.TrimSpace(s)); err == nil && d == 0 {
-		return nil, nil
-	}
-	var out []time.Duration
-	for _, part := range strings.Split(s, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(part))
-		if err != nil || d <= 0 {
-			hint := ""
-			if err != nil {
-				hint = ": " + durationWant(part)
-			}
-			return nil, usagef("%s %q: %q is not a positive time since the start (a list such as 5m,7m30s)%s", where, s, strings.TrimSpace(part), hint)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-// checkReboots refuses, before anything starts, a reboot the run could
-// not make: times not each after the one before, a time not before the
-// end of the load, a group the configuration does not have.
-func (rc *runConfig) checkReboots(groupOrigin string) error {
-	names := map[string]bool{}
-	var list []string
-	for _, g := range rc.opts.Groups {
-		names[g.Name] = true
-		list = append(list, g.Name)
-	}
-	sort.Strings(list)
-	noGroup := func(where, g string) error {
-		return usagef("%s: no group %q (groups: %s)", where, g, strings.Join(list, ", "))
-	}
-	if g := rc.reboot.req.Group; g != "" && !names[g] {
-		return noGroup(groupOrigin, g)
-	}
-	end, endWhy := rc.opts.Duration, "--duration"
-	if end == 0 && len(rc.stages) > 0 {
-		for _, st := range rc.stages {
-			end += st.d
-		}
-		endWhy = "the stages' total"
-	}
-	for k, r := range rc.reboot.times {
-		if k > 0 && r.at <= rc.reboot.times[k-1].at {
-			return usagef("%s: %v is not after the reboot before it, at %v (times go in order)", r.where, r.at, rc.reboot.times[k-1].at)
-		}
-		if end > 0 && r.at >= end {
-			return usagef("%s: %v is not before the end of the load, at %v (%s)", r.where, r.at, end, endWhy)
-		}
-		if g := r.req.Group; g != "" && !names[g] {
-			return noGroup(r.where, g)
-		}
-	}
-	return nil
-}
-
-// origin names where a run setting came from, for a refusal: the flag
-// (typed, or a variable: typed), or else the profile's file and line.
-func origin(p *profiles.Profile, key string, typed map[string]bool) string {
-	if p != nil && !typed[key] {
-		for _, s := range p.Settings {
-			if s.Key == key {
-				return fmt.Sprintf("--profile %s:%d: %s", p.Source, s.Line, key)
-			}
-		}
-	}
-	return "--" + key
-}
-
-// typedKeys are the keys among keys that the user set, on the command
-// line or in a REGSTORM_* variable (before the profile fills the others).
-func typedKeys(c runspec.Values, keys ...string) map[string]bool {
-	t := map[string]bool{}
-	for _, k := range keys {
-		t[k] = c.IsSet(k)
-	}
-	return t
-}
-
 // reboots runs the planned reboots at their times, and one per SIGUSR2,
 // saying each on stderr.
-func reboots(e *engine.Engine, usr2 <-chan struct{}, p rebootPlan, stderr io.Writer) {
+func reboots(e *engine.Engine, usr2 <-chan struct{}, p runspec.Reboots, stderr io.Writer) {
 	next := 0
 	var at <-chan time.Time
 	var timer *time.Timer
 	arm := func() {
 		at = nil
-		if next < len(p.times) {
-			timer = time.NewTimer(time.Until(e.StartedAt().Add(p.times[next].at)))
+		if next < len(p.Times) {
+			timer = time.NewTimer(time.Until(e.StartedAt().Add(p.Times[next].At)))
 			at = timer.C
 		}
 	}
@@ -175,10 +34,10 @@ func reboots(e *engine.Engine, usr2 <-chan struct{}, p rebootPlan, stderr io.Wri
 	}()
 	for {
 		var why string
-		req := p.req
+		req := p.Req
 		select {
 		case <-at:
-			why, req = p.times[next].why, p.times[next].req
+			why, req = p.Times[next].Why, p.Times[next].Req
 			next++
 			arm()
 		case <-usr2:

@@ -106,7 +106,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	go reloads(e, hup, rc.typed, rc.profile, r.embedded, stderr)
 	go censuses(e, usr1, stderr)
-	go reboots(e, usr2, rc.reboot, stderr)
+	go reboots(e, usr2, rc.spec.Reboots, stderr)
 	res, err := e.Wait()
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
@@ -235,14 +235,14 @@ func (r *loadRun) openOutputs() error {
 // start starts the engine (at the first stage, if any), then creates the
 // outputs held so far.
 func (r *loadRun) start(ctx context.Context) (*engine.Engine, error) {
-	o, stages := r.o, r.rc.stages
+	o, stages := r.o, r.rc.spec.Stages
 	base := o.Groups // as written: the stages scale it
 	if len(stages) > 0 {
 		o.Groups = staged(base, stages[0])
 		o.Staged = true
 		if o.Duration == 0 { // the stages are the run, as k6's are
 			for _, st := range stages {
-				o.Duration += st.d
+				o.Duration += st.Duration
 			}
 		}
 	}

@@ -11,18 +11,6 @@ import (
 	"github.com/regstorm/regstorm/registrar"
 )
 
-func TestParseStages(t *testing.T) {
-	st, err := parseStages("30s:1000:200, 1m:5000,30s:0")
-	if err != nil || len(st) != 3 || st[0] != (stage{30 * time.Second, 1000, 200}) || st[1] != (stage{time.Minute, 5000, 0}) || st[2].naps != 0 {
-		t.Fatalf("%v %v", st, err)
-	}
-	for _, bad := range []string{"", "30s", "30s:x", "0s:10", "-1s:10", "30s:-1", "30s:10:x", "30s:10:-1", "30s:10:1:2"} {
-		if _, err := parseStages(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 // A population that rises and falls: the registrar's bindings follow it
 // at each stage, in the registrar's own view; the run lasts the stages.
 func TestStagesPopulationFollowed(t *testing.T) {
