@@ -58,7 +58,15 @@ func (l Layered) from(name string) Values {
 
 // IsSet: the user or a layer set name.
 func (l Layered) IsSet(name string) bool {
-	return l.from(name) != l.Typed || l.Typed.IsSet(name)
+	if l.Typed.IsSet(name) {
+		return true
+	}
+	for _, v := range l.Layers {
+		if v != nil && v.IsSet(name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l Layered) String(name string) string          { return l.from(name).String(name) }
