@@ -108,8 +108,10 @@ func (s *Spec) group(top Values, pg *profiles.Group) (*Level, error) {
 	}
 	l.Group.Name = pg.Name
 	for _, st := range pg.Settings {
-		if st.Key == "rate" && !c.IsSet("rate") { // a group's own rate; without one it shares the run's
-			l.Group.Rate = l.Run.Rate
+		// A group's own rate is its own (unless --rate was typed: that wins
+		// everywhere); without one the group shares the run's.
+		if st.Key == "rate" && !s.src.Typed.IsSet("rate") {
+			l.Group.Rate = own.Float64("rate")
 		}
 	}
 	s.where = append(s.where, where)

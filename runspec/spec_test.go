@@ -69,6 +69,32 @@ groups:
 	}
 }
 
+// A group's own rate is its own; the others share the run's; a --rate
+// typed wins everywhere.
+func TestBuildGroupRate(t *testing.T) {
+	const yaml = `
+target: 192.0.2.7
+rate: 100
+groups:
+  - {name: a, naps: 3, rate: 40}
+  - {name: b, naps: 4}
+`
+	s, err := Build(source(t, yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs := s.Groups(); gs[0].Rate != 40 || gs[1].Rate != 0 || s.Options().Rate != 100 {
+		t.Errorf("rates: a %v, b %v, run %v (want 40, 0: sharing the run's, 100)", gs[0].Rate, gs[1].Rate, s.Options().Rate)
+	}
+	s, err = Build(source(t, yaml, "--rate", "500"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs := s.Groups(); gs[0].Rate != 0 || s.Options().Rate != 500 {
+		t.Errorf("with --rate 500: a %v, run %v", gs[0].Rate, s.Options().Rate)
+	}
+}
+
 // Without a profile's groups, the top level is the one group, "default".
 func TestBuildDefaultGroup(t *testing.T) {
 	s, err := Build(source(t, "", "--naps", "5"))
