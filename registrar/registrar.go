@@ -97,9 +97,11 @@ type Registrar struct {
 	Now    func() time.Time
 	silent atomic.Bool // Config.Silent, switchable while running
 	cap    *bucket     // Config.MaxRate; nil: none
-	// retryAfter is the cap's 503 header line, written once.
-	retryAfter []byte
-	txSeed     maphash.Seed // Config.RejectProb's draw per transaction
+	// retryAfter is the cap's 503 header line, written once, as
+	// minExpires is the 423's.
+	retryAfter, minExpires []byte
+	realm                  []byte       // Config.Realm's
+	txSeed                 maphash.Seed // Config.RejectProb's draw per transaction
 }
 
 // bucket is a token bucket kept as one atomic word, the generic cell rate
@@ -149,6 +151,10 @@ func New(cfg Config) *Registrar {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
 	r := &Registrar{cfg: cfg, Loc: NewLocation(), Now: time.Now, txSeed: maphash.MakeSeed()}
+	r.realm = []byte(cfg.Realm)
+	if cfg.MinExpires > 0 {
+		r.minExpires = strconv.AppendUint([]byte("Min-Expires: "), uint64(cfg.MinExpires), 10)
+	}
 	r.silent.Store(cfg.Silent)
 	if cfg.MaxRate > 0 {
 		if cfg.MaxBurst <= 0 {
@@ -186,6 +192,7 @@ type Worker struct {
 	Out  []byte
 	rng  *mrand.Rand
 	tx   maphash.Hash // transactionDraw's
+	ans  answer       // what respond last wrote
 	aor  []byte
 	tmp  []byte
 	cont []byte
@@ -235,27 +242,34 @@ func (w *Worker) Handle(msg []byte) Verdict {
 	if cfg.Delay > 0 {
 		verdict = Later
 	}
+	w.serve(w.r.Now())
+	return verdict
+}
+
+// serve answers a request.
+func (w *Worker) serve(now time.Time) {
+	cfg := &w.r.cfg
+	m := &w.m
 	if err := m.ParseAddresses(); err != nil {
 		atomic.AddInt64(&w.Malformed, 1)
-		w.respond(400, "Bad Request", nil)
-		return verdict
+		w.respond(ansBadRequest, nil)
+		return
 	}
-	if w.r.cap != nil && !w.r.cap.take(w.r.Now().UnixNano()) {
+	if w.r.cap != nil && !w.r.cap.take(now.UnixNano()) {
 		atomic.AddInt64(&w.Throttled, 1)
-		w.respond(503, "Service Unavailable", w.r.retryAfter)
-		return verdict
+		w.respond(ansThrottled, w.r.retryAfter)
+		return
 	}
 	if cfg.RejectCode > 0 && w.transactionDraw(m) < cfg.RejectProb {
 		atomic.AddInt64(&w.Rejected, 1)
-		w.respond(cfg.RejectCode, reason(cfg.RejectCode), nil)
-		return verdict
+		w.respond(ansRejected, nil)
+		return
 	}
 	if !sipwire.EqualFold(m.Method, "register") {
-		w.respond(405, "Method Not Allowed", allowRegister)
-		return verdict
+		w.respond(ansNotAllowed, allowRegister)
+		return
 	}
-	w.register(m)
-	return verdict
+	w.register(m, now)
 }
 
 var allowRegister = []byte("Allow: REGISTER")
@@ -274,28 +288,6 @@ func (w *Worker) transactionDraw(m *sipwire.Msg) float64 {
 	binary.LittleEndian.PutUint32(cseq[:], m.CSeq)
 	_, _ = w.tx.Write(cseq[:])
 	return float64(w.tx.Sum64()>>11) / (1 << 53)
-}
-
-func reason(code int) string {
-	switch code {
-	case 403:
-		return "Forbidden"
-	case 404:
-		return "Not Found"
-	case 408:
-		return "Request Timeout"
-	case 480:
-		return "Temporarily Unavailable"
-	case 486:
-		return "Busy Here"
-	case 500:
-		return "Server Internal Error"
-	case 503:
-		return "Service Unavailable"
-	case 504:
-		return "Server Time-out"
-	}
-	return "Rejected"
 }
 
 // aorOf writes "user@host" of the To URI into w.aor.
@@ -333,54 +325,69 @@ func (w *Worker) aorOf(uri []byte) (user, host []byte, ok bool) {
 	return user, host, true
 }
 
-func (w *Worker) register(m *sipwire.Msg) {
-	cfg := &w.r.cfg
-	now := w.r.Now()
+func (w *Worker) register(m *sipwire.Msg, now time.Time) {
 	user, host, ok := w.aorOf(m.To.URI)
 	if !ok {
-		w.respond(400, "Bad Request", nil)
+		w.respond(ansBadRequest, nil)
 		return
 	}
-	realm := []byte(cfg.Realm)
-	if len(realm) == 0 {
-		realm = host
-	}
-	if cfg.Auth && !w.authorized(m, user, realm, now) {
+	if w.r.cfg.Auth && !w.authorized(m, user, w.realm(host), now) {
 		return // w.Out holds the 401/403
 	}
 	// Contact: * removes every binding, and only with Expires: 0.
 	if m.ContactStar {
 		if m.Expires != 0 || m.NumContacts > 0 {
-			w.respond(400, "Bad Request", nil)
+			w.respond(ansBadRequest, nil)
 			return
 		}
 		e := w.r.Loc.lock(w.aor)
 		n := e.clear()
 		e.unlock()
 		atomic.AddInt64(&w.Unregistered, int64(n))
-		w.respond(200, "OK", nil)
+		w.respond(ansOK, nil)
 		return
 	}
 	// Validate every contact's interval before changing anything.
+	minExp := int64(w.r.cfg.MinExpires)
 	for i := 0; i < m.NumContacts; i++ {
-		e := w.requested(m, &m.Contacts[i])
-		if e != 0 && cfg.MinExpires > 0 && e < int64(cfg.MinExpires) {
-			w.tmp = strconv.AppendUint(append(w.tmp[:0], "Min-Expires: "...), uint64(cfg.MinExpires), 10)
-			w.respond(423, "Interval Too Brief", w.tmp)
+		if e := w.requested(m, &m.Contacts[i]); e != 0 && minExp > 0 && e < minExp {
+			w.respond(ansTooBrief, w.r.minExpires)
 			return
 		}
 	}
-	status, granted := w.bindAll(m, now)
-	if status != 200 {
-		w.respond(500, "Server Internal Error", nil)
+	if !w.bindAll(m, now) {
+		w.respond(ansServerError, nil)
 		return
 	}
-	var extra []byte
-	if cfg.Style == StyleHeader && granted >= 0 {
-		extra = strconv.AppendInt(append(w.tmp[:0], "Expires: "...), granted, 10)
-		w.tmp = extra
+	w.respond(ansOK, w.expiresLine(m))
+}
+
+// realm is Config.Realm, or the AOR's host.
+func (w *Worker) realm(host []byte) []byte {
+	if len(w.r.realm) > 0 {
+		return w.r.realm
 	}
-	w.respond(200, "OK", extra)
+	return host
+}
+
+// expiresLine is a 200's Expires header line for Config.Style
+// StyleHeader: the first contact's granted interval (nil: none).
+func (w *Worker) expiresLine(m *sipwire.Msg) []byte {
+	if w.r.cfg.Style != StyleHeader || m.NumContacts == 0 {
+		return nil
+	}
+	w.tmp = strconv.AppendInt(append(w.tmp[:0], "Expires: "...), w.granted(m, &m.Contacts[0]), 10)
+	return w.tmp
+}
+
+// granted is the interval a contact gets: the one it asks for, at most
+// Config.MaxExpires.
+func (w *Worker) granted(m *sipwire.Msg, c *sipwire.Contact) int64 {
+	ex := w.requested(m, c)
+	if mx := int64(w.r.cfg.MaxExpires); mx > 0 && ex > mx {
+		ex = mx
+	}
+	return ex
 }
 
 // requested is the interval a contact asks for: its ;expires, else the
@@ -396,34 +403,32 @@ func (w *Worker) requested(m *sipwire.Msg, c *sipwire.Contact) int64 {
 }
 
 // bindAll applies the request's contacts to the AOR's bindings and
-// gathers the live ones into w.cont: status 200, or 500 (an older CSeq
-// for the same Call-ID, RFC 3261 §10.3 step 7, or no memory left), and
-// the first contact's granted interval.
-func (w *Worker) bindAll(m *sipwire.Msg, now time.Time) (status int, granted int64) {
-	cfg := &w.r.cfg
-	status, granted = 200, -1
+// gathers the live ones into w.cont; false when it refuses (an older CSeq
+// for the same Call-ID, RFC 3261 §10.3 step 7, or no memory left): a 500.
+func (w *Worker) bindAll(m *sipwire.Msg, now time.Time) bool {
 	e := w.r.Loc.lock(w.aor)
 	defer e.unlock()
 	for i := 0; i < m.NumContacts; i++ {
 		c := &m.Contacts[i]
-		ex := w.requested(m, c)
-		if cfg.MaxExpires > 0 && ex > int64(cfg.MaxExpires) {
-			ex = int64(cfg.MaxExpires)
-		}
-		if granted < 0 {
-			granted = ex
-		}
+		ex := w.granted(m, c)
 		switch e.bind(c.URI, m.CallID, m.CSeq, now.Add(time.Duration(ex)*time.Second).UnixNano(), ex == 0) {
 		case bindAdded, bindRefreshed:
 			atomic.AddInt64(&w.Registered, 1)
 		case bindRemoved:
 			atomic.AddInt64(&w.Unregistered, 1)
 		case bindOld, bindFull:
-			return 500, granted
+			return false
 		}
 	}
+	w.gather(&e, now.UnixNano())
+	return true
+}
+
+// gather writes the Contact lines of the AOR's bindings live at t (Unix
+// ns) into w.cont, with the seconds left as of t.
+func (w *Worker) gather(e *aorEntry, t int64) {
+	style := w.r.cfg.Style
 	w.cont = w.cont[:0]
-	t := now.UnixNano()
 	e.each(func(contact []byte, exp int64) {
 		left := int64(time.Duration(exp-t).Round(time.Second) / time.Second)
 		if left <= 0 {
@@ -432,12 +437,11 @@ func (w *Worker) bindAll(m *sipwire.Msg, now time.Time) (status int, granted int
 		w.cont = append(w.cont, "Contact: <"...)
 		w.cont = append(w.cont, contact...)
 		w.cont = append(w.cont, '>')
-		if cfg.Style == StyleContact {
+		if style == StyleContact {
 			w.cont = strconv.AppendInt(append(w.cont, ";expires="...), left, 10)
 		}
 		w.cont = append(w.cont, "\r\n"...)
 	})
-	return status, granted
 }
 
 // authorized checks the request's credentials; when they are missing or
@@ -451,13 +455,13 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 	cr := &w.cr
 	if digestfast.ParseCredentials(m.Authorization[0], cr) != nil {
 		atomic.AddInt64(&w.AuthFailures, 1)
-		w.respond(400, "Bad Request", nil)
+		w.respond(ansBadRequest, nil)
 		return false
 	}
 	// The credentials must be for this AOR's user: user B cannot touch A.
 	if string(cr.Username) != string(user) || string(cr.Realm) != string(realm) {
 		atomic.AddInt64(&w.AuthFailures, 1)
-		w.respond(403, "Forbidden", nil)
+		w.respond(ansForbidden, nil)
 		return false
 	}
 	check, ts := w.r.checkNonce(cr.Nonce, now)
@@ -473,13 +477,13 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 	pass, ok := cfg.Password(user)
 	if !ok {
 		atomic.AddInt64(&w.AuthFailures, 1)
-		w.respond(403, "Forbidden", nil)
+		w.respond(ansForbidden, nil)
 		return false
 	}
 	ha1, err := w.cch.Get(cr.Algorithm, cr.Username, realm, pass)
 	if err != nil || !cr.Verify(m.Method, ha1.Bytes()) {
 		atomic.AddInt64(&w.AuthFailures, 1)
-		w.respond(403, "Forbidden", nil)
+		w.respond(ansForbidden, nil)
 		return false
 	}
 	// Replay: the same nonce with a count not above the last one seen.
@@ -487,7 +491,7 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 	replay, stored := e.replay(ts, cr.HasNC, cr.NC)
 	e.unlock()
 	if !stored {
-		w.respond(500, "Server Internal Error", nil)
+		w.respond(ansServerError, nil)
 		return false
 	}
 	if replay {
@@ -500,6 +504,12 @@ func (w *Worker) authorized(m *sipwire.Msg, user, realm []byte, now time.Time) b
 
 func (w *Worker) challenge(realm []byte, now time.Time, stale bool) {
 	atomic.AddInt64(&w.Challenges, 1)
+	w.writeChallenge(realm, now, stale)
+}
+
+// writeChallenge writes a 401 with a nonce made at now: the same one for
+// the same now (a retransmission's).
+func (w *Worker) writeChallenge(realm []byte, now time.Time, stale bool) {
 	var nonce [nonceLen]byte
 	w.r.makeNonce(&nonce, now)
 	h := append(w.tmp[:0], `WWW-Authenticate: Digest realm="`...)
@@ -507,11 +517,13 @@ func (w *Worker) challenge(realm []byte, now time.Time, stale bool) {
 	h = append(h, `", nonce="`...)
 	h = append(h, nonce[:]...)
 	h = append(h, `", qop="auth", algorithm=MD5`...)
+	a := ansChallenge
 	if stale {
 		h = append(h, ", stale=true"...)
+		a = ansStale
 	}
 	w.tmp = h
-	w.respond(401, "Unauthorized", h)
+	w.respond(a, h)
 }
 
 // Nonces are stateless: hex(expiry) + hex(SHA-256(key, expiry)[:16]).
@@ -563,55 +575,4 @@ func (r *Registrar) checkNonce(n []byte, now time.Time) (nonceCheck, int64) {
 		return nonceExpired, t
 	}
 	return nonceOK, t
-}
-
-// respond writes a response to w.m into w.Out: the Vias (the top one with
-// received and rport filled in by the transport later if needed), From,
-// To with a tag, Call-ID, CSeq, the bindings gathered in w.cont for a 200,
-// and extra header lines.
-// respond writes a response to w.m into w.Out, with one optional extra
-// header line (nil: none); bytes, not strings, so answering allocates
-// nothing.
-func (w *Worker) respond(code int, reason string, extra []byte) {
-	m := &w.m
-	o := append(w.Out[:0], "SIP/2.0 "...)
-	o = strconv.AppendInt(o, int64(code), 10)
-	o = append(o, ' ')
-	o = append(o, reason...)
-	o = append(o, "\r\n"...)
-	for i := 0; i < m.NumVia; i++ {
-		o = append(o, "Via: "...)
-		o = append(o, m.ViaHeaders[i]...)
-		o = append(o, "\r\n"...)
-	}
-	o = append(o, "From: "...)
-	o = append(o, m.FromRaw...)
-	o = append(o, "\r\nTo: "...)
-	o = append(o, m.ToRaw...)
-	if m.To.Tag == nil {
-		// A stable tag per Call-ID: FNV-1a, so retransmissions agree.
-		h := uint64(14695981039346656037)
-		for _, c := range m.CallID {
-			h = (h ^ uint64(c)) * 1099511628211
-		}
-		o = append(o, ";tag=rs"...)
-		o = strconv.AppendUint(o, h, 36)
-	}
-	o = append(o, "\r\nCall-ID: "...)
-	o = append(o, m.CallID...)
-	o = append(o, "\r\nCSeq: "...)
-	o = strconv.AppendUint(o, uint64(m.CSeq), 10)
-	o = append(o, ' ')
-	o = append(o, m.CSeqMethod...)
-	o = append(o, "\r\n"...)
-	if code == 200 {
-		o = append(o, w.cont...)
-	}
-	if len(extra) > 0 {
-		o = append(o, extra...)
-		o = append(o, "\r\n"...)
-	}
-	o = append(o, "Server: regstorm\r\nContent-Length: 0\r\n\r\n"...)
-	w.Out = o
-	w.cont = w.cont[:0]
 }

@@ -1,0 +1,118 @@
+package registrar
+
+import (
+	"strconv"
+)
+
+// answer is what the registrar answered a request: with the request and
+// the time of the answer, all it takes to write the response (the
+// bindings of a 200 aside).
+type answer uint8
+
+const (
+	ansNone        answer = iota
+	ansOK                 // 200, the AOR's bindings
+	ansChallenge          // 401, a nonce made at the answer's time
+	ansStale              // 401 as ansChallenge, stale=true
+	ansBadRequest         // 400
+	ansForbidden          // 403
+	ansNotAllowed         // 405, Allow: REGISTER
+	ansTooBrief           // 423, Min-Expires
+	ansServerError        // 500
+	ansThrottled          // 503, Retry-After (Config.MaxRate)
+	ansRejected           // Config.RejectCode (Config.RejectProb)
+)
+
+var statuses = [...]struct {
+	code   int
+	reason string
+}{
+	ansOK:          {200, "OK"},
+	ansChallenge:   {401, "Unauthorized"},
+	ansStale:       {401, "Unauthorized"},
+	ansBadRequest:  {400, "Bad Request"},
+	ansForbidden:   {403, "Forbidden"},
+	ansNotAllowed:  {405, "Method Not Allowed"},
+	ansTooBrief:    {423, "Interval Too Brief"},
+	ansServerError: {500, "Server Internal Error"},
+	ansThrottled:   {503, "Service Unavailable"},
+	ansRejected:    {}, // Config.RejectCode's
+}
+
+// respond writes answer a to w.m into w.Out: the Vias (as received: the
+// transport answers to the packet's source), From, To with a tag,
+// Call-ID, CSeq, the bindings gathered in w.cont for a 200, and one
+// optional extra header line (nil: none); bytes, not strings, so
+// answering allocates nothing. w.ans says what was answered.
+func (w *Worker) respond(a answer, extra []byte) {
+	m := &w.m
+	code, reason := statuses[a].code, statuses[a].reason
+	if a == ansRejected {
+		code = w.r.cfg.RejectCode
+		reason = rejectReason(code)
+	}
+	w.ans = a
+	o := append(w.Out[:0], "SIP/2.0 "...)
+	o = strconv.AppendInt(o, int64(code), 10)
+	o = append(o, ' ')
+	o = append(o, reason...)
+	o = append(o, "\r\n"...)
+	for i := 0; i < m.NumVia; i++ {
+		o = append(o, "Via: "...)
+		o = append(o, m.ViaHeaders[i]...)
+		o = append(o, "\r\n"...)
+	}
+	o = append(o, "From: "...)
+	o = append(o, m.FromRaw...)
+	o = append(o, "\r\nTo: "...)
+	o = append(o, m.ToRaw...)
+	if m.To.Tag == nil {
+		// A stable tag per Call-ID: FNV-1a, so retransmissions agree.
+		h := uint64(14695981039346656037)
+		for _, c := range m.CallID {
+			h = (h ^ uint64(c)) * 1099511628211
+		}
+		o = append(o, ";tag=rs"...)
+		o = strconv.AppendUint(o, h, 36)
+	}
+	o = append(o, "\r\nCall-ID: "...)
+	o = append(o, m.CallID...)
+	o = append(o, "\r\nCSeq: "...)
+	o = strconv.AppendUint(o, uint64(m.CSeq), 10)
+	o = append(o, ' ')
+	o = append(o, m.CSeqMethod...)
+	o = append(o, "\r\n"...)
+	if code == 200 {
+		o = append(o, w.cont...)
+	}
+	if len(extra) > 0 {
+		o = append(o, extra...)
+		o = append(o, "\r\n"...)
+	}
+	o = append(o, "Server: regstorm\r\nContent-Length: 0\r\n\r\n"...)
+	w.Out = o
+	w.cont = w.cont[:0]
+}
+
+// rejectReason is the reason phrase of Config.RejectCode.
+func rejectReason(code int) string {
+	switch code {
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Server Time-out"
+	}
+	return "Rejected"
+}
