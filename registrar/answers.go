@@ -2,11 +2,12 @@ package registrar
 
 import (
 	"strconv"
+	"time"
 )
 
-// answer is what the registrar answered a request: with the request and
-// the time of the answer, all it takes to write the response (the
-// bindings of a 200 aside).
+// answer is what the registrar answered a transaction, all the
+// transaction table keeps of it (in 4 bits): with the request, sent
+// again, and the time of the answer, it writes the same response again.
 type answer uint8
 
 const (
@@ -37,6 +38,45 @@ var statuses = [...]struct {
 	ansServerError: {500, "Server Internal Error"},
 	ansThrottled:   {503, "Service Unavailable"},
 	ansRejected:    {}, // Config.RejectCode's
+}
+
+// again writes the answer a, given at at, to the request in w.m (a
+// retransmission of the one it answered), without handling it again:
+// the same bytes as then. A 200 lists the AOR's bindings as they are,
+// with the times left as of at: what it listed then, unless another
+// transaction has changed them since.
+func (w *Worker) again(a answer, at time.Time) {
+	m := &w.m
+	if m.ParseAddresses() != nil { // not so the first time: not the same request
+		w.respond(ansBadRequest, nil)
+		return
+	}
+	switch a {
+	case ansOK, ansChallenge, ansStale:
+		_, host, ok := w.aorOf(m.To.URI)
+		if !ok {
+			w.respond(ansBadRequest, nil)
+			return
+		}
+		if a != ansOK {
+			w.writeChallenge(w.realm(host), at, a == ansStale)
+			return
+		}
+		if !m.ContactStar {
+			e := w.r.Loc.lock(w.aor)
+			w.gather(&e, at.UnixNano())
+			e.unlock()
+		}
+		w.respond(ansOK, w.expiresLine(m))
+	case ansNotAllowed:
+		w.respond(a, allowRegister)
+	case ansTooBrief:
+		w.respond(a, w.r.minExpires)
+	case ansThrottled:
+		w.respond(a, w.r.retryAfter)
+	default:
+		w.respond(a, nil)
+	}
 }
 
 // respond writes answer a to w.m into w.Out: the Vias (as received: the

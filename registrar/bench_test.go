@@ -95,6 +95,31 @@ func BenchmarkChallengeAndAuthorizedRefresh(b *testing.B) {
 	}
 }
 
+// BenchmarkRetransmission is the registrar's work for a retransmission
+// of an authorized REGISTER answered 200: found in the transaction table,
+// the 200 written again (the bindings read again), nothing checked or
+// bound again.
+func BenchmarkRetransmission(b *testing.B) {
+	r := New(Config{Auth: true, Password: passwords})
+	w := r.NewWorker()
+	c := newClient(nil, w, "nap000001")
+	c.send(5070, 300)
+	var req []byte
+	c.send(5070, 300, func(reg *sipwire.Register) { req = sipwire.AppendRegister(nil, reg) })
+	if w.Out[8] != '2' {
+		b.Fatalf("setup: %s", w.Out)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if w.Handle(req) != Reply {
+			b.Fatal("no answer")
+		}
+	}
+	if w.Retransmissions == 0 || w.Out[8] != '2' {
+		b.Fatalf("%d retransmissions: %s", w.Retransmissions, w.Out)
+	}
+}
+
 // BenchmarkLocationMemory fills the location service with b.N bindings, one
 // per AOR, from REGISTERs shaped as regstorm's NAPs send them to
 // `regstorm registrar` (AOR nap000001@127.0.0.1, Contact
@@ -102,7 +127,8 @@ func BenchmarkChallengeAndAuthorizedRefresh(b *testing.B) {
 // reports per binding: the live Go heap and the RSS it added (after a GC,
 // without the empty registrar's), and the location service's own count
 // of its off-heap memory: the blocks in use, what its arenas have written
-// to (blocks, free ones included), its hash tables.
+// to (blocks, free ones included), its hash tables; and the transaction
+// table's mapped memory (in the RSS too: the fill is within Timer J).
 // bench/registrar-memory.sh measures the registrar process's RSS:
 //
 //	go test ./registrar -run '^$' -bench LocationMemory -benchtime 1000000x
@@ -134,6 +160,8 @@ func BenchmarkLocationMemory(b *testing.B) {
 	b.ReportMetric(float64(inUse)/float64(b.N), "blocks-B/binding")
 	b.ReportMetric(float64(arenas)/float64(b.N), "arenas-B/binding")
 	b.ReportMetric(float64(tables)/float64(b.N), "tables-B/binding")
+	_, txns := r.txns.stats()
+	b.ReportMetric(float64(txns)/float64(b.N), "txns-B/binding")
 	runtime.KeepAlive(r)
 }
 

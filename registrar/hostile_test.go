@@ -31,9 +31,12 @@ func TestHostileRequestsGetNoReplyStorm(t *testing.T) {
 
 	valid := reqBytes("nap000001", 1, sipwire.UDP)
 	huge := append([]byte("REGISTER sip:example.com SIP/2.0\r\nX-Pad: "), bytes.Repeat([]byte("a"), 65000)...)
-	badFrom := bytes.Replace(valid, []byte("From: <sip:nap000001@example.com>"), []byte("From: nothing at all"), 1)
-	if bytes.Equal(badFrom, valid) {
-		t.Fatalf("fixture has no From to spoil:\n%s", valid)
+	// A transaction of its own (CSeq and branch 2): with valid's, valid
+	// sent after it would be its retransmission, answered 400 again.
+	second := reqBytes("nap000001", 2, sipwire.UDP)
+	badFrom := bytes.Replace(second, []byte("From: <sip:nap000001@example.com>"), []byte("From: nothing at all"), 1)
+	if bytes.Equal(badFrom, second) {
+		t.Fatalf("fixture has no From to spoil:\n%s", second)
 	}
 	var silent, answered int
 	send := func(b []byte, n int, replies bool) {

@@ -1,7 +1,8 @@
 // Package registrar is regstorm's embedded SIP registrar (DESIGN.md §6):
 // REGISTER over UDP, TCP, TLS, WS and WSS, a location service with
 // expiry, min/max expires with 423, digest authentication with expiring
-// nonces and replay refusal, un-REGISTER and "Contact: *", and fault
+// nonces and replay refusal, un-REGISTER and "Contact: *", server
+// transactions that answer a retransmission as its original, and fault
 // injection for tests.
 //
 // A Worker turns request bytes into response bytes with no I/O, one per
@@ -10,6 +11,7 @@
 package registrar
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -51,8 +53,15 @@ type Config struct {
 	Drop       float64       // fraction of requests silently ignored
 	Delay      time.Duration // answer this late
 	RejectCode int           // answer this code ...
-	RejectProb float64       // ... to this fraction of transactions (a retransmission gets its original's answer)
+	RejectProb float64       // ... to this fraction of transactions (drawn from the transaction's key)
 	Silent     bool          // never answer
+
+	// TimerJ is how long an answered transaction is kept, so that a
+	// retransmission of its request gets the same answer and is not
+	// handled again (RFC 3261 §17.2.2): 64*T1, 32 s, by default;
+	// negative: not kept, each request is handled as it comes. It applies
+	// to every transport (transactions.go says why).
+	TimerJ time.Duration
 
 	// MaxRate caps the requests a second the registrar serves (0: none),
 	// as a Kamailio does that answers 503 when its ratelimit module's
@@ -61,8 +70,10 @@ type Config struct {
 	// Worker.Throttled. The cap is a token bucket shared by every
 	// transport and worker: MaxBurst requests (default: MaxRate, a
 	// second's worth) at once, refilled at MaxRate a second. Every request
-	// that arrives counts (retransmissions, un-REGISTERs and OPTIONS too)
-	// except those lost to Drop, which never reached it.
+	// that arrives counts (un-REGISTERs and OPTIONS too) except those lost
+	// to Drop, which never reached it, and the retransmissions of a
+	// transaction answered within Config.TimerJ, which get its answer
+	// again (a 503 too) and are not served again.
 	MaxRate    float64
 	MaxBurst   int
 	RetryAfter int // seconds, in the 503 of the cap (default 1)
@@ -88,6 +99,10 @@ type Config struct {
 	HandshakeTimeout time.Duration
 }
 
+// DefaultTimerJ is Config.TimerJ's default: 64*T1, T1 being RFC 3261's
+// 500 ms.
+const DefaultTimerJ = 64 * 500 * time.Millisecond
+
 // Registrar holds the shared state: configuration, location service and
 // the nonce key.
 type Registrar struct {
@@ -100,8 +115,9 @@ type Registrar struct {
 	// retryAfter is the cap's 503 header line, written once, as
 	// minExpires is the 423's.
 	retryAfter, minExpires []byte
-	realm                  []byte       // Config.Realm's
-	txSeed                 maphash.Seed // Config.RejectProb's draw per transaction
+	realm                  []byte        // Config.Realm's
+	txns                   *transactions // nil: Config.TimerJ < 0
+	txSeed                 maphash.Seed  // of the transactions' keys
 }
 
 // bucket is a token bucket kept as one atomic word, the generic cell rate
@@ -150,7 +166,13 @@ func New(cfg Config) *Registrar {
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
+	if cfg.TimerJ == 0 {
+		cfg.TimerJ = DefaultTimerJ
+	}
 	r := &Registrar{cfg: cfg, Loc: NewLocation(), Now: time.Now, txSeed: maphash.MakeSeed()}
+	if cfg.TimerJ > 0 {
+		r.txns = newTransactions(int64(cfg.TimerJ))
+	}
 	r.realm = []byte(cfg.Realm)
 	if cfg.MinExpires > 0 {
 		r.minExpires = strconv.AppendUint([]byte("Min-Expires: "), uint64(cfg.MinExpires), 10)
@@ -191,7 +213,7 @@ type Worker struct {
 	cch  digestfast.HA1Cache
 	Out  []byte
 	rng  *mrand.Rand
-	tx   maphash.Hash // transactionDraw's
+	tx   maphash.Hash // txKey's
 	ans  answer       // what respond last wrote
 	aor  []byte
 	tmp  []byte
@@ -203,6 +225,9 @@ type Worker struct {
 	Registered, Unregistered, Rejected, Dropped                    int64
 	// Throttled: requests answered 503 over Config.MaxRate.
 	Throttled int64
+	// Retransmissions: requests of a transaction already answered,
+	// answered again as then (counted in Requests, and in nothing else).
+	Retransmissions int64
 
 	// TLS (and WSS) handshakes done and failed: server counters, filled
 	// in by Server.Stats only.
@@ -223,7 +248,9 @@ func (r *Registrar) NewWorker() *Worker {
 
 // Handle processes one message and leaves the response, if any, in w.Out.
 // Responses and garbage are ignored: a registrar must not answer them,
-// and answering garbage would make it a reflector.
+// and answering garbage would make it a reflector. A request of a
+// transaction answered less than Config.TimerJ ago gets that answer
+// again (transactions.go).
 func (w *Worker) Handle(msg []byte) Verdict {
 	cfg := &w.r.cfg
 	m := &w.m
@@ -242,12 +269,26 @@ func (w *Worker) Handle(msg []byte) Verdict {
 	if cfg.Delay > 0 {
 		verdict = Later
 	}
-	w.serve(w.r.Now())
+	now := w.r.Now()
+	key := w.txKey(m)
+	txns := w.r.txns
+	if txns != nil {
+		if a, at, ok := txns.find(key, now.UnixNano()); ok {
+			atomic.AddInt64(&w.Retransmissions, 1)
+			w.again(a, time.Unix(0, at))
+			return verdict
+		}
+	}
+	w.ans = ansNone
+	w.serve(key, now)
+	if txns != nil && w.ans != ansNone {
+		txns.add(key, w.ans, now.UnixNano())
+	}
 	return verdict
 }
 
-// serve answers a request.
-func (w *Worker) serve(now time.Time) {
+// serve answers a request that is not a retransmission.
+func (w *Worker) serve(key uint64, now time.Time) {
 	cfg := &w.r.cfg
 	m := &w.m
 	if err := m.ParseAddresses(); err != nil {
@@ -260,7 +301,7 @@ func (w *Worker) serve(now time.Time) {
 		w.respond(ansThrottled, w.r.retryAfter)
 		return
 	}
-	if cfg.RejectCode > 0 && w.transactionDraw(m) < cfg.RejectProb {
+	if cfg.RejectCode > 0 && draw(key) < cfg.RejectProb {
 		atomic.AddInt64(&w.Rejected, 1)
 		w.respond(ansRejected, nil)
 		return
@@ -274,20 +315,52 @@ func (w *Worker) serve(now time.Time) {
 
 var allowRegister = []byte("Allow: REGISTER")
 
-// transactionDraw is a number in [0, 1) fixed by the request's transaction
-// (Via branch, Call-ID, CSeq): a retransmission draws what its original
-// drew, so it gets the same answer, as a registrar's transaction layer
-// gives it. A fresh draw per datagram answered a REGISTER retransmitted
-// under load once 200 and once 403. (Drop stays per datagram: it plays
-// the network losing packets.)
-func (w *Worker) transactionDraw(m *sipwire.Msg) float64 {
-	w.tx.Reset()
-	_, _ = w.tx.Write(m.Via.Branch)
-	_, _ = w.tx.Write(m.CallID)
-	var cseq [4]byte
-	binary.LittleEndian.PutUint32(cseq[:], m.CSeq)
-	_, _ = w.tx.Write(cseq[:])
-	return float64(w.tx.Sum64()>>11) / (1 << 53)
+// txKey is the key of the request's transaction: a hash of its top Via's
+// branch and sent-by and its method (RFC 3261 §17.2.3), and its Call-ID
+// and CSeq, which a retransmission repeats too: they keep apart the
+// transactions of clients whose branches are not unique (one counter
+// per client from 1, behind one address). A branch without RFC 3261's
+// magic cookie adds what RFC 2543 matched on: Request-URI, From, To. The
+// low ansBits are 0: the table keeps the answer there.
+func (w *Worker) txKey(m *sipwire.Msg) uint64 {
+	h := &w.tx
+	h.Reset()
+	var n [8]byte
+	field := func(b []byte) { // length first: no two field lists hash alike
+		binary.LittleEndian.PutUint32(n[:4], uint32(len(b)))
+		_, _ = h.Write(n[:4])
+		_, _ = h.Write(b)
+	}
+	field(m.Via.Branch)
+	field(m.Via.Host)
+	field(m.Method)
+	field(m.CallID)
+	binary.LittleEndian.PutUint32(n[:4], uint32(m.Via.Port))
+	binary.LittleEndian.PutUint32(n[4:], m.CSeq)
+	_, _ = h.Write(n[:])
+	if !bytes.HasPrefix(m.Via.Branch, magicCookie) {
+		field(m.RequestURI)
+		field(m.FromRaw)
+		field(m.ToRaw)
+	}
+	return h.Sum64() &^ ansMask
+}
+
+var magicCookie = []byte("z9hG4bK")
+
+// draw is a number in [0, 1) fixed by a transaction's key, for
+// Config.RejectProb: a retransmission draws what its original drew even
+// once its transaction is forgotten (after Config.TimerJ, or with none).
+// The key's bits are mixed first (SplitMix64's finaliser): its top ones
+// also pick the table's shard. (Drop stays per datagram: it plays the
+// network losing packets.)
+func draw(key uint64) float64 {
+	key ^= key >> 30
+	key *= 0xbf58476d1ce4e5b9
+	key ^= key >> 27
+	key *= 0x94d049bb133111eb
+	key ^= key >> 31
+	return float64(key>>11) / (1 << 53)
 }
 
 // aorOf writes "user@host" of the To URI into w.aor.

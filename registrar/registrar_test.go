@@ -149,7 +149,9 @@ func TestUnregisterAndStar(t *testing.T) {
 	if n, _ := r.Loc.Count(time.Now()); n != 0 {
 		t.Errorf("%d bindings left after Contact: *", n)
 	}
-	bad := strings.Replace(req, "Expires: 0", "Expires: 10", 1)
+	// A new transaction (a new branch: the same one would be a
+	// retransmission, answered 200 again).
+	bad := strings.Replace(strings.Replace(req, "Expires: 0", "Expires: 10", 1), "z9hG4bKstar", "z9hG4bKstar2", 1)
 	if resp := c.raw([]byte(bad)); resp.StatusCode != 400 {
 		t.Errorf("Contact: * with Expires 10 answered %d", resp.StatusCode)
 	}
@@ -273,10 +275,12 @@ func TestMaxRateAnswers503WithRetryAfter(t *testing.T) {
 	r := New(Config{MaxRate: 10, MaxBurst: 3, RetryAfter: 7})
 	r.Now = func() time.Time { return now }
 	w := r.NewWorker()
+	user := 0 // a new one for each request: a new transaction, not a retransmission
 	codes := func(n int) string {
 		var out []string
 		for i := 0; i < n; i++ {
-			c := newClient(t, w, fmt.Sprintf("nap%06d", i))
+			user++
+			c := newClient(t, w, fmt.Sprintf("nap%06d", user))
 			resp := c.send(5070, 3600)
 			s := fmt.Sprint(resp.StatusCode)
 			if resp.StatusCode == 503 {
@@ -346,10 +350,19 @@ func TestBucketConcurrent(t *testing.T) {
 func TestMaxRateNoAllocs(t *testing.T) {
 	for _, rate := range []float64{1e9, 1e-3} { // every request served; all but the first refused
 		w := New(Config{MaxRate: rate}).NewWorker()
-		req := reqBytes("nap000001", 1, sipwire.UDP)
-		w.Handle(req)
-		if a := testing.AllocsPerRun(100, func() { w.Handle(req) }); a != 0 {
+		// New transactions (CSeq and branch 2, 3, ...), not retransmissions
+		// of the first, which the transaction table would answer.
+		reqs := make([][]byte, 102)
+		for i := range reqs {
+			reqs[i] = reqBytes("nap000001", uint32(i+1), sipwire.UDP)
+		}
+		w.Handle(reqs[0])
+		next := 1
+		if a := testing.AllocsPerRun(100, func() { w.Handle(reqs[next]); next++ }); a != 0 {
 			t.Errorf("rate %v: %v allocs per request", rate, a)
+		}
+		if want := map[bool]int64{true: 0, false: 101}[rate > 1]; w.Throttled != want || w.Retransmissions != 0 {
+			t.Errorf("rate %v: %d throttled (want %d), %d retransmissions", rate, w.Throttled, want, w.Retransmissions)
 		}
 	}
 }
