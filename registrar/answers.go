@@ -47,7 +47,7 @@ var statuses = [...]struct {
 // transaction has changed them since.
 func (w *Worker) again(a answer, at time.Time) {
 	m := &w.m
-	if m.ParseAddresses() != nil { // not so the first time: not the same request
+	if m.ParseAddresses() != nil { // a 400 then too, unless this is not the same request
 		w.respond(ansBadRequest, nil)
 		return
 	}

@@ -18,20 +18,35 @@ import (
 // retransmission is the same request, and the answer is rebuilt from it
 // (answers.go), byte for byte the same. A response is ~400 bytes; at
 // 100 000 transactions a second Timer J holds 3.2 million, 1.3 GB of
-// responses against ~80 MB here.
+// responses against 80-150 MB here (24 B a transaction with full rings,
+// bench/RESULTS.md).
+//
+// Every transport: over TCP, TLS and WebSocket the RFC's Timer J is 0,
+// since a client does not retransmit over a reliable transport (Timer E
+// is for UDP). Their transactions are kept for Timer J all the same: the
+// Worker does not know the transport, an entry costs the same, and a
+// client that sends a request again (on a new connection after its old
+// one broke, over UDP after TCP) gets its answer, not a replay's 401.
+//
+// Two copies of one request handled at the same time, by two workers,
+// both miss and are both handled. That takes a client sending from two
+// places at once: a source's datagrams go to one event loop's socket
+// (SO_REUSEPORT hashes the addresses), a stream's requests are read in
+// order.
 //
 // Each shard is a ring of entries in the order they were answered, so
 // they expire from its head, and an open-addressing index (linear
 // probing, backward-shift deletion) of 4-byte slots into the ring, twice
 // its size: tag<<24 | position+1, 0 when empty, where the tag is 8 bits
-// of the key that spare most probes a look at the ring. Both are mmapped
-// (as the location service's arenas): off the Go heap, whose goal would
-// otherwise double them, and given back when the ring shrinks.
+// of the key that spare most probes a look at the ring. Both are in one
+// mmapped region (as the location service's arenas): off the Go heap,
+// whose goal would otherwise double them, and given back when the ring
+// shrinks.
 
 const (
 	txShardBits = 6
 	txShards    = 1 << txShardBits // by the key's top bits
-	txMinRing   = 64               // entries per shard once used: 1 KiB, and a 512-byte index
+	txMinRing   = 64               // entries per shard at the least: 1 KiB, and a 512-byte index, in a page
 	txMaxRing   = 1 << 20          // beyond this a shard drops its oldest (positions fit 24 bits)
 	txPosBits   = 24
 	txPosMask   = 1<<txPosBits - 1
@@ -52,8 +67,7 @@ type txShard struct {
 	ring    []txEntry // len a power of two: n entries from head, oldest first
 	head, n uint32
 	idx     []uint32 // 2*len(ring) slots
-	ringMem []byte
-	idxMem  []byte
+	mem     []byte   // the mapping that holds both
 }
 
 // transactions is the registrar's table of answered transactions.
@@ -124,7 +138,7 @@ func (t *transactions) stats() (held, mapped int) {
 		s := &t.shards[i]
 		s.Lock()
 		held += int(s.n)
-		mapped += len(s.ringMem) + len(s.idxMem)
+		mapped += len(s.mem)
 		s.Unlock()
 	}
 	runtime.KeepAlive(t)
@@ -243,22 +257,17 @@ func (s *txShard) unindex(pos uint32) {
 // resize moves the entries to a ring of c (a power of two, ≥ n) and
 // indexes them again; false if memory cannot be mapped.
 func (s *txShard) resize(c int) bool {
-	ringMem, err := mmap(c * txEntrySize)
+	mem, err := mmap(c*txEntrySize + 2*c*4)
 	if err != nil {
 		return false
 	}
-	idxMem, err := mmap(2 * c * 4)
-	if err != nil {
-		munmap(ringMem)
-		return false
-	}
-	ring := unsafe.Slice((*txEntry)(unsafe.Pointer(&ringMem[0])), c)
+	ring := unsafe.Slice((*txEntry)(unsafe.Pointer(&mem[0])), c)
 	for i := uint32(0); i < s.n; i++ {
 		ring[i] = s.ring[(s.head+i)&uint32(len(s.ring)-1)]
 	}
 	s.free()
-	s.ring, s.ringMem, s.idxMem, s.head = ring, ringMem, idxMem, 0
-	s.idx = unsafe.Slice((*uint32)(unsafe.Pointer(&idxMem[0])), 2*c)
+	s.ring, s.mem, s.head = ring, mem, 0
+	s.idx = unsafe.Slice((*uint32)(unsafe.Pointer(&mem[c*txEntrySize])), 2*c)
 	for i := uint32(0); i < s.n; i++ {
 		s.index(i)
 	}
@@ -267,9 +276,8 @@ func (s *txShard) resize(c int) bool {
 
 // free unmaps the ring and the index (keeping n: resize refills them).
 func (s *txShard) free() {
-	if s.ringMem != nil {
-		munmap(s.ringMem)
-		munmap(s.idxMem)
+	if s.mem != nil {
+		munmap(s.mem)
 	}
-	s.ring, s.idx, s.ringMem, s.idxMem = nil, nil, nil, nil
+	s.ring, s.idx, s.mem = nil, nil, nil
 }
