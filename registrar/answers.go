@@ -3,6 +3,8 @@ package registrar
 import (
 	"strconv"
 	"time"
+
+	"github.com/regstorm/regstorm/sipwire"
 )
 
 // answer is what the registrar answered a transaction, all the
@@ -92,36 +94,17 @@ func (w *Worker) respond(a answer, extra []byte) {
 		reason = rejectReason(code)
 	}
 	w.ans = a
-	o := append(w.Out[:0], "SIP/2.0 "...)
-	o = strconv.AppendInt(o, int64(code), 10)
-	o = append(o, ' ')
-	o = append(o, reason...)
-	o = append(o, "\r\n"...)
-	for i := 0; i < m.NumVia; i++ {
-		o = append(o, "Via: "...)
-		o = append(o, m.ViaHeaders[i]...)
-		o = append(o, "\r\n"...)
-	}
-	o = append(o, "From: "...)
-	o = append(o, m.FromRaw...)
-	o = append(o, "\r\nTo: "...)
-	o = append(o, m.ToRaw...)
+	var tag []byte
 	if m.To.Tag == nil {
 		// A stable tag per Call-ID: FNV-1a, so retransmissions agree.
 		h := uint64(14695981039346656037)
 		for _, c := range m.CallID {
 			h = (h ^ uint64(c)) * 1099511628211
 		}
-		o = append(o, ";tag=rs"...)
-		o = strconv.AppendUint(o, h, 36)
+		tag = strconv.AppendUint(append(w.tag[:0], "rs"...), h, 36)
+		w.tag = tag
 	}
-	o = append(o, "\r\nCall-ID: "...)
-	o = append(o, m.CallID...)
-	o = append(o, "\r\nCSeq: "...)
-	o = strconv.AppendUint(o, uint64(m.CSeq), 10)
-	o = append(o, ' ')
-	o = append(o, m.CSeqMethod...)
-	o = append(o, "\r\n"...)
+	o := sipwire.AppendResponseHead(w.Out[:0], m, code, reason, tag)
 	if code == 200 {
 		o = append(o, w.cont...)
 	}

@@ -208,6 +208,7 @@ const (
 // Worker handles requests for one event loop; it is not goroutine-safe.
 type Worker struct {
 	r    *Registrar
+	tag  []byte // scratch for a response's To tag
 	m    sipwire.Msg
 	cr   digestfast.Credentials
 	cch  digestfast.HA1Cache
