@@ -7,9 +7,7 @@ package netio
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -49,14 +47,6 @@ func (q quiet) Fatalf(f string, a ...any) { q.Errorf(f, a...) }
 // GnetLogger is the option every gnet engine of regstorm uses: gnet's
 // errors go to logf (nil: dropped), the rest is not said.
 func GnetLogger(logf Logf) gnet.Option { return gnet.WithLogger(quiet{logf}) }
-
-// QuietLogger is GnetLogger writing to stderr as "regstorm: gnet: ...".
-//
-// Deprecated: the registrar's, until it passes a Logf of its own to
-// GnetLogger; the last of netio that writes to stderr.
-func QuietLogger() gnet.Option {
-	return GnetLogger(func(f string, a ...any) { fmt.Fprintf(os.Stderr, "regstorm: "+f+"\n", a...) })
-}
 
 // SetLogger says where gnet's errors go (GnetLogger); set before the first
 // TCP dial. Without it they are dropped.

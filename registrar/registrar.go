@@ -77,6 +77,9 @@ type Config struct {
 	MaxRate    float64
 	MaxBurst   int
 	RetryAfter int // seconds, in the 503 of the cap (default 1)
+	// Logf gets the network library's errors (nil: dropped): the
+	// registrar writes nowhere of its own accord.
+	Logf func(format string, args ...any)
 
 	// ReusePort lets Listen share a port another process already holds
 	// (SO_REUSEPORT: the kernel splits the requests between them). Without

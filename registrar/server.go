@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/regstorm/regstorm/netio"
-	"github.com/regstorm/regstorm/sipwire"
 )
 
 // Server runs a Registrar: UDP and TCP on gnet event loops (one per
@@ -118,7 +117,7 @@ func Listen(reg *Registrar, host string, port int, transports []string) (*Server
 			// behind then do not block portFree at a restart on the same port.
 			s.done <- gnet.Rotate(s, addrs,
 				gnet.WithMulticore(true), gnet.WithReusePort(true), gnet.WithReuseAddr(true),
-				gnet.WithLogLevel(logging.ErrorLevel), netio.QuietLogger(),
+				gnet.WithLogLevel(logging.ErrorLevel), netio.GnetLogger(s.Reg.cfg.Logf),
 				gnet.WithSocketRecvBuffer(4<<20), gnet.WithSocketSendBuffer(4<<20))
 		}()
 		select {
@@ -357,34 +356,36 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		return gnet.None
 	}
-	for { // TCP: as many whole messages as are buffered
-		buf, _ := c.Peek(-1)
-		adv, tok, err := sipwire.SplitMessage(buf, false)
-		if err != nil {
-			return gnet.Close // the stream cannot be resynchronised
+	// TCP: as many whole messages as are buffered.
+	tc, _ := c.Context().(*tcpConn)
+	action := gnet.None
+	buf, _ := c.Peek(-1)
+	used, err := netio.Messages(buf, func(msg []byte) bool {
+		if tc != nil {
+			tc.crlfs = 0
 		}
-		if adv == 0 {
-			return gnet.None
+		switch w.Handle(msg) {
+		case Reply:
+			_, _ = c.Write(w.Out)
+			if s.Reg.cfg.CloseAfterAnswer {
+				action = gnet.Close // gnet sends what is still buffered first
+				return false
+			}
+		case Later:
+			s.later(c, w.Out, false)
 		}
-		if tc, _ := c.Context().(*tcpConn); tc != nil && tok == nil && s.pingSeen(&tc.crlfs, adv) {
+		return true
+	}, func(n int) bool {
+		if tc != nil && s.pingSeen(&tc.crlfs, n) {
 			_, _ = c.Write(crlfPong)
 		}
-		if tok != nil {
-			if tc, _ := c.Context().(*tcpConn); tc != nil {
-				tc.crlfs = 0
-			}
-			switch w.Handle(tok) {
-			case Reply:
-				_, _ = c.Write(w.Out)
-				if s.Reg.cfg.CloseAfterAnswer {
-					return gnet.Close // gnet sends what is still buffered first
-				}
-			case Later:
-				s.later(c, w.Out, false)
-			}
-		}
-		_, _ = c.Discard(adv)
+		return true
+	})
+	if err != nil {
+		return gnet.Close // the stream cannot be resynchronised
 	}
+	_, _ = c.Discard(used)
+	return action
 }
 
 // later sends a copy of out after the configured delay (fault injection;

@@ -14,7 +14,7 @@ import (
 	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 
-	"github.com/regstorm/regstorm/sipwire"
+	"github.com/regstorm/regstorm/netio"
 )
 
 // TLS, WS and WSS are served outside gnet: crypto/tls needs a blocking
@@ -212,25 +212,17 @@ func (c *streamConn) readStream() {
 		}
 		n, rerr := c.conn.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		start := 0
-		for {
-			adv, tok, err := sipwire.SplitMessage(buf[start:], false)
-			if err != nil {
-				return // the stream cannot be resynchronised
-			}
-			if adv == 0 {
-				break
-			}
-			if tok == nil && c.s.pingSeen(&c.crlfs, adv) && !c.send(crlfPong, false) {
-				return
-			}
-			if tok != nil {
-				c.crlfs = 0
-			}
-			if tok != nil && !c.handle(tok) {
-				return
-			}
-			start += adv
+		done := false
+		start, err := netio.Messages(buf, func(msg []byte) bool {
+			c.crlfs = 0
+			done = !c.handle(msg)
+			return !done
+		}, func(n int) bool {
+			done = c.s.pingSeen(&c.crlfs, n) && !c.send(crlfPong, false)
+			return !done
+		})
+		if err != nil || done {
+			return // the stream cannot be resynchronised, or the connection is done
 		}
 		buf = buf[:copy(buf, buf[start:])]
 		if len(buf) == 0 && cap(buf) > readSize {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/report"
 	"github.com/regstorm/regstorm/runspec"
+	"github.com/regstorm/regstorm/sipwire"
 	"github.com/regstorm/regstorm/trace"
 )
 
@@ -172,7 +174,7 @@ func (r *loadRun) startEmbedded() error {
 	if !needsEmbedded(r.o.Groups) {
 		return nil
 	}
-	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp", "tls", "ws", "wss"})
+	srv, err := registrar.Listen(registrar.New(registrar.Config{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "regstorm: "+f+"\n", a...) }}), "127.0.0.1", 0, sipwire.TransportNames())
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
 	}
