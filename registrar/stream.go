@@ -47,7 +47,6 @@ type streamConn struct {
 	mu     sync.Mutex // serialises writes: delayed answers write from timers
 	closed bool
 
-	wsHdr [ws.MaxHeaderSize]byte // the read loop's frame header scratch
 	frag  []byte                 // a fragmented WebSocket message being gathered
 	crlfs int                    // CRLFs since the last message: a keep-alive ping at 4
 	whdr  [ws.MaxHeaderSize]byte // writeFrame's, under mu

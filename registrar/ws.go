@@ -1,13 +1,12 @@
 package registrar
 
 import (
-	"bufio"
 	"encoding/binary"
-	"io"
 	"net/http"
 
 	"github.com/gobwas/ws"
 
+	"github.com/regstorm/regstorm/netio"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -48,74 +47,103 @@ func (c *streamConn) upgrade() bool {
 // readFrames reads client frames until the connection ends: data frames
 // (fragments gathered) are SIP messages, pings are answered, a close frame
 // is echoed and ends the connection; a protocol violation closes with 1002.
+// Frames are cut out of the read buffer by netio.FrameCutter, as the
+// client side's are; each header is checked before the buffer grows for
+// its payload.
 func (c *streamConn) readFrames() {
-	r := bufio.NewReaderSize(c.conn, readSize)
-	var payload []byte
+	buf := make([]byte, 0, readSize)
+	var fc netio.FrameCutter
 	for {
-		h, err := ws.ReadHeaderBuffer(r, c.wsHdr[:])
-		if err != nil {
-			return
-		}
-		switch {
-		case h.Rsv != 0 || !h.Masked || h.OpCode.IsReserved():
-			// No extension was negotiated, and a client must mask.
-			c.close(ws.StatusProtocolError)
-			return
-		case h.OpCode.IsControl() && (h.Length > 125 || !h.Fin):
-			c.close(ws.StatusProtocolError)
-			return
-		case h.Length > sipwire.MaxMessageSize || int64(len(c.frag))+h.Length > sipwire.MaxMessageSize:
-			c.close(ws.StatusMessageTooBig)
-			return
-		}
-		// The length is bounded above, so trusting it for the buffer is safe.
-		if int64(cap(payload)) < h.Length {
-			payload = make([]byte, h.Length)
-		}
-		payload = payload[:h.Length]
-		if _, err := io.ReadFull(r, payload); err != nil {
-			return
-		}
-		ws.Cipher(payload, h.Mask, 0)
-		switch h.OpCode {
-		case ws.OpPing:
-			if !c.pong(payload) {
+		n, rerr := c.conn.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		used := 0
+		for {
+			h, payload, k, need, err := fc.Cut(buf[used:])
+			if err != nil {
 				return
 			}
-		case ws.OpPong:
-		case ws.OpClose:
-			c.echoClose(payload)
-			return
-		case ws.OpContinuation:
-			if c.frag == nil {
-				c.close(ws.StatusProtocolError)
+			if k == 0 && need == 0 {
+				break // not even the header yet
+			}
+			if !c.frameAllowed(h) {
 				return
 			}
-			c.frag = append(c.frag, payload...)
-			if h.Fin {
-				msg := c.frag
-				c.frag = nil
-				if !c.handle(msg) {
-					return
+			if k == 0 { // the header, not yet the payload: room for the whole frame
+				if int64(cap(buf)-used) < need {
+					grown := make([]byte, len(buf)-used, need) // need is bounded by frameAllowed
+					copy(grown, buf[used:])
+					buf, used = grown, 0
 				}
+				break
 			}
-		default: // text or binary
-			if c.frag != nil {
-				c.close(ws.StatusProtocolError) // a new message inside a fragmented one
-				return
-			}
-			if !h.Fin {
-				c.frag = append([]byte{}, payload...)
-				continue
-			}
-			if !c.handle(payload) {
+			used += k
+			if !c.frame(h, payload) {
 				return
 			}
 		}
-		if cap(payload) > readSize {
-			payload = nil // an idle connection keeps no large buffer
+		buf = buf[:copy(buf, buf[used:])]
+		if len(buf) == 0 && cap(buf) > readSize {
+			buf = make([]byte, 0, readSize) // an idle connection keeps no large buffer
+		}
+		if rerr != nil {
+			return
 		}
 	}
+}
+
+// frameAllowed checks a client frame's header (RFC 6455 §5): no
+// extension was negotiated, a client masks, control frames are short and
+// whole, a message fits a SIP message; else the connection closes with
+// the status that says why.
+func (c *streamConn) frameAllowed(h ws.Header) bool {
+	switch {
+	case h.Rsv != 0 || !h.Masked || h.OpCode.IsReserved():
+		c.close(ws.StatusProtocolError)
+		return false
+	case h.OpCode.IsControl() && (h.Length > 125 || !h.Fin):
+		c.close(ws.StatusProtocolError)
+		return false
+	case h.Length > sipwire.MaxMessageSize || int64(len(c.frag))+h.Length > sipwire.MaxMessageSize:
+		c.close(ws.StatusMessageTooBig)
+		return false
+	}
+	return true
+}
+
+// frame acts on one whole client frame, its payload unmasked; false when
+// the connection is done.
+func (c *streamConn) frame(h ws.Header, payload []byte) bool {
+	switch h.OpCode {
+	case ws.OpPing:
+		return c.pong(payload)
+	case ws.OpPong:
+		return true
+	case ws.OpClose:
+		c.echoClose(payload)
+		return false
+	case ws.OpContinuation:
+		if c.frag == nil {
+			c.close(ws.StatusProtocolError)
+			return false
+		}
+		c.frag = append(c.frag, payload...)
+		if !h.Fin {
+			return true
+		}
+		msg := c.frag
+		c.frag = nil
+		return c.handle(msg)
+	}
+	// Text or binary.
+	if c.frag != nil {
+		c.close(ws.StatusProtocolError) // a new message inside a fragmented one
+		return false
+	}
+	if !h.Fin {
+		c.frag = append([]byte{}, payload...)
+		return true
+	}
+	return c.handle(payload)
 }
 
 // pong answers a ping with its payload.
