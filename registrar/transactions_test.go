@@ -402,3 +402,45 @@ func TestTransactionsNoAllocs(t *testing.T) {
 		t.Errorf("%d registered, %d retransmissions", w.Registered, w.Retransmissions)
 	}
 }
+
+// Keys that all want the same bucket overflow into the next ones, are
+// found there, and are removed from there; the index is built again
+// once an eighth of its buckets overflowed, and finds the same.
+func TestTransactionsOverflowingBuckets(t *testing.T) {
+	const j = int64(time.Second)
+	var s txShard
+	if !s.resize(txMinRing) {
+		t.Fatal("no memory")
+	}
+	defer s.free()
+	buckets := len(s.idx) / txBucket
+	var keys []uint64
+	for k := uint64(1); len(keys) < txMinRing; k++ {
+		if key := draw64(k) &^ ansMask; s.home(key) == buckets-1 { // the last: overflows wrap to the first
+			keys = append(keys, key)
+		}
+	}
+	for i, k := range keys {
+		s.push(k|uint64(ansForbidden), int64(i))
+	}
+	// 64 entries from one bucket take 5 (15 slots each): 4 overflowed,
+	// and the index was built again on the way, as they did.
+	if s.flagged != 4 || s.built != 4 || len(s.ring) != txMinRing {
+		t.Errorf("%d buckets flagged, %d when the index was built, ring of %d; want 4, 4, %d", s.flagged, s.built, len(s.ring), txMinRing)
+	}
+	now := int64(txMinRing)
+	s.expire(j+txMinRing/2-1, j) // the first half: at 0 to 31
+	for i, k := range keys {
+		_, at, ok := s.find(k, now, j)
+		if want := i >= txMinRing/2; ok != want || (ok && at != int64(i)) {
+			t.Fatalf("key %d: found %v at %d, want %v", i, ok, at, want)
+		}
+	}
+	for b := range buckets {
+		for _, v := range s.bucket(b)[:txSlots] {
+			if v != 0 && s.ring[v&txPosMask-1].at < txMinRing/2 {
+				t.Fatalf("a slot left for a dropped entry: %x", v)
+			}
+		}
+	}
+}
