@@ -19,20 +19,7 @@ import (
 // every per-nap connection already open. A reconnect from the port it had
 // still binds that port.
 func TestDialLeavesPortToConnect(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	ln := tcpListener(t, nil)
 	dial := func(local netip.AddrPort) *net.TCPConn {
 		t.Helper()
 		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(local), Control: reuseAddr}
@@ -71,23 +58,10 @@ func TestDialLeavesPortToConnect(t *testing.T) {
 // same peer takes the TIME-WAIT 4-tuple over: what lets dialTCP's picks,
 // and a NAP's reconnect from its port, ignore TIME-WAIT.
 func TestDialTakesOverTimeWait(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { // close once the client has: the client keeps TIME-WAIT
-				_, _ = c.Read(make([]byte, 1))
-				c.Close()
-			}()
-		}
-	}()
+	ln := tcpListener(t, func(c net.Conn) { // close once the client has: the client keeps TIME-WAIT
+		_, _ = c.Read(make([]byte, 1))
+		c.Close()
+	})
 	c, err := dialTCP(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"), ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -191,4 +165,29 @@ func TestDialReconnectsFromAPortJustClosed(t *testing.T) {
 		t.Fatalf("reconnect from %v right after a FIN: %v", local, err)
 	}
 	again.Close()
+}
+
+// tcpListener listens on a loopback port for the test's life and gives
+// each accepted connection to serve (nil: holds it open until the end).
+func tcpListener(t *testing.T, serve func(c net.Conn)) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if serve == nil {
+				t.Cleanup(func() { c.Close() })
+				continue
+			}
+			go serve(c)
+		}
+	}()
+	return ln
 }
