@@ -162,3 +162,39 @@ func (t CPUTimes) BusySince(earlier CPUTimes) *float64 {
 	v := float64(t.Busy-earlier.Busy) / float64(t.Total-earlier.Total)
 	return &v
 }
+
+// merged adds a shard's self-check into into (nil: the first): limited
+// when any shard was, with each reason said with its shard; rates,
+// drops and refused sends add (shards run side by side); the worst
+// shard's timer lag, percentile by percentile; the busiest host's CPU.
+func (g *GeneratorSummary) merged(into *GeneratorSummary, shard *ShardInfo) *GeneratorSummary {
+	if into == nil {
+		into = &GeneratorSummary{Reasons: []string{}}
+	}
+	into.Limited = into.Limited || g.Limited
+	for _, r := range g.Reasons {
+		if shard != nil {
+			r = fmt.Sprintf("shard %d/%d: %s", shard.K, shard.N, r)
+		}
+		into.Reasons = append(into.Reasons, r)
+	}
+	add := func(into **float64, v *float64) {
+		if v == nil {
+			return
+		}
+		if *into == nil {
+			*into = new(float64)
+		}
+		**into += *v
+	}
+	add(&into.RateAskedPerS, g.RateAskedPerS)
+	add(&into.RateOfferedPerS, g.RateOfferedPerS)
+	into.SocketDrops += g.SocketDrops
+	into.SendFailures += g.SendFailures
+	worst(&into.TimerLagMS, g.TimerLagMS)
+	if g.CPU != nil && (into.CPU == nil || *g.CPU > *into.CPU) {
+		v := *g.CPU
+		into.CPU = &v
+	}
+	return into
+}

@@ -63,3 +63,17 @@ func TestCPUTimesBusySince(t *testing.T) {
 		t.Errorf("/proc/stat read as %+v", now)
 	}
 }
+
+// A merge of shards is generator-limited when any shard was, and says
+// which; rates and drops add, the worst lag and the busiest CPU stand.
+func TestGeneratorMerged(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	a := &GeneratorSummary{RateAskedPerS: f(1000), RateOfferedPerS: f(999), TimerLagMS: Percentiles{P99: 1, Max: 3, Count: 10}, CPU: f(0.4), Reasons: []string{}}
+	b := &GeneratorSummary{Limited: true, Reasons: []string{"timer lag p99 25 ms > 10 ms"}, RateAskedPerS: f(1000), RateOfferedPerS: f(900),
+		TimerLagMS: Percentiles{P99: 25, Max: 40, Count: 10}, SocketDrops: 3, CPU: f(0.95)}
+	m := b.merged(a.merged(nil, &ShardInfo{K: 0, N: 2}), &ShardInfo{K: 1, N: 2})
+	if !m.Limited || len(m.Reasons) != 1 || m.Reasons[0] != "shard 1/2: timer lag p99 25 ms > 10 ms" || *m.RateAskedPerS != 2000 ||
+		*m.RateOfferedPerS != 1899 || m.SocketDrops != 3 || m.TimerLagMS.P99 != 25 || m.TimerLagMS.Count != 20 || *m.CPU != 0.95 {
+		t.Errorf("merged %+v", m)
+	}
+}

@@ -244,6 +244,9 @@ func (out *Summary) addSections(p *Summary) {
 	if d := p.Drain; d != nil {
 		out.Drain = d.merged(out.Drain)
 	}
+	if g := p.Generator; g != nil {
+		out.Generator = g.merged(out.Generator, p.Shard)
+	}
 	if h := p.Handshakes; h != nil {
 		if out.Handshakes == nil {
 			out.Handshakes = &HandshakeSummary{}
