@@ -258,7 +258,11 @@ func (r *loadRun) start(ctx context.Context) (*engine.Engine, error) {
 		return nil, cli.Exit(err.Error(), 1)
 	}
 	if len(stages) > 0 {
-		go runStages(e, base, stages, r.stderr)
+		progress := r.stderr
+		if r.rc.quiet {
+			progress = io.Discard // --quiet: nothing but errors
+		}
+		go runStages(e, base, stages, progress, r.stderr)
 	}
 	for _, f := range r.begin {
 		f.begin()

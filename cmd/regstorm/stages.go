@@ -44,8 +44,10 @@ func staged(base []engine.Group, st runspec.Stage) []engine.Group {
 	return out
 }
 
-// runStages applies each stage after the first at its time.
-func runStages(e *engine.Engine, base []engine.Group, stages []runspec.Stage, stderr io.Writer) {
+// runStages applies each stage after the first at its time; each one
+// begun is said on progress (io.Discard with --quiet), a refused one on
+// stderr.
+func runStages(e *engine.Engine, base []engine.Group, stages []runspec.Stage, progress, stderr io.Writer) {
 	var at time.Duration
 	for k, st := range stages {
 		if k == 0 { // begun by the engine with the run
@@ -63,6 +65,6 @@ func runStages(e *engine.Engine, base []engine.Group, stages []runspec.Stage, st
 			fmt.Fprintf(stderr, "regstorm: stage %d (%d NAPs): %v\n", k+1, st.NAPs, err)
 			continue
 		}
-		fmt.Fprintf(stderr, "regstorm: stage %d: %d NAPs for %v\n", k+1, st.NAPs, st.Duration)
+		fmt.Fprintf(progress, "regstorm: stage %d: %d NAPs for %v\n", k+1, st.NAPs, st.Duration)
 	}
 }

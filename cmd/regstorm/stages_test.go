@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,9 @@ func TestStagesPopulationFollowed(t *testing.T) {
 	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--stages", "1s:200,1s:500,1s:100", "--quiet", "--summary", "-"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "regstorm: stage") {
+		t.Errorf("--quiet, yet the stages were said:\n%s", errb.String())
 	}
 	var s metrics.Summary
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
