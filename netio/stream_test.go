@@ -54,24 +54,10 @@ func testCert(t testing.TB, names ...string) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-// streamPeer accepts connections and runs serve on each.
+// streamPeer accepts connections and runs serve on each: its address.
 func streamPeer(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(c)
-		}
-	}()
-	return ln.Addr().String()
+	return tcpListener(t, serve).Addr().String()
 }
 
 // answerSIP answers every SIP message on a byte stream with "SIP/2.0 200 OK".
