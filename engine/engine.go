@@ -112,6 +112,9 @@ type Options struct {
 	Clock      scheduler.Clock
 	NewNetwork func(Receiver) (Network, error)
 	HostCPU    func() metrics.CPUTimes
+	// Logf gets the network library's errors (nil: dropped): the engine
+	// writes nowhere of its own accord.
+	Logf func(format string, args ...any)
 }
 
 // Result is what a run measured.
@@ -306,7 +309,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	if o.NewNetwork != nil {
 		e.net, err = o.NewNetwork(e)
 	} else {
-		e.net, err = newNetio(e, o.EventLoops, o.Tick, !o.NoGSO, e.streamOptions())
+		e.net, err = newNetio(e, o.EventLoops, o.Tick, !o.NoGSO, e.streamOptions(), o.Logf)
 	}
 	if err != nil {
 		return nil, err

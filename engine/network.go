@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/regstorm/regstorm/netio"
@@ -32,18 +30,14 @@ type (
 	batcher  = netio.Batcher
 )
 
-func newNetio(r Receiver, tcpLoops int, tick time.Duration, gso bool, streams netio.StreamOptions) (Network, error) {
+func newNetio(r Receiver, tcpLoops int, tick time.Duration, gso bool, streams netio.StreamOptions, logf netio.Logf) (Network, error) {
 	l, err := netio.Start(r, tcpLoops)
 	if err != nil {
 		return nil, err
 	}
-	l.SetLogger(stderrLog)
+	l.SetLogger(logf)
 	l.SetQuantum(tick)
 	l.SetGSO(gso)
 	l.SetStreamOptions(streams)
 	return l, nil
 }
-
-// stderrLog is where netio's errors (gnet's) go: stderr, as
-// "regstorm: gnet: ...".
-func stderrLog(f string, a ...any) { fmt.Fprintf(os.Stderr, "regstorm: "+f+"\n", a...) }

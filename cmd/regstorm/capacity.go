@@ -82,6 +82,7 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext(stderr, nil, nil, nil)
 	defer stop()
+	o.Logf = logTo(stderr, "regstorm: ")
 	r := &capacity.Runner{Base: o, Expires: expires}
 	if a := rc.metricsAddr; a != "" { // the trials' figures, and the current trial's rate
 		po := &promObserver{}

@@ -254,3 +254,9 @@ func isTTY(w io.Writer) bool {
 func env(name string) []string {
 	return []string{"REGSTORM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
 }
+
+// logTo is a Logf writing each line to w after prefix: where the
+// libraries' errors go (they write nowhere of their own accord).
+func logTo(w io.Writer, prefix string) func(string, ...any) {
+	return func(f string, a ...any) { fmt.Fprintf(w, prefix+f+"\n", a...) }
+}

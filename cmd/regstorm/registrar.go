@@ -84,7 +84,7 @@ func registrarConfig(c *cli.Context) (registrar.Config, error) {
 		Auth: c.Bool("auth"), Realm: c.String("realm"),
 		Drop: c.Float64("drop"), Delay: c.Duration("delay"), Silent: c.Bool("silent"),
 		ReusePort: c.Bool("reuseport"), CloseAfterAnswer: c.Bool("close-after-answer"),
-		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "regstorm registrar: "+f+"\n", a...) },
+		Logf: logTo(os.Stderr, "regstorm registrar: "),
 	}
 	if v := secondsOf(c, "min-expires"); v < 0 || v > math.MaxUint32 {
 		return cfg, usagef("--min-expires %d: want 0..%d seconds", v, uint32(math.MaxUint32))

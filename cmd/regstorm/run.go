@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -174,7 +173,7 @@ func (r *loadRun) startEmbedded() error {
 	if !needsEmbedded(r.o.Groups) {
 		return nil
 	}
-	srv, err := registrar.Listen(registrar.New(registrar.Config{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "regstorm: "+f+"\n", a...) }}), "127.0.0.1", 0, sipwire.TransportNames())
+	srv, err := registrar.Listen(registrar.New(registrar.Config{Logf: logTo(r.stderr, "regstorm: ")}), "127.0.0.1", 0, sipwire.TransportNames())
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
 	}
@@ -206,6 +205,7 @@ func (r *loadRun) openOutputs() error {
 	if !rc.quiet {
 		o.Observers = append(o.Observers, &progressObserver{w: r.stderr, tty: isTTY(r.stderr)})
 	}
+	o.Logf = logTo(r.stderr, "regstorm: ") // the network library's errors
 	if a := rc.metricsAddr; a != "" {
 		po := &promObserver{}
 		var labels map[string]string
