@@ -88,11 +88,11 @@ func (e *Engine) startNAP(co *cohort, c int, paced bool, due time.Duration) {
 // stop: at the cohort's rate when it has one, as the ramp registered them
 // (a burst of un-REGISTERs would overflow a registrar's receive buffer;
 // the drain's pace is raised only as far as needed to send them all in
-// the first 80 % of --drain), else as the window has room. A NAP whose REGISTER holds a window slot
-// keeps it for its un-REGISTER, so a window full of unanswered REGISTERs
-// does not hold the stop back (drained checks whether any is left). It
-// returns when the next paced stop is due (0: none, or when the window
-// frees).
+// the first 80 % of --drain), else as the window has room. A NAP whose
+// REGISTER holds a window slot keeps it for its un-REGISTER, so a window
+// full of unanswered REGISTERs does not hold the stop back (drained
+// checks whether any is left). It returns when the next paced stop is due
+// (0: none, or when the window frees).
 func (e *Engine) stops(co *cohort, now time.Duration) time.Duration {
 	if co.stopAt < co.stopTo && co.stopN < 0 {
 		co.stopBegin, co.stopN, co.stopRate = now, 0, co.rate // a new set of stops: its pace starts now
@@ -119,18 +119,14 @@ func (e *Engine) stops(co *cohort, now time.Duration) time.Duration {
 		l := co.lanes[c%len(co.lanes)]
 		i := uint32(c / len(co.lanes))
 		l.lockOnLoop()
-		stopped := true
-		if int(i) < len(l.d.NAPs) {
-			switch st := l.d.NAPs[i].State; {
-			case st == nap.Idle || st == nap.Stopped || l.d.NAPs[i].Stopping():
-				stopped = false // nothing to stop, or stopping already
-			case !l.paced[i] && co.stopRate == 0 && e.window.Load() >= int64(e.o.Window):
+		stopped := l.toStop(i)
+		if stopped {
+			if !l.paced[i] && co.stopRate == 0 && e.window.Load() >= int64(e.o.Window) {
 				l.unlockOnLoop()
 				e.stopHolders(co)
 				return 0
-			default:
-				l.stopNAP(i)
 			}
+			l.stopNAP(i)
 		}
 		l.unlockOnLoop()
 		if stopped {
@@ -152,14 +148,23 @@ func (e *Engine) stopHolders(co *cohort) {
 		l := co.lanes[c%len(co.lanes)]
 		i := uint32(c / len(co.lanes))
 		l.lockOnLoop()
-		if int(i) < len(l.d.NAPs) && l.paced[i] {
-			if st := l.d.NAPs[i].State; st != nap.Idle && st != nap.Stopped && !l.d.NAPs[i].Stopping() {
-				l.stopNAP(i)
-			}
+		if l.toStop(i) && l.paced[i] {
+			l.stopNAP(i)
 		}
 		l.unlockOnLoop()
 	}
 	co.heldTo = co.stopTo
+}
+
+// toStop tells whether NAP i (the lane's lock held) has something to stop:
+// it runs, and is not stopping already (a second Stop would cut its
+// un-REGISTER short).
+func (l *lane) toStop(i uint32) bool {
+	if int(i) >= len(l.d.NAPs) {
+		return false
+	}
+	n := &l.d.NAPs[i]
+	return n.State != nap.Idle && n.State != nap.Stopped && !n.Stopping()
 }
 
 // stopNAP un-REGISTERs NAP i (the lane's lock held), in a window slot.
