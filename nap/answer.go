@@ -32,14 +32,9 @@ func AppendAnswer(dst []byte, m *sipwire.Msg, userAgent []byte) (out []byte, ok 
 		return dst, false, nil
 	}
 	// A To tag of our own, fixed by the request's Call-ID and CSeq, so a
-	// retransmitted request gets the same answer (FNV-1a).
-	h := uint64(14695981039346656037)
-	for _, c := range m.CallID {
-		h = (h ^ uint64(c)) * 1099511628211
-	}
-	h = (h ^ uint64(m.CSeq)) * 1099511628211
+	// retransmitted request gets the same answer.
 	var tagBuf [16]byte
-	tag := strconv.AppendUint(append(tagBuf[:0], "gw"...), h>>24, 36)
+	tag := strconv.AppendUint(append(tagBuf[:0], "gw"...), sipwire.TagHash(m, true)>>24, 36)
 	switch {
 	case sipwire.EqualFold(method, "options") && m.To.Tag == nil:
 		dst = sipwire.AppendResponseHead(dst, m, 200, "OK", tag)

@@ -96,12 +96,8 @@ func (w *Worker) respond(a answer, extra []byte) {
 	w.ans = a
 	var tag []byte
 	if m.To.Tag == nil {
-		// A stable tag per Call-ID: FNV-1a, so retransmissions agree.
-		h := uint64(14695981039346656037)
-		for _, c := range m.CallID {
-			h = (h ^ uint64(c)) * 1099511628211
-		}
-		tag = strconv.AppendUint(append(w.tag[:0], "rs"...), h, 36)
+		// A stable tag per Call-ID, so retransmissions agree.
+		tag = strconv.AppendUint(append(w.tag[:0], "rs"...), sipwire.TagHash(m, false), 36)
 		w.tag = tag
 	}
 	o := sipwire.AppendResponseHead(w.Out[:0], m, code, reason, tag)

@@ -42,6 +42,26 @@ func AppendResponseHead(dst []byte, m *Msg, code int, reason string, toTag []byt
 	return append(dst, "\r\n"...)
 }
 
+// FNV-1a's 64-bit offset and prime.
+const (
+	fnvOffset uint64 = 14695981039346656037
+	fnvPrime  uint64 = 1099511628211
+)
+
+// TagHash is a number fixed by a request's Call-ID (FNV-1a), and by its
+// CSeq too when given, for a response's To tag: a retransmitted request
+// gets the tag its original got, without keeping any state.
+func TagHash(m *Msg, withCSeq bool) uint64 {
+	h := fnvOffset
+	for _, c := range m.CallID {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	if withCSeq {
+		h = (h ^ uint64(m.CSeq)) * fnvPrime
+	}
+	return h
+}
+
 // AppendResponseEnd ends a response without a body.
 func AppendResponseEnd(dst []byte) []byte {
 	return append(dst, "Content-Length: 0\r\n\r\n"...)
