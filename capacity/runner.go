@@ -127,9 +127,6 @@ func (r *Runner) measured(res *engine.Result, w *firstFailure, interrupted bool)
 			t.Failures[why] = f.Count
 		}
 	}
-	if s.Timeouts > 0 && t.Failures["timeout"] == 0 {
-		t.Failures["timeout"] = s.Timeouts
-	}
 	if w.first != nil {
 		t.FirstFailure = w.first
 	} else if len(t.Failures) > 0 { // seen only when the trial ended: at its end
