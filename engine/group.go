@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,7 +10,6 @@ import (
 	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
-	"github.com/regstorm/regstorm/sipwire"
 )
 
 // Group is one kind of NAP (a profile's group): how many, who they are,
@@ -70,14 +70,12 @@ func (g *Group) validate() error {
 		return bad("naps", "%d: must not be negative", g.NAPs)
 	case g.Target == "" && len(g.Targets) == 0:
 		return bad("target", "no target")
-	case g.NAP.Expires == 0:
-		return bad("expires", "must be positive")
-	case g.NAP.T1 <= 0 || g.NAP.T2 < g.NAP.T1 || g.NAP.TimerF < g.NAP.T1 || g.NAP.Retry <= 0:
-		return bad("timers", "need 0 < t1 <= t2, t1 <= timer-f, retry > 0")
 	case g.Rate < 0:
 		return bad("rate", "%v: must not be negative", g.Rate)
-	case g.NAP.Transport > sipwire.WSS:
-		return bad("transport", "%v is not supported", g.NAP.Transport)
+	}
+	var fe *nap.FieldError
+	if err := g.NAP.Validate(); errors.As(err, &fe) {
+		return bad(fe.Field, "%s", fe.Msg)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package runspec
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -46,7 +47,18 @@ func ReadLevel(v Values) (*Level, error) {
 			return l, err
 		}
 	}
-	return l, nil
+	return l, checkNAP(l.Group.NAP)
+}
+
+// checkNAP applies the NAPs' own rules (nap.Config.Validate) to what was
+// read, naming the flag or key at fault. The group's rules (a target, a
+// name) are the engine's, checked when it starts: Plan fills the target.
+func checkNAP(c nap.Config) error {
+	var fe *nap.FieldError
+	if err := c.Validate(); errors.As(err, &fe) {
+		return usagef("--%s %s", fe.Field, fe.Msg)
+	}
+	return nil
 }
 
 // readHop reads --naps, --target, --proxy and --transport.
@@ -124,23 +136,14 @@ func (l *Level) readNAP(c Values) error {
 		return err
 	}
 	o.TLS, o.NoResume, o.WSPath = tlsCfg, c.Bool("tls-no-resume"), c.String("ws-path")
+	// Only what a uint32 cannot hold is refused here; the machine's own
+	// rules (nap.Config.Validate) are checked once the level is read.
 	if e := seconds(c, "expires"); e <= 0 || e > sipwire.MaxDelta {
 		return usagef("--expires %d: want 1..%d seconds", e, int64(sipwire.MaxDelta))
 	} else {
 		g.NAP.Expires = uint32(e)
 	}
 	g.NAP.T1, g.NAP.T2, g.NAP.TimerF, g.NAP.Retry = c.Duration("t1"), c.Duration("t2"), c.Duration("timer-f"), c.Duration("retry")
-	for _, f := range []string{"t1", "t2", "timer-f", "retry", "drain"} {
-		if c.Duration(f) <= 0 {
-			return usagef("--%s %v: must be positive", f, c.Duration(f))
-		}
-	}
-	if g.NAP.T2 < g.NAP.T1 {
-		return usagef("--t2 %v: must not be below --t1 %v", g.NAP.T2, g.NAP.T1)
-	}
-	if g.NAP.TimerF < g.NAP.T1 {
-		return usagef("--timer-f %v: must not be below --t1 %v (RFC 3261: 64*T1)", g.NAP.TimerF, g.NAP.T1)
-	}
 	ch, err := digestfast.ParseChoice(c.String("digest-choice"))
 	if err != nil {
 		return usagef("--digest-choice %q: want first or strongest", c.String("digest-choice"))
@@ -161,7 +164,9 @@ func (l *Level) readRun(c Values) error {
 	if o.Duration = c.Duration("duration"); o.Duration < 0 {
 		return usagef("--duration %v: must not be negative", o.Duration)
 	}
-	o.Drain = c.Duration("drain")
+	if o.Drain = c.Duration("drain"); o.Drain <= 0 {
+		return usagef("--drain %v: must be positive", o.Drain)
+	}
 	if o.EventLoops = c.Int("event-loops"); o.EventLoops < 1 {
 		return usagef("--event-loops %d: must be at least 1", o.EventLoops)
 	}
@@ -279,7 +284,8 @@ func (l *Level) readAfter(c Values) error {
 	if o.InitialDelay = c.Duration("initial-delay"); o.InitialDelay < 0 {
 		return usagef("--initial-delay %v: must not be negative", o.InitialDelay)
 	}
-	if j := seconds(c, "expires-jitter"); j < 0 || j >= int64(g.NAP.Expires) {
+	if j := seconds(c, "expires-jitter"); j < 0 || j > sipwire.MaxDelta {
+		// what a uint32 cannot hold; the rest is nap.Config.Validate's
 		return usagef("--expires-jitter %d: want 0 up to --expires %d less 1", j, g.NAP.Expires)
 	} else {
 		g.NAP.ExpiresJitter = uint32(j)
