@@ -153,49 +153,32 @@ type Engine struct {
 	loadEnd  time.Duration // 0: none
 	drainEnd time.Duration
 	drainAt  time.Duration // the drain's last scan for NAPs still busy
-	// At the end of the load phase, for the summary.
-	loadTime  time.Duration
-	atLoadEnd *metrics.Totals // every lane's counts then: the drain's are the rest
-	drainTime time.Duration
-	// The generator's self-check: the host's CPU when the load began, the
-	// paced first REGISTERs (how many, the first's and the last's send
-	// time), and the verdict at the end of the load.
-	cpuAtStart          metrics.CPUTimes
-	rampSent            int64
-	started             int64 // NAPs started (the ramp's and the window's), for Result
-	rampFirst, rampLast time.Duration
-	generator           *metrics.GeneratorSummary
-	registeredAtEnd     map[*groupRun]int64
-	targetsAtEnd        map[string]int64 // NAPs registered per target, at the end of the load
-	process             *metrics.Process // the tester at the end of the load
-	nextSnap            time.Duration
-	lastReqs            int64
-	lastSnapAt          time.Duration
-	registeredAll       time.Duration
-	reloads             metrics.Reloads
-	newChanges          []string
+	started  int64         // NAPs started (the ramp's and the window's), for Result
+	meant    int           // NAPs meant to be registered (loop-owned)
+
+	// The run's parts, each owning its state (and its file): what the run
+	// was at the end of its load (result.go), the generator's self-check
+	// (result.go), reloads (reload.go), reboots (reboot.go), churn
+	// (churn.go), stages (stages.go), snapshots and the timeline
+	// (snapshot.go), the DNS refreshes (resolve.go).
+	atEnd
+	rampCheck
+	reloadState
+	rebootState
+	churnSt churnState
+	stageState
+	observing
+	dns dnsCounts
 
 	window     atomic.Int64 // paced starts and stops in flight
 	registered atomic.Int64 // NAPs registered now, all groups
-	meant      int          // NAPs meant to be registered (loop-owned)
 	sleepUntil atomic.Int64 // when the loop sleeps until; 0 while it is awake
 	stopReq    atomic.Bool
 	closing    atomic.Bool
-	dns        dnsCounts
-	draining   chan struct{}         // closed when the load ends
-	event      atomic.Pointer[event] // the reboot being followed
-	events     []*metrics.Event      // every reboot, for the summary
-	churnSt    churnState
+	draining   chan struct{}                // closed when the load ends
 	ctrlQ      chan func(now time.Duration) // work for the loop: reloads, reboots, targets, stages (onLoop)
-	stage      *stageRun
-	stages     []*metrics.Stage
 	done       chan struct{}
-
-	snaps     chan *Snapshot
-	observed  chan struct{}
-	timeline  []metrics.TimePoint // written by the observer goroutine
-	timeMu    sync.Mutex
-	startedAt time.Time
+	startedAt  time.Time
 }
 
 // groupRun is a group as the run knows it: its NAPs registering at one
@@ -301,7 +284,7 @@ func Start(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e := &Engine{o: o, clock: o.Clock, salt: rand.Uint64(), byName: map[string]*groupRun{},
 		draining: make(chan struct{}), ctrlQ: make(chan func(time.Duration), 4), done: make(chan struct{}),
-		snaps: make(chan *Snapshot, 16), observed: make(chan struct{}), startedAt: wallNow(o.Clock)}
+		observing: observing{snaps: make(chan *Snapshot, 16), observed: make(chan struct{})}, startedAt: wallNow(o.Clock)}
 	if e.clock == nil {
 		e.clock = scheduler.NewRealClock()
 	}
@@ -438,8 +421,10 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 		}
 	}
 	for k := 0; k < nLanes; k++ {
-		l := &lane{e: e, co: co, idx: uint32(k), rec: metrics.NewRecorder(), network: spec.NAP.Transport,
-			target: spec.Target, udp: spec.NAP.Transport == sipwire.UDP, localIPs: spec.LocalIPs, id: co.spec.Identity}
+		l := &lane{e: e, co: co, idx: uint32(k), id: co.spec.Identity,
+			laneTally: laneTally{rec: metrics.NewRecorder()},
+			laneSockets: laneSockets{network: spec.NAP.Transport, target: spec.Target, udp: spec.NAP.Transport == sipwire.UDP,
+				localIPs: spec.LocalIPs}}
 		l.dir = &directory{id: &l.id, group: gr.serial, domain: []byte(co.spec.Identity.Domain), ruri: []byte(co.spec.Identity.RequestURI)}
 		if len(l.dir.ruri) == 0 && len(co.spec.Identity.Users) == 0 {
 			l.dir.ruri = append([]byte("sip:"), co.spec.Identity.Domain...)

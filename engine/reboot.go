@@ -11,6 +11,13 @@ import (
 	"github.com/regstorm/regstorm/nap"
 )
 
+// rebootState is the run's reboots: the one being followed, and every
+// one so far for the summary.
+type rebootState struct {
+	event  atomic.Pointer[event]
+	events []*metrics.Event
+}
+
 // Reboots: the avalanche restart. A share of the NAPs lose their state at
 // once, as devices after a power cut: no un-REGISTER, a new Call-ID, and
 // a new REGISTER right away. What their owner asks is how the registrar

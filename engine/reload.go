@@ -3,7 +3,16 @@ package engine
 import (
 	"fmt"
 	"time"
+
+	"github.com/regstorm/regstorm/metrics"
 )
+
+// reloadState is what the run's reloads did: for the summary, and the
+// changes the next snapshot reports.
+type reloadState struct {
+	reloads    metrics.Reloads
+	newChanges []string
+}
 
 // apply turns the run into what groups describes (on the loop). A NAP is
 // known by its group's name and its index in the group:

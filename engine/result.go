@@ -96,6 +96,29 @@ func (e *Engine) result() *Result {
 	return &Result{Summary: sum, Totals: t, Groups: groupTotals, InFlight: inFlight, Started: e.started}
 }
 
+// atEnd is the run as it was when its load ended, for the summary: the
+// drain's figures are what came after.
+type atEnd struct {
+	loadTime        time.Duration
+	atLoadEnd       *metrics.Totals // every lane's counts then: the drain's are the rest
+	drainTime       time.Duration
+	registeredAtEnd map[*groupRun]int64
+	targetsAtEnd    map[string]int64 // NAPs registered per target, at the end of the load
+	process         *metrics.Process // the tester at the end of the load
+	registeredAll   time.Duration    // when every NAP meant was first registered
+}
+
+// rampCheck is what the generator's self-check reads: the host's CPU
+// when the load began, and the paced first REGISTERs (how many, the
+// first's and the last's send time); generator is its verdict at the end
+// of the load.
+type rampCheck struct {
+	cpuAtStart          metrics.CPUTimes
+	rampSent            int64
+	rampFirst, rampLast time.Duration
+	generator           *metrics.GeneratorSummary
+}
+
 // selfCheck is the generator's verdict on the load that ends now: did
 // regstorm offer the rate asked, fire its timers on time, read every
 // answer, with CPU to spare on the host (metrics.Generator's thresholds).

@@ -1,11 +1,25 @@
 package engine
 
 import (
+	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/regstorm/regstorm/metrics"
 )
+
+// observing is what the snapshots need: when the next is due, the
+// requests at the last (for its rate), the channel to the observer
+// goroutine, and the timeline it writes.
+type observing struct {
+	nextSnap   time.Duration
+	lastReqs   int64
+	lastSnapAt time.Duration
+	snaps      chan *Snapshot
+	observed   chan struct{}
+	timeline   []metrics.TimePoint // written by the observer goroutine
+	timeMu     sync.Mutex
+}
 
 // Snapshot is the run at one moment, for observers.
 type Snapshot struct {

@@ -8,6 +8,12 @@ import (
 	"github.com/regstorm/regstorm/metrics"
 )
 
+// stageState is the run's stages: the current one, and every one so far.
+type stageState struct {
+	stage  *stageRun
+	stages []*metrics.Stage
+}
+
 // Stages are applied by the caller (reloads at their times); the engine
 // keeps each one's figures: what the registrar did from its start to the
 // next one's (or the end of the load).

@@ -103,24 +103,24 @@ func (ts *targetSet) index(addr string) int {
 }
 
 // targetOf is NAP i's current target: an index into the lane's targets.
-func (l *lane) targetOf(i uint32) uint8 {
-	if l.tgt == nil || int(i) >= len(l.tgt) {
+func (s *laneSockets) targetOf(i uint32) uint8 {
+	if s.tgt == nil || int(i) >= len(s.tgt) {
 		return 0
 	}
-	return l.tgt[i]
+	return s.tgt[i]
 }
 
 // addrOf is target t's host:port.
-func (l *lane) addrOf(t uint8) string {
-	if l.ts == nil {
-		return l.target
+func (s *laneSockets) addrOf(t uint8) string {
+	if s.ts == nil {
+		return s.target
 	}
-	return l.ts.addrs[t]
+	return s.ts.addrs[t]
 }
 
 // sendTo sends a datagram to target t from c.
-func (l *lane) sendTo(c Conn, msg []byte, t uint8) error {
-	return c.SendTo(msg, l.ts.aps[t])
+func (s *laneSockets) sendTo(c Conn, msg []byte, t uint8) error {
+	return c.SendTo(msg, s.ts.aps[t])
 }
 
 // placeNAP gives NAP i, about to start, the first target of its order.
