@@ -52,7 +52,7 @@ func TestStopDuringRampCountsAddUp(t *testing.T) {
 			// rate (0.4 s for them all), reaches it, however slow the machine.
 			srv := startRegistrar(t, registrar.Config{Delay: time.Second})
 			o := baseOptions(srv.Addr, 5000)
-			o.NAP.Transport = tr
+			o.Groups[0].NAP.Transport = tr
 			o.Rate = 4000 // 1.25 s of ramp, cut at 0.4 s
 			o.Duration, o.Drain = 400*time.Millisecond, 3*time.Second
 			o.Window = 10000 // the drain reaches the NAPs in flight before their answers
@@ -127,9 +127,9 @@ func TestFailureExamples(t *testing.T) {
 func TestTCPRegistrarClosingAfterEachAnswer(t *testing.T) {
 	srv := startRegistrar(t, registrar.Config{CloseAfterAnswer: true}, "tcp")
 	o := baseOptions(srv.Addr, 50)
-	o.NAP.Transport = sipwire.TCP
+	o.Groups[0].NAP.Transport = sipwire.TCP
 	o.PerNAP = true
-	o.NAP.Retry = 200 * time.Millisecond
+	o.Groups[0].NAP.Retry = 200 * time.Millisecond
 	o.Duration = time.Second
 	// Each NAP reconnects from its port: one binding each, not one per
 	// connection.

@@ -32,9 +32,9 @@ func baseOptions(target string, naps int) Options {
 	up, _ := identity.ParsePattern("nap%06d")
 	pp, _ := identity.ParsePattern("secret")
 	return Options{
-		Target: target, NAPs: naps, Duration: 2 * time.Second, Drain: 2 * time.Second,
-		NAP:      nap.DefaultConfig(),
-		Identity: identity.Identity{UserPattern: up, UserStart: 1, PasswordPattern: pp},
+		Groups: []Group{{Name: "default", NAPs: naps, Register: true, Target: target, NAP: nap.DefaultConfig(),
+			Identity: identity.Identity{UserPattern: up, UserStart: 1, PasswordPattern: pp}}},
+		Duration: 2 * time.Second, Drain: 2 * time.Second,
 	}
 }
 
@@ -137,7 +137,7 @@ func TestUDPAuthEveryNAPChallenged(t *testing.T) {
 func TestTCPPerNAP(t *testing.T) {
 	srv := startRegistrar(t, registrar.Config{})
 	o := baseOptions(srv.Addr, 500)
-	o.NAP.Transport = sipwire.TCP
+	o.Groups[0].NAP.Transport = sipwire.TCP
 	o.PerNAP = true
 	res, err := Run(context.Background(), o)
 	if err != nil {
@@ -152,7 +152,7 @@ func TestTCPPerNAP(t *testing.T) {
 func TestTCPShared(t *testing.T) {
 	srv := startRegistrar(t, registrar.Config{})
 	o := baseOptions(srv.Addr, 800)
-	o.NAP.Transport = sipwire.TCP
+	o.Groups[0].NAP.Transport = sipwire.TCP
 	res, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestTCPShared(t *testing.T) {
 // scaled returns the seed's timers at 1/50: T1 10 ms, T2 80 ms, Timer F
 // 640 ms, retry 100 ms (a 740 ms no-answer cycle).
 func scaled(o Options) Options {
-	o.NAP.T1, o.NAP.T2, o.NAP.TimerF, o.NAP.Retry = 10*time.Millisecond, 80*time.Millisecond, 640*time.Millisecond, 100*time.Millisecond
+	o.Groups[0].NAP.T1, o.Groups[0].NAP.T2, o.Groups[0].NAP.TimerF, o.Groups[0].NAP.Retry = 10*time.Millisecond, 80*time.Millisecond, 640*time.Millisecond, 100*time.Millisecond
 	return o
 }
 
@@ -269,7 +269,7 @@ func TestLocalIPCIDRPerNAP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.LocalIPs = pool
+	o.Groups[0].LocalIPs = pool
 	o.Duration = 1500 * time.Millisecond
 	hosts := map[string]bool{}
 	seen := make(chan struct{})
@@ -309,7 +309,7 @@ func TestTCPRegistrarRestart(t *testing.T) {
 	_, portS, _ := net.SplitHostPort(first.Addr)
 	port, _ := strconv.Atoi(portS)
 	o := scaled(baseOptions(first.Addr, 200))
-	o.NAP.Transport = sipwire.TCP
+	o.Groups[0].NAP.Transport = sipwire.TCP
 	o.Duration = 3 * time.Second
 	restarted := make(chan *registrar.Server, 1)
 	go func() {
@@ -369,7 +369,7 @@ func TestTCPPeerResettingEveryConnection(t *testing.T) {
 	}()
 	for _, perNAP := range []bool{false, true} {
 		o := scaled(baseOptions(l.Addr().String(), 40))
-		o.NAP.Transport = sipwire.TCP
+		o.Groups[0].NAP.Transport = sipwire.TCP
 		o.PerNAP = perNAP
 		o.Duration = 1500 * time.Millisecond
 		o.Drain = 200 * time.Millisecond

@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/regstorm/regstorm/identity"
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/nap"
 	"github.com/regstorm/regstorm/netio"
@@ -29,18 +28,9 @@ import (
 
 // Options is one load run.
 type Options struct {
-	// Groups of NAPs. Without any, the fields below make one group named
-	// "default" (every NAP alike, registering).
-	Groups   []Group
-	Target   string
-	Targets  []Target             // several targets (RFC 3263); see Group
-	Order    func(n uint64) []int // NAP n's order over Targets
-	Resolve  Resolver             // finds Targets again while running (a name)
-	TTL      time.Duration        // when first to call Resolve
-	NAPs     int
-	NAP      nap.Config
-	Identity identity.Identity
-	LocalIPs *netio.AddrPool
+	// Groups of NAPs: each complete (target, NAP settings, identity);
+	// a run of one kind of NAP is one group.
+	Groups []Group
 
 	Rate   float64 // ramp: new NAPs per second, shared by the groups without a rate of their own; 0: windowed
 	Window int     // registrations (and un-REGISTERs) started by pacing in flight at most (default 1000)
@@ -266,11 +256,6 @@ func (o *Options) defaults() {
 	}
 	if o.SnapshotEvery <= 0 {
 		o.SnapshotEvery = time.Second
-	}
-	if len(o.Groups) == 0 {
-		o.Groups = []Group{{Name: "default", NAPs: o.NAPs, Register: true, Target: o.Target, Targets: o.Targets, Order: o.Order,
-			Resolve: o.Resolve, TTL: o.TTL,
-			NAP: o.NAP, Identity: o.Identity, LocalIPs: o.LocalIPs}}
 	}
 }
 

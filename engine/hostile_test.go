@@ -62,7 +62,7 @@ func TestHostileResponsesAreCountedAndSurvived(t *testing.T) {
 	// RFC timers (T1 500 ms) so that a slow run (-race) does not
 	// retransmit before the barrage is back; only the retry is short.
 	o := baseOptions(addr, 100)
-	o.NAP.Retry = 100 * time.Millisecond
+	o.Groups[0].NAP.Retry = 100 * time.Millisecond
 	o.Duration, o.Drain = 1500*time.Millisecond, 500*time.Millisecond
 	res, err := Run(context.Background(), o)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/netio"
@@ -15,11 +16,23 @@ import (
 // were made or why not.
 
 func (e *Engine) streamOptions() netio.StreamOptions {
-	o := netio.StreamOptions{TLS: e.o.TLS, WSPath: e.o.WSPath, HandshakeTimeout: e.o.NAP.TimerF}
+	o := netio.StreamOptions{TLS: e.o.TLS, WSPath: e.o.WSPath, HandshakeTimeout: handshakeBound(e.o.Groups)}
 	if !e.o.NoResume {
 		o.Sessions = e.sessionFor
 	}
 	return o
+}
+
+// handshakeBound bounds a stream's connect and handshake by the longest
+// Timer F of the groups at the start: the network is one for every group,
+// and no group's REGISTER should see its connection cut before its own
+// transaction would time out.
+func handshakeBound(gs []Group) time.Duration {
+	var f time.Duration
+	for i := range gs {
+		f = max(f, gs[i].NAP.TimerF)
+	}
+	return f
 }
 
 // session is one TLS client's session cache: the one session it resumes.

@@ -53,7 +53,7 @@ func TestStreamTransportsRegisterAndDrain(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				srv := startRegistrar(t, registrar.Config{Auth: true, Password: secret, Cert: cert}, tr.String())
 				o := baseOptions(srv.AddrOf(tr.String()), 200)
-				o.NAP.Transport, o.PerNAP, o.Duration = tr, perNAP, time.Second
+				o.Groups[0].NAP.Transport, o.PerNAP, o.Duration = tr, perNAP, time.Second
 				o.TLS = &tls.Config{RootCAs: pool}
 				res, err := Run(context.Background(), o)
 				if err != nil {
@@ -95,8 +95,8 @@ func TestTLSReconnectsResumeUnlessTurnedOff(t *testing.T) {
 		t.Run(map[bool]string{false: "resume", true: "no-resume"}[noResume], func(t *testing.T) {
 			srv := startRegistrar(t, registrar.Config{Cert: cert, CloseAfterAnswer: true}, "tls")
 			o := baseOptions(srv.AddrOf("tls"), 20)
-			o.NAP.Transport, o.PerNAP, o.NoResume = sipwire.TLS, true, noResume
-			o.NAP.Expires, o.NAP.Retry, o.Duration = 2, 500*time.Millisecond, 3*time.Second
+			o.Groups[0].NAP.Transport, o.PerNAP, o.NoResume = sipwire.TLS, true, noResume
+			o.Groups[0].NAP.Expires, o.Groups[0].NAP.Retry, o.Duration = 2, 500*time.Millisecond, 3*time.Second
 			o.TLS = &tls.Config{RootCAs: pool}
 			res, err := Run(context.Background(), o)
 			if err != nil {
@@ -131,7 +131,7 @@ func TestTLSSharedConnectionResumes(t *testing.T) {
 	cert, pool := serverCert(t)
 	srv := startRegistrar(t, registrar.Config{Cert: cert, CloseAfterAnswer: true}, "tls")
 	o := baseOptions(srv.AddrOf("tls"), 8)
-	o.NAP.Transport, o.NAP.Expires, o.NAP.Retry, o.Duration = sipwire.TLS, 2, 300*time.Millisecond, 2500*time.Millisecond
+	o.Groups[0].NAP.Transport, o.Groups[0].NAP.Expires, o.Groups[0].NAP.Retry, o.Duration = sipwire.TLS, 2, 300*time.Millisecond, 2500*time.Millisecond
 	o.TLS = &tls.Config{RootCAs: pool}
 	res, err := Run(context.Background(), o)
 	if err != nil {
@@ -151,7 +151,7 @@ func TestUntrustedCertificateCountedAndRetried(t *testing.T) {
 	cert, _ := serverCert(t)
 	srv := startRegistrar(t, registrar.Config{Cert: cert}, "tls")
 	o := baseOptions(srv.AddrOf("tls"), 10)
-	o.NAP.Transport, o.PerNAP, o.NAP.Retry, o.Duration = sipwire.TLS, true, 400*time.Millisecond, 1900*time.Millisecond
+	o.Groups[0].NAP.Transport, o.PerNAP, o.Groups[0].NAP.Retry, o.Duration = sipwire.TLS, true, 400*time.Millisecond, 1900*time.Millisecond
 	o.TLS = &tls.Config{RootCAs: x509.NewCertPool()} // trusts nothing
 	res, err := Run(context.Background(), o)
 	if err != nil {
@@ -182,8 +182,8 @@ func TestStreamSilentRegistrarTimesOut(t *testing.T) {
 		t.Run(tr.String(), func(t *testing.T) {
 			srv := startRegistrar(t, registrar.Config{Cert: cert, Silent: true}, tr.String())
 			o := baseOptions(srv.AddrOf(tr.String()), 10)
-			o.NAP.Transport, o.PerNAP = tr, true
-			o.NAP.T1, o.NAP.T2, o.NAP.TimerF, o.NAP.Retry = 50*time.Millisecond, 400*time.Millisecond, 600*time.Millisecond, 200*time.Millisecond
+			o.Groups[0].NAP.Transport, o.PerNAP = tr, true
+			o.Groups[0].NAP.T1, o.Groups[0].NAP.T2, o.Groups[0].NAP.TimerF, o.Groups[0].NAP.Retry = 50*time.Millisecond, 400*time.Millisecond, 600*time.Millisecond, 200*time.Millisecond
 			o.Duration, o.Drain = 1700*time.Millisecond, 100*time.Millisecond
 			o.TLS = &tls.Config{RootCAs: pool}
 			res, err := Run(context.Background(), o)
@@ -214,7 +214,7 @@ func TestClientCertificate(t *testing.T) {
 			t.Run(map[uint16]string{tls.VersionTLS12: "1.2", tls.VersionTLS13: "1.3"}[version]+map[bool]string{true: "/with", false: "/without"}[show], func(t *testing.T) {
 				srv := startRegistrar(t, registrar.Config{Cert: cert, ClientCAs: clientPool}, "tls")
 				o := baseOptions(srv.AddrOf("tls"), 10)
-				o.NAP.Transport, o.PerNAP, o.NAP.Retry, o.Duration = sipwire.TLS, true, 300*time.Millisecond, time.Second
+				o.Groups[0].NAP.Transport, o.PerNAP, o.Groups[0].NAP.Retry, o.Duration = sipwire.TLS, true, 300*time.Millisecond, time.Second
 				o.TLS = &tls.Config{RootCAs: pool, MinVersion: version, MaxVersion: version}
 				if show {
 					o.TLS.Certificates = []tls.Certificate{*client}

@@ -60,7 +60,7 @@ func TestSameCSVForSIPpAndRegstorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := options(target, n, sipwire.UDP)
-	o.Identity.Users = list
+	o.Groups[0].Identity.Users = list
 	o.Duration = 2 * time.Second
 	var during int
 	var missing []string

@@ -154,7 +154,7 @@ func testKamailioKeepaliveDeadFlow(t *testing.T, perNAP bool) {
 	o := options(fmt.Sprintf("127.0.0.1:%d", k.port), kaNAPs, sipwire.TCP)
 	o.PerNAP = perNAP
 	o.Keepalive, o.KeepaliveInterval = nap.KeepaliveCRLF, time.Second
-	o.NAP.Retry = 2 * time.Second
+	o.Groups[0].NAP.Retry = 2 * time.Second
 	o.Duration = 50 * time.Second // a bound: the test ends the load
 	g := &kaGauge{}
 	o.Observers, o.SnapshotEvery = []engine.Observer{g}, 100*time.Millisecond

@@ -39,7 +39,7 @@ func TestKamailioNatpingOptionsUDP1k(t *testing.T) {
 	k := startKamailioRPC(t, map[string]string{"KAUTH": "0",
 		"KNATPING": fmt.Sprint(natpingInterval), "KKATIMEOUT": fmt.Sprint(kaTimeout)})
 	o := options(fmt.Sprintf("127.0.0.1:%d", k.port), natpingNAPs, sipwire.UDP)
-	o.NAP.Expires = 300                        // no refresh (at 150 s) during the run: only the answers to the pings keep the bindings
+	o.Groups[0].NAP.Expires = 300              // no refresh (at 150 s) during the run: only the answers to the pings keep the bindings
 	o.Duration = natpingWatch + 20*time.Second // a bound: runUntil ends the load
 	g := &kaGauge{}
 	o.Observers, o.SnapshotEvery = []engine.Observer{g}, 200*time.Millisecond

@@ -49,11 +49,11 @@ func testKamailioProxy(t *testing.T, tr sipwire.Transport) {
 	k := startKamailio(t, map[string]string{"KPROXY": "1", "KREGISTRAR": `"` + tp.addr + `"`})
 
 	o := options(fmt.Sprintf("127.0.0.1:%d", k.port), proxyNAPs, tr)
-	o.Identity.Domain = proxyDomain
-	o.Identity.RequestURI = "sip:" + proxyDomain
-	o.Identity.Route = fmt.Sprintf("<sip:127.0.0.1:%d;lr>", k.port)
+	o.Groups[0].Identity.Domain = proxyDomain
+	o.Groups[0].Identity.RequestURI = "sip:" + proxyDomain
+	o.Groups[0].Identity.Route = fmt.Sprintf("<sip:127.0.0.1:%d;lr>", k.port)
 	if tr == sipwire.TCP {
-		o.Identity.Route = fmt.Sprintf("<sip:127.0.0.1:%d;transport=tcp;lr>", k.port)
+		o.Groups[0].Identity.Route = fmt.Sprintf("<sip:127.0.0.1:%d;transport=tcp;lr>", k.port)
 	}
 	o.Duration = 10 * time.Second // a bound: runUntil ends the load once all are bound
 	gauge := &registeredGauge{}
@@ -139,7 +139,7 @@ func TestKamailioProxyWantsItsRoute(t *testing.T) {
 	const n = 20
 	for _, route := range []string{"", "<sip:127.0.0.1:9;lr>"} {
 		o := options(fmt.Sprintf("127.0.0.1:%d", k.port), n, sipwire.UDP)
-		o.Identity.Domain, o.Identity.RequestURI, o.Identity.Route = proxyDomain, "sip:"+proxyDomain, route
+		o.Groups[0].Identity.Domain, o.Groups[0].Identity.RequestURI, o.Groups[0].Identity.Route = proxyDomain, "sip:"+proxyDomain, route
 		o.Duration, o.Drain = time.Second, time.Second
 		res, err := engine.Run(context.Background(), o)
 		if err != nil {

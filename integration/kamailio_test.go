@@ -173,8 +173,9 @@ func options(target string, naps int, tr sipwire.Transport) engine.Options {
 	cfg := nap.DefaultConfig()
 	cfg.Transport = tr
 	return engine.Options{
-		Target: target, NAPs: naps, Duration: 6 * time.Second, Drain: 5 * time.Second, NAP: cfg,
-		Identity: identity.Identity{UserPattern: up, UserStart: 1, PasswordPattern: pp},
+		Groups: []engine.Group{{Name: "default", NAPs: naps, Register: true, Target: target, NAP: cfg,
+			Identity: identity.Identity{UserPattern: up, UserStart: 1, PasswordPattern: pp}}},
+		Duration: 6 * time.Second, Drain: 5 * time.Second,
 	}
 }
 
@@ -243,7 +244,7 @@ func TestKamailioTCPAuth10k(t *testing.T) { testKamailioAuth(t, sipwire.TCP) }
 func TestKamailioMinExpires(t *testing.T) {
 	k := startKamailio(t, map[string]string{"KMINEXP": "60", "KAUTH": "0"})
 	o := options(fmt.Sprintf("127.0.0.1:%d", k.port), 20, sipwire.UDP)
-	o.NAP.Expires = 30
+	o.Groups[0].NAP.Expires = 30
 	o.Duration = 2 * time.Second
 	var dump string
 	res := runAndWatch(t, o, time.Second, func() { dump, _ = k.rpc("ul.dump") })

@@ -49,7 +49,7 @@ type outagePeer interface {
 
 func testOutage(t *testing.T, p outagePeer, tr sipwire.Transport) {
 	o := options(fmt.Sprintf("127.0.0.1:%d", p.port()), outageNAPs, tr)
-	o.NAP.T1, o.NAP.T2, o.NAP.TimerF, o.NAP.Retry, o.NAP.Expires = scaledT1, 8*scaledT1, scaledF, scaledRetry, scaledExp
+	o.Groups[0].NAP.T1, o.Groups[0].NAP.T2, o.Groups[0].NAP.TimerF, o.Groups[0].NAP.Retry, o.Groups[0].NAP.Expires = scaledT1, 8*scaledT1, scaledF, scaledRetry, scaledExp
 	bound := scaledF + scaledRetry + scaledExp*time.Second/2 // UDP: the last victim's retry, or the next refresh
 	if tr == sipwire.TCP {
 		bound = scaledRetry + time.Second

@@ -95,7 +95,7 @@ func TestSIPpAuth401VerifiedBySIPp(t *testing.T) {
 
 func TestSIPpForbiddenRetried(t *testing.T) {
 	code, s := runSIPpUAS(t, "forbidden-403.xml", func(o *engine.Options) {
-		o.NAP.Retry = 400 * time.Millisecond // the seed's 5 s, scaled
+		o.Groups[0].NAP.Retry = 400 * time.Millisecond // the seed's 5 s, scaled
 		o.Duration = time.Second
 	})
 	// REGISTERs at 0, 0.4 and 0.8 s, each refused.
@@ -107,7 +107,7 @@ func TestSIPpForbiddenRetried(t *testing.T) {
 func TestSIPpNoAnswerCycle(t *testing.T) {
 	code, s := runSIPpUAS(t, "no-answer.xml", func(o *engine.Options) {
 		// The seed's 0.5/4/32/5 s, scaled by 1/50.
-		o.NAP.T1, o.NAP.T2, o.NAP.TimerF, o.NAP.Retry = 10*time.Millisecond, 80*time.Millisecond, 640*time.Millisecond, 100*time.Millisecond
+		o.Groups[0].NAP.T1, o.Groups[0].NAP.T2, o.Groups[0].NAP.TimerF, o.Groups[0].NAP.Retry = 10*time.Millisecond, 80*time.Millisecond, 640*time.Millisecond, 100*time.Millisecond
 		o.Duration = 1200 * time.Millisecond
 	})
 	// First transaction: 10 retransmissions (10, 30, 70, 150 … 630 ms),

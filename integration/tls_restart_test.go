@@ -223,7 +223,7 @@ func TestTLSRestartStorm10k(t *testing.T) {
 	o := options(target, stormNAPs, sipwire.TLS)
 	o.PerNAP, o.Duration = true, 0 // until every NAP is bound again; then cancelled
 	o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	o.NAP.Expires, o.NAP.Retry = stormExpires, stormRetry
+	o.Groups[0].NAP.Expires, o.Groups[0].NAP.Retry = stormExpires, stormRetry
 	watch := &handshakeWatch{}
 	o.Observers = []engine.Observer{watch}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -65,7 +65,7 @@ func TestTLSResumeOnAndOff1k(t *testing.T) {
 			o := options("127.0.0.1:"+strconv.Itoa(port), resumeNAPs, sipwire.TLS)
 			o.PerNAP, o.NoResume, o.Duration = true, noResume, resumeRun
 			o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-			o.NAP.Expires, o.NAP.Retry = 60, resumeRetry
+			o.Groups[0].NAP.Expires, o.Groups[0].NAP.Retry = 60, resumeRetry
 			regCPU, testCPU, start := cpuOf(t, reg.cmd.Process.Pid), selfCPU(), time.Now()
 			res, err := engine.Run(context.Background(), o)
 			if err != nil {

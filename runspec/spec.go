@@ -202,11 +202,9 @@ func (s *Spec) Groups() []engine.Group {
 }
 
 // Options are the engine's options: the run-wide settings and the
-// groups. NAP is the top level's as well: the engine bounds a stream's
-// handshake by its TimerF.
+// groups.
 func (s *Spec) Options() engine.Options {
 	o := s.top.Run
-	o.NAP = s.top.Group.NAP
 	o.Groups = s.Groups()
 	return o
 }

@@ -64,8 +64,8 @@ groups:
 	if b.Name != "b" || b.NAPs != 4 || b.NAP.Transport != sipwire.UDP || b.Register {
 		t.Errorf("b: %+v", b)
 	}
-	if o := s.Options(); len(o.Groups) != 2 || o.NAP.Expires != 900 {
-		t.Errorf("options: %d groups, expires %d", len(o.Groups), o.NAP.Expires)
+	if o := s.Options(); len(o.Groups) != 2 || o.Groups[0].NAP.Expires != 900 || o.Groups[1].Name != "b" {
+		t.Errorf("options: %d groups %+v", len(o.Groups), o.Groups)
 	}
 }
 
