@@ -421,7 +421,7 @@ func (e *Engine) addCohort(gr *groupRun, spec *Group, pred *cohort, now time.Dur
 			l.remote = ap
 		}
 		m := nap.NewMachine(co.spec.NAP, l.dir)
-		m.Salt = e.salt ^ uint64(e.lanesN) // unique per lane, random per run (DESIGN §2)
+		m.Salt = e.salt ^ uint64(e.lanesN) // unique per lane, random per run (docs/design.md)
 		e.lanesN++
 		l.d = nap.NewDriver(m, 0, e.clock, time.Millisecond, l, l)
 		l.d.Armed = l.armed

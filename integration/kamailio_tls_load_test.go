@@ -172,7 +172,7 @@ func TestKamailioTLSAuth5k(t *testing.T) { testKamailioStreamAuth5k(t, sipwire.T
 func TestKamailioWSSAuth5k(t *testing.T) { testKamailioStreamAuth5k(t, sipwire.WSS) }
 
 // requestsAddUp: every request ended in a final response, a timeout, was
-// abandoned, or is still in flight (DESIGN's count, as engine/e2e_test.go
+// abandoned, or is still in flight (docs/summary.md's count, as engine/e2e_test.go
 // checks it).
 func requestsAddUp(t *testing.T, res *engine.Result) {
 	t.Helper()

@@ -86,7 +86,7 @@ func testOutage(t *testing.T, p outagePeer, tr sipwire.Transport) {
 			finals += n
 		}
 	}
-	// DESIGN §8, over both transports: REGISTERs in flight at the stop are
+	// docs/summary.md, over both transports: REGISTERs in flight at the stop are
 	// replaced by un-REGISTERs, and over TCP those in flight when the
 	// connection dropped are lost with it: both are abandoned.
 	if s.Requests != finals+s.Timeouts+s.Abandoned+res.InFlight {

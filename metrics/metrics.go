@@ -1,7 +1,7 @@
 // Package metrics records what a run measures: latency histograms
 // (HdrHistogram, µs, 3 significant digits) and counters, one Recorder per
 // shard so that the hot path takes no lock of its own, merged on read into
-// the summary of DESIGN.md §8.
+// the summary of docs/summary.md.
 package metrics
 
 import (
@@ -302,7 +302,7 @@ func PercentilesOf(h *hdrhistogram.Histogram) Percentiles {
 	}
 }
 
-// Summary is the JSON document of DESIGN.md §8.
+// Summary is the JSON document of docs/summary.md.
 type Summary struct {
 	NAPs               int              `json:"naps"`
 	Registered         int64            `json:"registered"`

@@ -36,7 +36,7 @@ func challengeLoseFirst(h *harness, req *sipwire.Msg, s sent) []reply {
 	return ok200(req, contactOf(req, 3600))
 }
 
-// The cnonce is random (RFC 7616 §5.12, DESIGN §2), not a counter: 128
+// The cnonce is random (RFC 7616 §5.12, docs/design.md), not a counter: 128
 // bits, different for every NAP and every challenge even when the nonce
 // is the same, different from one run to the next, and repeated unchanged
 // by a UDP retransmission.

@@ -690,7 +690,7 @@ func TestTCPConnectionLostInFlight(t *testing.T) {
 
 // Stop while a REGISTER is in flight: the un-REGISTER replaces it, and the
 // replaced transaction is counted as abandoned, so every request is
-// accounted for (DESIGN §8), over UDP and TCP.
+// accounted for (docs/summary.md), over UDP and TCP.
 func TestStopInFlightAbandons(t *testing.T) {
 	for _, tr := range []sipwire.Transport{sipwire.UDP, sipwire.TCP} {
 		t.Run(tr.String(), func(t *testing.T) {

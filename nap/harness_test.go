@@ -102,7 +102,7 @@ type harness struct {
 	// closeAfterAnswer: the registrar closes the TCP connection right
 	// after each response it sends (some real ones do).
 	closeAfterAnswer bool
-	// Transaction accounting, as the engine keeps it (DESIGN §8).
+	// Transaction accounting, as the engine keeps it (docs/summary.md).
 	requests, finals, timeouts, abandoned int
 	sending                               Send // the Action being applied
 }
@@ -236,7 +236,7 @@ func (h *harness) run(until time.Duration) {
 }
 
 // checkCounts: every request ended in a final response, a timeout or was
-// abandoned, or is still in flight by its NAP's state (DESIGN §8).
+// abandoned, or is still in flight by its NAP's state (docs/summary.md).
 func (h *harness) checkCounts() {
 	h.t.Helper()
 	inFlight := 0

@@ -1,6 +1,5 @@
 // Package nap is the registration behaviour of one simulated gateway NAP
-// (DESIGN.md §3, the seed's "registration per SIP NAP"), as a pure state
-// machine: events in (start, a parsed response, a timer, a TCP connection
+// (docs/behaviour.md), as a pure state machine: events in (start, a parsed response, a timer, a TCP connection
 // event, stop), an Action out (what to send, when to wake up, what
 // happened). No sockets, no clock of its own: the caller passes the time,
 // so tests drive it in simulated time and check every send to the tick.
@@ -44,7 +43,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Directory supplies what a NAP is (DESIGN.md §2) from its index, so that
+// Directory supplies what a NAP is (docs/design.md) from its index, so that
 // a NAP stores none of it. Implementations write into scratch buffers they
 // own; the slices must stay valid until the next call.
 type Directory interface {

@@ -1,4 +1,4 @@
-// Package registrar is regstorm's embedded SIP registrar (DESIGN.md §6):
+// Package registrar is regstorm's embedded SIP registrar (docs/registrar.md):
 // REGISTER over UDP, TCP, TLS, WS and WSS, a location service with
 // expiry, min/max expires with 423, digest authentication with expiring
 // nonces and replay refusal, un-REGISTER and "Contact: *", server

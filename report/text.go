@@ -11,7 +11,7 @@ import (
 )
 
 // WriteText writes the short human summary a run ends with on stderr
-// (DESIGN §8): registered, rate, latencies, timeouts, failures by code with
+// (docs/summary.md): registered, rate, latencies, timeouts, failures by code with
 // an example NAP.
 func WriteText(w io.Writer, s *metrics.Summary) error {
 	var b strings.Builder

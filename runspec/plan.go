@@ -57,7 +57,7 @@ func (l *Level) resolve() error {
 	return nil
 }
 
-// limits: descriptors and memory for this process's NAPs (DESIGN: refused
+// limits: descriptors and memory for this process's NAPs (docs/cli.md: refused
 // with exit 2, not dying of it half-way through the ramp). read reads
 // /proc and /sys.
 func (l *Level) limits(read func(string) ([]byte, error)) error {

@@ -2,7 +2,7 @@ package main
 
 // Checks of the run's own input that need more than a flag's type (output
 // paths: outputs.go). A group's settings are read and checked by runspec.
-// They all run before anything starts (DESIGN §7: exit 2, nothing
+// They all run before anything starts (docs/cli.md: exit 2, nothing
 // started).
 
 import (

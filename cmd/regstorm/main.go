@@ -112,7 +112,7 @@ func mergeFlags() []cli.Flag {
 }
 
 // flagsFirst lets `regstorm report s.json --html out.html` and `regstorm
-// merge a.hlog b.hlog --summary -` work as DESIGN §7 writes them: urfave/cli
+// merge a.hlog b.hlog --summary -` work as docs/cli.md writes them: urfave/cli
 // stops reading flags at the first file name, so for these two commands
 // (whose flags all take a value) the flags are moved before the files.
 func flagsFirst(args []string) []string {

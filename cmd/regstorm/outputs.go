@@ -18,7 +18,7 @@ import (
 // is written (a full disk, /dev/full) does not lose the run: it is said
 // on stderr, naming the flag and the file, and closed; the run goes on,
 // every other output is still written, and the run exits 1 naming it
-// (DESIGN §7).
+// (docs/cli.md).
 
 // outputs collects the outputs that failed, for the exit status.
 type outputs struct {

@@ -384,7 +384,7 @@ func censuses(e *engine.Engine, usr1 <-chan struct{}, stderr io.Writer) {
 	}
 }
 
-// reloads applies the profile again on each SIGHUP (DESIGN: the seed's
+// reloads applies the profile again on each SIGHUP (docs/cli.md, a gateway told to
 // "apply a new configuration"): flags and env vars still win over it, as
 // at start. A profile that does not load or validate is refused with its
 // file and line, and the run goes on unchanged.
@@ -425,7 +425,7 @@ func reloads(e *engine.Engine, hup <-chan struct{}, typed runspec.Values, p *pro
 }
 
 // exitStatus is 1 when a --fail-on condition held, no NAP registered at
-// all or an output failed (DESIGN §7), each said on stderr; the run's or
+// all or an output failed (docs/cli.md), each said on stderr; the run's or
 // the merge's.
 func exitStatus(s *metrics.Summary, crossed, outputsFailed []string, stderr io.Writer) error {
 	for _, line := range crossed {
