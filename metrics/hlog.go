@@ -247,6 +247,22 @@ func (out *Summary) addSections(p *Summary) {
 	if g := p.Generator; g != nil {
 		out.Generator = g.merged(out.Generator, p.Shard)
 	}
+	if c := p.Churn; c != nil {
+		if out.Churn == nil {
+			out.Churn = &ChurnSummary{}
+		}
+		out.Churn.Offline += c.Offline
+		out.Churn.Online += c.Online
+		out.Churn.Silent = out.Churn.Silent || c.Silent
+	}
+	if g := p.UDPGSO; g != nil {
+		if out.UDPGSO == nil {
+			out.UDPGSO = &GSOSummary{}
+		}
+		out.UDPGSO.Messages += g.Messages
+		out.UDPGSO.Datagrams += g.Datagrams
+		out.UDPGSO.Refused += g.Refused
+	}
 	if h := p.Handshakes; h != nil {
 		if out.Handshakes == nil {
 			out.Handshakes = &HandshakeSummary{}

@@ -31,3 +31,23 @@ func TestMergeSummariesAddsIssue15And16Counts(t *testing.T) {
 		t.Errorf("dns %+v", d)
 	}
 }
+
+// Shards' churn and UDP GSO counts add up in a merge; a shard's silent
+// churn makes the merged churn silent. (Process stays per shard: one
+// process's heap or descriptors say nothing of the sum.)
+func TestMergeSummariesAddsChurnAndGSO(t *testing.T) {
+	part := func(n int64, silent bool) *Summary {
+		return &Summary{Churn: &ChurnSummary{Offline: n, Online: n - 1, Silent: silent},
+			UDPGSO: &GSOSummary{Messages: n, Datagrams: 10 * n, Refused: 1}, Process: &Process{RSSBytes: 1}}
+	}
+	m := MergeSummaries([]*Summary{part(10, false), part(20, true), {}}, NewHistogram())
+	if c := m.Churn; c == nil || c.Offline != 30 || c.Online != 28 || !c.Silent {
+		t.Errorf("churn %+v", c)
+	}
+	if g := m.UDPGSO; g == nil || g.Messages != 30 || g.Datagrams != 300 || g.Refused != 2 {
+		t.Errorf("udp_gso %+v", g)
+	}
+	if m.Process != nil {
+		t.Errorf("process %+v: one process's figures are not the merge's", m.Process)
+	}
+}
