@@ -100,11 +100,11 @@ func validateGroups(gs []Group) error {
 }
 
 // placeOf is what a NAP's registration is bound to: where it registers,
-// over what, from where, as whom. When it changes, the NAP un-REGISTERs at
+// over what, through which proxy (the Route), from where, as whom. When it changes, the NAP un-REGISTERs at
 // the old place and registers at the new one.
 func placeOf(g *Group) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%s|%v|%s|%s|%d|", g.Target, g.NAP.Transport, g.LocalIPs, g.Identity.Domain, g.Identity.RequestURI, g.Identity.UserStart)
+	fmt.Fprintf(&b, "%s|%s|%v|%s|%s|%s|%d|", g.Target, g.NAP.Transport, g.LocalIPs, g.Identity.Route, g.Identity.Domain, g.Identity.RequestURI, g.Identity.UserStart)
 	b.WriteString(g.Identity.UserPattern.String())
 	for _, u := range g.Identity.Users {
 		b.WriteString("|" + u.Name + "@" + u.Domain)
@@ -131,6 +131,12 @@ func softChanges(old, new *Group) []string {
 	}
 	if old.NAP.DigestChoice != new.NAP.DigestChoice {
 		out = append(out, "digest-choice")
+	}
+	if string(old.NAP.UserAgent) != string(new.NAP.UserAgent) {
+		out = append(out, "user-agent")
+	}
+	if old.NAP.RequireBinding != new.NAP.RequireBinding {
+		out = append(out, "require-binding")
 	}
 	return out
 }

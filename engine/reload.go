@@ -20,7 +20,7 @@ type reloadState struct {
 //   - a group that is gone, or says register false, un-REGISTERs its NAPs;
 //   - fewer NAPs: those above the new count un-REGISTER; more: the new
 //     ones start;
-//   - a new place (target, transport, AOR, local address): a new cohort;
+//   - a new place (target, transport, proxy, AOR, local address): a new cohort;
 //     each NAP un-REGISTERs at the old place before it registers at the
 //     new one;
 //   - credentials, expires and timers change in place: each NAP takes
