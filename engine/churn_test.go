@@ -15,7 +15,7 @@ func TestChurnAtARate(t *testing.T) {
 		e := startSim(t, n, Options{Groups: []Group{simGroup("g", 1000, simX)}, Churn: Churn{Rate: 10, Offline: 5 * time.Second, Silent: silent},
 			Duration: 30 * time.Second, Drain: 5 * time.Second})
 		var mid int
-		n.at(20*time.Second, func() { mid = n.bindings(simX) })
+		n.At(20*time.Second, func() { mid = n.Bindings(simX) })
 		n.run(e, 200*time.Second)
 		res, _ := e.Wait()
 		checkSums(t, res)

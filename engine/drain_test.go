@@ -42,10 +42,10 @@ func TestDrainCountsTheBindingsLeft(t *testing.T) {
 	e := startSim(t, n, Options{Groups: []Group{g}, Rate: 50, Duration: 10 * time.Second, Drain: 5 * time.Second})
 	// At 8 s the registrar restarts with a cap of 10/s (burst 10): of the
 	// 100 un-REGISTERs sent at 25/s, most get 503.
-	n.at(8*time.Second, func() {
-		reg := n.regs[simX].reg
-		n.configure(simX, registrar.Config{MaxRate: 10, MaxBurst: 10})
-		n.regs[simX].reg.Loc = reg.Loc // the same bindings
+	n.At(8*time.Second, func() {
+		reg := n.Registrar(simX)
+		n.Configure(simX, registrar.Config{MaxRate: 10, MaxBurst: 10})
+		n.Registrar(simX).Loc = reg.Loc // the same bindings
 	})
 	n.run(e, 100*time.Second)
 	res, _ := e.Wait()
@@ -56,7 +56,7 @@ func TestDrainCountsTheBindingsLeft(t *testing.T) {
 		t.Fatalf("503s %d (want more than the 100 first un-REGISTERs: those sent again too); drain %+v", refused, d)
 	}
 	// An un-REGISTER in flight at the end may have reached the registrar.
-	if left := int64(n.bindings(simX)); left > d.Left() || left < d.Left()-d.UnregisterFailed["no-answer"] {
+	if left := int64(n.Bindings(simX)); left > d.Left() || left < d.Left()-d.UnregisterFailed["no-answer"] {
 		t.Errorf("the registrar holds %d bindings, the drain says %d left (%v)", left, d.Left(), d.UnregisterFailed)
 	}
 	if want := e.wallClock(e.clock.Now() + 3600*time.Second); d.BindingsLeftUntil.Before(want.Add(-time.Second)) || d.BindingsLeftUntil.After(want) {

@@ -26,19 +26,19 @@ func TestFailoverUDPPrimarySilent(t *testing.T) {
 	g := twoTargets(10)
 	g.NAP.Expires = 600
 	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 900 * time.Second, Drain: 40 * time.Second})
-	n.silence(100*time.Second, simX)
+	n.Silence(100*time.Second, simX)
 	var atX, atY int
-	n.at(337*time.Second+time.Second, func() { atX, atY = n.bindings(simX), n.bindings(simY) })
+	n.At(337*time.Second+time.Second, func() { atX, atY = n.Bindings(simX), n.Bindings(simY) })
 	n.run(e, 2000*time.Second)
 	res, _ := e.Wait()
 	checkSums(t, res)
 
-	x, y := n.sends(simX, "g000"), n.sends(simY, "g000")
-	if len(x) < 2 || x[0].at != 0 || x[1].at != 300*time.Second+20*time.Millisecond {
+	x, y := n.Sends(simX, "g000"), n.Sends(simY, "g000")
+	if len(x) < 2 || x[0].At != 0 || x[1].At != 300*time.Second+20*time.Millisecond {
 		t.Fatalf("g000 at x: %v", x)
 	}
 	// The refresh at 300.02 s times out at 332.02 s; the retry goes to Y.
-	if len(y) == 0 || y[0].at != 337*time.Second+20*time.Millisecond || y[0].expires != 600 {
+	if len(y) == 0 || y[0].At != 337*time.Second+20*time.Millisecond || y[0].Expires != 600 {
 		t.Fatalf("g000 at y: %v, want its first REGISTER at 337.02 s", y)
 	}
 	if atY != 10 {
@@ -46,8 +46,8 @@ func TestFailoverUDPPrimarySilent(t *testing.T) {
 	}
 	// Sticky: refreshes stay at Y (637.04 s), never back to X.
 	for _, s := range x[1:] {
-		if s.at > 333*time.Second && s.expires != 0 {
-			t.Errorf("g000 went back to x at %v", s.at)
+		if s.At > 333*time.Second && s.Expires != 0 {
+			t.Errorf("g000 went back to x at %v", s.At)
 		}
 	}
 	s := res.Summary
@@ -58,8 +58,8 @@ func TestFailoverUDPPrimarySilent(t *testing.T) {
 	if s.Registered != 10 || s.Timeouts != 10 || s.Unregistered != 10 {
 		t.Errorf("registered %d, timeouts %d, unregistered %d: want 10, 10, 10", s.Registered, s.Timeouts, s.Unregistered)
 	}
-	if n.bindings(simY) != 0 {
-		t.Errorf("%d bindings left at y after the drain", n.bindings(simY))
+	if n.Bindings(simY) != 0 {
+		t.Errorf("%d bindings left at y after the drain", n.Bindings(simY))
 	}
 }
 
@@ -78,7 +78,7 @@ func TestTargetsSpreadByWeight(t *testing.T) {
 	g.Order = func(k uint64) []int { return locate.Order(res, k) }
 	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 10 * time.Second, Drain: 5 * time.Second})
 	var x, y, z int
-	n.at(9*time.Second, func() { x, y, z = n.bindings(simX), n.bindings(simY), n.bindings(simZ) })
+	n.At(9*time.Second, func() { x, y, z = n.Bindings(simX), n.Bindings(simY), n.Bindings(simZ) })
 	n.run(e, 100*time.Second)
 	r, _ := e.Wait()
 	checkSums(t, r)
@@ -101,17 +101,17 @@ func TestFailoverTCPPrimaryKilled(t *testing.T) {
 			g := twoTargets(8)
 			g.NAP.Transport = sipwire.TCP
 			e := startSim(t, n, Options{Groups: []Group{g}, PerNAP: perNAP, Duration: 60 * time.Second, Drain: 5 * time.Second})
-			n.kill(20*time.Second, simX)
+			n.Kill(20*time.Second, simX)
 			var atY int
-			n.at(31*time.Second, func() { atY = n.bindings(simY) })
+			n.At(31*time.Second, func() { atY = n.Bindings(simY) })
 			n.run(e, 200*time.Second)
 			res, _ := e.Wait()
 			checkSums(t, res)
 			// Lost at 20 s; last REGISTER at 0.02 s, so reconnect at once,
 			// refused at 20.02 s; --retry later (25.02 s) a connect to y,
 			// the REGISTER at 25.04 s.
-			y := n.sends(simY, "g000")
-			if len(y) == 0 || y[0].at != 25*time.Second+40*time.Millisecond {
+			y := n.Sends(simY, "g000")
+			if len(y) == 0 || y[0].At != 25*time.Second+40*time.Millisecond {
 				t.Fatalf("g000 at y: %v, want its REGISTER at 25.04 s", y)
 			}
 			if atY != 8 {
@@ -120,8 +120,8 @@ func TestFailoverTCPPrimaryKilled(t *testing.T) {
 			if tx := res.Summary.Targets["x"]; tx == nil || tx.Failovers != 8 || tx.ConnectFailures < 1 {
 				t.Errorf("x: %+v", tx)
 			}
-			if n.bindings(simY) != 0 {
-				t.Errorf("%d bindings left at y", n.bindings(simY))
+			if n.Bindings(simY) != 0 {
+				t.Errorf("%d bindings left at y", n.Bindings(simY))
 			}
 		})
 	}
@@ -132,15 +132,13 @@ func TestFailoverTCPPrimaryKilled(t *testing.T) {
 func TestFailoverOn503Only(t *testing.T) {
 	for _, code := range []int{503, 403} {
 		n := newSimNet(t, simX, simY)
-		r := registrar.New(registrar.Config{RejectCode: code, RejectProb: 1})
-		r.Now = func() time.Time { return simEpoch.Add(n.clock.Now()) }
-		n.regs[simX] = &simRegistrar{reg: r, w: r.NewWorker()}
+		n.Configure(simX, registrar.Config{RejectCode: code, RejectProb: 1})
 		e := startSim(t, n, Options{Groups: []Group{twoTargets(4)}, Duration: 20 * time.Second, Drain: 5 * time.Second})
 		n.run(e, 100*time.Second)
 		res, _ := e.Wait()
 		checkSums(t, res)
-		y := n.sends(simY, "g000")
-		if code == 503 && (len(y) == 0 || y[0].at != 5*time.Second+20*time.Millisecond) {
+		y := n.Sends(simY, "g000")
+		if code == 503 && (len(y) == 0 || y[0].At != 5*time.Second+20*time.Millisecond) {
 			t.Errorf("503: g000 at y %v, want its REGISTER at 5.02 s", y)
 		}
 		if code == 403 && len(y) != 0 {
@@ -165,7 +163,7 @@ func TestSetTargetsMovesOnlyTheNAPsWhoseTargetWent(t *testing.T) {
 	g.Order = func(k uint64) []int { return []int{int(k % 2), int(1 - k%2)} }
 	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 400 * time.Second, Drain: 5 * time.Second})
 	reply := make(chan targetsReply, 1)
-	n.at(100*time.Second, func() {
+	n.At(100*time.Second, func() {
 		ts := makeTargetSet([]Target{{Addr: simY, Name: "y"}, {Addr: simZ, Name: "z"}}, nil)
 		e.ctrlQ <- func(time.Duration) { reply <- e.applyTargets("g", ts) }
 	})
@@ -176,12 +174,12 @@ func TestSetTargetsMovesOnlyTheNAPsWhoseTargetWent(t *testing.T) {
 		t.Fatalf("moved %d (%v), want 2: the NAPs at x", r.moved, r.err)
 	}
 	// g000 was at x: its refresh at 300.02 s goes to y, the new first.
-	sendsAre(t, n.sends(simX, "g000"), "udp@0s:600")
-	if y := n.sends(simY, "g000"); len(y) == 0 || y[0].at != 300*time.Second+20*time.Millisecond {
+	sendsAre(t, n.Sends(simX, "g000"), "udp@0s:600")
+	if y := n.Sends(simY, "g000"); len(y) == 0 || y[0].At != 300*time.Second+20*time.Millisecond {
 		t.Errorf("g000 at y: %v", y)
 	}
 	// g001 was at y, still listed: it stays.
-	if y := n.sends(simY, "g001"); len(y) != 3 { // 0 s, 300.02 s, the drain
+	if y := n.Sends(simY, "g001"); len(y) != 3 { // 0 s, 300.02 s, the drain
 		t.Errorf("g001 at y: %v", y)
 	}
 	s := res.Summary

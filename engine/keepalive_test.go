@@ -26,9 +26,9 @@ func TestKeepaliveOptionsUDP(t *testing.T) {
 		t.Fatalf("keepalives %+v", k)
 	}
 	var at []time.Duration
-	for _, s := range n.sent {
-		if s.user == "g000" && s.cseq != 0 && s.callID[:3] == "ka-" {
-			at = append(at, s.at)
+	for _, s := range n.Sent() {
+		if s.User == "g000" && s.CSeq != 0 && s.CallID[:3] == "ka-" {
+			at = append(at, s.At)
 		}
 	}
 	if len(at) != 3 || at[0] != 30*time.Second+20*time.Millisecond || at[2] != 90*time.Second+20*time.Millisecond {
@@ -46,7 +46,7 @@ func TestKeepaliveCRLFDeadFlowReregisters(t *testing.T) {
 	g.NAP.Transport = sipwire.TCP
 	e := startSim(t, n, Options{Groups: []Group{g}, PerNAP: true, Keepalive: nap.KeepaliveCRLF, KeepaliveInterval: 30 * time.Second,
 		Duration: 80 * time.Second, Drain: 5 * time.Second})
-	n.at(45*time.Second, func() { n.noPong = map[string]bool{simX: true} })
+	n.At(45*time.Second, func() { n.SetNoPong(simX, true) })
 	n.run(e, 200*time.Second)
 	res, _ := e.Wait()
 	checkSums(t, res)
@@ -60,8 +60,8 @@ func TestKeepaliveCRLFDeadFlowReregisters(t *testing.T) {
 	}
 	// Dropped at 70.04 s; the last REGISTER was at 0.02 s, so it
 	// reconnects at once and registers on the new connection at 70.06 s.
-	x := n.sends(simX, "g000")
-	if len(x) < 2 || x[1].at != 70*time.Second+60*time.Millisecond || x[1].expires != 3600 {
+	x := n.Sends(simX, "g000")
+	if len(x) < 2 || x[1].At != 70*time.Second+60*time.Millisecond || x[1].Expires != 3600 {
 		t.Fatalf("g000: %v", x)
 	}
 	if s.ConnectionsLost != 2 || s.Connects != 4 || s.Registered != 2 {
@@ -76,7 +76,7 @@ func TestKeepaliveOptionsDeadFlowUDP(t *testing.T) {
 	n := newSimNet(t, simX)
 	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 1, simX)}, Keepalive: nap.KeepaliveOptions, KeepaliveInterval: 30 * time.Second,
 		Duration: 100 * time.Second, Drain: time.Second})
-	n.silence(45*time.Second, simX)
+	n.Silence(45*time.Second, simX)
 	n.run(e, 300*time.Second)
 	res, _ := e.Wait()
 	checkSums(t, res)
@@ -85,28 +85,14 @@ func TestKeepaliveOptionsDeadFlowUDP(t *testing.T) {
 	}
 	// The ping at 60.02 s is unanswered by 92.02 s: a REGISTER then.
 	var regs []time.Duration
-	for _, s := range n.sends(simX, "g000") {
-		if s.callID[:3] != "ka-" && s.expires != 0 && (len(regs) == 0 || s.cseq != 1) {
-			regs = append(regs, s.at)
+	for _, s := range n.Sends(simX, "g000") {
+		if s.CallID[:3] != "ka-" && s.Expires != 0 && (len(regs) == 0 || s.CSeq != 1) {
+			regs = append(regs, s.At)
 		}
 	}
 	if len(regs) < 2 || regs[0] != 0 || regs[1] != 92*time.Second+20*time.Millisecond {
 		t.Fatalf("REGISTERs at %v: want 0 and 92.02 s", regs)
 	}
-}
-
-// dropConns closes target's end of every connection at simulated time at
-// (a registrar restarting, a NAT forgetting): the NAPs see them closed,
-// and may connect again at once.
-func (n *simNet) dropConns(at time.Duration, target string) {
-	n.at(at, func() {
-		for _, c := range n.conns {
-			if c.target == target && !c.closed {
-				c.closed = true
-				n.recv.OnClosed(c.tag, errRefused)
-			}
-		}
-	})
 }
 
 // A ping in flight when its connection is lost for another reason is lost
@@ -122,9 +108,9 @@ func TestKeepalivePingLostWithItsConnection(t *testing.T) {
 	g.NAP.Transport = sipwire.TCP
 	e := startSim(t, n, Options{Groups: []Group{g}, PerNAP: true, Keepalive: nap.KeepaliveCRLF, KeepaliveInterval: 30 * time.Second,
 		Duration: 100 * time.Second, Drain: 5 * time.Second})
-	n.at(29*time.Second, func() { n.noPong = map[string]bool{simX: true} })
-	n.dropConns(31*time.Second, simX)
-	n.at(31*time.Second, func() { n.noPong = nil })
+	n.At(29*time.Second, func() { n.SetNoPong(simX, true) })
+	n.DropConns(31*time.Second, simX)
+	n.At(31*time.Second, func() { n.SetNoPong(simX, false) })
 	n.run(e, 200*time.Second)
 	res, _ := e.Wait()
 	checkSums(t, res)
@@ -156,8 +142,8 @@ func TestKeepaliveSharedConnectionDeadOnce(t *testing.T) {
 	g.Rate = 1
 	e := startSim(t, n, Options{Groups: []Group{g}, SocketsPerLoop: 1, Keepalive: nap.KeepaliveCRLF, KeepaliveInterval: 30 * time.Second,
 		Duration: 100 * time.Second, Drain: 5 * time.Second})
-	n.at(29*time.Second, func() { n.noPong = map[string]bool{simX: true} })
-	n.at(40500*time.Millisecond, func() { n.noPong = nil })
+	n.At(29*time.Second, func() { n.SetNoPong(simX, true) })
+	n.At(40500*time.Millisecond, func() { n.SetNoPong(simX, false) })
 	n.run(e, 200*time.Second)
 	res, _ := e.Wait()
 	checkSums(t, res)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/netsim"
 )
 
 // hlogOf is an .hlog written as regstorm writes one: an interval a
@@ -31,9 +32,9 @@ func runShard(t *testing.T, k, n int) (*metrics.Shard, *Result) {
 	net := newSimNet(t, simX)
 	// A deterministic 10 % loss, the same requests lost in every shard
 	// and in the single process: retransmissions, latency spread.
-	net.lose = func(s simSend) bool {
+	net.Lose = func(s netsim.Send) bool {
 		h := fnv.New32a()
-		fmt.Fprintf(h, "%s/%d/%v", s.user, s.cseq, s.at)
+		fmt.Fprintf(h, "%s/%d/%v", s.User, s.CSeq, s.At)
 		return h.Sum32()%10 == 0
 	}
 	h := &hlogOf{}

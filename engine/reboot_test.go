@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/netsim"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/sipwire"
 )
@@ -23,11 +24,11 @@ func TestRebootHalfRegistersFromScratch(t *testing.T) {
 			g.NAP.Transport = tr
 			e := startSim(t, n, Options{Groups: []Group{g}, PerNAP: true, Duration: 200 * time.Second, Drain: 5 * time.Second})
 			reply := make(chan rebootReply, 1)
-			n.at(100*time.Second, func() {
+			n.At(100*time.Second, func() {
 				e.ctrlQ <- func(now time.Duration) { reply <- e.applyReboot(RebootReq{Fraction: 0.5}, now) }
 			})
 			var bound int
-			n.at(150*time.Second, func() { bound = n.bindings(simX) })
+			n.At(150*time.Second, func() { bound = n.Bindings(simX) })
 			n.run(e, 500*time.Second)
 			res, _ := e.Wait()
 			checkSums(t, res)
@@ -35,11 +36,11 @@ func TestRebootHalfRegistersFromScratch(t *testing.T) {
 				t.Fatalf("rebooted %d (%v), want 500", r.naps, r.err)
 			}
 			var again, unreg int
-			for _, s := range n.sent {
-				if s.at >= 100*time.Second && s.at < 101*time.Second {
-					if s.expires == 0 {
+			for _, s := range n.Sent() {
+				if s.At >= 100*time.Second && s.At < 101*time.Second {
+					if s.Expires == 0 {
 						unreg++
-					} else if strings.HasSuffix(s.callID, "-b1") && s.cseq == 1 {
+					} else if strings.HasSuffix(s.CallID, "-b1") && s.CSeq == 1 {
 						again++
 					}
 				}
@@ -111,25 +112,25 @@ func deref(p *float64) float64 {
 // ramp, at half the cap, had none).
 func TestRebootStormAgainstARateCap(t *testing.T) {
 	n := newSimNet(t)
-	n.configure(simX, registrar.Config{MaxRate: 1000, MaxBurst: 1180, RetryAfter: 1})
+	n.Configure(simX, registrar.Config{MaxRate: 1000, MaxBurst: 1180, RetryAfter: 1})
 	seen := map[string]bool{}
-	n.lose = func(s simSend) bool {
-		if !strings.HasSuffix(s.callID, "-b1") || s.cseq != 1 || seen[s.callID] {
+	n.Lose = func(s netsim.Send) bool {
+		if !strings.HasSuffix(s.CallID, "-b1") || s.CSeq != 1 || seen[s.CallID] {
 			return false
 		}
-		seen[s.callID] = true
-		i, _ := strconv.Atoi(strings.TrimPrefix(s.user, "g"))
+		seen[s.CallID] = true
+		i, _ := strconv.Atoi(strings.TrimPrefix(s.User, "g"))
 		return i%40 == 1 // the rebooted NAPs are the odd ones: one in 20 of them
 	}
 	g := simGroup("g", 10000, simX)
 	e := startSim(t, n, Options{Groups: []Group{g}, Rate: 500, Duration: 200 * time.Second, Drain: 5 * time.Second})
 	reply := make(chan rebootReply, 1)
-	n.at(100*time.Second, func() {
+	n.At(100*time.Second, func() {
 		e.ctrlQ <- func(now time.Duration) { reply <- e.applyReboot(RebootReq{Fraction: 0.5}, now) }
 	})
 	var bound int
 	var throttled int64 // the registrar's refusals by the end of the load
-	n.at(199*time.Second, func() { bound, throttled = n.bindings(simX), n.regs[simX].w.Throttled })
+	n.At(199*time.Second, func() { bound, throttled = n.Bindings(simX), n.Worker(simX).Throttled })
 	n.run(e, 500*time.Second)
 	res, _ := e.Wait()
 	checkSums(t, res)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/netsim"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -15,11 +16,11 @@ const (
 )
 
 // sendsAre checks a user's requests at target: times and Contact expires.
-func sendsAre(t *testing.T, got []simSend, want ...string) {
+func sendsAre(t *testing.T, got []netsim.Send, want ...string) {
 	t.Helper()
 	var g []string
 	for _, s := range got {
-		g = append(g, fmt.Sprintf("%s@%v:%d", s.transport, s.at, s.expires))
+		g = append(g, fmt.Sprintf("%s@%v:%d", s.Transport, s.At, s.Expires))
 	}
 	if strings.Join(g, " ") != strings.Join(want, " ") {
 		t.Errorf("sends\n got  %s\n want %s", strings.Join(g, " "), strings.Join(want, " "))
@@ -42,37 +43,37 @@ func TestReloadAppliesEachChangeAtItsTime(t *testing.T) {
 	d2.Target = simY
 	n.reloadAt(e, 100*time.Second, b2, c2, d2, e2, f)
 	var atX, atY int
-	n.at(150*time.Second, func() { atX, atY = n.bindings(simX), n.bindings(simY) })
+	n.At(150*time.Second, func() { atX, atY = n.Bindings(simX), n.Bindings(simY) })
 	n.run(e, 3000*time.Second)
 	res, _ := e.Wait()
 
 	// Registered at 0 (answer at 20 ms), refresh at 1800.02 s, un-REGISTER
 	// in the drain at 2200 s.
-	sendsAre(t, n.sends(simX, "f000"), "udp@0s:3600", "udp@30m0.02s:3600", "udp@36m40s:0")
+	sendsAre(t, n.Sends(simX, "f000"), "udp@0s:3600", "udp@30m0.02s:3600", "udp@36m40s:0")
 	// Removed, and register false: un-REGISTER at 100 s, nothing after.
-	sendsAre(t, n.sends(simX, "a000"), "udp@0s:3600", "udp@1m40s:0")
-	sendsAre(t, n.sends(simX, "b001"), "udp@0s:3600", "udp@1m40s:0")
+	sendsAre(t, n.Sends(simX, "a000"), "udp@0s:3600", "udp@1m40s:0")
+	sendsAre(t, n.Sends(simX, "b001"), "udp@0s:3600", "udp@1m40s:0")
 	// New expires: nothing at 100 s; the refresh at 1800.02 s asks for
 	// 600 s, so the next comes 300 s later.
-	sendsAre(t, n.sends(simX, "c000"), "udp@0s:3600", "udp@30m0.02s:600", "udp@35m0.04s:600", "udp@36m40s:0")
+	sendsAre(t, n.Sends(simX, "c000"), "udp@0s:3600", "udp@30m0.02s:600", "udp@35m0.04s:600", "udp@36m40s:0")
 	// Moved: un-REGISTER at the old target, then REGISTER at the new one,
 	// at the same instant, in that order.
-	sendsAre(t, n.sends(simX, "d000"), "udp@0s:3600", "udp@1m40s:0")
-	sendsAre(t, n.sends(simY, "d000"), "udp@1m40s:3600", "udp@31m40.02s:3600", "udp@36m40s:0")
-	dx, dy := n.sends(simX, "d000"), n.sends(simY, "d000")
-	if idx(n.sent, dx[1]) > idx(n.sent, dy[0]) {
+	sendsAre(t, n.Sends(simX, "d000"), "udp@0s:3600", "udp@1m40s:0")
+	sendsAre(t, n.Sends(simY, "d000"), "udp@1m40s:3600", "udp@31m40.02s:3600", "udp@36m40s:0")
+	dx, dy := n.Sends(simX, "d000"), n.Sends(simY, "d000")
+	if idx(n.Sent(), dx[1]) > idx(n.Sent(), dy[0]) {
 		t.Errorf("d000 registered at the new target before its un-REGISTER at the old one")
 	}
 	// Added: registers at 100 s.
-	sendsAre(t, n.sends(simX, "e001"), "udp@1m40s:3600", "udp@31m40.02s:3600", "udp@36m40s:0")
+	sendsAre(t, n.Sends(simX, "e001"), "udp@1m40s:3600", "udp@31m40.02s:3600", "udp@36m40s:0")
 
 	// In the registrars' own view at 150 s: a and b gone (un-REGISTERed,
 	// not expired), d moved, e added: c, e, f at X (6), d at Y (2).
 	if atX != 6 || atY != 2 {
 		t.Errorf("bindings at 150 s: %d at X (want 6: c, e, f), %d at Y (want 2: d)", atX, atY)
 	}
-	if n.bindings(simX) != 0 || n.bindings(simY) != 0 {
-		t.Errorf("bindings left after the drain: %d, %d", n.bindings(simX), n.bindings(simY))
+	if n.Bindings(simX) != 0 || n.Bindings(simY) != 0 {
+		t.Errorf("bindings left after the drain: %d, %d", n.Bindings(simX), n.Bindings(simY))
 	}
 	s := res.Summary
 	if s.Reloads.Applied != 1 || len(s.Reloads.Changes) != 1 {
@@ -96,7 +97,7 @@ func TestReloadAppliesEachChangeAtItsTime(t *testing.T) {
 	}
 }
 
-func idx(all []simSend, s simSend) int {
+func idx(all []netsim.Send, s netsim.Send) int {
 	for i := range all {
 		if all[i] == s {
 			return i
@@ -153,7 +154,7 @@ func TestReloadNewTransportUnregistersFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	// TCP: connect at 100 s, connected a round trip later (20 ms).
-	sendsAre(t, n.sends(simX, "g000"), "udp@0s:3600", "udp@1m40s:0", "tcp@1m40.02s:3600", "tcp@3m20s:0")
+	sendsAre(t, n.Sends(simX, "g000"), "udp@0s:3600", "udp@1m40s:0", "tcp@1m40.02s:3600", "tcp@3m20s:0")
 }
 
 // More NAPs in a group: the new ones start at the group's rate; fewer:
@@ -170,10 +171,10 @@ func TestReloadResizesAGroup(t *testing.T) {
 	n.reloadAt(e, 200*time.Second, fewer)
 	n.run(e, 600*time.Second)
 	res, _ := e.Wait()
-	sendsAre(t, n.sends(simX, "g000"), "udp@0s:3600", "udp@5m0s:0")
-	sendsAre(t, n.sends(simX, "g005"), "udp@1m40.1s:3600", "udp@3m20.2s:0")
-	sendsAre(t, n.sends(simX, "g004"), "udp@1m40s:3600", "udp@3m20.1s:0")
-	sendsAre(t, n.sends(simX, "g003"), "udp@0s:3600", "udp@3m20s:0")
+	sendsAre(t, n.Sends(simX, "g000"), "udp@0s:3600", "udp@5m0s:0")
+	sendsAre(t, n.Sends(simX, "g005"), "udp@1m40.1s:3600", "udp@3m20.2s:0")
+	sendsAre(t, n.Sends(simX, "g004"), "udp@1m40s:3600", "udp@3m20.1s:0")
+	sendsAre(t, n.Sends(simX, "g003"), "udp@0s:3600", "udp@3m20s:0")
 	if s := res.Summary; s.NAPs != 3 || s.Registered != 3 || s.Reloads.Applied != 2 {
 		t.Errorf("naps %d registered %d reloads %+v", s.NAPs, s.Registered, s.Reloads)
 	}
@@ -187,7 +188,7 @@ func TestReloadRefusedChangesNothing(t *testing.T) {
 	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 100 * time.Second, Drain: 5 * time.Second})
 	bad := g
 	bad.NAP.Expires = 0
-	n.at(50*time.Second, func() {
+	n.At(50*time.Second, func() {
 		if _, err := validateGroupsErr(bad); err == nil {
 			t.Error("expires 0 validated")
 		}
@@ -195,7 +196,7 @@ func TestReloadRefusedChangesNothing(t *testing.T) {
 	})
 	n.run(e, 300*time.Second)
 	res, _ := e.Wait()
-	sendsAre(t, n.sends(simX, "g000"), "udp@0s:3600", "udp@1m40s:0")
+	sendsAre(t, n.Sends(simX, "g000"), "udp@0s:3600", "udp@1m40s:0")
 	if r := res.Summary.Reloads; r.Refused != 1 || r.Applied != 0 {
 		t.Errorf("reloads %+v", r)
 	}
@@ -213,8 +214,8 @@ func TestEngineSilentTargetCycleInSimulatedTime(t *testing.T) {
 	n.run(e, 100*time.Second)
 	res, _ := e.Wait()
 	var got []string
-	for _, s := range n.sends(simX, "g000") {
-		got = append(got, fmt.Sprintf("%v/%d", s.at, s.cseq))
+	for _, s := range n.Sends(simX, "g000") {
+		got = append(got, fmt.Sprintf("%v/%d", s.At, s.CSeq))
 	}
 	want := "0s/1 500ms/1 1.5s/1 3.5s/1 7.5s/1 11.5s/1 15.5s/1 19.5s/1 23.5s/1 27.5s/1 31.5s/1 37s/2 37.5s/2 38.5s/2 40s/3 40.5s/3"
 	if strings.Join(got, " ") != want {
@@ -267,12 +268,12 @@ func TestReloadKeepsEachNAPsJitter(t *testing.T) {
 	n.run(e, 10000*time.Second)
 	res, _ := e.Wait()
 	asked := map[int64]bool{}
-	for _, s := range n.sends(simX, "") {
-		if s.at > 200*time.Second && s.expires > 0 {
-			if s.expires > 1800 || s.expires < 1500 {
-				t.Errorf("%s asked for %d s after the reloads: want 1800 less its jitter (0..300)", s.user, s.expires)
+	for _, s := range n.Sends(simX, "") {
+		if s.At > 200*time.Second && s.Expires > 0 {
+			if s.Expires > 1800 || s.Expires < 1500 {
+				t.Errorf("%s asked for %d s after the reloads: want 1800 less its jitter (0..300)", s.User, s.Expires)
 			}
-			asked[s.expires] = true
+			asked[s.Expires] = true
 		}
 	}
 	if len(asked) < 10 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/netsim"
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -39,24 +40,24 @@ func TestRequestsFromTheRegistrarAreAnswered(t *testing.T) {
 			g.NAP.Transport = tc.transport
 			e := startSim(t, n, Options{Groups: []Group{g}, PerNAP: tc.perNAP, Duration: 30 * time.Second, Drain: 5 * time.Second})
 			type ping struct {
-				conn *simConn
+				conn *netsim.Conn
 				req  []byte
 			}
 			var pings []ping
 			for round := 1; round <= 5; round++ {
-				n.at(time.Duration(round)*5*time.Second, func() {
-					last := map[string]*simConn{}
+				n.At(time.Duration(round)*5*time.Second, func() {
+					last := map[string]*netsim.Conn{}
 					var users []string
-					for _, s := range n.sent {
-						if _, ok := last[s.user]; !ok {
-							users = append(users, s.user)
+					for _, s := range n.Sent() {
+						if _, ok := last[s.User]; !ok {
+							users = append(users, s.User)
 						}
-						last[s.user] = s.conn
+						last[s.User] = s.Conn
 					}
 					for _, u := range users {
 						req := pingRequest("OPTIONS", u, simX, len(pings), "")
 						pings = append(pings, ping{last[u], req})
-						n.deliverRequest(last[u], simX, req)
+						n.DeliverRequest(last[u], simX, req)
 					}
 				})
 			}
@@ -67,25 +68,25 @@ func TestRequestsFromTheRegistrarAreAnswered(t *testing.T) {
 			if len(pings) != 50 || s.RequestsReceived["OPTIONS"] != 50 || len(s.RequestsReceived) != 1 || s.Malformed != 0 {
 				t.Fatalf("%d pings; requests_received %v, malformed %d", len(pings), s.RequestsReceived, s.Malformed)
 			}
-			if len(n.answers) != len(pings) {
-				t.Fatalf("%d answers to %d pings", len(n.answers), len(pings))
+			if len(n.Answers()) != len(pings) {
+				t.Fatalf("%d answers to %d pings", len(n.Answers()), len(pings))
 			}
-			for k, a := range n.answers {
+			for k, a := range n.Answers() {
 				var req, res sipwire.Msg
 				if err := req.Parse(pings[k].req); err != nil {
 					t.Fatal(err)
 				}
-				if err := res.Parse(a.msg); err != nil || res.ParseAddresses() != nil {
-					t.Fatalf("answer %d: %v\n%s", k, err, a.msg)
+				if err := res.Parse(a.Msg); err != nil || res.ParseAddresses() != nil {
+					t.Fatalf("answer %d: %v\n%s", k, err, a.Msg)
 				}
-				if a.conn != pings[k].conn || a.to != simX {
-					t.Errorf("answer %d left on %p to %s; the ping came on %p from %s", k, a.conn, a.to, pings[k].conn, simX)
+				if a.Conn != pings[k].conn || a.To != simX {
+					t.Errorf("answer %d left on %p to %s; the ping came on %p from %s", k, a.Conn, a.To, pings[k].conn, simX)
 				}
 				if res.StatusCode != 200 || res.NumVia != 2 || !bytes.Equal(res.Via.Branch, req.Via.Branch) ||
 					!bytes.Equal(res.CallID, req.CallID) || res.CSeq != req.CSeq || string(res.CSeqMethod) != "OPTIONS" ||
 					!bytes.Equal(res.FromRaw, req.FromRaw) || len(res.To.Tag) == 0 ||
-					!bytes.Contains(a.msg, []byte("\r\nAllow: OPTIONS\r\n")) || !bytes.Contains(a.msg, []byte("\r\nAccept: application/sdp\r\n")) {
-					t.Fatalf("answer %d:\n%s", k, a.msg)
+					!bytes.Contains(a.Msg, []byte("\r\nAllow: OPTIONS\r\n")) || !bytes.Contains(a.Msg, []byte("\r\nAccept: application/sdp\r\n")) {
+					t.Fatalf("answer %d:\n%s", k, a.Msg)
 				}
 			}
 			if s.Registered != 10 || s.Unregistered != 10 {
@@ -105,9 +106,9 @@ func TestOtherRequestsGetAFinalAnswer(t *testing.T) {
 		pingRequest("ACK", "g000", simX, 3, "abc"), pingRequest("CANCEL", "g000", simX, 4, ""),
 		pingRequest("OPTIONS", "g000", simX, 5, "indialog"), pingRequest("FOO", "g000", simX, 6, ""),
 		[]byte("OPTIONS sip:g000@127.0.0.1 SIP/2.0\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n")} // no Via: cannot be answered
-	n.at(time.Second, func() {
+	n.At(time.Second, func() {
 		for _, r := range reqs {
-			n.deliverRequest(n.sockets[0], simX, r)
+			n.DeliverRequest(n.Sockets()[0], simX, r)
 		}
 	})
 	n.run(e, 100*time.Second)
@@ -118,14 +119,14 @@ func TestOtherRequestsGetAFinalAnswer(t *testing.T) {
 		t.Fatalf("requests_received %v (want %v), malformed %d (want 1: the request without Via)", s.RequestsReceived, want, s.Malformed)
 	}
 	var codes []int
-	for _, a := range n.answers {
+	for _, a := range n.Answers() {
 		var m sipwire.Msg
-		if err := m.Parse(a.msg); err != nil {
+		if err := m.Parse(a.Msg); err != nil {
 			t.Fatal(err)
 		}
 		codes = append(codes, m.StatusCode)
-		if m.StatusCode == 405 && !bytes.Contains(a.msg, []byte("\r\nAllow: OPTIONS\r\n")) {
-			t.Errorf("405 without Allow:\n%s", a.msg)
+		if m.StatusCode == 405 && !bytes.Contains(a.Msg, []byte("\r\nAllow: OPTIONS\r\n")) {
+			t.Errorf("405 without Allow:\n%s", a.Msg)
 		}
 	}
 	if fmt.Sprint(codes) != "[481 405 481 481 405]" {

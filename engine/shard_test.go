@@ -9,9 +9,9 @@ import (
 // firstSends is when each user's first REGISTER was sent.
 func firstSends(n *simNet) map[string]time.Duration {
 	first := map[string]time.Duration{}
-	for _, s := range n.sent {
-		if _, ok := first[s.user]; !ok && s.expires != 0 {
-			first[s.user] = s.at
+	for _, s := range n.Sent() {
+		if _, ok := first[s.User]; !ok && s.Expires != 0 {
+			first[s.User] = s.At
 		}
 	}
 	return first
@@ -91,7 +91,7 @@ func TestStartAtWaitsThenCountsFromIt(t *testing.T) {
 	}
 	sn.run(e, time.Minute)
 	res, _ = e.Wait()
-	if len(sn.sent) != 0 || res.Summary.Requests != 0 {
-		t.Errorf("stopped before the start: %d sent, %d requests", len(sn.sent), res.Summary.Requests)
+	if len(sn.Sent()) != 0 || res.Summary.Requests != 0 {
+		t.Errorf("stopped before the start: %d sent, %d requests", len(sn.Sent()), res.Summary.Requests)
 	}
 }

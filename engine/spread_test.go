@@ -3,15 +3,17 @@ package engine
 import (
 	"testing"
 	"time"
+
+	"github.com/regstorm/regstorm/netsim"
 )
 
 // peakPerSecond is the most requests of a kind that reached target in one
 // second between from and to, and how many there were.
-func peakPerSecond(n *simNet, from, to time.Duration, pick func(simSend) bool) (peak, total int) {
+func peakPerSecond(n *simNet, from, to time.Duration, pick func(netsim.Send) bool) (peak, total int) {
 	per := map[int64]int{}
-	for _, s := range n.sent {
-		if s.at >= from && s.at < to && pick(s) {
-			per[int64(s.at/time.Second)]++
+	for _, s := range n.Sent() {
+		if s.At >= from && s.At < to && pick(s) {
+			per[int64(s.At/time.Second)]++
 			total++
 		}
 	}
@@ -29,11 +31,11 @@ func TestInitialDelaySpreadsTheFirstRegisters(t *testing.T) {
 	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 1000, simX)}, InitialDelay: 10 * time.Second,
 		Duration: 20 * time.Second, Drain: 5 * time.Second})
 	var at10 int
-	n.at(10*time.Second+30*time.Millisecond, func() { at10 = n.bindings(simX) })
+	n.At(10*time.Second+30*time.Millisecond, func() { at10 = n.Bindings(simX) })
 	n.run(e, 100*time.Second)
 	res, _ := e.Wait()
 	checkSums(t, res)
-	peak, total := peakPerSecond(n, 0, 11*time.Second, func(s simSend) bool { return s.expires != 0 })
+	peak, total := peakPerSecond(n, 0, 11*time.Second, func(s netsim.Send) bool { return s.Expires != 0 })
 	if total != 1000 || peak > 150 {
 		t.Errorf("first REGISTERs: %d, at most %d in one second (want 1000, about 100 a second)", total, peak)
 	}
@@ -54,7 +56,7 @@ func TestExpiresJitterSpreadsTheRefreshWave(t *testing.T) {
 		n.run(e, 1000*time.Second)
 		res, _ := e.Wait()
 		checkSums(t, res)
-		peak, total := peakPerSecond(n, 200*time.Second, 400*time.Second, func(s simSend) bool { return s.expires != 0 })
+		peak, total := peakPerSecond(n, 200*time.Second, 400*time.Second, func(s netsim.Send) bool { return s.Expires != 0 })
 		switch {
 		case total != 1000:
 			t.Errorf("jitter %d: %d refreshes, want 1000", jitter, total)

@@ -14,10 +14,10 @@ import (
 func unregisters(n *simNet, target string) []time.Duration {
 	var at []time.Duration
 	seen := map[string]uint32{}
-	for _, s := range n.sends(target, "") {
-		if s.expires == 0 && seen[s.user] != s.cseq {
-			seen[s.user] = s.cseq
-			at = append(at, s.at)
+	for _, s := range n.Sends(target, "") {
+		if s.Expires == 0 && seen[s.User] != s.CSeq {
+			seen[s.User] = s.CSeq
+			at = append(at, s.At)
 		}
 	}
 	return at
@@ -28,7 +28,7 @@ func unregisters(n *simNet, target string) []time.Duration {
 // held), not held back by the window its own REGISTERs fill.
 func TestStopWithAFullWindowUnregisters(t *testing.T) {
 	n := newSimNet(t, simX)
-	n.regs[simX].silent = true
+	n.SetSilent(simX, true)
 	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 200, simX)}, Window: 100, Duration: 3 * time.Second, Drain: 5 * time.Second})
 	n.run(e, 100*time.Second)
 	res, _ := e.Wait()
@@ -77,18 +77,11 @@ func TestDrainIsPacedByTheRate(t *testing.T) {
 // NAPs it happened to, never "no failures".
 func TestConnectionResetIsAFailure(t *testing.T) {
 	n := newSimNet(t, simX)
-	n.regs[simX].silent = true // REGISTERs stay in flight until the reset
+	n.SetSilent(simX, true) // REGISTERs stay in flight until the reset
 	g := simGroup("g", 10, simX)
 	g.NAP.Transport = sipwire.TCP
 	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 3 * time.Second, Drain: 2 * time.Second})
-	n.at(time.Second, func() {
-		for _, c := range n.conns {
-			if !c.closed {
-				c.closed = true
-				n.recv.OnClosed(c.tag, errRefused)
-			}
-		}
-	})
+	n.DropConns(time.Second, simX) // its only target
 	n.run(e, 100*time.Second)
 	res, _ := e.Wait()
 	checkSums(t, res)
@@ -106,7 +99,7 @@ func TestConnectionResetIsAFailure(t *testing.T) {
 // the bindings stay at the registrar, nothing is left in flight.
 func TestLeaveBindingsSendsNoUnregister(t *testing.T) {
 	n := newSimNet(t, simX)
-	n.oneWay = 150 * time.Millisecond
+	n.OneWay = 150 * time.Millisecond
 	e := startSim(t, n, Options{Groups: []Group{simGroup("g", 100, simX)}, Rate: 100, Duration: time.Second,
 		Drain: 5 * time.Second, LeaveBindings: true})
 	n.run(e, 100*time.Second)
@@ -116,8 +109,8 @@ func TestLeaveBindingsSendsNoUnregister(t *testing.T) {
 	if at := unregisters(n, simX); len(at) != 0 {
 		t.Errorf("%d un-REGISTERs sent", len(at))
 	}
-	if s.Requests != 100 || res.InFlight != 0 || s.Drain != nil || n.bindings(simX) != 100 {
-		t.Errorf("requests %d, in flight %d, drain %+v, bindings %d: want 100, 0, none, 100", s.Requests, res.InFlight, s.Drain, n.bindings(simX))
+	if s.Requests != 100 || res.InFlight != 0 || s.Drain != nil || n.Bindings(simX) != 100 {
+		t.Errorf("requests %d, in flight %d, drain %+v, bindings %d: want 100, 0, none, 100", s.Requests, res.InFlight, s.Drain, n.Bindings(simX))
 	}
 }
 
@@ -125,10 +118,10 @@ func TestLeaveBindingsSendsNoUnregister(t *testing.T) {
 // failure, "no-binding", not a registration.
 func TestRequireBindingCountsA2xxWithoutOurs(t *testing.T) {
 	n := newSimNet(t, simX)
-	n.configure(simX, registrar.Config{})
-	n.regs[simX].rewrite = func(out []byte) []byte { // a registrar that lists a contact of its own making
+	n.Configure(simX, registrar.Config{})
+	n.Rewrite(simX, func(out []byte) []byte { // a registrar that lists a contact of its own making
 		return bytes.Replace(out, []byte("Contact: <sip:"), []byte("Contact: <sip:x"), 1)
-	}
+	})
 	g := simGroup("g", 10, simX)
 	g.NAP.RequireBinding = true
 	e := startSim(t, n, Options{Groups: []Group{g}, Duration: 3 * time.Second, Drain: time.Second})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/netsim"
 	"github.com/regstorm/regstorm/sipwire"
 	"github.com/regstorm/regstorm/trace"
 )
@@ -74,7 +75,7 @@ func TestTraceSeesEveryMessage(t *testing.T) {
 
 // failingNet refuses every send to one target, as a full socket buffer
 // or a dead connection does.
-type failingConn struct{ *simConn }
+type failingConn struct{ *netsim.Conn }
 
 func (c failingConn) Send([]byte) error { return errClosed }
 
@@ -83,7 +84,7 @@ func (c failingConn) Send([]byte) error { return errClosed }
 func TestSendFailuresCounted(t *testing.T) {
 	n := newSimNet(t, simX)
 	o := n.options(Options{Groups: []Group{simGroup("g", 2, simX)}, Duration: 40 * time.Second, Drain: time.Second})
-	o.NewNetwork = func(r Receiver) (Network, error) { n.recv = r; return failingNet{n}, nil }
+	o.NewNetwork = func(r Receiver) (Network, error) { _, _ = n.NewNetwork(r); return failingNet{n.Network}, nil }
 	e, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -97,12 +98,12 @@ func TestSendFailuresCounted(t *testing.T) {
 	checkSums(t, res)
 }
 
-type failingNet struct{ *simNet }
+type failingNet struct{ *netsim.Network }
 
 func (f failingNet) Dial(network sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
-	c, err := f.simNet.Dial(network, local, remote, tag)
+	c, err := f.Network.Dial(network, local, remote, tag)
 	if err != nil {
 		return nil, err
 	}
-	return failingConn{c.(*simConn)}, nil
+	return failingConn{c.(*netsim.Conn)}, nil
 }
