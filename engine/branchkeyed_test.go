@@ -1,12 +1,10 @@
 package engine
 
 import (
-	"context"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/netsim"
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/sipwire"
 )
@@ -14,55 +12,27 @@ import (
 // branchKeyedRegistrar is a registrar that keys its transactions on the
 // Via branch alone, as pjsip (Asterisk) does: a request whose branch it
 // has seen is taken as a retransmission and gets the first one's answer
-// again. It returns its address and registrar.
-func branchKeyedRegistrar(t *testing.T) (string, *registrar.Registrar) {
-	t.Helper()
+// again. now is its clock.
+func branchKeyedRegistrar(now func() time.Time) (*registrar.Registrar, func(req []byte) [][]byte) {
 	reg := registrar.New(registrar.Config{})
+	reg.Now = now
 	w := reg.NewWorker()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	t.Cleanup(func() { pc.Close(); wg.Wait() })
-	go func() {
-		defer wg.Done()
-		seen := map[string][]byte{}
-		buf := make([]byte, 65536)
-		var m sipwire.Msg
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if m.Parse(buf[:n]) != nil {
-				continue
-			}
-			key := string(m.Via.Branch)
-			if ans, ok := seen[key]; ok {
-				_, _ = pc.WriteTo(ans, from) // "a retransmission"
-				continue
-			}
-			if w.Handle(buf[:n]) == registrar.Reply {
-				seen[key] = append([]byte(nil), w.Out...)
-				_, _ = pc.WriteTo(w.Out, from)
-			}
+	seen := map[string][]byte{}
+	var m sipwire.Msg
+	return reg, func(req []byte) [][]byte {
+		if m.Parse(req) != nil {
+			return nil
 		}
-	}()
-	return pc.LocalAddr().String(), reg
-}
-
-// bindingsAt is an observer that counts the registrar's bindings at the
-// first snapshot (1 s into the run).
-type bindingsAt struct {
-	reg  *registrar.Registrar
-	once sync.Once
-	n    int
-}
-
-func (b *bindingsAt) Observe(*Snapshot) {
-	b.once.Do(func() { b.n, _ = b.reg.Loc.Count(time.Now()) })
+		key := string(m.Via.Branch)
+		if ans, ok := seen[key]; ok {
+			return [][]byte{ans} // "a retransmission"
+		}
+		if w.Handle(req) != registrar.Reply {
+			return nil
+		}
+		seen[key] = append([]byte(nil), w.Out...)
+		return [][]byte{seen[key]}
+	}
 }
 
 // Branches unique across NAPs, sockets and runs (RFC 3261 §8.1.1.7): with
@@ -72,19 +42,24 @@ func (b *bindingsAt) Observe(*Snapshot) {
 // counter, NAP 0 of each socket sent the same branch, and the second run
 // repeated the first's: the registrar answered them as retransmissions.
 func TestBranchKeyedRegistrar(t *testing.T) {
-	addr, reg := branchKeyedRegistrar(t)
+	var n *simNet // the run's network: the registrar lives across both
+	reg, peer := branchKeyedRegistrar(func() time.Time { return netsim.Epoch.Add(n.Now()) })
+	var from time.Duration // the second run begins where the first ended
 	for run := 1; run <= 2; run++ {
-		o := baseOptions(addr, 40)
+		n = newSimNet(t)
+		n.Clock().Set(from)
+		n.Peer(simX, peer)
+		o := baseOptions(simX, 40)
 		o.Duration, o.Drain = 1200*time.Millisecond, time.Second
-		obs := &bindingsAt{reg: reg}
-		o.Observers = []Observer{obs}
-		res, err := Run(context.Background(), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if obs.n != 40 {
-			t.Errorf("run %d: %d bindings at the registrar after 1 s, want 40", run, obs.n)
+		bound := -1
+		n.At(from+time.Second, func() { bound, _ = reg.Loc.Count(netsim.Epoch.Add(n.Now())) })
+		e := startSim(t, n, o)
+		n.run(e, from+time.Minute)
+		res, _ := e.Wait()
+		if bound != 40 {
+			t.Errorf("run %d: %d bindings at the registrar after 1 s, want 40", run, bound)
 		}
 		checkCycle(t, res, 40)
+		from = n.Now() + time.Second
 	}
 }

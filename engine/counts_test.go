@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -11,29 +9,17 @@ import (
 	"github.com/regstorm/regstorm/sipwire"
 )
 
-// deadPort returns a loopback address where nothing listens (UDP and TCP).
-func deadPort(t *testing.T) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := c.LocalAddr().String()
-	c.Close()
-	return addr
-}
-
 // A target where nothing listens: every REGISTER is replaced by an
 // un-REGISTER at stop (abandoned) and every un-REGISTER is cut by the
 // drain bound (in flight). Before abandoned existed, the 100 replaced
 // REGISTERs were counted nowhere.
 func TestDeadPortCountsAddUp(t *testing.T) {
-	o := baseOptions(deadPort(t), 100)
+	n := newSimNet(t) // nothing at simX
+	o := baseOptions(simX, 100)
 	o.Duration, o.Drain = 300*time.Millisecond, 200*time.Millisecond
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := startSim(t, n, o)
+	n.run(e, time.Minute)
+	res, _ := e.Wait()
 	s := res.Summary
 	if s.Requests != 200 || s.Abandoned != 100 || res.InFlight != 100 || s.Timeouts != 0 || s.Registered != 0 {
 		t.Fatalf("requests %d abandoned %d in flight %d timeouts %d registered %d (want 200, 100, 100, 0, 0)",
@@ -50,23 +36,23 @@ func TestStopDuringRampCountsAddUp(t *testing.T) {
 			// Answers 1 s late: at the stop every REGISTER sent (~1 600) is
 			// in flight, and still is when the drain, paced at the ramp's
 			// rate (0.4 s for them all), reaches it, however slow the machine.
-			srv := startRegistrar(t, registrar.Config{Delay: time.Second})
-			o := baseOptions(srv.Addr, 5000)
+			n := newSimNet(t)
+			n.Configure(simX, registrar.Config{Delay: time.Second})
+			o := baseOptions(simX, 5000)
 			o.Groups[0].NAP.Transport = tr
 			o.Rate = 4000 // 1.25 s of ramp, cut at 0.4 s
 			o.Duration, o.Drain = 400*time.Millisecond, 3*time.Second
 			o.Window = 10000 // the drain reaches the NAPs in flight before their answers
-			res, err := Run(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := startSim(t, n, o)
+			n.run(e, time.Minute)
+			res, _ := e.Wait()
 			s := res.Summary
-			if s.Abandoned == 0 || s.Unregistered < s.Registered {
-				t.Fatalf("abandoned %d (want > 0: REGISTERs in flight at the stop), registered %d, unregistered %d", s.Abandoned, s.Registered, s.Unregistered)
+			if s.Abandoned == 0 || s.Abandoned != res.Started || s.Unregistered < s.Registered {
+				t.Fatalf("abandoned %d (want > 0, and every one of the %d started: REGISTERs in flight at the stop), registered %d, unregistered %d", s.Abandoned, res.Started, s.Registered, s.Unregistered)
 			}
 			checkSums(t, res)
-			if n, _ := srv.Reg.Loc.Count(time.Now()); n != 0 {
-				t.Errorf("%d bindings left after the drain", n)
+			if b := n.Bindings(simX); b != 0 {
+				t.Errorf("%d bindings left after the drain", b)
 			}
 		})
 	}
@@ -76,14 +62,14 @@ func TestStopDuringRampCountsAddUp(t *testing.T) {
 // have timed out, the rest are in flight; the drain's un-REGISTERs are
 // cut by the bound. Every request is still accounted for.
 func TestStopDuringOutageCountsAddUp(t *testing.T) {
-	srv := startRegistrar(t, registrar.Config{Silent: true}, "udp")
-	o := scaled(baseOptions(srv.Addr, 300))
+	n := newSimNet(t)
+	n.Configure(simX, registrar.Config{Silent: true})
+	o := scaled(baseOptions(simX, 300))
 	o.Rate = 500 // starts spread over 0.6 s: at the stop some have timed out, some not
 	o.Duration, o.Drain = time.Second, 300*time.Millisecond
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := startSim(t, n, o)
+	n.run(e, time.Minute)
+	res, _ := e.Wait()
 	s := res.Summary
 	if s.Timeouts == 0 || s.Abandoned == 0 || res.InFlight == 0 {
 		t.Fatalf("timeouts %d abandoned %d in flight %d: want all three", s.Timeouts, s.Abandoned, res.InFlight)
@@ -96,13 +82,13 @@ func TestStopDuringOutageCountsAddUp(t *testing.T) {
 
 // A refusing registrar: the summary names one NAP per failure code.
 func TestFailureExamples(t *testing.T) {
-	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 1}, "udp")
-	o := baseOptions(srv.Addr, 20)
+	n := newSimNet(t)
+	n.Configure(simX, registrar.Config{RejectCode: 403, RejectProb: 1})
+	o := baseOptions(simX, 20)
 	o.Duration = 200 * time.Millisecond
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := startSim(t, n, o)
+	n.run(e, time.Minute)
+	res, _ := e.Wait()
 	if ex := res.Summary.FailureExamples["403"]; len(ex) != len("nap000001") || ex[:3] != "nap" {
 		t.Fatalf("failure examples %v: want a NAP user for 403", res.Summary.FailureExamples)
 	}
@@ -125,8 +111,9 @@ func TestFailureExamples(t *testing.T) {
 // NAP now re-registers at most once per --retry, counts as registered,
 // and reconnects at stop to un-REGISTER: no binding is left.
 func TestTCPRegistrarClosingAfterEachAnswer(t *testing.T) {
-	srv := startRegistrar(t, registrar.Config{CloseAfterAnswer: true}, "tcp")
-	o := baseOptions(srv.Addr, 50)
+	n := newSimNet(t)
+	n.Configure(simX, registrar.Config{CloseAfterAnswer: true})
+	o := baseOptions(simX, 50)
 	o.Groups[0].NAP.Transport = sipwire.TCP
 	o.PerNAP = true
 	o.Groups[0].NAP.Retry = 200 * time.Millisecond
@@ -134,20 +121,12 @@ func TestTCPRegistrarClosingAfterEachAnswer(t *testing.T) {
 	// Each NAP reconnects from its port: one binding each, not one per
 	// connection.
 	var most int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 20; i++ {
-			n, _ := srv.Reg.Loc.Count(time.Now())
-			most = max(most, n)
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 20; i++ {
+		n.At(time.Duration(i)*50*time.Millisecond, func() { most = max(most, n.Bindings(simX)) })
 	}
-	<-done
+	e := startSim(t, n, o)
+	n.run(e, time.Minute)
+	res, _ := e.Wait()
 	if most > 50 {
 		t.Errorf("the registrar held %d bindings for 50 NAPs: the Contact changed with each connection", most)
 	}
@@ -162,7 +141,7 @@ func TestTCPRegistrarClosingAfterEachAnswer(t *testing.T) {
 		t.Errorf("connections lost %d: the registrar closed each one", s.ConnectionsLost)
 	}
 	checkSums(t, res)
-	if n, _ := srv.Reg.Loc.Count(time.Now()); n != 0 {
-		t.Errorf("%d bindings left after the drain", n)
+	if b := n.Bindings(simX); b != 0 {
+		t.Errorf("%d bindings left after the drain", b)
 	}
 }

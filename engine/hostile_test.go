@@ -1,12 +1,8 @@
 package engine
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,59 +11,43 @@ import (
 
 // hostilePeer answers every first REGISTER (CSeq 1) with a barrage of bad
 // messages and a challenge nobody can answer, and every later REGISTER
-// with a 200 OK that has no Contact.
-func hostilePeer(t *testing.T, barrages *atomic.Int64) (addr string, stop func()) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 65536)
+// with a 200 OK that has no Contact; barrages counts the first.
+func hostilePeer(barrages *int) func(req []byte) [][]byte {
+	return func(req []byte) [][]byte {
 		var m sipwire.Msg
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if m.Parse(buf[:n]) != nil || !m.IsRequest {
-				continue
-			}
-			head := fmt.Sprintf("Via: %s\r\nFrom: %s\r\nTo: %s;tag=x\r\nCall-ID: %s\r\nCSeq: %d REGISTER\r\n",
-				m.ViaHeaders[0], m.FromRaw, m.ToRaw, m.CallID, m.CSeq)
-			send := func(s string) { _, _ = pc.WriteTo([]byte(s), from) }
-			if m.CSeq > 1 {
-				send("SIP/2.0 200 OK\r\n" + head + "Content-Length: 0\r\n\r\n") // no Contact, no Expires
-				continue
-			}
-			barrages.Add(1) // a retransmitted first REGISTER gets another barrage
-			ok := "SIP/2.0 200 OK\r\n" + head + "Contact: <sip:x@y>;expires=60\r\nContent-Length: 0\r\n\r\n"
-			send("\x00\x01garbage \xff\xfe not SIP at all")                                                 // garbage
-			send(ok[:len(ok)/2])                                                                            // truncated
-			send(strings.Replace(ok, "Content-Length: 0", "Content-Length: 500", 1))                        // lies about its body
-			send(strings.Replace(ok, string(m.Via.Branch), "z9hG4bKrs0000000000000000deadbeefdeadbeef", 1)) // unknown branch
-			send("SIP/2.0 401 Unauthorized\r\n" + head + `WWW-Authenticate: Digest realm="r", nonce="n", algorithm=SHA-512-256` + "\r\nContent-Length: 0\r\n\r\n")
-			send("SIP/2.0 200 OK\r\n" + head + "X-Pad: " + strings.Repeat("a", 60000) + "\r\nContent-Length: 0\r\n\r\n") // huge header, after the transaction ended
+		if m.Parse(req) != nil || !m.IsRequest {
+			return nil
 		}
-	}()
-	return pc.LocalAddr().String(), func() { pc.Close(); wg.Wait() }
+		head := fmt.Sprintf("Via: %s\r\nFrom: %s\r\nTo: %s;tag=x\r\nCall-ID: %s\r\nCSeq: %d REGISTER\r\n",
+			m.ViaHeaders[0], m.FromRaw, m.ToRaw, m.CallID, m.CSeq)
+		if m.CSeq > 1 {
+			return [][]byte{[]byte("SIP/2.0 200 OK\r\n" + head + "Content-Length: 0\r\n\r\n")} // no Contact, no Expires
+		}
+		*barrages++ // a retransmitted first REGISTER gets another barrage
+		ok := "SIP/2.0 200 OK\r\n" + head + "Contact: <sip:x@y>;expires=60\r\nContent-Length: 0\r\n\r\n"
+		return [][]byte{
+			[]byte("\x00\x01garbage \xff\xfe not SIP at all"),                                                 // garbage
+			[]byte(ok[:len(ok)/2]),                                                                            // truncated
+			[]byte(strings.Replace(ok, "Content-Length: 0", "Content-Length: 500", 1)),                        // lies about its body
+			[]byte(strings.Replace(ok, string(m.Via.Branch), "z9hG4bKrs0000000000000000deadbeefdeadbeef", 1)), // unknown branch
+			[]byte("SIP/2.0 401 Unauthorized\r\n" + head + `WWW-Authenticate: Digest realm="r", nonce="n", algorithm=SHA-512-256` + "\r\nContent-Length: 0\r\n\r\n"),
+			[]byte("SIP/2.0 200 OK\r\n" + head + "X-Pad: " + strings.Repeat("a", 60000) + "\r\nContent-Length: 0\r\n\r\n"), // huge header, after the transaction ended
+		}
+	}
 }
 
 func TestHostileResponsesAreCountedAndSurvived(t *testing.T) {
-	var barrages atomic.Int64
-	addr, stop := hostilePeer(t, &barrages)
-	defer stop()
-	// RFC timers (T1 500 ms) so that a slow run (-race) does not
-	// retransmit before the barrage is back; only the retry is short.
-	o := baseOptions(addr, 100)
+	var barrages int
+	n := newSimNet(t)
+	n.Peer(simX, hostilePeer(&barrages))
+	// RFC timers (T1 500 ms): no retransmission before the barrage is
+	// back; only the retry is short.
+	o := baseOptions(simX, 100)
 	o.Groups[0].NAP.Retry = 100 * time.Millisecond
 	o.Duration, o.Drain = 1500*time.Millisecond, 500*time.Millisecond
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := startSim(t, n, o)
+	n.run(e, time.Minute)
+	res, _ := e.Wait()
 	s := res.Summary
 	// Per NAP: garbage, the truncated 200 and the lying Content-Length are
 	// malformed; the unknown-branch 200 and the 60 KB 200 (after the 401
@@ -75,7 +55,7 @@ func TestHostileResponsesAreCountedAndSurvived(t *testing.T) {
 	// is a refusal, so the NAP retries after --retry, and the 200 without
 	// Contact registers it for its own E. The drain's un-REGISTER gets a
 	// 200 too.
-	b := barrages.Load()
+	b := int64(barrages)
 	if b < 100 || s.Malformed != 3*b || s.StaleResponses < 2*b {
 		t.Errorf("%d barrages: malformed %d (want %d), stale %d (want >= %d)", b, s.Malformed, 3*b, s.StaleResponses, 2*b)
 	}

@@ -68,8 +68,10 @@ func splitRegistrar(t *testing.T) string {
 // with no retransmission and no timeout. With connected sockets the
 // kernel dropped every one of them.
 func TestUDPAnswerFromAnotherPort(t *testing.T) {
+	t.Parallel() // real sockets of its own: no state shared with another test
 	for _, perNAP := range []bool{false, true} {
 		t.Run("per-nap="+strconv.FormatBool(perNAP), func(t *testing.T) {
+			t.Parallel()
 			o := baseOptions(splitRegistrar(t), 200)
 			o.PerNAP = perNAP
 			o.Duration, o.Drain = 700*time.Millisecond, time.Second

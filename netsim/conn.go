@@ -75,6 +75,12 @@ func (c *Conn) sendTo(b []byte, target string) error {
 // each answer closes a stream then.
 func (c *Conn) serve(r *registrarAt, raw []byte, from string) {
 	n := c.n
+	if r.peer != nil {
+		for _, out := range r.peer(raw) {
+			c.answer(out, from, n.OneWay, false)
+		}
+		return
+	}
 	v := r.w.Handle(raw)
 	if v == registrar.Ignore {
 		return
@@ -87,8 +93,15 @@ func (c *Conn) serve(r *registrarAt, raw []byte, from string) {
 	if v == registrar.Later {
 		back += r.reg.Config().Delay
 	}
-	closeAfter := r.reg.Config().CloseAfterAnswer && c.transport != sipwire.UDP
-	n.At(n.clock.Now()+back, func() {
+	c.answer(out, from, back, r.reg.Config().CloseAfterAnswer && c.transport != sipwire.UDP)
+}
+
+// answer delivers out from the target at from after d, unless the
+// connection is closed by then; closeAfter closes it from the far end
+// once delivered.
+func (c *Conn) answer(out []byte, from string, d time.Duration, closeAfter bool) {
+	n := c.n
+	n.At(n.clock.Now()+d, func() {
 		if c.closed {
 			return
 		}

@@ -3,6 +3,8 @@ package netsim
 import (
 	"net/netip"
 	"time"
+
+	"github.com/regstorm/regstorm/registrar"
 )
 
 // What a test does to the targets and the network: outages, silences,
@@ -17,6 +19,15 @@ func (n *Network) Kill(at time.Duration, target string) {
 	n.At(at, func() {
 		n.dead[target] = true
 		n.closeConns(target)
+	})
+}
+
+// Restart brings target's process back at simulated time at (after
+// Kill), with a new registrar of cfg: no bindings, connects taken again.
+func (n *Network) Restart(at time.Duration, target string, cfg registrar.Config) {
+	n.At(at, func() {
+		delete(n.dead, target)
+		n.Configure(target, cfg)
 	})
 }
 

@@ -28,8 +28,13 @@ func (n *Network) Answers() []Answer { return n.answer }
 // Pings is how many keep-alive pings were sent.
 func (n *Network) Pings() int { return n.pings }
 
-// Bindings counts the bindings at target's registrar now.
+// Bindings counts the bindings at target's registrar now (0 behind a
+// Peer).
 func (n *Network) Bindings(target string) int {
-	c, _ := n.regs[target].reg.Loc.Count(Epoch.Add(n.clock.Now()))
+	r := n.regs[target]
+	if r == nil || r.reg == nil {
+		return 0
+	}
+	c, _ := r.reg.Loc.Count(Epoch.Add(n.clock.Now()))
 	return c
 }

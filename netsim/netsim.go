@@ -82,6 +82,7 @@ type registrarAt struct {
 	w       *registrar.Worker
 	silent  bool // alive, connections up, nothing answered
 	rewrite func(out []byte) []byte
+	peer    func(req []byte) [][]byte // a peer of the test's making in place of reg
 }
 
 // Send is one request as the network carried it towards its target.
@@ -123,6 +124,13 @@ func (n *Network) Configure(target string, cfg registrar.Config) {
 	r := registrar.New(cfg)
 	r.Now = func() time.Time { return Epoch.Add(n.clock.Now()) }
 	n.regs[target] = &registrarAt{reg: r, w: r.NewWorker()}
+}
+
+// Peer puts a peer of the test's making behind target in place of a
+// registrar: each request that reaches it is handed to answer, and what
+// answer returns goes back, in order, OneWay later (garbage included).
+func (n *Network) Peer(target string, answer func(req []byte) [][]byte) {
+	n.regs[target] = &registrarAt{peer: answer}
 }
 
 // Registrar is the registrar behind target (its location service, its
