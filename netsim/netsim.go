@@ -73,7 +73,7 @@ type Network struct {
 	events events
 	seq    int
 	step   func() time.Duration
-	ready  chan struct{} // closed by SetStep
+	ready  chan struct{} // closed by SetStep; a new one after Stop
 }
 
 // registrarAt is what is behind one target address.
@@ -169,14 +169,12 @@ func (n *Network) At(at time.Duration, fn func()) {
 // Run drives the program until done is closed: it waits for the program's
 // step (SetStep), then calls it, moves the clock to the earlier of what
 // the step asked (at least 1 ms on) and the next event, and runs the
-// events due, again and again. It returns ErrBound if simulated time would
-// pass bound first, and the first message the network could not take.
+// events due, again and again. A program that stops its network (Stop:
+// an engine's Wait) is no longer stepped; Run waits, in real time, for
+// the next one's step (a capacity search runs one engine per trial) or
+// for done. It returns ErrBound if simulated time would pass bound first,
+// and the first message the network could not take.
 func (n *Network) Run(done <-chan struct{}, bound time.Duration) error {
-	select {
-	case <-n.readyCh():
-	case <-done:
-		return n.err
-	}
 	for {
 		select {
 		case <-done:
@@ -187,8 +185,15 @@ func (n *Network) Run(done <-chan struct{}, bound time.Duration) error {
 			return n.err
 		}
 		n.mu.Lock()
-		step := n.step
+		step, ready := n.step, n.ready
 		n.mu.Unlock()
+		if step == nil {
+			select {
+			case <-ready:
+			case <-done:
+			}
+			continue
+		}
 		sleep := step()
 		next := n.clock.Now() + max(sleep, time.Millisecond)
 		if at, ok := n.nextEvent(); ok && at < next {
@@ -202,12 +207,6 @@ func (n *Network) Run(done <-chan struct{}, bound time.Duration) error {
 			fn()
 		}
 	}
-}
-
-func (n *Network) readyCh() chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.ready
 }
 
 // nextEvent is when the next event is due.
@@ -236,9 +235,7 @@ func (n *Network) SetStep(step func() time.Duration) {
 	defer n.mu.Unlock()
 	n.step = step
 	select {
-	case <-n.ready:
-		// A second program on the same network (a capacity search's next
-		// trial): its step replaces the last one's.
+	case <-n.ready: // a step already: this one replaces it
 	default:
 		close(n.ready)
 	}
@@ -247,9 +244,16 @@ func (n *Network) SetStep(step func() time.Duration) {
 // Wake does nothing: Run never sleeps in real time.
 func (n *Network) Wake() {}
 
-// Stop does nothing: the network outlives the program's run, for
-// inspection.
-func (n *Network) Stop() error { return nil }
+// Stop ends the program's stepping (netio.Network); the network stays,
+// for inspection and for a next program.
+func (n *Network) Stop() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.step != nil {
+		n.step, n.ready = nil, make(chan struct{})
+	}
+	return nil
+}
 
 // Dial makes a socket or connection at once (netio.Network).
 func (n *Network) Dial(t sipwire.Transport, _ netip.AddrPort, remote string, tag any) (netio.Conn, error) {

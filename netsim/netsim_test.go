@@ -140,3 +140,27 @@ func TestPing(t *testing.T) {
 		t.Errorf("pongs at %v of %d pings: want one, at 1.02 s", rec.pongs, n.Pings())
 	}
 }
+
+// A program that stops its network is no longer stepped; Run waits for
+// the next program's step, given from another goroutine, and drives it.
+func TestRunFollowsTheNextProgram(t *testing.T) {
+	n := New(tx)
+	_, done := start(t, n)
+	var first, second []time.Duration
+	n.SetStep(func() time.Duration { first = append(first, n.Now()); return time.Second })
+	n.At(5*time.Second, func() {
+		_ = n.Stop()
+		go n.SetStep(func() time.Duration {
+			if second = append(second, n.Now()); len(second) == 3 {
+				close(done)
+			}
+			return time.Second
+		})
+	})
+	if err := n.Run(done, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 5 || first[4] != 4*time.Second || len(second) != 3 || second[0] != 5*time.Second {
+		t.Errorf("first program stepped at %v, second at %v: want 0…4 s, then 5, 6, 7 s", first, second)
+	}
+}
