@@ -11,9 +11,10 @@
 // (SetStep), moves the clock to the next thing due, runs what is due, and
 // again, until the program is done.
 //
-// The network is not safe for concurrent use, but for At: the step, the
-// events and the inspection (Sends, Bindings …) run on the goroutine that
-// calls Run, or on the caller's before and after it. A program changed
+// The network is not safe for concurrent use, but for At, SetStep and
+// Stop (a program may start and end on a goroutine of its own): the
+// step, the events and the inspection (Sends, Bindings …) run on the
+// goroutine that calls Run, or on the caller's before and after it. A program changed
 // from another goroutine while Run runs sees the change at whatever
 // simulated time the loop has reached; a test that wants it at an exact
 // time makes it from an At callback.
