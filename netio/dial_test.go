@@ -169,7 +169,7 @@ func TestDialReconnectsFromAPortJustClosed(t *testing.T) {
 
 // tcpListener listens on a loopback port for the test's life and gives
 // each accepted connection to serve (nil: holds it open until the end).
-func tcpListener(t *testing.T, serve func(c net.Conn)) net.Listener {
+func tcpListener(t testing.TB, serve func(c net.Conn)) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
