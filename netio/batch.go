@@ -42,7 +42,7 @@ var gsoCmsgSpace = unix.CmsgSpace(2) // a uint16: the segment size
 // order within a size. Its buffers are allocated once; Add copies, so the
 // caller may reuse its slice.
 type Batch struct {
-	c    *socket
+	c    *udpConn
 	bufs [BatchSize][2048]byte
 	iov  [BatchSize]unix.Iovec
 	msgs [BatchSize]mmsghdr
@@ -66,17 +66,10 @@ type Batch struct {
 	GSOSends, GSODatagrams, GSORefused int64
 }
 
-// NewBatch makes a batch for the socket's sends: nil (no Batcher) for a
-// stream, which does not batch.
-func (c *socket) NewBatch() Batcher {
-	if c.tcp {
-		return nil
-	}
-	return newBatch(c)
-}
+// NewBatch makes a batch for the socket's sends.
+func (c *udpConn) NewBatch() Batcher { return newBatch(c) }
 
-// newBatch makes a batch for c, a UDP socket.
-func newBatch(c *socket) *Batch {
+func newBatch(c *udpConn) *Batch {
 	b := &Batch{c: c, gso: c.gso}
 	for i := range b.msgs {
 		b.iov[i].Base = &b.bufs[i][0]

@@ -71,7 +71,7 @@ func batchTo(t *testing.T, gso bool) (*Batch, net.PacketConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newBatch(c.(*socket)), srv
+	return newBatch(c.(*udpConn)), srv
 }
 
 // readAll reads n datagrams from srv.

@@ -17,9 +17,9 @@ const (
 // Drops is how many datagrams the kernel dropped for this UDP socket
 // because its receive buffer was full: answers regstorm did not read in
 // time, its own loss, not the network's or the registrar's. 0 for a
-// stream connection (TCP does not drop) and where the kernel cannot say.
-func (c *socket) Drops() int64 {
-	if c.tcp || c.closed.Load() {
+// closed socket and where the kernel cannot say.
+func (c *udpConn) Drops() int64 {
+	if c.closed.Load() {
 		return 0
 	}
 	var mem [skMeminfoVars]uint32

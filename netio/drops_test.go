@@ -22,7 +22,7 @@ func TestDropsCountsAFullReceiveBuffer(t *testing.T) {
 	}
 	sa, _ := unix.Getsockname(fd)
 	port := sa.(*unix.SockaddrInet4).Port
-	c := &socket{fd: fd}
+	c := &udpConn{fd: fd}
 	if d := c.Drops(); d != 0 {
 		t.Fatalf("%d drops before any datagram", d)
 	}

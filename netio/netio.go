@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/regstorm/regstorm/sipwire"
 )
@@ -72,34 +71,39 @@ func (l *Loops) Stop() error {
 	return l.cli.Stop()
 }
 
-// socket is one socket or connection to the target: a Conn of any transport.
+// conn is what a connection of every transport holds: the tag its
+// deliveries carry, its local address, and whether it is gone.
+type conn struct {
+	tag    any
+	local  netip.AddrPort
+	closed atomic.Bool
+}
+
+// LocalAddr is the socket's local address and port.
+func (c *conn) LocalAddr() netip.AddrPort { return c.local }
+
+// Closed tells whether the connection is gone (closed here, or OnClosed
+// already delivered): a TCP connection can be reset by the peer before
+// Dial's caller has even stored it.
+func (c *conn) Closed() bool { return c.closed.Load() }
+
+// socket is a TCP, TLS, WS or WSS connection.
 type socket struct {
+	conn
 	gc     gnet.Conn // TCP
 	st     *stream   // TLS, WS, WSS
 	hs     Handshake // how a tls, ws or wss connection was made
-	recv   Receiver  // streams: told of pongs
+	recv   Receiver  // told of pongs
 	fd     int
-	tcp    bool
-	tag    any
-	local  netip.AddrPort
-	remote netip.AddrPort // TCP: the peer
+	remote netip.AddrPort // the peer
 	queued atomic.Int32   // TCP writes handed to the loop and not yet done
-	// UDP: the target, for sendto (the socket is not connected).
-	peer    unix.RawSockaddrInet6
-	peerLen uint32
-	gso     bool       // its batches may segment (SetGSO, and the kernel can)
-	mu      sync.Mutex // orders direct and queued TCP writes
-	closed  atomic.Bool
-	abort   atomic.Bool // TCP: close with a reset (Abort), set in OnClose
+	mu     sync.Mutex     // orders direct and queued TCP writes
+	abort  atomic.Bool    // TCP: close with a reset (Abort), set in OnClose
 }
 
 // Dial opens a socket of transport t from local (port 0: any) to remote.
 func (l *Loops) Dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
-	c, err := l.dial(t, local, remote, tag)
-	if err != nil {
-		return nil, err // not a typed nil in an interface
-	}
-	return c, nil
+	return l.dial(t, local, remote, tag)
 }
 
 // DialAsync dials on a goroutine of its own (a connect blocks), at most 64
@@ -115,23 +119,38 @@ func (l *Loops) DialAsync(t sipwire.Transport, local netip.AddrPort, remote stri
 
 // dial is the one place a transport picks its code: udp.go, tcp.go, and
 // stream.go for tls (tls.go), ws and wss (ws.go).
-func (l *Loops) dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (*socket, error) {
+func (l *Loops) dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
 	switch t {
 	case sipwire.UDP:
-		return l.dialUDP(local, remote, tag)
+		return asConn(l.dialUDP(local, remote, tag))
 	case sipwire.TCP:
-		return l.dialGnet(local, remote, tag)
+		return asConn(l.dialGnet(local, remote, tag))
 	case sipwire.TLS, sipwire.WS, sipwire.WSS:
-		return l.dialStream(t, local, remote, tag)
+		return asConn(l.dialStream(t, local, remote, tag))
 	}
 	return nil, fmt.Errorf("netio: unknown transport %d", t)
+}
+
+// asConn is a dial's outcome as a Conn: nil on failure, not a typed nil
+// in an interface.
+func asConn[C Conn](c C, err error) (Conn, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Handshake says how a tls, ws or wss connection was made.
 func (c *socket) Handshake() Handshake { return c.hs }
 
-// LocalAddr is the socket's local address and port.
-func (c *socket) LocalAddr() netip.AddrPort { return c.local }
+// SendTo: a connection has one peer.
+func (c *socket) SendTo([]byte, netip.AddrPort) error { return ErrNotDatagram }
+
+// NewBatch is nil: a connection does not batch.
+func (c *socket) NewBatch() Batcher { return nil }
+
+// Drops is 0: TCP does not drop.
+func (c *socket) Drops() int64 { return 0 }
 
 // ErrClosed is returned by Send on a closed connection.
 var ErrClosed = errors.New("netio: connection closed")
@@ -141,31 +160,19 @@ func (c *socket) Send(b []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	if !c.tcp {
-		return c.sendTo(b) // one datagram; EAGAIN drops it, as a lossy network would
-	}
 	if c.st != nil {
 		return c.sendStream(b)
 	}
 	return c.sendGnet(b)
 }
 
-// Closed tells whether the connection is gone (closed here, or OnClosed
-// already delivered): a TCP connection can be reset by the peer before
-// Dial's caller has even stored it.
-func (c *socket) Closed() bool { return c.closed.Load() }
-
 // Close ends a TCP, TLS, WS or WSS connection in order, as a
 // well-behaved client does (close.go): TCP with a FIN after anything
 // queued; TLS with close_notify, WS and WSS with a Close frame (1000),
 // each then waiting a little for the peer to close first. It returns at
 // once: Send fails from now on, and OnClosed follows once the connection
-// is gone (ErrClosed). UDP sockets close with Loops.Stop, after the loop
-// reading them has ended.
+// is gone (ErrClosed).
 func (c *socket) Close() error {
-	if !c.tcp {
-		return errUDPClose // UDP sockets live as long as their Loops
-	}
 	if c.closed.Swap(true) {
 		return nil
 	}
@@ -182,9 +189,6 @@ func (c *socket) Close() error {
 // reconnect from it right away. OnClosed follows. An orderly Close under
 // way becomes an abort.
 func (c *socket) Abort() error {
-	if !c.tcp {
-		return errUDPClose
-	}
 	c.abort.Store(true)
 	if c.st != nil {
 		c.closed.Store(true)

@@ -10,9 +10,6 @@ var crlfPing = []byte("\r\n\r\n")
 
 // Ping sends a keep-alive ping on a stream connection.
 func (c *socket) Ping() error {
-	if !c.tcp {
-		return ErrNotStream
-	}
 	if c.closed.Load() {
 		return ErrClosed
 	}

@@ -126,7 +126,7 @@ func (l *Loops) dialGnet(local netip.AddrPort, remote string, tag any) (*socket,
 	}
 	laddr, _ := netip.ParseAddrPort(nc.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
-	c := &socket{tcp: true, tag: tag, local: laddr, remote: raddr, recv: l.recv}
+	c := &socket{conn: conn{tag: tag, local: laddr}, remote: raddr, recv: l.recv}
 	cli, err := l.tcp()
 	if err != nil {
 		nc.Close()

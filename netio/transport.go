@@ -100,4 +100,7 @@ var (
 )
 
 var _ Network = (*Loops)(nil)
-var _ Conn = (*socket)(nil)
+var (
+	_ Conn = (*udpConn)(nil)
+	_ Conn = (*socket)(nil)
+)

@@ -85,7 +85,7 @@ const maxSleep = 5 * time.Millisecond
 type udpLoop struct {
 	epfd, evfd int
 	mu         sync.Mutex
-	conns      map[int32]*socket
+	conns      map[int32]*udpConn
 	stopped    bool
 	stop       atomic.Bool
 	done       chan struct{}
@@ -111,7 +111,7 @@ func (l *Loops) startUDP() error {
 		unix.Close(evfd)
 		return err
 	}
-	l.udp = &udpLoop{epfd: epfd, evfd: evfd, conns: map[int32]*socket{}, done: make(chan struct{})}
+	l.udp = &udpLoop{epfd: epfd, evfd: evfd, conns: map[int32]*udpConn{}, done: make(chan struct{})}
 	go l.udp.run(l.recv)
 	return nil
 }
@@ -203,7 +203,7 @@ func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, unix.Errno
 }
 
 // read delivers what c's socket holds, a recvmmsg at a time.
-func (u *udpLoop) read(c *socket, rb *recvBufs, recv Receiver) {
+func (u *udpLoop) read(c *udpConn, rb *recvBufs, recv Receiver) {
 	for errs := 0; errs < 4; {
 		for i := range rb.msgs {
 			rb.msgs[i].hdr.SetControllen(len(rb.ctrl[i]))
@@ -230,7 +230,37 @@ func (u *udpLoop) read(c *socket, rb *recvBufs, recv Receiver) {
 	}
 }
 
-func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*socket, error) {
+// udpConn is a bound UDP socket (dialUDP says why not connected): its
+// datagrams go to its target (Send, a Batch) or to another (SendTo).
+type udpConn struct {
+	conn
+	fd      int
+	peer    unix.RawSockaddrInet6 // the target, for sendto
+	peerLen uint32
+	gso     bool // its batches may segment (SetGSO, and the kernel can)
+}
+
+// Send writes one datagram to the target; EAGAIN drops it, as a lossy
+// network would.
+func (c *udpConn) Send(b []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.sendTo(b)
+}
+
+// Ping: a datagram socket has no keep-alive ping.
+func (c *udpConn) Ping() error { return ErrNotStream }
+
+// Handshake is zero: a datagram socket has none.
+func (c *udpConn) Handshake() Handshake { return Handshake{} }
+
+// Close and Abort refuse: UDP sockets live as long as their Loops, and
+// close with Loops.Stop, after the loop reading them has ended.
+func (c *udpConn) Close() error { return errUDPClose }
+func (c *udpConn) Abort() error { return errUDPClose }
+
+func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*udpConn, error) {
 	ra, err := net.ResolveUDPAddr("udp", remote)
 	if err != nil {
 		return nil, err
@@ -244,7 +274,7 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*socket, 
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*socket, error) { unix.Close(fd); return nil, err }
+	fail := func(err error) (*udpConn, error) { unix.Close(fd); return nil, err }
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) // arrival times (TimedReceiver)
@@ -268,7 +298,7 @@ func (l *Loops) dialUDP(local netip.AddrPort, remote string, tag any) (*socket, 
 	if err != nil {
 		return fail(err)
 	}
-	c := &socket{fd: fd, tag: tag, local: addrPortOf(sa), gso: !l.udp.noGSO.Load() && gsoAvailable(fd)}
+	c := &udpConn{conn: conn{tag: tag, local: addrPortOf(sa)}, fd: fd, gso: !l.udp.noGSO.Load() && gsoAvailable(fd)}
 	c.setPeer(family, rap)
 	u := l.udp
 	u.mu.Lock()
@@ -314,7 +344,7 @@ func (u *udpLoop) routeSource(family int, remote netip.AddrPort) (netip.Addr, er
 
 // setPeer stores the target as a raw socket address, for sendto and
 // sendmmsg without an allocation per datagram.
-func (c *socket) setPeer(family int, ap netip.AddrPort) {
+func (c *udpConn) setPeer(family int, ap netip.AddrPort) {
 	c.peerLen = fillRaw(&c.peer, family, ap)
 }
 
@@ -337,7 +367,7 @@ func fillRaw(sa *unix.RawSockaddrInet6, family int, ap netip.AddrPort) uint32 {
 }
 
 // sendTo writes one datagram to the socket's peer.
-func (c *socket) sendTo(b []byte) error {
+func (c *udpConn) sendTo(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
@@ -353,10 +383,7 @@ func (c *socket) sendTo(b []byte) error {
 // target: a NAP that failed over to the next server (RFC 3263 §4.3)
 // keeps its socket, and so its Contact. to must be of the socket's
 // family.
-func (c *socket) SendTo(b []byte, to netip.AddrPort) error {
-	if c.tcp {
-		return ErrNotDatagram
-	}
+func (c *udpConn) SendTo(b []byte, to netip.AddrPort) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
