@@ -87,19 +87,26 @@ func (c *conn) LocalAddr() netip.AddrPort { return c.local }
 // Dial's caller has even stored it.
 func (c *conn) Closed() bool { return c.closed.Load() }
 
-// socket is a TCP, TLS, WS or WSS connection.
-type socket struct {
+// peerConn is what a connection to one peer (TCP, TLS, WS, WSS) holds
+// besides: the peer, and the receiver told of its pongs. It answers the
+// abilities of a datagram socket with a refusal or a zero.
+type peerConn struct {
 	conn
-	gc     gnet.Conn // TCP
-	st     *stream   // TLS, WS, WSS
-	hs     Handshake // how a tls, ws or wss connection was made
-	recv   Receiver  // told of pongs
-	fd     int
-	remote netip.AddrPort // the peer
-	queued atomic.Int32   // TCP writes handed to the loop and not yet done
-	mu     sync.Mutex     // orders direct and queued TCP writes
-	abort  atomic.Bool    // TCP: close with a reset (Abort), set in OnClose
+	remote netip.AddrPort
+	recv   Receiver
 }
+
+// SendTo: a connection has one peer.
+func (c *peerConn) SendTo([]byte, netip.AddrPort) error { return ErrNotDatagram }
+
+// NewBatch is nil: a connection does not batch.
+func (c *peerConn) NewBatch() Batcher { return nil }
+
+// Drops is 0: a connection does not drop.
+func (c *peerConn) Drops() int64 { return 0 }
+
+// pong tells the receiver of a pong on the connection.
+func (c *peerConn) pong() { c.recv.OnPong(c.tag) }
 
 // Dial opens a socket of transport t from local (port 0: any) to remote.
 func (l *Loops) Dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
@@ -117,8 +124,8 @@ func (l *Loops) DialAsync(t sipwire.Transport, local netip.AddrPort, remote stri
 	}()
 }
 
-// dial is the one place a transport picks its code: udp.go, tcp.go, and
-// stream.go for tls (tls.go), ws and wss (ws.go).
+// dial is the one place a transport picks its code: udpConn (udp.go),
+// tcpConn (tcp.go), and stream.go for tls (tls.go), ws and wss (ws.go).
 func (l *Loops) dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
 	switch t {
 	case sipwire.UDP:
@@ -140,17 +147,15 @@ func asConn[C Conn](c C, err error) (Conn, error) {
 	return c, nil
 }
 
+// socket is a TLS, WS or WSS connection.
+type socket struct {
+	peerConn
+	st *stream
+	hs Handshake // how it was made
+}
+
 // Handshake says how a tls, ws or wss connection was made.
 func (c *socket) Handshake() Handshake { return c.hs }
-
-// SendTo: a connection has one peer.
-func (c *socket) SendTo([]byte, netip.AddrPort) error { return ErrNotDatagram }
-
-// NewBatch is nil: a connection does not batch.
-func (c *socket) NewBatch() Batcher { return nil }
-
-// Drops is 0: TCP does not drop.
-func (c *socket) Drops() int64 { return 0 }
 
 // ErrClosed is returned by Send on a closed connection.
 var ErrClosed = errors.New("netio: connection closed")
@@ -160,43 +165,27 @@ func (c *socket) Send(b []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	if c.st != nil {
-		return c.sendStream(b)
-	}
-	return c.sendGnet(b)
+	return c.sendStream(b)
 }
 
-// Close ends a TCP, TLS, WS or WSS connection in order, as a
-// well-behaved client does (close.go): TCP with a FIN after anything
-// queued; TLS with close_notify, WS and WSS with a Close frame (1000),
-// each then waiting a little for the peer to close first. It returns at
-// once: Send fails from now on, and OnClosed follows once the connection
-// is gone (ErrClosed).
+// Close ends a TLS, WS or WSS connection in order, as a well-behaved
+// client does (close.go): TLS with close_notify, WS and WSS with a Close
+// frame (1000), each then waiting a little for the peer to close first.
+// It returns at once: Send fails from now on, and OnClosed follows once
+// the connection is gone (ErrClosed).
 func (c *socket) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	if c.st != nil {
-		c.st.requestClose() // the reader says goodbye, ends and reports it
-		return nil
-	}
-	return c.gc.Close()
+	c.st.requestClose() // the reader says goodbye, ends and reports it
+	return nil
 }
 
-// Abort drops the connection with a reset (RST), saying nothing first: a
-// device that vanishes or reboots. The peer learns at once, and no
-// TIME-WAIT or unsent data holds the local port, so the NAP may
-// reconnect from it right away. OnClosed follows. An orderly Close under
-// way becomes an abort.
+// Abort drops the connection with a reset, saying nothing first
+// (tcpConn.Abort says why). OnClosed follows. An orderly Close under way
+// becomes an abort.
 func (c *socket) Abort() error {
-	c.abort.Store(true)
-	if c.st != nil {
-		c.closed.Store(true)
-		c.st.abort()
-		return nil
-	}
-	if c.closed.Swap(true) {
-		return nil // OnClose, still to run, sees c.abort
-	}
-	return c.gc.Close()
+	c.closed.Store(true)
+	c.st.abort()
+	return nil
 }

@@ -19,10 +19,5 @@ func (c *socket) Ping() error {
 	return c.Send(crlfPing)
 }
 
-// pong tells the receiver of a pong on c.
-func (c *socket) pong() {
-	c.recv.OnPong(c.tag)
-}
-
 // pong: a function form for the stream reader.
 func pong(c *socket) { c.pong() }

@@ -116,7 +116,7 @@ func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote str
 	_ = raw.SetDeadline(time.Time{})
 	laddr, _ := netip.ParseAddrPort(raw.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(raw.RemoteAddr().String())
-	c := &socket{conn: conn{tag: tag, local: laddr}, st: st, remote: raddr, hs: hs, recv: l.recv}
+	c := &socket{peerConn: peerConn{conn: conn{tag: tag, local: laddr}, remote: raddr, recv: l.recv}, st: st, hs: hs}
 	if !l.track(c) {
 		st.nc.Close()
 		return nil, ErrClosed

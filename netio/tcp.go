@@ -8,6 +8,8 @@ package netio
 import (
 	"context"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -75,24 +77,68 @@ func (l *Loops) tcp() (*gnet.Client, error) {
 	return cli, nil
 }
 
-// connState is what a gnet connection carries as its context.
-type connState struct {
-	c *socket
+// tcpConn is a TCP connection on a gnet event loop; the gnet connection
+// carries it as its context.
+type tcpConn struct {
+	peerConn
+	gc     gnet.Conn
+	fd     int
+	queued atomic.Int32 // writes handed to the loop and not yet done
+	mu     sync.Mutex   // orders direct and queued writes
+	abort  atomic.Bool  // close with a reset (Abort), done in OnClose
+}
+
+// Send writes one message. Safe from any goroutine.
+func (c *tcpConn) Send(b []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.sendGnet(b)
+}
+
+// Ping sends a keep-alive ping: a double CRLF (ping.go).
+func (c *tcpConn) Ping() error { return c.Send(crlfPing) }
+
+// Handshake is zero: a TCP connection has none besides TCP's own.
+func (c *tcpConn) Handshake() Handshake { return Handshake{} }
+
+// Close ends the connection in order, as a well-behaved client does
+// (close.go): a FIN, after anything queued. It returns at once: Send
+// fails from now on, and OnClosed follows once the connection is gone
+// (ErrClosed).
+func (c *tcpConn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	return c.gc.Close()
+}
+
+// Abort drops the connection with a reset (RST), saying nothing first: a
+// device that vanishes or reboots. The peer learns at once, and no
+// TIME-WAIT or unsent data holds the local port, so the NAP may
+// reconnect from it right away. OnClosed follows. An orderly Close under
+// way becomes an abort.
+func (c *tcpConn) Abort() error {
+	c.abort.Store(true)
+	if c.closed.Swap(true) {
+		return nil // OnClose, still to run, sees c.abort
+	}
+	return c.gc.Close()
 }
 
 // OnTraffic frames what a TCP connection received into messages.
 func (e *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 	l := e.l
-	st, _ := gc.Context().(*connState)
-	if st == nil {
+	c, _ := gc.Context().(*tcpConn)
+	if c == nil {
 		return gnet.Close
 	}
 	buf, _ := gc.Peek(-1)
 	used, err := Messages(buf, func(msg []byte) bool {
-		l.recv.OnMessageAt(st.c.tag, msg, time.Time{}, st.c.remote)
+		l.recv.OnMessageAt(c.tag, msg, time.Time{}, c.remote)
 		return true
 	}, func(int) bool {
-		st.c.pong() // CRLFs between messages: a keep-alive's pong
+		c.pong() // CRLFs between messages: a keep-alive's pong
 		return true
 	})
 	_, _ = gc.Discard(used)
@@ -104,21 +150,20 @@ func (e *gnetEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 
 // OnClose reports a TCP connection gone.
 func (e *gnetEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
-	st, _ := gc.Context().(*connState)
-	if st != nil {
-		if st.c.abort.Load() {
+	if c, _ := gc.Context().(*tcpConn); c != nil {
+		if c.abort.Load() {
 			// Here, on the loop, the descriptor is still this socket's:
 			// gnet closes it right after.
 			_ = unix.SetsockoptLinger(gc.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 		}
-		st.c.closed.Store(true)
-		e.l.recv.OnClosed(st.c.tag, err)
+		c.closed.Store(true)
+		e.l.recv.OnClosed(c.tag, err)
 	}
 	return gnet.None
 }
 
 // dialGnet connects a TCP connection and hands it to a gnet event loop.
-func (l *Loops) dialGnet(local netip.AddrPort, remote string, tag any) (*socket, error) {
+func (l *Loops) dialGnet(local netip.AddrPort, remote string, tag any) (*tcpConn, error) {
 	// No SO_LINGER: Close ends with a FIN, Abort with a reset (close.go).
 	nc, err := dialTCP(context.Background(), local, remote)
 	if err != nil {
@@ -126,13 +171,13 @@ func (l *Loops) dialGnet(local netip.AddrPort, remote string, tag any) (*socket,
 	}
 	laddr, _ := netip.ParseAddrPort(nc.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
-	c := &socket{conn: conn{tag: tag, local: laddr}, remote: raddr, recv: l.recv}
+	c := &tcpConn{peerConn: peerConn{conn: conn{tag: tag, local: laddr}, remote: raddr, recv: l.recv}}
 	cli, err := l.tcp()
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	gc, err := cli.EnrollContext(nc, &connState{c: c})
+	gc, err := cli.EnrollContext(nc, c)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +188,7 @@ func (l *Loops) dialGnet(local netip.AddrPort, remote string, tag any) (*socket,
 // sendGnet writes one message on a TCP connection: straight to the
 // socket when nothing is queued and the kernel takes it all, else what is
 // left through the connection's loop, in order.
-func (c *socket) sendGnet(b []byte) error {
+func (c *tcpConn) sendGnet(b []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.queued.Load() == 0 { // nothing pending on the loop: the socket may take it now

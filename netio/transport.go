@@ -102,5 +102,6 @@ var (
 var _ Network = (*Loops)(nil)
 var (
 	_ Conn = (*udpConn)(nil)
+	_ Conn = (*tcpConn)(nil)
 	_ Conn = (*socket)(nil)
 )
