@@ -55,7 +55,7 @@ const closeWait = 2 * time.Second
 // goodbye's write (writeTimeout), then closeWait.
 const stopWait = writeTimeout + closeWait
 
-// A stream's closing, in stream.closing.
+// A stream's closing, in streamConn.closing.
 const (
 	streamOpen int32 = iota
 	closeAsked       // Close was called: the reader is to say goodbye
@@ -74,24 +74,24 @@ var aLongTimeAgo = time.Unix(1, 0)
 // once, and it says goodbye (readEnded). The reader owns the closing, so
 // that Close returns at once and a goodbye never meets the reader's own
 // writes (pongs) half-way.
-func (st *stream) requestClose() {
-	if st.closing.CompareAndSwap(streamOpen, closeAsked) {
-		_ = st.nc.SetReadDeadline(aLongTimeAgo)
+func (c *streamConn) requestClose() {
+	if c.closing.CompareAndSwap(streamOpen, closeAsked) {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
 	}
 }
 
 // raw is the TCP connection under the stream.
-func (st *stream) raw() net.Conn {
-	if tc, ok := st.nc.(*tls.Conn); ok {
+func (c *streamConn) raw() net.Conn {
+	if tc, ok := c.nc.(*tls.Conn); ok {
 		return tc.NetConn()
 	}
-	return st.nc
+	return c.nc
 }
 
-// abort resets the connection; the reader ends.
-func (st *stream) abort() {
-	st.closing.Store(aborted)
-	raw := st.raw()
+// reset resets the connection; the reader ends.
+func (c *streamConn) reset() {
+	c.closing.Store(aborted)
+	raw := c.raw()
 	if tc, ok := raw.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
@@ -100,39 +100,23 @@ func (st *stream) abort() {
 
 // hangUp closes the TCP connection now, with a FIN: a peer that did not
 // answer the goodbye in time (Stop).
-func (st *stream) hangUp() { _ = st.raw().Close() }
-
-// goodbye says the closing word: a WebSocket Close frame, or TLS's
-// close_notify (the write side stays open for a WSS Close's TLS record,
-// and the TCP FIN waits for the peer's). A goodbye that cannot be written
-// aborts.
-func (st *stream) goodbye(c *socket) {
-	if st.ws {
-		_ = c.writeFrame(ws.OpClose, wsNormalClose) // aborts if it fails
-		return
-	}
-	if tc, ok := st.nc.(*tls.Conn); ok {
-		if err := tc.CloseWrite(); err != nil { // bounded by crypto/tls: 5 s
-			_ = c.Abort()
-		}
-	}
-}
+func (c *streamConn) hangUp() { _ = c.raw().Close() }
 
 // readEnded: the reader's Read failed with err. While closing, that is
 // a step of the closing: Close's wake-up (say goodbye, then read on for
 // the peer's answer), or the peer's close, which on TLS is close_notify
 // first and the FIN after. It returns nil to read on, else why the
 // reading ends.
-func (st *stream) readEnded(c *socket, err error) error {
-	switch st.closing.Load() {
+func (c *streamConn) readEnded(err error) error {
+	switch c.closing.Load() {
 	case closeAsked:
-		if errors.Is(err, os.ErrDeadlineExceeded) && st.closing.CompareAndSwap(closeAsked, closeSaid) {
-			st.goodbye(c)
-			_ = st.nc.SetReadDeadline(time.Now().Add(closeWait))
+		if errors.Is(err, os.ErrDeadlineExceeded) && c.closing.CompareAndSwap(closeAsked, closeSaid) {
+			c.framing.goodbye(c) // a WebSocket Close frame, or TLS's close_notify
+			_ = c.nc.SetReadDeadline(time.Now().Add(closeWait))
 			return nil
 		}
 	case closeSaid, peerClosed:
-		if tc, ok := st.nc.(*tls.Conn); ok && err == io.EOF {
+		if tc, ok := c.nc.(*tls.Conn); ok && err == io.EOF {
 			return drain(tc.NetConn()) // the peer's close_notify: its FIN next
 		}
 	}
@@ -153,9 +137,9 @@ func drain(c net.Conn) error {
 // finish closes what is left of the connection once its reader ends,
 // and says what to report: ErrClosed for a closing of regstorm's own,
 // errWSClosed for the peer's Close, else why the reading ended.
-func (st *stream) finish(err error) error {
+func (c *streamConn) finish(err error) error {
 	why := err
-	switch st.closing.Load() {
+	switch c.closing.Load() {
 	case aborted:
 		return ErrClosed // already reset
 	case closeAsked, closeSaid:
@@ -163,10 +147,10 @@ func (st *stream) finish(err error) error {
 	case peerClosed:
 		why = errWSClosed
 	}
-	if err == io.EOF && st.closing.Load() != streamOpen {
-		_ = st.raw().Close() // the peer closed after the goodbyes: nothing is left to say
+	if err == io.EOF && c.closing.Load() != streamOpen {
+		_ = c.raw().Close() // the peer closed after the goodbyes: nothing is left to say
 	} else {
-		_ = st.nc.Close() // TLS: close_notify first, unless already sent
+		_ = c.nc.Close() // TLS: close_notify first, unless already sent
 	}
 	return why
 }

@@ -1,10 +1,11 @@
 // Package netio carries SIP messages between regstorm's NAPs and a target,
 // from chosen local addresses, over every transport of sipwire.Transport
-// behind one contract (transport.go: Network, Conn, Receiver). One file
-// per transport: udp.go (bound sockets on one epoll loop thread with
-// recvmmsg and sendmmsg; it says why not gnet), tcp.go (gnet/v2 event
-// loops), tls.go and ws.go (ws and wss) over stream.go (a goroutine per
-// connection); framing.go holds the framing they share with the
+// behind one contract (transport.go: Network, Conn, Receiver). One type
+// of Conn and one file per transport: udpConn in udp.go (bound sockets on
+// one epoll loop thread with recvmmsg and sendmmsg; it says why not
+// gnet), tcpConn in tcp.go (gnet/v2 event loops), and streamConn in
+// stream.go (a goroutine per connection) with the framing of tls.go or
+// ws.go (ws and wss); framing.go holds the framing they share with the
 // registrar. Sends are safe from any goroutine: a UDP datagram or a small
 // TCP write goes straight to the socket; a TCP write the kernel cannot
 // take at once is queued on the connection's event loop.
@@ -38,8 +39,8 @@ type Loops struct {
 
 	streamMu       sync.Mutex // guards the fields below
 	streamOpts     StreamOptions
-	streamCfgs     map[string]*tls.Config // per host, for dials without a session cache
-	streams        map[*socket]struct{}   // open tls, ws and wss connections
+	streamCfgs     map[string]*tls.Config   // per host, for dials without a session cache
+	streams        map[*streamConn]struct{} // open tls, ws and wss connections
 	streamsStopped bool
 	readers        sync.WaitGroup // the tracked streams' reading goroutines
 }
@@ -125,15 +126,18 @@ func (l *Loops) DialAsync(t sipwire.Transport, local netip.AddrPort, remote stri
 }
 
 // dial is the one place a transport picks its code: udpConn (udp.go),
-// tcpConn (tcp.go), and stream.go for tls (tls.go), ws and wss (ws.go).
+// tcpConn (tcp.go), and streamConn (stream.go) with the framing of tls
+// (tls.go) or of ws and wss (ws.go).
 func (l *Loops) dial(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (Conn, error) {
 	switch t {
 	case sipwire.UDP:
 		return asConn(l.dialUDP(local, remote, tag))
 	case sipwire.TCP:
 		return asConn(l.dialGnet(local, remote, tag))
-	case sipwire.TLS, sipwire.WS, sipwire.WSS:
-		return asConn(l.dialStream(t, local, remote, tag))
+	case sipwire.TLS:
+		return asConn(l.dialStream(t, tlsFraming{}, local, remote, tag))
+	case sipwire.WS, sipwire.WSS:
+		return asConn(l.dialStream(t, wsFraming{}, local, remote, tag))
 	}
 	return nil, fmt.Errorf("netio: unknown transport %d", t)
 }
@@ -147,45 +151,5 @@ func asConn[C Conn](c C, err error) (Conn, error) {
 	return c, nil
 }
 
-// socket is a TLS, WS or WSS connection.
-type socket struct {
-	peerConn
-	st *stream
-	hs Handshake // how it was made
-}
-
-// Handshake says how a tls, ws or wss connection was made.
-func (c *socket) Handshake() Handshake { return c.hs }
-
 // ErrClosed is returned by Send on a closed connection.
 var ErrClosed = errors.New("netio: connection closed")
-
-// Send writes one message. Safe from any goroutine.
-func (c *socket) Send(b []byte) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	return c.sendStream(b)
-}
-
-// Close ends a TLS, WS or WSS connection in order, as a well-behaved
-// client does (close.go): TLS with close_notify, WS and WSS with a Close
-// frame (1000), each then waiting a little for the peer to close first.
-// It returns at once: Send fails from now on, and OnClosed follows once
-// the connection is gone (ErrClosed).
-func (c *socket) Close() error {
-	if c.closed.Swap(true) {
-		return nil
-	}
-	c.st.requestClose() // the reader says goodbye, ends and reports it
-	return nil
-}
-
-// Abort drops the connection with a reset, saying nothing first
-// (tcpConn.Abort says why). OnClosed follows. An orderly Close under way
-// becomes an abort.
-func (c *socket) Abort() error {
-	c.closed.Store(true)
-	c.st.abort()
-	return nil
-}

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/regstorm/regstorm/sipwire"
 )
 
@@ -61,23 +59,43 @@ type Handshake struct {
 	Version uint16
 }
 
-// stream is the state of a tls, ws or wss connection.
-type stream struct {
-	nc     net.Conn // *tls.Conn, or the TCP connection (ws)
-	ws     bool
-	buf    []byte  // what arrived and is not yet a whole message or frame
-	pooled *[]byte // buf's first array, when it came from readPool
-	frame  []byte  // ws: a fragmented message being put together
-	cutter FrameCutter
-	idle   [idleRead]byte // what an idle connection waits with
+// streamConn is a tls, ws or wss connection: a TCP connection under TLS
+// (tls, wss) and the WebSocket upgrade (ws, wss), read by a goroutine of
+// its own (readStream). The transports differ only in their framing.
+type streamConn struct {
+	peerConn
+	hs      Handshake
+	framing framing
+	nc      net.Conn // *tls.Conn, or the TCP connection (ws)
+	buf     []byte   // what arrived and is not yet a whole message or frame
+	pooled  *[]byte  // buf's first array, when it came from readPool
+	frame   []byte   // ws: a fragmented message being put together
+	cutter  FrameCutter
+	idle    [idleRead]byte // what an idle connection waits with
 	// closing is how far the connection is in closing (close.go):
 	// streamOpen, closeAsked, closeSaid, peerClosed or aborted.
 	closing atomic.Int32
 }
 
-// dialStream connects, secures and upgrades; on success the connection's
-// reading goroutine is running.
-func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote string, tag any) (*socket, error) {
+// framing is what tells a tls connection from a ws or wss one: tlsFraming
+// (tls.go) carries SIP messages on the byte stream, wsFraming (ws.go) in
+// WebSocket frames.
+type framing interface {
+	// handshake makes the connection ready to carry SIP once TCP (and
+	// TLS) is: the WebSocket upgrade.
+	handshake(c *streamConn, t sipwire.Transport, remote string, o StreamOptions) error
+	// cut takes what whole messages c.buf holds out of it, delivers them,
+	// and says how many bytes they took.
+	cut(c *streamConn, deliver func([]byte)) (int, error)
+	send(c *streamConn, b []byte) error // one SIP message
+	ping(c *streamConn) error           // a keep-alive ping (ping.go)
+	goodbye(c *streamConn)              // the closing word (close.go)
+}
+
+// dialStream connects, secures (tls, wss) and hands the connection to its
+// framing's handshake; on success the connection's reading goroutine is
+// running.
+func (l *Loops) dialStream(t sipwire.Transport, fr framing, local netip.AddrPort, remote string, tag any) (*streamConn, error) {
 	l.streamMu.Lock()
 	o := l.streamOpts
 	l.streamMu.Unlock()
@@ -93,8 +111,7 @@ func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote str
 	start := time.Now()
 	deadline, _ := ctx.Deadline()
 	_ = raw.SetDeadline(deadline)
-	st := &stream{nc: raw, ws: t == sipwire.WS || t == sipwire.WSS}
-	var hs Handshake
+	c := &streamConn{nc: raw, framing: fr}
 	host, _, _ := net.SplitHostPort(remote)
 	if t.Secure() {
 		tc := tls.Client(raw, l.tlsConfig(o, host, tag))
@@ -103,44 +120,83 @@ func (l *Loops) dialStream(t sipwire.Transport, local netip.AddrPort, remote str
 			return nil, err
 		}
 		cs := tc.ConnectionState()
-		hs.TLS, hs.Resumed, hs.Version = true, cs.DidResume, cs.Version
-		st.nc = tc
+		c.hs.TLS, c.hs.Resumed, c.hs.Version = true, cs.DidResume, cs.Version
+		c.nc = tc
 	}
-	if st.ws {
-		if err := st.upgrade(t, remote, o); err != nil {
-			st.nc.Close()
-			return nil, err
-		}
+	if err := fr.handshake(c, t, remote, o); err != nil {
+		c.nc.Close()
+		return nil, err
 	}
-	hs.Took = time.Since(start)
+	c.hs.Took = time.Since(start)
 	_ = raw.SetDeadline(time.Time{})
 	laddr, _ := netip.ParseAddrPort(raw.LocalAddr().String())
 	raddr, _ := netip.ParseAddrPort(raw.RemoteAddr().String())
-	c := &socket{peerConn: peerConn{conn: conn{tag: tag, local: laddr}, remote: raddr, recv: l.recv}, st: st, hs: hs}
+	c.peerConn = peerConn{conn: conn{tag: tag, local: laddr}, remote: raddr, recv: l.recv}
 	if !l.track(c) {
-		st.nc.Close()
+		c.nc.Close()
 		return nil, ErrClosed
 	}
 	go l.readStream(c)
 	return c, nil
 }
 
+// Handshake says how the connection was made.
+func (c *streamConn) Handshake() Handshake { return c.hs }
+
+// Send writes one SIP message (one WebSocket frame) in one Write.
+func (c *streamConn) Send(b []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.framing.send(c, b)
+}
+
+// Ping sends a keep-alive ping (ping.go).
+func (c *streamConn) Ping() error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.framing.ping(c)
+}
+
+// Close ends the connection in order, as a well-behaved client does
+// (close.go): TLS with close_notify, WS and WSS with a Close frame
+// (1000), each then waiting a little for the peer to close first. It
+// returns at once: Send fails from now on, and OnClosed follows once the
+// connection is gone (ErrClosed).
+func (c *streamConn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.requestClose() // the reader says goodbye, ends and reports it
+	return nil
+}
+
+// Abort drops the connection with a reset, saying nothing first
+// (tcpConn.Abort says why). OnClosed follows. An orderly Close under way
+// becomes an abort.
+func (c *streamConn) Abort() error {
+	c.closed.Store(true)
+	c.reset()
+	return nil
+}
+
 // track adds c to the connections Stop closes; false once stopped.
-func (l *Loops) track(c *socket) bool {
+func (l *Loops) track(c *streamConn) bool {
 	l.streamMu.Lock()
 	defer l.streamMu.Unlock()
 	if l.streamsStopped {
 		return false
 	}
 	if l.streams == nil {
-		l.streams = make(map[*socket]struct{})
+		l.streams = make(map[*streamConn]struct{})
 	}
 	l.streams[c] = struct{}{}
 	l.readers.Add(1) // done when its reader has ended and reported it
 	return true
 }
 
-func (l *Loops) untrack(c *socket) {
+func (l *Loops) untrack(c *streamConn) {
 	l.streamMu.Lock()
 	delete(l.streams, c)
 	l.streamMu.Unlock()
@@ -153,7 +209,7 @@ func (l *Loops) untrack(c *socket) {
 func (l *Loops) stopStreams() {
 	l.streamMu.Lock()
 	l.streamsStopped = true
-	cs := make([]*socket, 0, len(l.streams))
+	cs := make([]*streamConn, 0, len(l.streams))
 	for c := range l.streams {
 		cs = append(cs, c)
 	}
@@ -165,7 +221,7 @@ func (l *Loops) stopStreams() {
 		return
 	}
 	for _, c := range cs {
-		c.st.hangUp()
+		c.hangUp()
 	}
 	waitGroup(&l.readers, time.Second)
 }
@@ -186,32 +242,31 @@ var readPool = sync.Pool{New: func() any { b := make([]byte, 0, readChunk); retu
 
 // grow makes room in a full buffer: the idle array's bytes move to a
 // pooled buffer, a full pooled buffer grows.
-func (st *stream) grow() {
-	if st.pooled == nil && len(st.buf) < readChunk {
+func (c *streamConn) grow() {
+	if c.pooled == nil && len(c.buf) < readChunk {
 		p := readPool.Get().(*[]byte)
-		st.pooled = p
-		st.buf = append((*p)[:0], st.buf...)
+		c.pooled = p
+		c.buf = append((*p)[:0], c.buf...)
 		return
 	}
-	st.buf = append(st.buf, 0)[:len(st.buf)]
+	c.buf = append(c.buf, 0)[:len(c.buf)]
 }
 
 // release goes back to waiting with the idle array: all was delivered.
-func (st *stream) release() {
-	if st.pooled != nil {
-		readPool.Put(st.pooled)
-		st.pooled = nil
+func (c *streamConn) release() {
+	if c.pooled != nil {
+		readPool.Put(c.pooled)
+		c.pooled = nil
 	}
-	st.buf = st.idle[:0]
+	c.buf = c.idle[:0]
 }
 
 // readStream delivers what a connection receives until it ends, and
 // carries out its closing (close.go).
-func (l *Loops) readStream(c *socket) {
+func (l *Loops) readStream(c *streamConn) {
 	defer l.readers.Done()
-	st := c.st
 	deliver := func(msg []byte) {
-		if st.closing.Load() != streamOpen {
+		if c.closing.Load() != streamOpen {
 			return // a goodbye was said or heard: nothing more is delivered
 		}
 		l.recv.OnMessageAt(c.tag, msg, time.Time{}, c.remote)
@@ -220,17 +275,11 @@ func (l *Loops) readStream(c *socket) {
 	for {
 		// First what is buffered (an upgrade may have left bytes), then
 		// what a read brought, even with its error.
-		var used int
-		var ferr error
-		if st.ws {
-			used, ferr = st.frames(c, deliver)
-		} else {
-			used, ferr = st.messages(c, deliver)
-		}
-		rest := copy(st.buf, st.buf[used:])
-		st.buf = st.buf[:rest]
+		used, ferr := c.framing.cut(c, deliver)
+		rest := copy(c.buf, c.buf[used:])
+		c.buf = c.buf[:rest]
 		if rest == 0 {
-			st.release()
+			c.release()
 		}
 		if ferr != nil {
 			err = ferr
@@ -239,38 +288,27 @@ func (l *Loops) readStream(c *socket) {
 			// The peer said Close and heard it back: it closes the TCP
 			// connection next (RFC 6455 §7.1.1).
 			c.closed.Store(true)
-			_ = st.nc.SetReadDeadline(time.Now().Add(closeWait))
+			_ = c.nc.SetReadDeadline(time.Now().Add(closeWait))
 			err = nil
 		}
 		if err != nil {
 			break
 		}
-		if len(st.buf) == cap(st.buf) {
-			st.grow()
+		if len(c.buf) == cap(c.buf) {
+			c.grow()
 		}
 		var n int
-		n, err = st.nc.Read(st.buf[len(st.buf):cap(st.buf)])
-		st.buf = st.buf[:len(st.buf)+n]
+		n, err = c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+n]
 		if err != nil {
-			err = st.readEnded(c, err)
+			err = c.readEnded(err)
 		}
 	}
 	c.closed.Store(true)
-	err = st.finish(err)
-	st.release()
+	err = c.finish(err)
+	c.release()
 	l.untrack(c)
 	l.recv.OnClosed(c.tag, err)
-}
-
-// messages frames a TLS byte stream into SIP messages, as TCP's is.
-func (st *stream) messages(c *socket, deliver func([]byte)) (int, error) {
-	return Messages(st.buf, func(msg []byte) bool {
-		deliver(msg)
-		return true
-	}, func(int) bool {
-		c.pong()
-		return true
-	})
 }
 
 // writeTimeout bounds a send to a peer that stopped reading: the
@@ -278,20 +316,14 @@ func (st *stream) messages(c *socket, deliver func([]byte)) (int, error) {
 // the engine's loop.
 const writeTimeout = time.Second
 
-func (c *socket) writeStream(b []byte) error {
-	_ = c.st.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.st.nc.Write(b)
+// write writes b whole, in one Write, so that a pong from the reader and
+// a send never interleave.
+func (c *streamConn) write(b []byte) error {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(b)
 	if err != nil {
 		// Given up: a FIN would wait behind what the peer does not take.
 		_ = c.Abort()
 	}
 	return err
-}
-
-// sendStream writes one SIP message.
-func (c *socket) sendStream(b []byte) error {
-	if c.st.ws {
-		return c.writeFrame(ws.OpText, b)
-	}
-	return c.writeStream(b)
 }

@@ -1,9 +1,47 @@
 package netio
 
-// TLS (and the TLS under WSS): the client configuration a dial uses. The
-// connection itself is a stream (stream.go).
+// TLS: SIP messages on the TLS byte stream, framed as TCP's are
+// (tlsFraming), and the client configuration a dial uses (also for the
+// TLS under WSS). The connection itself is a streamConn (stream.go).
 
-import "crypto/tls"
+import (
+	"crypto/tls"
+
+	"github.com/regstorm/regstorm/sipwire"
+)
+
+// tlsFraming carries SIP messages on the byte stream (RFC 3261 §18.3)
+// with CRLF keep-alives (RFC 5626), as TCP's.
+type tlsFraming struct{}
+
+// handshake: TLS's was made by dialStream, nothing follows it.
+func (tlsFraming) handshake(*streamConn, sipwire.Transport, string, StreamOptions) error {
+	return nil
+}
+
+func (tlsFraming) cut(c *streamConn, deliver func([]byte)) (int, error) {
+	return Messages(c.buf, func(msg []byte) bool {
+		deliver(msg)
+		return true
+	}, func(int) bool {
+		c.pong()
+		return true
+	})
+}
+
+func (tlsFraming) send(c *streamConn, b []byte) error { return c.write(b) }
+
+func (tlsFraming) ping(c *streamConn) error { return c.write(crlfPing) }
+
+// goodbye sends close_notify; the write side stays open, and the TCP FIN
+// waits for the peer's. One that cannot be written aborts.
+func (tlsFraming) goodbye(c *streamConn) {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := tc.CloseWrite(); err != nil { // bounded by crypto/tls: 5 s
+			_ = c.Abort()
+		}
+	}
+}
 
 // tlsConfig is the configuration a dial to host uses: a copy of o.TLS
 // with ServerName set and the session cache of tag. Without a session

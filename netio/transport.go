@@ -103,5 +103,5 @@ var _ Network = (*Loops)(nil)
 var (
 	_ Conn = (*udpConn)(nil)
 	_ Conn = (*tcpConn)(nil)
-	_ Conn = (*socket)(nil)
+	_ Conn = (*streamConn)(nil)
 )

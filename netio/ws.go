@@ -1,8 +1,9 @@
 package netio
 
-// WS and WSS (SIP over WebSocket, RFC 7118): the upgrade, the frames a
-// connection reads (FrameCutter) and writes (masked, one Write each); the
-// connection itself is a stream (stream.go), over TLS for WSS (tls.go).
+// WS and WSS (SIP over WebSocket, RFC 7118): wsFraming, the upgrade, the
+// frames a connection reads (FrameCutter) and writes (masked, one Write
+// each); the connection itself is a streamConn (stream.go), over TLS for
+// WSS (tls.go).
 
 import (
 	"errors"
@@ -19,8 +20,18 @@ import (
 // "sip" subprotocol (RFC 7118 §4.1 requires it).
 var ErrWSSubprotocol = errors.New("netio: websocket peer did not select the sip subprotocol")
 
-// upgrade makes the connection a WebSocket carrying SIP (RFC 7118).
-func (st *stream) upgrade(t sipwire.Transport, remote string, o StreamOptions) error {
+// wsFraming carries one SIP message per WebSocket frame.
+type wsFraming struct{}
+
+func (wsFraming) send(c *streamConn, b []byte) error { return c.writeFrame(ws.OpText, b) }
+
+func (wsFraming) ping(c *streamConn) error { return c.writeFrame(ws.OpPing, nil) }
+
+// goodbye sends a Close frame (1000); one that cannot be written aborts.
+func (wsFraming) goodbye(c *streamConn) { _ = c.writeFrame(ws.OpClose, wsNormalClose) }
+
+// handshake makes the connection a WebSocket carrying SIP (RFC 7118).
+func (wsFraming) handshake(c *streamConn, t sipwire.Transport, remote string, o StreamOptions) error {
 	scheme := t.String() // "ws" or "wss"
 	host := o.WSHost
 	if host == "" {
@@ -28,14 +39,14 @@ func (st *stream) upgrade(t sipwire.Transport, remote string, o StreamOptions) e
 	}
 	u := &url.URL{Scheme: scheme, Host: host, Path: o.WSPath}
 	dl := ws.Dialer{Protocols: []string{"sip"}}
-	br, hs, err := dl.Upgrade(st.nc, u)
+	br, hs, err := dl.Upgrade(c.nc, u)
 	if err != nil {
 		return err
 	}
 	if br != nil { // the peer wrote right after its answer: keep those bytes
 		n := br.Buffered()
-		st.buf = make([]byte, n, max(n, readChunk))
-		_, _ = io.ReadFull(br, st.buf)
+		c.buf = make([]byte, n, max(n, readChunk))
+		_, _ = io.ReadFull(br, c.buf)
 		ws.PutReader(br)
 	}
 	if hs.Protocol != "sip" {
@@ -47,36 +58,36 @@ func (st *stream) upgrade(t sipwire.Transport, remote string, o StreamOptions) e
 // errWSClosed is a WebSocket close frame from the peer.
 var errWSClosed = errors.New("netio: websocket closed by the peer")
 
-// frames takes whole WebSocket frames out of the buffer: one SIP message
+// cut takes whole WebSocket frames out of the buffer: one SIP message
 // per data frame (RFC 7118 §5.1), fragments put together; pings answered.
-func (st *stream) frames(c *socket, deliver func([]byte)) (int, error) {
+func (wsFraming) cut(c *streamConn, deliver func([]byte)) (int, error) {
 	used := 0
 	for {
-		h, payload, n, need, err := st.cutter.Cut(st.buf[used:])
+		h, payload, n, need, err := c.cutter.Cut(c.buf[used:])
 		if err != nil {
 			return used, err
 		}
 		if n == 0 {
-			if need > 0 && int64(cap(st.buf)) < int64(used)+need {
+			if need > 0 && int64(cap(c.buf)) < int64(used)+need {
 				if h.Length > 1<<20 {
 					return used, errFrameTooLarge
 				}
-				grown := make([]byte, len(st.buf), used+int(need))
-				copy(grown, st.buf)
-				st.buf = grown
+				grown := make([]byte, len(c.buf), used+int(need))
+				copy(grown, c.buf)
+				c.buf = grown
 			}
 			return used, nil // not all here yet
 		}
 		used += n
 		switch h.OpCode {
 		case ws.OpPing:
-			if st.closing.Load() == streamOpen {
+			if c.closing.Load() == streamOpen {
 				_ = c.writeFrame(ws.OpPong, payload)
 			}
 		case ws.OpPong:
-			pong(c)
+			c.pong()
 		case ws.OpClose:
-			if !st.closing.CompareAndSwap(streamOpen, peerClosed) && !st.closing.CompareAndSwap(closeAsked, peerClosed) {
+			if !c.closing.CompareAndSwap(streamOpen, peerClosed) && !c.closing.CompareAndSwap(closeAsked, peerClosed) {
 				continue // the answer to our Close (or a repeat)
 			}
 			// Echo it, with its status code (RFC 6455 §5.5.1).
@@ -87,14 +98,14 @@ func (st *stream) frames(c *socket, deliver func([]byte)) (int, error) {
 			_ = c.writeFrame(ws.OpClose, status)
 			return used, errWSClosed
 		case ws.OpText, ws.OpBinary, ws.OpContinuation:
-			if h.Fin && len(st.frame) == 0 {
+			if h.Fin && len(c.frame) == 0 {
 				deliver(payload)
 				continue
 			}
-			st.frame = append(st.frame, payload...)
+			c.frame = append(c.frame, payload...)
 			if h.Fin {
-				deliver(st.frame)
-				st.frame = nil
+				deliver(c.frame)
+				c.frame = nil
 			}
 		}
 	}
@@ -110,7 +121,7 @@ var framePool = sync.Pool{New: func() any { return &frameBuf{w: sliceWriter{b: m
 
 // writeFrame sends one masked frame (RFC 6455: a client masks) in one
 // Write, so that a pong from the reader and a send never interleave.
-func (c *socket) writeFrame(op ws.OpCode, payload []byte) error {
+func (c *streamConn) writeFrame(op ws.OpCode, payload []byte) error {
 	f := framePool.Get().(*frameBuf)
 	defer framePool.Put(f)
 	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask(), Length: int64(len(payload))}
@@ -121,7 +132,7 @@ func (c *socket) writeFrame(op ws.OpCode, payload []byte) error {
 	n := len(f.w.b)
 	f.w.b = append(f.w.b, payload...)
 	ws.Cipher(f.w.b[n:], h.Mask, 0)
-	return c.writeStream(f.w.b)
+	return c.write(f.w.b)
 }
 
 // sliceWriter appends to b without allocating.
