@@ -97,17 +97,19 @@ func (l *lane) Connect(i uint32) {
 			if err == nil {
 				sc.conn, sc.local = c, c.LocalAddr() // reconnects reuse the port: the Contact stays
 				l.connMade(c)
-			} else {
-				l.dialFailed(err)
 			}
 			waiting := sc.waiting
 			sc.waiting = nil
+			failures := l.rec.ConnectFailures
 			for _, w := range waiting {
 				if err == nil {
 					l.d.Connected(w)
 				} else {
 					l.d.ConnectFailed(w)
 				}
+			}
+			if err != nil && l.rec.ConnectFailures > failures {
+				l.dialFailed(err)
 			}
 			l.wakeLoop()
 		})
@@ -128,8 +130,11 @@ func (l *lane) Connect(i uint32) {
 			l.connMade(c)
 			l.d.Connected(i)
 		} else {
-			l.dialFailed(err)
+			failures := l.rec.ConnectFailures
 			l.d.ConnectFailed(i)
+			if l.rec.ConnectFailures > failures {
+				l.dialFailed(err)
+			}
 		}
 		l.wakeLoop()
 	})

@@ -77,7 +77,10 @@ func (l *lane) connMade(c Conn) {
 	}
 }
 
-// dialFailed counts a failed dial by its reason.
+// dialFailed counts a failed dial by its reason, once a NAP took it as
+// a connect failure: a dial that ends after its NAPs stopped fails no
+// NAP, and counted under its reason alone it would make the reasons
+// outnumber connect_failures.
 func (l *lane) dialFailed(err error) {
 	r := netio.ReasonOf(err)
 	if errors.Is(err, errClosed) {
