@@ -34,6 +34,8 @@ type Result struct {
 	ElapsedS       float64         `json:"elapsed_s"`
 	Params         Params          `json:"params"`
 	Trials         []Trial         `json:"trials"`
+	// Schedule: the fixed rates run instead of a search (schedule.go).
+	Schedule *Schedule `json:"schedule,omitempty"`
 }
 
 // Failed is the lowest failed rate's trial, in short.
@@ -71,6 +73,10 @@ type Trial struct {
 	LatencyMS *Latency                 `json:"latency_ms"`
 	Generator metrics.GeneratorSummary `json:"generator"`
 	Outcome   Outcome                  `json:"outcome"`
+	// A schedule's step (schedule.go) also has when it began offering,
+	// and its latency histogram (µs, base64 as in an .hlog) for the merge.
+	StartedAt        time.Time `json:"started_at,omitzero"`
+	LatencyHistogram string    `json:"latency_histogram,omitempty"`
 }
 
 func newTrial(p Plan, r TrialResult, g metrics.GeneratorSummary, out Outcome, start time.Duration) Trial {
@@ -201,10 +207,11 @@ func (r Result) Summary() string {
 	return b.String()
 }
 
-// confirmation is the trial that confirmed the rate.
+// confirmation is the trial that confirmed the rate (a schedule's: the
+// step at that rate).
 func (r Result) confirmation() *Trial {
 	for i := len(r.Trials) - 1; i >= 0; i-- {
-		if t := &r.Trials[i]; t.Phase == PhaseConfirm && t.Outcome == OutcomePass {
+		if t := &r.Trials[i]; (t.Phase == PhaseConfirm || t.Phase == PhaseStep && t.Rate == r.RatePerS) && t.Outcome == OutcomePass {
 			return t
 		}
 	}

@@ -89,7 +89,11 @@ func (r *Runner) Trial(ctx context.Context, p Plan) TrialResult {
 	o.Groups = []engine.Group{g}
 	o.Rate, o.Duration = p.Rate, p.Duration
 	o.Drain, o.LeaveBindings = g.NAP.TimerF+time.Second, true // what is in flight ends, or times out
-	o.SnapshotEvery = 100 * time.Millisecond                  // the first failure seen within 0.1 s
+	if p.Drain > 0 {
+		o.Drain = p.Drain // a schedule's next step begins: what is in flight then is unanswered
+	}
+	o.StartAt = p.StartAt
+	o.SnapshotEvery = 100 * time.Millisecond // the first failure seen within 0.1 s
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if p.Deadline > 0 {
@@ -108,7 +112,14 @@ func (r *Runner) Trial(ctx context.Context, p Plan) TrialResult {
 	if err != nil || res == nil {
 		return TrialResult{Interrupted: interrupted, Generator: metrics.GeneratorSummary{Reasons: []string{fmt.Sprintf("the trial did not run: %v", err)}}}
 	}
-	return r.measured(res, w, interrupted)
+	t := r.measured(res, w, interrupted)
+	if p.Drain > 0 && res.InFlight > 0 {
+		t.Failures["unanswered"] = res.InFlight
+		if t.FirstFailure == nil {
+			t.FirstFailure = &FirstFailure{Reason: "unanswered", At: t.Ran}
+		}
+	}
+	return t
 }
 
 // measured reads a trial's result as the search takes it.
@@ -121,6 +132,7 @@ func (r *Runner) measured(res *engine.Result, w *firstFailure, interrupted bool)
 		Ran: time.Duration(s.DurationS * float64(time.Second)), Attempts: res.Started,
 		Successes: res.Totals.Registration.TotalCount(), Failures: map[string]int64{},
 		Retransmissions: s.Retransmissions, Interrupted: interrupted,
+		Histogram: res.Totals.Registration, StartedAt: s.StartedAt,
 	}
 	for why, f := range s.Failures {
 		if why != "malformed" && f.Count > 0 {

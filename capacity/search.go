@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/regstorm/regstorm/metrics"
 )
 
@@ -67,6 +69,13 @@ type Plan struct {
 	Deadline time.Duration
 	// Retry counts the runs at this rate before, each generator-limited.
 	Retry int
+	// StartAt, when set, is the wall time the trial begins (a schedule's
+	// step, aligned across shards): its sockets are made first.
+	StartAt time.Time
+	// Drain bounds the wait for the registrations in flight once the trial
+	// stops offering; those still unanswered then are failures
+	// ("unanswered"). 0: Timer F and a second, when every one has ended.
+	Drain time.Duration
 }
 
 // FirstFailure is a trial's first failure: its reason (a status code such
@@ -109,6 +118,11 @@ type TrialResult struct {
 	Generator metrics.GeneratorSummary
 	// Interrupted: the trial was cut short (its Deadline, a signal).
 	Interrupted bool
+	// Histogram: the registration latency, µs (Latency's source), kept for
+	// a schedule's steps so that shards merge exactly; StartedAt: when the
+	// trial began offering (wall time).
+	Histogram *hdrhistogram.Histogram
+	StartedAt time.Time
 }
 
 // Search is RFC 7502 §4.10's search for the highest rate without failure,
@@ -285,28 +299,7 @@ func (s *Search) Record(r TrialResult, elapsed time.Duration) error {
 	start := s.elapsed + plan.Pause
 	s.elapsed = max(s.elapsed, elapsed)
 
-	g := r.Generator
-	if g.RateAskedPerS == nil {
-		asked := plan.Rate
-		g.RateAskedPerS = &asked
-	}
-	if g.RateOfferedPerS == nil && r.Ran > 0 {
-		offered := float64(r.Attempts) / r.Ran.Seconds()
-		g.RateOfferedPerS = &offered
-	}
-	if r.Attempts == 0 && !r.Interrupted {
-		g.Limited, g.Reasons = true, append(g.Reasons, "no registration offered")
-	}
-	g = s.p.Generator.Judge(g, r.Ran)
-	out := OutcomePass
-	switch {
-	case r.Interrupted:
-		out = OutcomeInterrupted
-	case g.Limited:
-		out = OutcomeGenerator
-	case len(r.Failures) > 0 || r.FirstFailure != nil:
-		out = OutcomeFail
-	}
+	g, out := s.p.judge(plan, r)
 	s.trials = append(s.trials, newTrial(plan, r, g, out, start))
 	i := len(s.trials) - 1
 
@@ -346,6 +339,34 @@ func (s *Search) Record(r TrialResult, elapsed time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// judge is a trial's outcome: the generator's self-check by p.Generator
+// (the rates asked and offered filled in from the plan when 0), then the
+// registrar's failures.
+func (p Params) judge(plan Plan, r TrialResult) (metrics.GeneratorSummary, Outcome) {
+	g := r.Generator
+	if g.RateAskedPerS == nil {
+		asked := plan.Rate
+		g.RateAskedPerS = &asked
+	}
+	if g.RateOfferedPerS == nil && r.Ran > 0 {
+		offered := float64(r.Attempts) / r.Ran.Seconds()
+		g.RateOfferedPerS = &offered
+	}
+	if r.Attempts == 0 && !r.Interrupted {
+		g.Limited, g.Reasons = true, append(g.Reasons, "no registration offered")
+	}
+	g = p.Generator.Judge(g, r.Ran)
+	switch {
+	case r.Interrupted:
+		return g, OutcomeInterrupted
+	case g.Limited:
+		return g, OutcomeGenerator
+	case len(r.Failures) > 0 || r.FirstFailure != nil:
+		return g, OutcomeFail
+	}
+	return g, OutcomePass
 }
 
 // backOff lowers the candidate after its confirmation failed (RFC 7502
