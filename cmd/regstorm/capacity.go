@@ -32,12 +32,17 @@ func capacityFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "granularity", Usage: "stop narrowing at this many registrations/s (default: 1 % of the rate)", EnvVars: env("granularity")},
 		&cli.DurationFlag{Name: "settle", Value: d.Settle, Usage: "pause before each trial", EnvVars: env("settle")},
 		&cli.BoolFlag{Name: "run-failing-trials", Usage: "run a trial to its end after its first failure", EnvVars: env("run-failing-trials")},
+		&cli.StringFlag{Name: "rates", Usage: "run these rates per second, `R1,R2,…` rising, one step each as long as a confirmation, instead of the search: the way across shards (--shard k/N --start-at T, then regstorm merge)", EnvVars: env("rates")},
 	}
 }
 
 // capacityExpires is what the trials' NAPs ask for, unless --expires says:
 // their bindings are left to expire, after the trial and its answers.
 const capacityExpires = 120
+
+// capacityDefaults are the search's settings before the flags: the
+// package's (a test that shares its host turns the CPU check off).
+var capacityDefaults = capacity.DefaultParams
 
 // runCapacity searches for the registrar's registration rate.
 func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
@@ -51,7 +56,7 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	if mode != capacity.ModeRegister {
 		return usagef("--mode %s: only register is built yet (new AoRs per trial); refresh is not", mode)
 	}
-	p := capacity.DefaultParams()
+	p := capacityDefaults()
 	p.MaxTime, p.StartRate, p.MaxRate = c.Duration("max-time"), c.Float64("start-rate"), c.Float64("max-rate")
 	p.TrialDuration, p.TrialSize = c.Duration("trial-duration"), c.Int64("trial-size")
 	p.ConfirmSize, p.ConfirmDuration = c.Int64("confirm-size"), c.Duration("confirm-duration")
@@ -76,9 +81,14 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 		expires = o.Groups[0].NAP.Expires
 	}
 	// Auth: whether the registrar challenged, as the trials see it.
-	s, err := capacity.New(capacity.Target{Mode: mode, Transport: o.Groups[0].NAP.Transport.String()}, p)
+	target := capacity.Target{Mode: mode, Transport: o.Groups[0].NAP.Transport.String()}
+	s, err := capacity.New(target, p)
 	if err != nil {
 		return usagef("capacity: %v", err)
+	}
+	sched, err := scheduleOf(c, rc, p, stderr)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signalContext(stderr, nil, nil, nil)
 	defer stop()
@@ -99,9 +109,14 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	if !rc.quiet {
 		r.Trials = stderr
-		fmt.Fprintf(stderr, "regstorm capacity: %s over %s, search bounded by %v\n", mode, o.Groups[0].NAP.Transport, p.MaxTime)
+		fmt.Fprintf(stderr, "regstorm capacity: %s over %s, %s\n", mode, o.Groups[0].NAP.Transport, sched.heading(p.MaxTime))
 	}
-	res := r.Search(ctx, s)
+	var res capacity.Result
+	if sched != nil {
+		res = r.Schedule(ctx, target, p, sched.sc, sched.plans)
+	} else {
+		res = r.Search(ctx, s)
+	}
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
@@ -115,7 +130,11 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	if err := writeCapacity(c.String("summary"), stdout, raw, sum.ThresholdsFailed); err != nil {
 		return cli.Exit(fmt.Sprintf("--summary: %v", err), 1)
 	}
-	fmt.Fprintln(stderr, res.Summary())
+	if sh := res.Schedule; sh != nil && sh.Shard != nil {
+		fmt.Fprintln(stderr, shardNote(sh.Shard, rc.summary))
+	} else {
+		fmt.Fprintln(stderr, res.Summary())
+	}
 	for _, line := range crossed {
 		fmt.Fprintf(stderr, "regstorm: --fail-on crossed: %s\n", line)
 	}

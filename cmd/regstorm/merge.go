@@ -15,7 +15,9 @@ import (
 )
 
 // runMerge merges the .hlog files of shards into one summary: counts are
-// summed, percentiles come from the merged histogram. Shards (runs with
+// summed, percentiles come from the merged histogram. The --summary files
+// of a capacity schedule's shards merge into one capacity result instead
+// (mergeCapacity). Shards (runs with
 // --shard k/N) must be each k of N once, of one --start-at; --shards N
 // says how many there must be.
 func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
@@ -30,7 +32,11 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := readShards(shardFiles(c.Args().Slice()))
+	files := shardFiles(c.Args().Slice())
+	if capacityFiles(files) {
+		return mergeCapacity(c, files, shards, warn, stdout, stderr)
+	}
+	set, err := readShards(files)
 	if err != nil {
 		return err
 	}
@@ -128,15 +134,39 @@ type shardSet struct {
 
 // readShards reads each shard's file, refusing one given twice.
 func readShards(files []string) (*shardSet, error) {
+	contents, err := distinctFiles(files)
+	if err != nil {
+		return nil, err
+	}
 	set := &shardSet{merged: metrics.NewHistogram()}
-	// A shard given twice would count its NAPs twice: refuse the same file
-	// (by any name) and identical copies.
+	for i, data := range contents {
+		f := files[i]
+		sh, err := metrics.ReadShard(bytes.NewReader(data))
+		if err != nil {
+			return nil, usagef("merge: %s: %v", f, err)
+		}
+		if sh.Summary == nil {
+			return nil, usagef("merge: %s has no regstorm summary line (was its run cut short?)", f)
+		}
+		set.merged.Merge(sh.Transaction)
+		set.parts = append(set.parts, sh.Summary)
+		set.data = append(set.data, sh)
+		set.names = append(set.names, f)
+	}
+	return set, nil
+}
+
+// distinctFiles reads files, refusing one given twice: a shard given
+// twice would count its NAPs twice, so the same file (by any name) and
+// identical copies are refused.
+func distinctFiles(files []string) ([][]byte, error) {
 	type shard struct {
 		name string
 		fi   os.FileInfo
 		sum  [sha256.Size]byte
 	}
 	var seen []shard
+	var contents [][]byte
 	for _, f := range files {
 		fi, err := os.Stat(f)
 		if err != nil {
@@ -156,17 +186,7 @@ func readShards(files []string) (*shardSet, error) {
 			}
 		}
 		seen = append(seen, this)
-		sh, err := metrics.ReadShard(bytes.NewReader(data))
-		if err != nil {
-			return nil, usagef("merge: %s: %v", f, err)
-		}
-		if sh.Summary == nil {
-			return nil, usagef("merge: %s has no regstorm summary line (was its run cut short?)", f)
-		}
-		set.merged.Merge(sh.Transaction)
-		set.parts = append(set.parts, sh.Summary)
-		set.data = append(set.data, sh)
-		set.names = append(set.names, f)
+		contents = append(contents, data)
 	}
-	return set, nil
+	return contents, nil
 }
