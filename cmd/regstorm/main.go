@@ -74,7 +74,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: onUsageError(runFlags, false),
 			},
 			{
-				Name: "merge", Usage: "merge the .hlog files of shards into one summary", ArgsUsage: "a.hlog b.hlog ...",
+				Name: "merge", Usage: "merge the .hlog files of shards into one summary (or a capacity schedule's shards' --summary files into its result)", ArgsUsage: "a.hlog b.hlog ...",
 				Flags:        mergeFlags(),
 				Action:       func(c *cli.Context) error { return runMerge(c, stdout, stderr) },
 				OnUsageError: onUsageError(mergeFlags, false),
