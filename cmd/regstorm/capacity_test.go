@@ -179,6 +179,12 @@ func TestCapacityScheduleAcrossTwoProcesses(t *testing.T) {
 	if sp := c.Schedule.StartSpreadMS; sp == nil || *sp > 100 {
 		t.Errorf("the shards began a step %v ms apart", sp)
 	}
+	// The merge gates on the rate found, as a search does.
+	var gated bytes.Buffer
+	if code := run([]string{"regstorm", "merge", files[0], files[1], "--summary", filepath.Join(dir, "m.json"), "--fail-on", "capacity<400"},
+		&bytes.Buffer{}, &gated); code != 1 || !strings.Contains(gated.String(), "--fail-on crossed: capacity") {
+		t.Errorf("--fail-on capacity<400: exit %d, %q", code, gated.String())
+	}
 	// Every registration that passed holds a binding of its own AoR: the
 	// shards' AoRs were disjoint, and fresh from one step to the next.
 	if _, aors := srv.Reg.Loc.Count(time.Now()); int64(aors) != one.Successes+two.Successes {
