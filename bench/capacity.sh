@@ -14,6 +14,9 @@
 #   nocap        regstorm registrar with no cap: the generator is the limit
 #   kam          Kamailio's ratelimit module at CAP (bench/peers/kamailio-ratelimit.cfg)
 #   kam-auth     the same with digest auth (CAP registrations per second)
+#   shards       two shard processes run a schedule around CAP (--rates, 5 s
+#                steps) against regstorm registrar --max-rate CAP with a
+#                burst of CAP/10, then merge: the highest clean step
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIOS="${SCENARIOS:-cap-udp cap-tcp drop nocap kam kam-auth}"; CAP="${CAP:-2000}"; RUNS="${RUNS:-1}"
@@ -36,6 +39,31 @@ print(f"{sys.argv[2]} run={sys.argv[3]} rate={c['rate_per_s']:.0f}/s confirmed={
       f"retransmissions={rt} rate/cap={c['rate_per_s']/cap:.3f}")
 PY
 }
+shards() { # run: a schedule of 5 s steps around CAP in two shard processes, merged, all under the lock
+  local run=$1 at rates
+  rates=$(python3 -c "c=$CAP; print(','.join(str(round(c*f)) for f in (0.9, 0.95, 0.98, 1.03, 1.08)))")
+  (
+    flock 9
+    local t0=$SECONDS
+    at=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)
+    for k in 0 1; do
+      timeout 120 "$RS" capacity --target "sip:127.0.0.1:$PORT" --rates "$rates" --confirm-size 0 --confirm-duration 5s \
+        --shard "$k/2" --start-at "$at" --summary "$OUT/shards-$run-$k.json" $ARGS 2> "$OUT/shards-$run-$k.log" &
+    done
+    wait
+    echo $((SECONDS - t0)) > "$OUT/t.txt"
+  ) 9> "$LOCK"
+  "$RS" merge "$OUT/shards-$run-0.json" "$OUT/shards-$run-1.json" --summary "$OUT/shards-$run.json" 2> "$OUT/shards-$run.log" || true
+  python3 - "$OUT/shards-$run.json" "$run" "$CAP" "$(cat "$OUT/t.txt")" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))["capacity"]
+cap = float(sys.argv[3])
+steps = " ".join(f"{t['rate_per_s']:.0f}:{t['outcome']}" for t in c["trials"])
+print(f"shards run={sys.argv[2]} rate={c['rate_per_s']:.0f}/s confirmed={c['confirmed']} limited_by={c['limited_by']} "
+      f"at_least={c['at_least']} steps=[{steps}] spread={c['schedule']['start_spread_ms']:.1f}ms "
+      f"schedule={float(sys.argv[4]):.0f}s rate/cap={c['rate_per_s']/cap:.3f}")
+PY
+}
 registrar() { "$RS" registrar --listen "127.0.0.1:$PORT" "$@" 2> "$OUT/registrar.log" & REG=$!; sleep 1; }
 kamailio_up() { # extra -A defines
   mkdir -p "$OUT/k"; rm -f "$OUT/k/"*
@@ -52,6 +80,7 @@ for sc in $SCENARIOS; do
       nocap) registrar --transport udp; search "$sc" "$run" udp ;;
       kam) kamailio_up; search "$sc" "$run" udp ;;
       kam-auth) kamailio_up -A KAUTH=1; search "$sc" "$run" udp --password secret ;;
+      shards) registrar --transport udp --max-rate "$CAP" --max-burst "$((CAP / 10))"; shards "$run" ;;
       *) echo "unknown scenario $sc" >&2; exit 2 ;;
     esac
     kill "$REG" 2>/dev/null || true; wait "$REG" 2>/dev/null || true
