@@ -41,7 +41,8 @@ func capacityFlags() []cli.Flag {
 const capacityExpires = 120
 
 // capacityDefaults are the search's settings before the flags: the
-// package's (a test that shares its host turns the CPU check off).
+// package's (a test that shares its host leaves out the generator checks
+// that the host's other loads trip).
 var capacityDefaults = capacity.DefaultParams
 
 // runCapacity searches for the registrar's registration rate.

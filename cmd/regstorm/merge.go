@@ -15,11 +15,10 @@ import (
 )
 
 // runMerge merges the .hlog files of shards into one summary: counts are
-// summed, percentiles come from the merged histogram. The --summary files
-// of a capacity schedule's shards merge into one capacity result instead
-// (mergeCapacity). Shards (runs with
+// summed, percentiles come from the merged histogram. Shards (runs with
 // --shard k/N) must be each k of N once, of one --start-at; --shards N
-// says how many there must be.
+// says how many there must be. The --summary files of a capacity
+// schedule's shards merge into its result instead (mergeCapacity).
 func runMerge(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() == 0 {
 		return usagef("merge: give the .hlog files of the shards")
