@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,16 +14,26 @@ import (
 )
 
 // --pcap (and REGSTORM_PCAP) writes a packet for every message the
-// summary counts.
+// summary counts: over UDP given as REGSTORM_PCAP to a process of its own,
+// over TCP as --pcap.
 func TestPcapFlagCapturesEveryMessage(t *testing.T) {
+	t.Parallel()
 	for _, tr := range []string{"udp", "tcp"} {
 		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			pcap, sum := filepath.Join(dir, "run.pcap"), filepath.Join(dir, "s.json")
-			t.Setenv("REGSTORM_PCAP", pcap)
-			var out, errb bytes.Buffer
-			if code := run([]string{"regstorm", "--naps", "20", "--duration", "300ms", "--quiet", "--transport", tr, "--summary", sum}, &out, &errb); code != 0 {
-				t.Fatalf("run: %d %s", code, errb.String())
+			args := []string{"--naps", "20", "--duration", "300ms", "--quiet", "--transport", tr, "--summary", sum}
+			var code int
+			var errb fmt.Stringer
+			if tr == "udp" {
+				code, _, errb = runProcess(t, []string{"REGSTORM_PCAP=" + pcap}, args...)
+			} else {
+				var out, eb bytes.Buffer
+				code, errb = run(append([]string{"regstorm", "--pcap", pcap}, args...), &out, &eb), &eb
+			}
+			if code != 0 {
+				t.Fatalf("run: %d %s", code, errb)
 			}
 			var s struct {
 				Sent     int64 `json:"messages_sent"`

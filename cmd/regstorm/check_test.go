@@ -15,6 +15,7 @@ import (
 // registrar saw no message, no embedded registrar was started, and none of
 // the output files exists.
 func TestBadInputRefusedBeforeAnythingStarts(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "not.pem")
@@ -172,6 +173,7 @@ func hasFlag(args []string, name string) bool {
 // A target given by name is resolved before anything starts; the engine
 // gets an address, and the name stays the AOR domain.
 func TestTargetByNameKeepsTheNameAsDomain(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	port := srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:]
 	done := make(chan int, 1)
@@ -195,6 +197,7 @@ func TestTargetByNameKeepsTheNameAsDomain(t *testing.T) {
 
 // ;transport=tcp in the target is honoured, not stripped.
 func TestTargetTransportParamHonoured(t *testing.T) {
+	t.Parallel()
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
 	if err != nil {
 		t.Fatal(err)
@@ -212,6 +215,7 @@ func TestTargetTransportParamHonoured(t *testing.T) {
 
 // "%%" gives a password with a percent sign.
 func TestPasswordWithPercent(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte("100%"), true }})
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--password", "100%%", "--naps", "5", "--duration", "500ms", "--quiet", "--summary", "-"}, &stdout, &stderr)
@@ -226,6 +230,7 @@ func TestPasswordWithPercent(t *testing.T) {
 // --shared-aor: NAPs share one AoR on purpose, each with its own contact
 // (a socket of its own): the registrar holds a binding per NAP for it.
 func TestSharedAoRGivesEachNAPItsContact(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	done := make(chan int, 1)
 	var stdout, stderr bytes.Buffer

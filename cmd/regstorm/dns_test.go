@@ -28,6 +28,7 @@ func portOf(t *testing.T, addr string) string {
 // spreads 400 NAPs 3:1 over two registrars, exactly; each registrar's own
 // view says so, and so do the counts per target.
 func TestTargetByDNSSpreadsByWeight(t *testing.T) {
+	t.Parallel()
 	a, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +84,7 @@ func TestTargetByDNSSpreadsByWeight(t *testing.T) {
 // --target); a resolver that fails is said and tried again every --retry,
 // and the run goes on once it answers.
 func TestTargetByDNSFailuresAtStart(t *testing.T) {
+	t.Parallel()
 	d := dnstest.Start(t)
 	d.Zone("present.test. 60 IN A 127.0.0.1")
 	var out, errb bytes.Buffer
@@ -98,7 +100,10 @@ func TestTargetByDNSFailuresAtStart(t *testing.T) {
 	defer srv.Close()
 	d.Fail("flaky.test", 0, dnstest.ServFail)
 	d.Zone("flaky.test. 60 IN A 127.0.0.1")
-	go func() { time.Sleep(700 * time.Millisecond); d.Fail("flaky.test", 0, dnstest.Answer) }()
+	go func() { // answers once the failures were tried again
+		waitFor(10*time.Second, func() bool { return d.Queries("flaky.test", dns.TypeA) >= 3 })
+		d.Fail("flaky.test", 0, dnstest.Answer)
+	}()
 	errb.Reset()
 	out.Reset()
 	code := run([]string{"regstorm", "--target", "sip:flaky.test:" + portOf(t, srv.Addr), "--dns-server", d.Addr, "--naps", "5",
@@ -120,6 +125,7 @@ func TestTargetByDNSFailuresAtStart(t *testing.T) {
 // to the new address), and a resolver that fails meanwhile is counted and
 // changes nothing.
 func TestTargetByDNSFollowsTheRecords(t *testing.T) {
+	t.Parallel()
 	a, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
 	if err != nil {
 		t.Fatal(err)

@@ -59,6 +59,7 @@ func TestFlagValuesSaidAsWrittenWithAnExample(t *testing.T) {
 
 // --expires 1h is 3600 s, as the profile's expires: 1h is.
 func TestExpiresTakesADuration(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	prof := filepath.Join(dir, "p.yaml")
 	if err := os.WriteFile(prof, []byte("expires: 1h30m\nexpires-jitter: 5m\n"), 0o600); err != nil {

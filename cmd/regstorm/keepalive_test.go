@@ -14,6 +14,7 @@ import (
 // UDP by a response; all answered, with their latency, and the OPTIONS
 // counted among the messages sent.
 func TestKeepalivesAnswered(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--transport", "tcp", "--keepalive", "crlf"},
 		{"--transport", "tls", "--keepalive", "crlf", "--sockets", "per-nap"},
@@ -21,6 +22,7 @@ func TestKeepalivesAnswered(t *testing.T) {
 		{"--transport", "udp", "--keepalive", "options"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
 			var out, errb bytes.Buffer
 			code := run(append([]string{"regstorm", "--naps", "20", "--duration", "1500ms", "--keepalive-interval", "300ms", "--quiet", "--summary", "-"}, args...), &out, &errb)
 			if code != 0 {

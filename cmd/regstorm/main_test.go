@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -25,10 +26,22 @@ func TestMain(m *testing.M) {
 	if os.Getenv("REGSTORM_TEST_EXEC") == "1" {
 		os.Exit(run(append([]string{"regstorm"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
+	// The tests wait on sockets, timers and processes far more than they
+	// compute: more of them run at once than -parallel's default (the
+	// cores), unless -parallel is given. Not many more: the runs in this
+	// process share its cores, and a run of a second or less measured on
+	// a starved one misses its marks (8 did on this 2-core machine).
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", "4")
+	}
 	os.Exit(m.Run())
 }
 
 func TestUsageErrorsExit2NamingTheFlag(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "users.csv")
 	os.WriteFile(bad, []byte("SEQUENTIAL\nnap1;example.com;pw\n# comment\nbad user;x;y\n"), 0o644)
@@ -62,6 +75,7 @@ func TestUsageErrorsExit2NamingTheFlag(t *testing.T) {
 }
 
 func TestPasswordNeverPrinted(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	code := run([]string{"regstorm", "--password", "s3cr%t-%q", "--naps", "1"}, &out, &errb)
 	if code != 2 || strings.Contains(errb.String(), "s3cr") {
@@ -69,11 +83,12 @@ func TestPasswordNeverPrinted(t *testing.T) {
 	}
 }
 
-// The default command against the embedded registrar, as the README shows.
+// The default command against the embedded registrar, as the README shows,
+// in a process of its own whose environment sets --naps: every flag is
+// also an env var.
 func TestDefaultRunWritesTheSummary(t *testing.T) {
-	t.Setenv("REGSTORM_NAPS", "300") // every flag is also an env var
-	var out, errb bytes.Buffer
-	code := run([]string{"regstorm", "--duration", "1s", "--quiet", "--summary", "-"}, &out, &errb)
+	t.Parallel()
+	code, out, errb := runProcess(t, []string{"REGSTORM_NAPS=300"}, "--duration", "1s", "--quiet", "--summary", "-")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -102,6 +117,7 @@ func TestDefaultRunWritesTheSummary(t *testing.T) {
 }
 
 func TestProfileAppliedAndOverridden(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	prof := filepath.Join(dir, "p.yaml")
 	os.WriteFile(prof, []byte("naps: 250\nduration: 1s\nquiet: true\nexpires: 600\n"), 0o644)
@@ -146,6 +162,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 // Four shards as four local processes against one registrar merge to the
 // same totals as one process running the whole load.
 func TestShardsAsProcessesMergeToOneRun(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	dir := t.TempDir()
 	common := []string{"--target", "sip:" + srv.Addr, "--naps", "400", "--duration", "2s", "--quiet"}
@@ -200,6 +217,7 @@ func TestShardsAsProcessesMergeToOneRun(t *testing.T) {
 }
 
 func TestFailOn(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	code := run([]string{"regstorm", "--naps", "50", "--duration", "1s", "--quiet", "--summary", "-", "--fail-on", "requests<1000000,timeouts>0"}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "crossed: requests<1000000 (measured 100)") {
@@ -223,6 +241,7 @@ func TestFailOn(t *testing.T) {
 }
 
 func TestFlagsAfterFiles(t *testing.T) {
+	t.Parallel()
 	got := strings.Join(flagsFirst([]string{"regstorm", "report", "s.json", "--html", "o.html", "--title=x"}), " ")
 	if got != "regstorm report --html o.html --title=x s.json" {
 		t.Errorf("%s", got)
@@ -238,6 +257,7 @@ func TestFlagsAfterFiles(t *testing.T) {
 }
 
 func TestReportCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	sum := filepath.Join(dir, "s.json")
@@ -262,22 +282,27 @@ func TestReportCommand(t *testing.T) {
 // No output of a run contains a password: not the progress lines, the
 // summary, the .hlog or the Prometheus metrics (issue 8).
 func TestPasswordAppearsInNoOutput(t *testing.T) {
+	t.Parallel()
 	const pass = "Sup3rS3cret-pw"
 	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }})
 	dir := t.TempDir()
 	sum, hlog := filepath.Join(dir, "s.json"), filepath.Join(dir, "r.hlog")
 	metricsAddr := freeTCPAddr(t)
 	scraped := make(chan string, 1)
-	go func() {
-		time.Sleep(1500 * time.Millisecond)
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err != nil {
-			scraped <- "scrape failed: " + err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		scraped <- string(b)
+	go func() { // scraped once every NAP is registered, while the run goes on
+		var last string
+		waitFor(5*time.Second, func() bool {
+			resp, err := http.Get("http://" + metricsAddr + "/metrics")
+			if err != nil {
+				last = "scrape failed: " + err.Error()
+				return false
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = string(b)
+			return strings.Contains(last, `regstorm_registered{group="default"} 200`)
+		})
+		scraped <- last
 	}()
 	var out, errb bytes.Buffer
 	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "200", "--password", pass, "--duration", "2s",
@@ -313,6 +338,7 @@ func freeTCPAddr(t *testing.T) string {
 // Without --summary, a run still ends with a short human summary on
 // stderr (not with --quiet).
 func TestHumanSummaryAtTheEnd(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	var out, errb bytes.Buffer
 	if code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "50", "--duration", "300ms"}, &out, &errb); code != 0 {
@@ -326,6 +352,7 @@ func TestHumanSummaryAtTheEnd(t *testing.T) {
 // No NAP registered at all is exit 1 (DESIGN §7), with the reason, even
 // with --quiet.
 func TestNoNAPRegisteredExits1(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 1})
 	var out, errb bytes.Buffer
 	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "20", "--duration", "300ms", "--quiet", "--summary", "-"}, &out, &errb)
@@ -340,6 +367,7 @@ func TestNoNAPRegisteredExits1(t *testing.T) {
 // urfave/cli takes backticked text in a usage as the value's placeholder:
 // only single words are meant as one (`--hlog FILE`, not `--hlog regstorm merge`).
 func TestHelpPlaceholders(t *testing.T) {
+	t.Parallel()
 	app := newApp(io.Discard, io.Discard)
 	flags := app.Flags
 	for _, c := range app.Commands {
@@ -361,6 +389,7 @@ func TestHelpPlaceholders(t *testing.T) {
 }
 
 func TestHelpCommandAndVersion(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	if code := run([]string{"regstorm", "help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "USAGE") {
 		t.Errorf("help: exit %d, %q %q", code, out.String(), errb.String())
@@ -400,6 +429,7 @@ func writeHlog(t *testing.T, path string, naps int) {
 // A shard given twice would count its NAPs twice: the same path, the same
 // file by another name, or a copy of it.
 func TestMergeRefusesTheSameShardTwice(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.hlog"), filepath.Join(dir, "b.hlog")
 	writeHlog(t, a, 10)
@@ -427,6 +457,7 @@ func TestMergeRefusesTheSameShardTwice(t *testing.T) {
 
 // report takes a regstorm summary, not any JSON.
 func TestReportRefusesWhatIsNotASummary(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	html := filepath.Join(dir, "r.html")
 	for _, body := range []string{"{}", "[]", `{"naps": 3}`, `{"naps": 3, "requests": 5, "registered": 3, "responses": {}}`, "null"} {

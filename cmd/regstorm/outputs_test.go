@@ -15,6 +15,7 @@ import (
 // output is still written (the summary, the .hlog, the human summary);
 // the run exits 1 naming it.
 func TestAnOutputThatFailsDoesNotLoseTheRun(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full here")
 	}

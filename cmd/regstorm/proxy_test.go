@@ -13,16 +13,18 @@ import (
 // registrar plays the proxy and registrar in one: it binds the AOR the
 // REGISTER names.)
 func TestProxyRoutesToTheRegistrarsDomain(t *testing.T) {
+	t.Parallel()
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp", "tcp"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() }) // after the subtests, which run in parallel
 	for _, tc := range []struct{ proxy, route string }{
 		{"sip:" + srv.Addr, "Route: <sip:" + srv.Addr + ";lr>"},
 		{"sip:" + srv.Addr + ";lr;transport=tcp", "Route: <sip:" + srv.Addr + ";transport=tcp;lr>"},
 	} {
 		t.Run(tc.proxy, func(t *testing.T) {
+			t.Parallel()
 			s, tr := runTraced(t, 0, "--target", "sip:registrar.invalid", "--proxy", tc.proxy, "--naps", "3", "--duration", "500ms")
 			if s["registered"].(float64) != 3 {
 				t.Fatalf("registered %v", s["registered"])

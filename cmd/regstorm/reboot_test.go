@@ -23,6 +23,9 @@ import (
 // running (the drop, and the burst overflowing the registrar's socket
 // buffer) was not back by the end of the load, in about one run in ten
 // on a busy machine.
+//
+// Not in parallel with the other tests: 10 000 NAPs in this process take
+// its cores, and the others' timings with them.
 func TestRebootHalfRecovers(t *testing.T) {
 	srv, err := registrar.Listen(registrar.New(registrar.Config{Drop: 0.1}), "127.0.0.1", 0, []string{"udp"})
 	if err != nil {
@@ -61,6 +64,7 @@ func TestRebootHalfRecovers(t *testing.T) {
 // --reboot-at times, each with --reboot-fraction. Each reboot is an event
 // of its own, its NAPs all back.
 func TestSeveralReboots(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	prof := filepath.Join(t.TempDir(), "p.yaml")
 	os.WriteFile(prof, []byte(`target: sip:`+srv.Addr+`
@@ -88,6 +92,7 @@ reboots:
 			[]int{50, 50}, []string{"--reboot-at 800ms (1 of 2): 50 NAPs rebooted", "--reboot-at 1.4s (2 of 2): 50 NAPs rebooted"}, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			var out, errb bytes.Buffer
 			code := run(append([]string{"regstorm", "--summary", "-"}, c.args...), &out, &errb)
 			if code != 0 {
@@ -125,6 +130,8 @@ reboots:
 // retransmission already answered is no transaction's), and the run's
 // count adds up. Retransmissions every 400 ms at most (--t2), so that a
 // NAP losing its REGISTER several times running is back by the end.
+//
+// Not in parallel with the other tests, as TestRebootHalfRecovers.
 func TestRebootStormAgainstACappedRegistrar(t *testing.T) {
 	reg, regErr := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp", "--drop", "0.05",
 		"--max-rate", "3000", "--retry-after", "1")

@@ -26,7 +26,14 @@ func (l *syncBuffer) waitFor(s string, limit time.Duration) bool {
 // at the end of the test if still running.
 func startRegistrarProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd, errb := startProcess(t, append([]string{"registrar"}, args...)...)
+	return startRegistrarProcessEnv(t, nil, append([]string{"registrar"}, args...)...)
+}
+
+// startRegistrarProcessEnv is startRegistrarProcess with env added to its
+// environment, and args from the command on.
+func startRegistrarProcessEnv(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd, errb := startProcessEnv(t, env, args...)
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
@@ -55,6 +62,7 @@ func listenAddr(t *testing.T, errb *syncBuffer) string {
 // refused (exit 2, naming --listen), for UDP and for TCP, unless it asks
 // to share with --reuseport.
 func TestRegistrarRefusesAPortAlreadyHeld(t *testing.T) {
+	t.Parallel()
 	first, err := registrar.Listen(registrar.New(registrar.Config{Auth: true}), "127.0.0.1", 0, []string{"udp", "tcp"})
 	if err != nil {
 		t.Fatal(err)
@@ -84,14 +92,16 @@ func TestRegistrarRefusesAPortAlreadyHeld(t *testing.T) {
 // --close-after-answer (or its env var): a TCP client gets its answer,
 // then EOF.
 func TestRegistrarCloseAfterAnswer(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"flag", "env"} {
-		args := []string{"--listen", "127.0.0.1:0", "--transport", "tcp"}
+		args := []string{"registrar", "--listen", "127.0.0.1:0", "--transport", "tcp"}
+		var env []string
 		if how == "flag" {
 			args = append(args, "--close-after-answer")
 		} else {
-			t.Setenv("REGSTORM_CLOSE_AFTER_ANSWER", "true")
+			env = []string{"REGSTORM_CLOSE_AFTER_ANSWER=true"}
 		}
-		_, errb := startRegistrarProcess(t, args...)
+		_, errb := startRegistrarProcessEnv(t, env, args...)
 		c, err := net.Dial("tcp", listenAddr(t, errb))
 		if err != nil {
 			t.Fatal(err)
@@ -122,6 +132,7 @@ func TestRegistrarCloseAfterAnswer(t *testing.T) {
 // SIGTERM and SIGINT stop the registrar with its own message, not the
 // load tool's.
 func TestRegistrarSignals(t *testing.T) {
+	t.Parallel()
 	cmd, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp")
 	u, err := net.Dial("udp", listenAddr(t, errb))
 	if err != nil {
@@ -241,6 +252,7 @@ func TestRegistrarBadNumbersRefusedFirst(t *testing.T) {
 // Retry-After of --retry-after, and says how many it refused in its
 // counters (SIGUSR1, and at the end).
 func TestRegistrarMaxRate(t *testing.T) {
+	t.Parallel()
 	cmd, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp", "--max-rate", "0.01", "--max-burst", "2", "--retry-after", "30")
 	u, err := net.Dial("udp", listenAddr(t, errb))
 	if err != nil {

@@ -122,6 +122,7 @@ func wsRegister(url string, cfg *tls.Config, user string) (int, error) {
 // the start line after the certificate's fingerprint; REGISTER works on
 // each stream transport; SIGUSR1 counts the TLS handshakes.
 func TestRegistrarTLSWSWSS(t *testing.T) {
+	t.Parallel()
 	cmd, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "udp,tcp,tls,ws,wss")
 	addrs := listenAddrs(t, errb)
 	fp := fingerprintRE.FindStringSubmatch(errb.String())
@@ -205,12 +206,12 @@ func freeTCPPortRun(t *testing.T, n int) int {
 // --client-ca (here from its env var) requires a client certificate it
 // signed.
 func TestRegistrarCertFlags(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca := writeCA(t, dir, "ca")
 	ca.issue(t, dir, "server", false)
 	client := ca.issue(t, dir, "client", true)
-	t.Setenv("REGSTORM_CLIENT_CA", filepath.Join(dir, "ca.pem"))
-	_, errb := startRegistrarProcess(t, "--listen", "127.0.0.1:0", "--transport", "tls",
+	_, errb := startRegistrarProcessEnv(t, []string{"REGSTORM_CLIENT_CA=" + filepath.Join(dir, "ca.pem")}, "registrar", "--listen", "127.0.0.1:0", "--transport", "tls",
 		"--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server.key"))
 	addrs := listenAddrs(t, errb)
 	serverPEM, _ := os.ReadFile(filepath.Join(dir, "server.pem"))

@@ -39,6 +39,7 @@ func byGroup(srv *registrar.Server) (n map[string]int, cseq map[string]uint32, e
 // SIGHUP: an error naming file and line, the run unchanged, the summary
 // counting it.
 func TestSIGHUPAppliesTheProfileAgain(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	dir := t.TempDir()
 	prof, sum := filepath.Join(dir, "p.yaml"), filepath.Join(dir, "s.json")
@@ -134,6 +135,7 @@ groups:
 
 // SIGHUP without a profile file to read again changes nothing and says so.
 func TestSIGHUPWithoutProfile(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "5", "--quiet")
 	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 5 }) {
@@ -153,6 +155,7 @@ func TestSIGHUPWithoutProfile(t *testing.T) {
 // census (the NAPs trying or waiting to retry, adding up to the NAPs) and
 // the failures so far.
 func TestSIGUSR1PrintsTheCensus(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{Silent: true})
 	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "100", "--drain", "1s",
 		"--t1", "10ms", "--t2", "80ms", "--timer-f", "640ms", "--retry", "100ms")
@@ -200,6 +203,7 @@ func TestSIGUSR1PrintsTheCensus(t *testing.T) {
 // the per-NAP value for resize) this passes; until then it fails, and is
 // skipped.
 func TestSIGHUPKeepsExpiresJitter(t *testing.T) {
+	t.Parallel()
 
 	srv := startRegistrar(t, registrar.Config{})
 	prof := filepath.Join(t.TempDir(), "p.yaml")

@@ -20,14 +20,40 @@ import (
 // process, so that signals reach it as they would from a terminal.
 func startProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
+	return startProcessEnv(t, nil, args...)
+}
+
+// startProcessEnv is startProcess with env (NAME=value each) added to its
+// environment: a test of an env var gives it to its own process, not to
+// the test binary, and so runs beside the others.
+func startProcessEnv(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "REGSTORM_TEST_EXEC=1")
+	cmd.Env = append(append(os.Environ(), "REGSTORM_TEST_EXEC=1"), env...)
 	errb := &syncBuffer{}
 	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return cmd, errb
+}
+
+// runProcess runs regstorm args in a process of its own with env added,
+// to its end (at most a minute): its exit code, stdout and stderr.
+func runProcess(t *testing.T, env []string, args ...string) (int, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "REGSTORM_TEST_EXEC=1"), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	code, ok := waitExit(cmd, time.Minute)
+	if !ok {
+		t.Fatalf("%v: still running after a minute: %s", args, errb.String())
+	}
+	return code, &out, &errb
 }
 
 // syncBuffer is a bytes.Buffer that a test may read while the process
@@ -94,6 +120,7 @@ func checkDrained(t *testing.T, cmd *exec.Cmd, errb fmt.Stringer, srv *registrar
 // SIGHUP (a closed terminal) and SIGUSR1/2 do not end a run: each is
 // logged and the run goes on; SIGTERM then stops it with its drain.
 func TestSIGHUPThenSIGTERM(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	sum := filepath.Join(t.TempDir(), "s.json")
 	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "300", "--quiet", "--summary", sum, "--drain", "10s")
@@ -121,6 +148,7 @@ func TestSIGHUPThenSIGTERM(t *testing.T) {
 // SIGQUIT (Ctrl-\\) stops with the drain as well, instead of Go's
 // goroutine dump.
 func TestSIGQUITDrains(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	sum := filepath.Join(t.TempDir(), "s.json")
 	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "300", "--quiet", "--summary", sum, "--drain", "10s")
@@ -134,6 +162,7 @@ func TestSIGQUITDrains(t *testing.T) {
 // A closed stderr (regstorm 2>&1 | head -1) makes writes fail; it must not
 // kill the run with SIGPIPE before its drain.
 func TestClosedStderrPipe(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
 	sum := filepath.Join(t.TempDir(), "s.json")
 	r, w, err := os.Pipe()
@@ -195,22 +224,27 @@ func exitCode(err error) int {
 // un-REGISTERs within --drain (the registrar holds 0 bindings), the
 // summary is written, and the exit code is 0.
 func TestCtrlCUnregistersEveryNAP(t *testing.T) {
+	t.Parallel()
 	for _, phase := range []struct {
 		name  string
 		args  []string
-		after time.Duration
+		ready func(bindings int) bool // when the signal comes
 	}{
-		{"ramp-up", []string{"--naps", "5000", "--rate", "2000"}, time.Second}, // ~2 000 started of 5 000
-		{"steady state", []string{"--naps", "3000"}, 1500 * time.Millisecond},  // all registered
+		// ~2 000 bound of 5 000, the ramp (2.5 s) going on.
+		{"ramp-up", []string{"--naps", "5000", "--rate", "2000"}, func(n int) bool { return n >= 2000 }},
+		{"steady state", []string{"--naps", "3000"}, func(n int) bool { return n == 3000 }}, // all registered
 	} {
 		t.Run(phase.name, func(t *testing.T) {
+			t.Parallel()
 			srv := startRegistrar(t, registrar.Config{})
 			sum := filepath.Join(t.TempDir(), "s.json")
 			args := append([]string{"--target", "sip:" + srv.Addr, "--quiet", "--summary", sum, "--drain", "10s"}, phase.args...)
 			cmd, errb := startProcess(t, args...)
-			time.Sleep(phase.after)
-			if n, _ := srv.Reg.Loc.Count(time.Now()); n == 0 {
-				t.Fatal("nothing registered before the signal")
+			if !waitFor(10*time.Second, func() bool { return phase.ready(bindings(srv)) }) {
+				t.Fatalf("%d bindings before the signal: %s", bindings(srv), errb.String())
+			}
+			if phase.name == "ramp-up" && bindings(srv) == 5000 {
+				t.Fatal("the ramp was over before the signal")
 			}
 			_ = cmd.Process.Signal(syscall.SIGINT)
 			code, ok := waitExit(cmd, 20*time.Second)
@@ -245,12 +279,17 @@ func TestCtrlCUnregistersEveryNAP(t *testing.T) {
 // A second Ctrl-C quits at once, even while the drain is still waiting on
 // a registrar that stopped answering.
 func TestSecondCtrlCQuitsAtOnce(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{})
-	cmd, _ := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "500", "--quiet", "--drain", "60s")
-	time.Sleep(time.Second)
+	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--naps", "500", "--quiet", "--drain", "60s")
+	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 500 }) {
+		t.Fatalf("not registered: %d bindings; %s", bindings(srv), errb)
+	}
 	srv.Reg.SetSilent(true) // the un-REGISTERs will never be answered
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	time.Sleep(500 * time.Millisecond)
+	if !errb.waitFor("stopping: un-registering", 5*time.Second) {
+		t.Fatalf("the first Ctrl-C was not taken: %s", errb)
+	}
 	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	code, ok := waitExit(cmd, 10*time.Second)

@@ -15,6 +15,7 @@ import (
 // A population that rises and falls: the registrar's bindings follow it
 // at each stage, in the registrar's own view; the run lasts the stages.
 func TestStagesPopulationFollowed(t *testing.T) {
+	t.Parallel()
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +64,7 @@ func TestStagesPopulationFollowed(t *testing.T) {
 // (a merge checks that the shards ran the same steps), and count the
 // shard's own work.
 func TestStagesOfAShardSayTheStep(t *testing.T) {
+	t.Parallel()
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +90,7 @@ func TestStagesOfAShardSayTheStep(t *testing.T) {
 // Prometheus sees the stages of each snapshot: the current one's latency
 // is the run's histogram less the one at its start.
 func TestPromObserverStages(t *testing.T) {
+	t.Parallel()
 	base := metrics.NewHistogram()
 	metrics.Latency(base, time.Millisecond)
 	now := base.Clone()

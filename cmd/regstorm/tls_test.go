@@ -20,11 +20,13 @@ import (
 // self-signed certificate this process trusts; the summary says how the
 // connections were made.
 func TestEmbeddedRegistrarOverEveryStream(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--transport", "tls"}, {"--transport", "ws"}, {"--transport", "wss", "--sockets", "per-nap"},
 		{"--transport", "tls", "--tls-version", "1.2"}, {"--transport", "tls", "--tls-version", "1.3", "--tls-no-resume"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
 			var out, errb bytes.Buffer
 			code := run(append([]string{"regstorm", "--naps", "40", "--duration", "1s", "--quiet", "--summary", "-"}, args...), &out, &errb)
 			if code != 0 {
@@ -48,6 +50,7 @@ func TestEmbeddedRegistrarOverEveryStream(t *testing.T) {
 // every dial counted with its reason, nothing registered (exit 1), and the
 // human summary says why.
 func TestUntrustedTargetReported(t *testing.T) {
+	t.Parallel()
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"tls"})
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +94,7 @@ func pemOf(srv *registrar.Server) []byte {
 // registrar bind every NAP, and their logs merge to every NAP registered,
 // with every handshake counted.
 func TestTLSShardsAsProcesses(t *testing.T) {
+	t.Parallel()
 	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"tls"})
 	if err != nil {
 		t.Fatal(err)

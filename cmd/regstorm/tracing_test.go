@@ -14,6 +14,7 @@ import (
 // The trace flags are checked before anything starts: exit 2 naming the
 // flag, and no file.
 func TestTraceUsageErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "t.log")
 	cases := []struct {
@@ -59,6 +60,7 @@ func traceBlocks(trace string) (sent, received int) {
 // message the summary counts (REGISTER, 401, REGISTER with credentials,
 // 200, and the same at the un-REGISTER), and never the password.
 func TestTraceEveryMessage(t *testing.T) {
+	t.Parallel()
 	const pass = "Tr4ceS3cret-pw"
 	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }})
 	s, tr := runTraced(t, 0, "--target", "sip:"+srv.Addr, "--naps", "100", "--password", pass, "--duration", "500ms")
@@ -103,6 +105,7 @@ func runTraced(t *testing.T, want int, args ...string) (map[string]any, string) 
 // --trace-errors against a registrar refusing half: the 403 transactions
 // with their REGISTER, and no successful one.
 func TestTraceErrorsRefused(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 0.5})
 	s, tr := runTraced(t, 0, "--target", "sip:"+srv.Addr, "--naps", "100", "--duration", "500ms", "--retry", "100ms", "--trace-errors")
 	refused := int(s["responses"].(map[string]any)["403"].(float64)) // the load's refusals and the drain's
@@ -121,6 +124,7 @@ func TestTraceErrorsRefused(t *testing.T) {
 // down): each timed-out REGISTER with all its retransmissions, then the
 // timeout.
 func TestTraceErrorsTimeout(t *testing.T) {
+	t.Parallel()
 	srv := startRegistrar(t, registrar.Config{Silent: true})
 	// Exit 1: nothing registered.
 	s, tr := runTraced(t, 1, "--target", "sip:"+srv.Addr, "--naps", "3", "--duration", "1s", "--drain", "300ms",
