@@ -32,7 +32,13 @@ func main() {
 
 // run is main without os.Exit, for tests: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
+	return runIn(realWorld(), args, stdout, stderr)
+}
+
+// runIn is run in world w: the real one, or a simulated one for a test
+// of the whole command in simulated time.
+func runIn(w world, args []string, stdout, stderr io.Writer) int {
+	app := newApp(w, stdout, stderr)
 	app.Metadata = map[string]any{"args": args} // a capacity search reads its run flags from it
 	err := app.Run(flagsFirst(args))
 	var ue usageError
@@ -56,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func newApp(stdout, stderr io.Writer) *cli.App {
+func newApp(w world, stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "regstorm",
 		Usage:     "simulate many SIP gateways keeping their registrations alive, and measure the registrar",
@@ -64,13 +70,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:    stdout, ErrWriter: stderr,
 		Version:        version(),
 		Flags:          runFlags(),
-		Action:         func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
+		Action:         func(c *cli.Context) error { return runLoad(w, c, stdout, stderr) },
 		OnUsageError:   onUsageError(runFlags, true),
 		ExitErrHandler: func(*cli.Context, error) {}, // run() decides exit codes
 		Commands: []*cli.Command{
 			{
 				Name: "run", Usage: "run the load (the default command)", Flags: runFlags(),
-				Action:       func(c *cli.Context) error { return runLoad(c, stdout, stderr) },
+				Action:       func(c *cli.Context) error { return runLoad(w, c, stdout, stderr) },
 				OnUsageError: onUsageError(runFlags, false),
 			},
 			{

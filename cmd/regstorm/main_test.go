@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/regstorm/regstorm/metrics"
 	"github.com/regstorm/regstorm/registrar"
 )
@@ -26,6 +28,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("REGSTORM_TEST_EXEC") == "1" {
 		os.Exit(run(append([]string{"regstorm"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
+	// urfave/cli's --help and --version are package globals, which each
+	// app.Run writes as it parses (BoolFlag.Apply): the runs in parallel
+	// each apply a copy of their own.
+	cli.HelpFlag = perRunFlag{cli.HelpFlag.(*cli.BoolFlag)}
+	cli.VersionFlag = perRunFlag{cli.VersionFlag.(*cli.BoolFlag)}
 	// The tests wait on sockets, timers and processes far more than they
 	// compute: more of them run at once than -parallel's default (the
 	// cores), unless -parallel is given. Not many more: the runs in this
@@ -38,6 +45,15 @@ func TestMain(m *testing.M) {
 		_ = flag.Set("test.parallel", "4")
 	}
 	os.Exit(m.Run())
+}
+
+// perRunFlag is a global bool flag applied as a copy, so that parsing
+// writes nothing shared.
+type perRunFlag struct{ *cli.BoolFlag }
+
+func (f perRunFlag) Apply(set *flag.FlagSet) error {
+	c := *f.BoolFlag
+	return c.Apply(set)
 }
 
 func TestUsageErrorsExit2NamingTheFlag(t *testing.T) {
@@ -116,14 +132,16 @@ func TestDefaultRunWritesTheSummary(t *testing.T) {
 	}
 }
 
+// In simulated time, against the embedded registrar: its bindings ask for
+// the profile's expires.
 func TestProfileAppliedAndOverridden(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	prof := filepath.Join(dir, "p.yaml")
 	os.WriteFile(prof, []byte("naps: 250\nduration: 1s\nquiet: true\nexpires: 600\n"), 0o644)
-	var out, errb bytes.Buffer
 	// --naps on the command line wins over the profile's 250.
-	code := run([]string{"regstorm", "--profile", prof, "--naps", "120", "--summary", "-"}, &out, &errb)
+	w := newSimWorld()
+	code, out, errb := w.run(t, time.Minute, "--profile", prof, "--naps", "120", "--summary", "-")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -137,13 +155,21 @@ func TestProfileAppliedAndOverridden(t *testing.T) {
 	if errb.Len() != 0 {
 		t.Errorf("the profile's quiet: true was not applied: %q", errb.String())
 	}
+	for _, s := range w.net.Sends(simEmbedded, "") {
+		if s.Expires != 0 && s.Expires != 600 {
+			t.Fatalf("a REGISTER asked for expires %d, not the profile's 600", s.Expires)
+		}
+	}
+	if len(w.net.Sends(simEmbedded, "")) != 240 {
+		t.Errorf("%d requests, want 120 REGISTERs and 120 un-REGISTERs", len(w.net.Sends(simEmbedded, "")))
+	}
 	for body, want := range map[string]string{
 		"naps: 10\nnapz: 3\n": `unknown key "napz"`,
 		"naps: lots\n":        `p.yaml:1: naps: "lots" is not a valid value`,
 		"transport: sctp\n":   `--transport "sctp"`,
 	} {
 		os.WriteFile(prof, []byte(body), 0o644)
-		errb.Reset()
+		var out, errb bytes.Buffer
 		if code := run([]string{"regstorm", "--profile", prof}, &out, &errb); code != 2 || !strings.Contains(errb.String(), want) {
 			t.Errorf("%q: exit %d, %q (want 2 and %q)", body, code, errb.String(), want)
 		}
@@ -216,10 +242,10 @@ func TestShardsAsProcessesMergeToOneRun(t *testing.T) {
 	}
 }
 
+// In simulated time, against the embedded registrar.
 func TestFailOn(t *testing.T) {
 	t.Parallel()
-	var out, errb bytes.Buffer
-	code := run([]string{"regstorm", "--naps", "50", "--duration", "1s", "--quiet", "--summary", "-", "--fail-on", "requests<1000000,timeouts>0"}, &out, &errb)
+	code, out, errb := newSimWorld().run(t, time.Minute, "--naps", "50", "--duration", "1s", "--quiet", "--summary", "-", "--fail-on", "requests<1000000,timeouts>0")
 	if code != 1 || !strings.Contains(errb.String(), "crossed: requests<1000000 (measured 100)") {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
@@ -230,12 +256,10 @@ func TestFailOn(t *testing.T) {
 	if !strings.Contains(out.String(), `"requests<1000000"`) {
 		t.Errorf("thresholds_failed not written as given: %s", out.String())
 	}
-	errb.Reset()
-	if code := run([]string{"regstorm", "--naps", "50", "--fail-on", "p99>>5"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--fail-on") {
+	if code, _, errb := newSimWorld().run(t, time.Minute, "--naps", "50", "--fail-on", "p99>>5"); code != 2 || !strings.Contains(errb.String(), "--fail-on") {
 		t.Errorf("bad expression: exit %d, %q", code, errb.String())
 	}
-	errb.Reset()
-	if code := run([]string{"regstorm", "--naps", "50", "--duration", "1s", "--quiet", "--fail-on", "registered<100%,timeouts>0"}, &out, &errb); code != 0 {
+	if code, _, errb := newSimWorld().run(t, time.Minute, "--naps", "50", "--duration", "1s", "--quiet", "--fail-on", "registered<100%,timeouts>0"); code != 0 {
 		t.Errorf("no threshold crossed: exit %d, %q", code, errb.String())
 	}
 }
@@ -339,9 +363,9 @@ func freeTCPAddr(t *testing.T) string {
 // stderr (not with --quiet).
 func TestHumanSummaryAtTheEnd(t *testing.T) {
 	t.Parallel()
-	srv := startRegistrar(t, registrar.Config{})
-	var out, errb bytes.Buffer
-	if code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "50", "--duration", "300ms"}, &out, &errb); code != 0 {
+	const target = "127.0.0.1:5070"
+	code, _, errb := newSimWorld(target).run(t, time.Minute, "--target", "sip:"+target, "--naps", "50", "--duration", "300ms")
+	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	if !strings.Contains(errb.String(), "50/50 NAPs registered") || !strings.Contains(errb.String(), "p99") {
@@ -353,9 +377,10 @@ func TestHumanSummaryAtTheEnd(t *testing.T) {
 // with --quiet.
 func TestNoNAPRegisteredExits1(t *testing.T) {
 	t.Parallel()
-	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 1})
-	var out, errb bytes.Buffer
-	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--naps", "20", "--duration", "300ms", "--quiet", "--summary", "-"}, &out, &errb)
+	const target = "127.0.0.1:5070"
+	w := newSimWorld()
+	w.net.Configure(target, registrar.Config{RejectCode: 403, RejectProb: 1})
+	code, out, errb := w.run(t, time.Minute, "--target", "sip:"+target, "--naps", "20", "--duration", "300ms", "--quiet", "--summary", "-")
 	if code != 1 || !strings.Contains(errb.String(), "no NAP registered") || !strings.Contains(errb.String(), "403 ×20 (e.g. nap0000") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}
@@ -368,7 +393,7 @@ func TestNoNAPRegisteredExits1(t *testing.T) {
 // only single words are meant as one (`--hlog FILE`, not `--hlog regstorm merge`).
 func TestHelpPlaceholders(t *testing.T) {
 	t.Parallel()
-	app := newApp(io.Discard, io.Discard)
+	app := newApp(realWorld(), io.Discard, io.Discard)
 	flags := app.Flags
 	for _, c := range app.Commands {
 		flags = append(flags, c.Flags...)

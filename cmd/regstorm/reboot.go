@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"time"
+	"sync"
 
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/runspec"
@@ -13,43 +13,36 @@ import (
 // (or of the profile's reboots list), and on each SIGUSR2, a share of the
 // NAPs (of a group, or of all) register from scratch at once.
 
-// reboots runs the planned reboots at their times, and one per SIGUSR2,
-// saying each on stderr.
-func reboots(e *engine.Engine, usr2 <-chan struct{}, p runspec.Reboots, stderr io.Writer) {
-	next := 0
-	var at <-chan time.Time
-	var timer *time.Timer
-	arm := func() {
-		at = nil
-		if next < len(p.Times) {
-			timer = time.NewTimer(time.Until(e.StartedAt().Add(p.Times[next].At)))
-			at = timer.C
-		}
-	}
-	arm()
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		var why string
-		req := p.Req
-		select {
-		case <-at:
-			why, req = p.Times[next].Why, p.Times[next].Req
-			next++
-			arm()
-		case <-usr2:
-			why = "SIGUSR2"
-		case <-e.Done():
-			return
-		}
+// reboots arms the planned reboots at their times in w, one after the
+// other, and runs one per SIGUSR2 until the run ends, saying each on
+// stderr.
+func reboots(w world, e *engine.Engine, usr2 <-chan struct{}, p runspec.Reboots, stderr io.Writer) {
+	var mu sync.Mutex // one reboot at a time, as they come
+	reboot := func(why string, req engine.RebootReq) {
+		mu.Lock()
+		defer mu.Unlock()
 		n, err := e.Reboot(req)
 		if err != nil {
 			fmt.Fprintf(stderr, "regstorm: %s: no reboot: %v\n", why, err)
-			continue
+			return
 		}
 		fmt.Fprintf(stderr, "regstorm: %s: %d NAPs rebooted, registering from scratch\n", why, n)
 	}
+	var planned func(k int)
+	planned = func(k int) { // the next is armed once this one is done
+		if k < len(p.Times) {
+			w.at(e, p.Times[k].At, func() { reboot(p.Times[k].Why, p.Times[k].Req); planned(k + 1) })
+		}
+	}
+	planned(0)
+	go func() {
+		for {
+			select {
+			case <-usr2:
+				reboot("SIGUSR2", p.Req)
+			case <-e.Done():
+				return
+			}
+		}
+	}()
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/regstorm/regstorm/registrar"
 	"github.com/regstorm/regstorm/report"
 	"github.com/regstorm/regstorm/runspec"
-	"github.com/regstorm/regstorm/sipwire"
 	"github.com/regstorm/regstorm/trace"
 )
 
@@ -79,7 +78,7 @@ func runFlags() []cli.Flag {
 
 // runLoad is the run command: the load, from its configuration to its
 // summary and exit status.
-func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
+func runLoad(w world, c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() > 0 {
 		return usagef("unexpected argument %q (see regstorm --help)", c.Args().First())
 	}
@@ -93,7 +92,7 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	traceStderr(rc.opts.Trace, stderr)
-	r := &loadRun{rc: rc, o: rc.opts, stdout: stdout, stderr: stderr, outs: newOutputs(stderr)}
+	r := &loadRun{w: w, rc: rc, o: rc.opts, stdout: stdout, stderr: stderr, outs: newOutputs(stderr)}
 	defer r.close()
 	if err := r.startEmbedded(); err != nil {
 		return err
@@ -107,8 +106,8 @@ func runLoad(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	go reloads(e, hup, rc.typed, rc.profile, r.embedded, stderr)
 	go censuses(e, usr1, stderr)
-	go reboots(e, usr2, rc.spec.Reboots, stderr)
-	res, err := e.Wait()
+	reboots(w, e, usr2, rc.spec.Reboots, stderr)
+	res, err := w.wait(e)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
@@ -147,10 +146,11 @@ func startConfig(ctx context.Context, c *cli.Context, stderr io.Writer) (*runCon
 // loadRun is a run from its start to its summary: what it opened is
 // closed at its end, the last opened first.
 type loadRun struct {
+	w              world
 	rc             *runConfig
 	o              engine.Options
 	stdout, stderr io.Writer
-	embedded       *registrar.Server
+	embedded       embeddedRegistrar
 	// The outputs: held in memory until the run has started (begin), then
 	// created; one that fails is closed and said, and the run goes on.
 	outs   *outputs
@@ -173,7 +173,7 @@ func (r *loadRun) startEmbedded() error {
 	if !needsEmbedded(r.o.Groups) {
 		return nil
 	}
-	srv, err := registrar.Listen(registrar.New(registrar.Config{Logf: logTo(r.stderr, "regstorm: ")}), "127.0.0.1", 0, sipwire.TransportNames())
+	srv, err := r.w.listen(registrar.Config{Logf: logTo(r.stderr, "regstorm: ")})
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("embedded registrar: %v", err), 1)
 	}
@@ -183,7 +183,7 @@ func (r *loadRun) startEmbedded() error {
 	r.o.TLS = trustEmbedded(r.o.TLS, srv.Certificate())
 	if !r.rc.quiet {
 		fmt.Fprintf(r.stderr, "regstorm: embedded registrar on %s (tls %s, ws %s, wss %s; certificate sha256 %s)\n",
-			srv.Addr, srv.AddrOf("tls"), srv.AddrOf("ws"), srv.AddrOf("wss"), srv.Fingerprint())
+			srv.AddrOf("udp"), srv.AddrOf("tls"), srv.AddrOf("ws"), srv.AddrOf("wss"), srv.Fingerprint())
 	}
 	return nil
 }
@@ -238,6 +238,7 @@ func (r *loadRun) openOutputs() error {
 // outputs held so far.
 func (r *loadRun) start(ctx context.Context) (*engine.Engine, error) {
 	o, stages := r.o, r.rc.spec.Stages
+	o.Clock, o.NewNetwork, o.HostCPU = r.w.clock, r.w.newNetwork, r.w.hostCPU
 	base := o.Groups // as written: the stages scale it
 	if len(stages) > 0 {
 		o.Groups = staged(base, stages[0])
@@ -262,7 +263,7 @@ func (r *loadRun) start(ctx context.Context) (*engine.Engine, error) {
 		if r.rc.quiet {
 			progress = io.Discard // --quiet: nothing but errors
 		}
-		go runStages(e, base, stages, progress, r.stderr)
+		runStages(r.w, e, base, stages, progress, r.stderr)
 	}
 	for _, f := range r.begin {
 		f.begin()
@@ -360,7 +361,7 @@ func needsEmbedded(gs []engine.Group) bool {
 
 // withTarget points the groups without a target at the embedded
 // registrar's address for their transport.
-func withTarget(gs []engine.Group, srv *registrar.Server) {
+func withTarget(gs []engine.Group, srv embeddedRegistrar) {
 	for i := range gs {
 		if gs[i].Target == "" {
 			gs[i].Target = srv.AddrOf(gs[i].NAP.Transport.String())
@@ -388,7 +389,7 @@ func censuses(e *engine.Engine, usr1 <-chan struct{}, stderr io.Writer) {
 // "apply a new configuration"): flags and env vars still win over it, as
 // at start. A profile that does not load or validate is refused with its
 // file and line, and the run goes on unchanged.
-func reloads(e *engine.Engine, hup <-chan struct{}, typed runspec.Values, p *profiles.Profile, embedded *registrar.Server, stderr io.Writer) {
+func reloads(e *engine.Engine, hup <-chan struct{}, typed runspec.Values, p *profiles.Profile, embedded embeddedRegistrar, stderr io.Writer) {
 	for range hup {
 		if p == nil || !p.File {
 			why := "no --profile file to read again"

@@ -75,6 +75,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// Bytes is a copy of what was written so far.
+func (s *syncBuffer) Bytes() []byte { return []byte(s.String()) }
+
+// Len is how many bytes were written so far.
+func (s *syncBuffer) Len() int { return len(s.String()) }
+
 // waitFor polls cond every 10 ms for at most limit.
 func waitFor(limit time.Duration, cond func() bool) bool {
 	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {

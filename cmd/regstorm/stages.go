@@ -44,27 +44,25 @@ func staged(base []engine.Group, st runspec.Stage) []engine.Group {
 	return out
 }
 
-// runStages applies each stage after the first at its time; each one
-// begun is said on progress (io.Discard with --quiet), a refused one on
-// stderr.
-func runStages(e *engine.Engine, base []engine.Group, stages []runspec.Stage, progress, stderr io.Writer) {
-	var at time.Duration
-	for k, st := range stages {
-		if k == 0 { // begun by the engine with the run
-			at += st.Duration
-			continue
-		}
-		select {
-		case <-time.After(time.Until(e.StartedAt().Add(at))):
-		case <-e.Done():
+// runStages applies each stage after the first (begun by the engine with
+// the run) at its time in w, one after the other; each one begun is said
+// on progress (io.Discard with --quiet), a refused one on stderr.
+func runStages(w world, e *engine.Engine, base []engine.Group, stages []runspec.Stage, progress, stderr io.Writer) {
+	var next func(k int, at time.Duration)
+	next = func(k int, at time.Duration) {
+		if k == len(stages) {
 			return
 		}
-		at += st.Duration
-		e.Stage(k+1, st.NAPs) // before the reload: its first REGISTERs are the stage's
-		if _, err := e.Reload(staged(base, st)); err != nil {
-			fmt.Fprintf(stderr, "regstorm: stage %d (%d NAPs): %v\n", k+1, st.NAPs, err)
-			continue
-		}
-		fmt.Fprintf(progress, "regstorm: stage %d: %d NAPs for %v\n", k+1, st.NAPs, st.Duration)
+		st := stages[k]
+		w.at(e, at, func() {
+			e.Stage(k+1, st.NAPs) // before the reload: its first REGISTERs are the stage's
+			if _, err := e.Reload(staged(base, st)); err != nil {
+				fmt.Fprintf(stderr, "regstorm: stage %d (%d NAPs): %v\n", k+1, st.NAPs, err)
+			} else {
+				fmt.Fprintf(progress, "regstorm: stage %d: %d NAPs for %v\n", k+1, st.NAPs, st.Duration)
+			}
+			next(k+1, at+st.Duration)
+		})
 	}
+	next(1, stages[0].Duration)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -9,31 +8,20 @@ import (
 
 	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/metrics"
-	"github.com/regstorm/regstorm/registrar"
 )
 
 // A population that rises and falls: the registrar's bindings follow it
 // at each stage, in the registrar's own view; the run lasts the stages.
+// In simulated time: each stage begins at its time exactly.
 func TestStagesPopulationFollowed(t *testing.T) {
 	t.Parallel()
-	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
-	if err != nil {
-		t.Fatal(err)
+	const target = "127.0.0.1:5070"
+	w := newSimWorld(target)
+	var at []int // the bindings near the end of each stage
+	for _, d := range []time.Duration{800 * time.Millisecond, 1800 * time.Millisecond, 2800 * time.Millisecond} {
+		w.net.At(d, func() { at = append(at, w.net.Bindings(target)) })
 	}
-	defer srv.Close()
-	seen := make(chan []int, 1)
-	start := time.Now() // the run starts a few ms later
-	go func() {
-		var at []int
-		for _, d := range []time.Duration{800 * time.Millisecond, 1800 * time.Millisecond, 2800 * time.Millisecond} {
-			time.Sleep(time.Until(start.Add(d)))
-			n, _ := srv.Reg.Loc.Count(time.Now())
-			at = append(at, n)
-		}
-		seen <- at
-	}()
-	var out, errb bytes.Buffer
-	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--stages", "1s:200,1s:500,1s:100", "--quiet", "--summary", "-"}, &out, &errb)
+	code, out, errb := w.run(t, time.Minute, "--target", "sip:"+target, "--stages", "1s:200,1s:500,1s:100", "--quiet", "--summary", "-")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -44,19 +32,20 @@ func TestStagesPopulationFollowed(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
 		t.Fatal(err)
 	}
-	if at := <-seen; len(at) != 3 || at[0] != 200 || at[1] != 500 || at[2] != 100 {
+	if len(at) != 3 || at[0] != 200 || at[1] != 500 || at[2] != 100 {
 		t.Errorf("bindings at the end of each stage: %v, want [200 500 100]", at)
 	}
 	if len(s.Stages) != 3 || s.Stages[0].NAPs != 200 || s.Stages[1].NAPs != 500 || s.Stages[2].NAPs != 100 ||
-		s.Stages[0].Requests != 200 || s.Stages[1].Requests != 300 || s.Stages[1].LatencyMS.Count != 300 || s.Stages[1].AtS < 0.9 ||
+		s.Stages[0].Requests != 200 || s.Stages[1].Requests != 300 || s.Stages[1].LatencyMS.Count != 300 ||
+		s.Stages[0].AtS != 0 || s.Stages[1].AtS != 1 || s.Stages[2].AtS != 2 ||
 		s.Stages[2].Requests != 400 { // the un-REGISTERs of the NAPs taken away
 		for _, st := range s.Stages {
 			t.Logf("stage %+v", *st)
 		}
-		t.Errorf("stages: want 200, 500, 100 NAPs; 200 REGISTERs, 300, then 400 un-REGISTERs")
+		t.Errorf("stages: want 200, 500, 100 NAPs at 0, 1 and 2 s; 200 REGISTERs, 300, then 400 un-REGISTERs")
 	}
-	if s.NAPs != 100 || s.Registered != 100 || s.DurationS < 2.9 || s.DurationS > 3.5 || s.Reloads.Applied != 2 {
-		t.Errorf("naps %d registered %d duration %.1f s reloads %+v", s.NAPs, s.Registered, s.DurationS, s.Reloads)
+	if s.NAPs != 100 || s.Registered != 100 || s.DurationS != 3 || s.Reloads.Applied != 2 || w.net.Bindings(target) != 0 {
+		t.Errorf("naps %d registered %d duration %v s reloads %+v; %d bindings left", s.NAPs, s.Registered, s.DurationS, s.Reloads, w.net.Bindings(target))
 	}
 }
 
@@ -65,13 +54,8 @@ func TestStagesPopulationFollowed(t *testing.T) {
 // shard's own work.
 func TestStagesOfAShardSayTheStep(t *testing.T) {
 	t.Parallel()
-	srv, err := registrar.Listen(registrar.New(registrar.Config{}), "127.0.0.1", 0, []string{"udp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	var out, errb bytes.Buffer
-	code := run([]string{"regstorm", "--target", "sip:" + srv.Addr, "--shard", "1/2", "--stages", "500ms:200,500ms:300", "--quiet", "--summary", "-"}, &out, &errb)
+	const target = "127.0.0.1:5070"
+	code, out, errb := newSimWorld(target).run(t, time.Minute, "--target", "sip:"+target, "--shard", "1/2", "--stages", "500ms:200,500ms:300", "--quiet", "--summary", "-")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regstorm/regstorm/registrar"
 )
@@ -58,12 +60,15 @@ func traceBlocks(trace string) (sent, received int) {
 
 // 100 NAPs against a registrar with digest auth: the trace holds every
 // message the summary counts (REGISTER, 401, REGISTER with credentials,
-// 200, and the same at the un-REGISTER), and never the password.
+// 200, and the same at the un-REGISTER), and never the password. In
+// simulated time: no answer comes late enough to be retransmitted for.
 func TestTraceEveryMessage(t *testing.T) {
 	t.Parallel()
 	const pass = "Tr4ceS3cret-pw"
-	srv := startRegistrar(t, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }})
-	s, tr := runTraced(t, 0, "--target", "sip:"+srv.Addr, "--naps", "100", "--password", pass, "--duration", "500ms")
+	const target = "127.0.0.1:5070"
+	w := newSimWorld()
+	w.net.Configure(target, registrar.Config{Auth: true, Password: func([]byte) ([]byte, bool) { return []byte(pass), true }})
+	s, tr := runTracedIn(t, w, 0, "--target", "sip:"+target, "--naps", "100", "--password", pass, "--duration", "500ms")
 	sent, received := traceBlocks(tr)
 	if float64(sent) != s["messages_sent"].(float64) || float64(received) != s["messages_received"].(float64) {
 		t.Errorf("trace: %d sent, %d received; summary: %v sent, %v received", sent, received, s["messages_sent"], s["messages_received"])
@@ -73,7 +78,7 @@ func TestTraceEveryMessage(t *testing.T) {
 		t.Errorf("not every REGISTER, 401 and 200: %d sent, %d 401, %d 200, %d Authorization", sent,
 			strings.Count(tr, "\n\nSIP/2.0 401 "), strings.Count(tr, "\n\nSIP/2.0 200 "), strings.Count(tr, "Authorization: Digest "))
 	}
-	sep := regexp.MustCompile(`(?m)^-{47} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} 127\.0\.0\.1:\d+ (->|<-) ` + regexp.QuoteMeta(srv.Addr) + ` nap default:\d+$`)
+	sep := regexp.MustCompile(`(?m)^-{47} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} 127\.0\.0\.1:\d+ (->|<-) ` + regexp.QuoteMeta(target) + ` nap default:\d+$`)
 	if n := len(sep.FindAllString(tr, -1)); n != sent+received {
 		t.Errorf("%d separator lines with addresses and NAP, %d blocks", n, sent+received)
 	}
@@ -89,25 +94,41 @@ func TestTraceEveryMessage(t *testing.T) {
 // --summary -, wants exit code want, and returns the summary and the trace.
 func runTraced(t *testing.T, want int, args ...string) (map[string]any, string) {
 	t.Helper()
+	return runTracedIn(t, nil, want, args...)
+}
+
+// runTracedIn is runTraced in simulated world w (nil: the real one).
+func runTracedIn(t *testing.T, w *simWorld, want int, args ...string) (map[string]any, string) {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "trace.log")
-	var out, errb bytes.Buffer
-	args = append(append([]string{"regstorm"}, args...), "--quiet", "--summary", "-", "--trace", file)
-	if code := run(args, &out, &errb); code != want {
-		t.Fatalf("exit %d (want %d): %s", code, want, errb.String())
+	args = append(args, "--quiet", "--summary", "-", "--trace", file)
+	var code int
+	var out, errb fmt.Stringer
+	if w == nil {
+		var ob, eb bytes.Buffer
+		code, out, errb = run(append([]string{"regstorm"}, args...), &ob, &eb), &ob, &eb
+	} else {
+		code, out, errb = w.run(t, time.Minute, args...)
+	}
+	if code != want {
+		t.Fatalf("exit %d (want %d): %s", code, want, errb)
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decode(t, out.Bytes()), string(b)
+	return decode(t, []byte(out.String())), string(b)
 }
 
 // --trace-errors against a registrar refusing half: the 403 transactions
-// with their REGISTER, and no successful one.
+// with their REGISTER, and no successful one. In simulated time: no
+// answer comes late enough to be retransmitted for.
 func TestTraceErrorsRefused(t *testing.T) {
 	t.Parallel()
-	srv := startRegistrar(t, registrar.Config{RejectCode: 403, RejectProb: 0.5})
-	s, tr := runTraced(t, 0, "--target", "sip:"+srv.Addr, "--naps", "100", "--duration", "500ms", "--retry", "100ms", "--trace-errors")
+	const target = "127.0.0.1:5070"
+	w := newSimWorld()
+	w.net.Configure(target, registrar.Config{RejectCode: 403, RejectProb: 0.5})
+	s, tr := runTracedIn(t, w, 0, "--target", "sip:"+target, "--naps", "100", "--duration", "500ms", "--retry", "100ms", "--trace-errors")
 	refused := int(s["responses"].(map[string]any)["403"].(float64)) // the load's refusals and the drain's
 	sent, received := traceBlocks(tr)
 	n403 := strings.Count(tr, "\n\nSIP/2.0 403 ")
