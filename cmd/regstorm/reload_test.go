@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/regstorm/regstorm/metrics"
+	"github.com/regstorm/regstorm/netsim"
 	"github.com/regstorm/regstorm/registrar"
 )
 
-// byGroup counts the registrar's bindings by user prefix (the group), and
+// byGroup counts reg's bindings at now by user prefix (the group), and
 // the highest CSeq and the latest expiry seen for each.
-func byGroup(srv *registrar.Server) (n map[string]int, cseq map[string]uint32, expires map[string]time.Duration) {
-	now := time.Now()
+func byGroup(reg *registrar.Registrar, now time.Time) (n map[string]int, cseq map[string]uint32, expires map[string]time.Duration) {
 	n, cseq, expires = map[string]int{}, map[string]uint32{}, map[string]time.Duration{}
-	for _, b := range srv.Reg.Loc.All(now) {
+	for _, b := range reg.Loc.All(now) {
 		user, _, _ := strings.Cut(strings.TrimPrefix(b.Contact, "sip:"), "@")
 		g := strings.TrimRight(user, "0123456789")
 		n[g]++
@@ -34,18 +34,22 @@ func byGroup(srv *registrar.Server) (n map[string]int, cseq map[string]uint32, e
 // added, one set register: false, one's expires changed) and SIGHUP sent.
 // In the registrar's own view: the removed and disabled NAPs' bindings
 // are gone at once (un-REGISTERed, not expired), the added ones are bound
-// within 2 s, the new expires comes with those NAPs' next REGISTER, and
-// the untouched NAPs sent nothing extra. Then a broken profile and
-// SIGHUP: an error naming file and line, the run unchanged, the summary
-// counting it.
+// at once, the new expires comes with those NAPs' next REGISTER, and the
+// untouched NAPs sent nothing extra. Then a broken profile and SIGHUP: an
+// error naming file and line, the run unchanged, the summary counting it.
+// In simulated time, each SIGHUP at its time exactly (a real process's
+// SIGHUP reloading is TestSIGHUPKeepsExpiresJitter's).
 func TestSIGHUPAppliesTheProfileAgain(t *testing.T) {
 	t.Parallel()
-	srv := startRegistrar(t, registrar.Config{})
+	const target = "127.0.0.1:5070"
+	w := newSimWorld(target)
+	reg := w.net.Registrar(target)
+	now := func() time.Time { return netsim.Epoch.Add(w.net.Now()) }
 	dir := t.TempDir()
 	prof, sum := filepath.Join(dir, "p.yaml"), filepath.Join(dir, "s.json")
 	write := func(body string) {
 		if err := os.WriteFile(prof, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
 	}
 	write(`expires: 3600
@@ -55,57 +59,64 @@ groups:
   - {name: spare, naps: 2, user-pattern: "spare%d"}
   - {name: slow, naps: 2, user-pattern: "slow%d", expires: 4}
 `)
-	cmd, errb := startProcess(t, "--target", "sip:"+srv.Addr, "--profile", prof, "--summary", sum, "--drain", "5s")
-	if !waitFor(10*time.Second, func() bool { return bindings(srv) == 9 }) {
-		t.Fatalf("not registered: %d bindings; %s", bindings(srv), errb)
-	}
-	_, before, _ := byGroup(srv)
-
-	write(`expires: 3600
+	var before map[string]uint32
+	checks := 0 // the checks in simulated time that ran
+	w.net.At(3*time.Second, func() {
+		checks++
+		var n map[string]int
+		n, before, _ = byGroup(reg, now())
+		if len(reg.Loc.All(now())) != 9 || n["gone"] != 2 {
+			t.Errorf("not registered at 3 s: bindings by group %v", n)
+		}
+		write(`expires: 3600
 groups:
   - {name: keep, naps: 3, user-pattern: "keep%d"}
   - {name: spare, naps: 2, user-pattern: "spare%d", register: false}
   - {name: slow, naps: 2, user-pattern: "slow%d", expires: 30}
   - {name: fresh, naps: 2, user-pattern: "fresh%d"}
 `)
-	sent := time.Now()
-	_ = cmd.Process.Signal(syscall.SIGHUP)
-	if !waitFor(2*time.Second, func() bool {
-		n, _, _ := byGroup(srv)
-		return n["gone"] == 0 && n["spare"] == 0 && n["fresh"] == 2
-	}) {
-		n, _, _ := byGroup(srv)
-		t.Fatalf("2 s after SIGHUP: bindings by group %v (want gone 0, spare 0, fresh 2); %s", n, errb)
-	}
+	})
+	w.hup(3 * time.Second)
+	// One round trip (20 ms) on: the un-REGISTERs and the new REGISTERs
+	// answered.
+	w.net.At(3*time.Second+25*time.Millisecond, func() {
+		checks++
+		if n, _, _ := byGroup(reg, now()); n["gone"] != 0 || n["spare"] != 0 || n["fresh"] != 2 {
+			t.Errorf("a round trip after SIGHUP: bindings by group %v (want gone 0, spare 0, fresh 2)", n)
+		}
+	})
 	// slow refreshes every 2 s (expires 4): its next REGISTER asks for 30 s.
-	if !waitFor(3*time.Second, func() bool { _, _, exp := byGroup(srv); return exp["slow"] > 20*time.Second }) {
-		_, _, exp := byGroup(srv)
-		t.Errorf("slow's binding expires in %v, want the new 30 s after its next REGISTER", exp["slow"])
+	w.net.At(5*time.Second+100*time.Millisecond, func() {
+		checks++
+		n, cseq, exp := byGroup(reg, now())
+		if exp["slow"] <= 20*time.Second {
+			t.Errorf("slow's binding expires in %v, want the new 30 s after its next REGISTER", exp["slow"])
+		}
+		if n["keep"] != 3 || cseq["keep"] != before["keep"] {
+			t.Errorf("keep: %d bindings, CSeq %d (was %d): an untouched NAP sent something", n["keep"], cseq["keep"], before["keep"])
+		}
+		// A broken profile: refused with file and line, nothing changes.
+		write("groups:\n  - {name: keep, naps: 3}\n  - {name: keep, naps: 1}\n")
+	})
+	w.hup(5*time.Second + 100*time.Millisecond)
+	w.net.At(6*time.Second, func() {
+		checks++
+		if n := len(reg.Loc.All(now())); n != 7 {
+			t.Errorf("%d bindings after the refused profile, want 7 (keep 3, slow 2, fresh 2)", n)
+		}
+	})
+	code, _, errb := w.run(t, time.Minute, "--target", "sip:"+target, "--profile", prof, "--summary", sum, "--drain", "5s", "--duration", "7s")
+	if code != 0 || checks != 4 {
+		t.Fatalf("exit %d, %d of 4 checks run: %s", code, checks, errb)
 	}
-	n, cseq, _ := byGroup(srv)
-	if n["keep"] != 3 || cseq["keep"] != before["keep"] {
-		t.Errorf("keep: %d bindings, CSeq %d (was %d): an untouched NAP sent something", n["keep"], cseq["keep"], before["keep"])
-	}
-	if !waitFor(2*time.Second, func() bool { return strings.Contains(errb.String(), "reload:") }) {
+	if !strings.Contains(errb.String(), "reload:") {
 		t.Errorf("no progress line says a reload happened: %s", errb)
 	}
-	t.Logf("applied %v after SIGHUP", time.Since(sent))
-
-	// A broken profile: refused with file and line, nothing changes.
-	write("groups:\n  - {name: keep, naps: 3}\n  - {name: keep, naps: 1}\n")
-	_ = cmd.Process.Signal(syscall.SIGHUP)
-	if !waitFor(2*time.Second, func() bool { return strings.Contains(errb.String(), "p.yaml:3:") }) {
+	if !strings.Contains(errb.String(), "p.yaml:3:") {
 		t.Errorf("no error naming the file and line: %s", errb)
 	}
-	if bindings(srv) != 7 {
-		t.Errorf("%d bindings after the refused profile, want 7 (keep 3, slow 2, fresh 2)", bindings(srv))
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if code, ok := waitExit(cmd, 20*time.Second); !ok || code != 0 {
-		t.Fatalf("exit %d: %s", code, errb)
-	}
-	if bindings(srv) != 0 {
-		t.Errorf("%d bindings left after the drain", bindings(srv))
+	if n := w.net.Bindings(target); n != 0 {
+		t.Errorf("%d bindings left after the drain", n)
 	}
 	b, err := os.ReadFile(sum)
 	if err != nil {

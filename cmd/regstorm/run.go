@@ -85,7 +85,7 @@ func runLoad(w world, c *cli.Context, stdout, stderr io.Writer) error {
 	// Signals first: from here no catchable signal ends the process
 	// without the drain (a stop before the run starts ends it at once).
 	hup, usr1, usr2 := make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)
-	ctx, stop := signalContext(stderr, hup, usr1, usr2)
+	ctx, stop := w.signals(stderr, hup, usr1, usr2)
 	defer stop()
 	rc, err := startConfig(ctx, c, stderr)
 	if err != nil {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
+	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +33,9 @@ type simWorld struct {
 	// begun is closed when the command waits for the run: the clock
 	// stays at the start until it has armed its reboots and stages.
 	begun chan struct{}
+	// hupCh is where the run takes SIGHUP (signals).
+	hupCh chan<- struct{}
+	err   error // what the loop could not do (hup)
 }
 
 // newSimWorld makes a world whose targets each have a registrar of the
@@ -56,7 +62,31 @@ func (s *simWorld) world() world {
 			s.net.Configure(simEmbedded, cfg)
 			return simRegistrar{}, nil
 		},
+		signals: func(_ io.Writer, hup, _, _ chan<- struct{}) (context.Context, func()) {
+			s.hupCh = hup
+			return context.WithCancel(context.Background())
+		},
 	}
+}
+
+// hup sends the run SIGHUP at simulated time at, and holds the clock
+// there until the reload it asks for has reached the engine's loop (every
+// SIGHUP with a profile file to read does: applied or refused), so that
+// it applies at that time exactly.
+func (s *simWorld) hup(at time.Duration) {
+	s.net.At(at, func() {
+		select {
+		case <-s.woke: // an old one: not this reload's
+		default:
+		}
+		s.hupCh <- struct{}{}
+		select {
+		case <-s.woke:
+			s.step()
+		case <-time.After(10 * time.Second):
+			s.err = fmt.Errorf("SIGHUP at %v: no reload reached the loop", at)
+		}
+	})
 }
 
 // at runs fn at the simulated time the run e has lasted d, and holds the
@@ -95,8 +125,8 @@ func (s *simWorld) run(t *testing.T, bound time.Duration, args ...string) (int, 
 	var out, errb syncBuffer
 	code := runIn(s.world(), append([]string{"regstorm"}, args...), &out, &errb)
 	s.stop()
-	if err := <-errc; err != nil {
-		t.Fatalf("%v: %v\n%s", args, err, errb.String())
+	if err := <-errc; err != nil || s.err != nil {
+		t.Fatalf("%v: %v %v\n%s", args, err, s.err, errb.String())
 	}
 	return code, &out, &errb
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
+	"io"
 	"time"
 
 	"github.com/regstorm/regstorm/engine"
@@ -32,6 +34,9 @@ type world struct {
 	wait func(e *engine.Engine) (*engine.Result, error)
 	// listen starts the embedded registrar, serving every transport.
 	listen func(registrar.Config) (embeddedRegistrar, error)
+	// signals is where the run's signals come from (signalContext): the
+	// process's in the real world; a simulated world's test sends them.
+	signals func(stderr io.Writer, hup, usr1, usr2 chan<- struct{}) (context.Context, func())
 }
 
 // embeddedRegistrar is the registrar a run starts when a group has no
@@ -46,7 +51,7 @@ type embeddedRegistrar interface {
 // realWorld is the machine: the monotonic clock, netio, the host's CPU,
 // timers, and sockets on 127.0.0.1.
 func realWorld() world {
-	return world{at: realAt, wait: (*engine.Engine).Wait, listen: func(cfg registrar.Config) (embeddedRegistrar, error) {
+	return world{at: realAt, wait: (*engine.Engine).Wait, signals: signalContext, listen: func(cfg registrar.Config) (embeddedRegistrar, error) {
 		return registrar.Listen(registrar.New(cfg), "127.0.0.1", 0, sipwire.TransportNames())
 	}}
 }
