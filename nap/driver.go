@@ -96,6 +96,18 @@ func (d *Driver) Reboot(i uint32) {
 	d.apply(i, d.M.Reboot(i, &d.NAPs[i], d.Clock.Now()), false, 0)
 }
 
+// Refresh makes NAP i refresh its registration now (Machine.Refresh), a
+// send that was due at due: how late it left counts as a timer's lag. It
+// reports whether the NAP sent anything.
+func (d *Driver) Refresh(i uint32, due time.Duration) bool {
+	now := d.Clock.Now()
+	a, ok := d.M.Refresh(i, &d.NAPs[i], now)
+	if ok {
+		d.apply(i, a, true, max(now-due, 0))
+	}
+	return ok
+}
+
 // Stop un-registers NAP i if it is registered (or may be), else stops it.
 func (d *Driver) Stop(i uint32) {
 	d.apply(i, d.M.Stop(i, &d.NAPs[i], d.Clock.Now()), false, 0)

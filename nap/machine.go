@@ -168,6 +168,18 @@ func (m *Machine) OnFlowFailed(i uint32, n *NAP, now time.Duration) Action {
 	return n.record(a)
 }
 
+// Refresh makes NAP i send now the REGISTER its timer would send later: a
+// registered NAP's refresh (same Call-ID, CSeq+1), or the retry of one
+// whose last REGISTER failed. ok is false, and nothing changes, for a NAP
+// in any other state (a transaction in flight, stopping, stopped): a
+// capacity search's refresh trial asks for refreshes at its own pace.
+func (m *Machine) Refresh(i uint32, n *NAP, now time.Duration) (a Action, ok bool) {
+	if n.State != Registered && (n.State != RetryWait || n.flags&fUnreg != 0) {
+		return Action{Wake: n.due}, false
+	}
+	return n.record(m.onTimer(i, n, now)), true
+}
+
 // Stop un-registers NAP i if it is registered (Expires: 0), else stops it.
 func (m *Machine) Stop(i uint32, n *NAP, now time.Duration) Action {
 	return n.record(m.stop(i, n, now))
