@@ -158,7 +158,8 @@ type Engine struct {
 	churnSt churnState
 	stageState
 	observing
-	dns dnsCounts
+	dns       dnsCounts
+	refreshes refreshState // a capacity search's refresh trials (refresh.go)
 
 	window     atomic.Int64 // paced starts and stops in flight
 	registered atomic.Int64 // NAPs registered now, all groups
@@ -606,6 +607,9 @@ func (e *Engine) step() time.Duration {
 			if due := e.ramp(gr.live(), now); due > 0 {
 				next = min(next, due)
 			}
+		}
+		if due := e.paceRefreshes(now); due > 0 {
+			next = min(next, due)
 		}
 	}
 	for _, l := range e.lanes {
