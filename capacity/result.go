@@ -31,9 +31,11 @@ type Result struct {
 	// lowest rate regstorm could not offer cleanly, and why.
 	Failed         *Failed         `json:"failed,omitempty"`
 	GeneratorLimit *GeneratorLimit `json:"generator_limit,omitempty"`
-	ElapsedS       float64         `json:"elapsed_s"`
-	Params         Params          `json:"params"`
-	Trials         []Trial         `json:"trials"`
+	// Population: refresh mode's bindings, how they were filled.
+	Population *PopulationInfo `json:"population,omitempty"`
+	ElapsedS   float64         `json:"elapsed_s"`
+	Params     Params          `json:"params"`
+	Trials     []Trial         `json:"trials"`
 	// Schedule: the fixed rates run instead of a search (schedule.go).
 	Schedule *Schedule `json:"schedule,omitempty"`
 }
@@ -171,6 +173,9 @@ func (r Result) Summary() string {
 		auth = "with digest auth"
 	}
 	over := fmt.Sprintf("over %s %s", strings.ToUpper(r.Transport), auth)
+	if p := r.Population; p != nil {
+		over += fmt.Sprintf(", refreshing %s bindings", count(int64(p.Bindings)))
+	}
 	var b strings.Builder
 	b.WriteString(name + ": ")
 	switch {

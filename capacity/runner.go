@@ -30,6 +30,10 @@ type Runner struct {
 	// OnTrial, if set, is told each trial as it starts (the Prometheus
 	// gauge of the current trial's rate).
 	OnTrial func(p Plan)
+	// Refresh, if set, makes the search refresh mode's: Base's NAPs are a
+	// population registered first, each trial refreshes some of them
+	// (refresh.go). Run is then not used.
+	Refresh *Refresh
 
 	used   int  // AoRs used so far: the next trial's start after them
 	auth   bool // some trial was challenged
@@ -42,6 +46,17 @@ type Runner struct {
 // result.
 func (r *Runner) Search(ctx context.Context, s *Search) Result {
 	r.search, r.start = s, time.Now()
+	if f := r.Refresh; f != nil {
+		defer f.end()
+		if !r.fill(ctx, s) {
+			s.Interrupt(time.Since(r.start))
+			return r.result(s)
+		}
+		if r.Trials != nil {
+			fmt.Fprintf(r.Trials, "population: %s bindings registered at %s/s in %s\n", count(int64(f.info.Bindings)),
+				rate(f.FillRate), secText(seconds(f.info.FillS)))
+		}
+	}
 	for {
 		elapsed := time.Since(r.start)
 		p, ok := s.Next(elapsed)
@@ -59,7 +74,12 @@ func (r *Runner) Search(ctx context.Context, s *Search) Result {
 		if r.OnTrial != nil {
 			r.OnTrial(p)
 		}
-		res := r.Trial(ctx, p)
+		var res TrialResult
+		if r.Refresh != nil {
+			res = r.refreshTrial(ctx, p)
+		} else {
+			res = r.Trial(ctx, p)
+		}
 		if err := s.Record(res, time.Since(r.start)); err != nil {
 			s.Interrupt(time.Since(r.start))
 			break
@@ -69,8 +89,27 @@ func (r *Runner) Search(ctx context.Context, s *Search) Result {
 			fmt.Fprintln(r.Trials, tr[len(tr)-1].Line())
 		}
 	}
+	if r.Refresh != nil {
+		r.Refresh.end() // un-REGISTERs, if asked, before the result
+	}
+	return r.result(s)
+}
+
+// result is the search's result with what the runner knows: whether the
+// registrar challenged, refresh mode's population (and a failed fill).
+func (r *Runner) result(s *Search) Result {
 	out := s.Result()
 	out.Auth = out.Auth || r.auth
+	if f := r.Refresh; f != nil && f.info != nil {
+		info := *f.info
+		out.Population = &info
+		switch {
+		case info.FillFailed != "":
+			out.LimitedBy, out.AtLeast, out.Why = LimitedByRegistrar, false, info.FillFailed
+		case len(out.Trials) == 0 && out.LimitedBy == LimitedByInterrupted && s.p.MaxTime > 0 && out.ElapsedS >= s.p.MaxTime.Seconds():
+			out.LimitedBy, out.Why = LimitedByMaxTime, fmt.Sprintf("the search's time limit (%s) stopped it during the population's fill", s.p.MaxTime)
+		}
+	}
 	return out
 }
 
