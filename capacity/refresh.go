@@ -214,6 +214,13 @@ func (r *Runner) refreshMeasured(res *engine.RefreshResult, first *FirstFailure,
 	if res.Sent > 0 && res.Generator.RateAskedPerS != nil {
 		t.Ran += seconds(1 / *res.Generator.RateAskedPerS) // the last refresh's slot
 	}
+	// Every REGISTER of the trial's window should be its refreshes (and
+	// their answers to challenges and 423s); more means bindings that
+	// refresh on their own (a registrar granting less than asked), and
+	// figures that are not the trial's alone.
+	if others := c.Requests - int64(res.Sent) - c.AuthChallenges - c.Responses[423]; others > 0 {
+		t.Generator.Reasons = append(t.Generator.Reasons, fmt.Sprintf("%s REGISTERs other than the trial's refreshes (the registrar granted shorter bindings than asked?)", count(others)))
+	}
 	if res.InFlight > 0 && !interrupted {
 		t.Failures["no-answer"] += res.InFlight // not even Timer F ended them
 	}

@@ -149,3 +149,34 @@ func TestRefreshFillFails(t *testing.T) {
 		t.Fatalf("%s (%+v)", res.Summary(), res.Population)
 	}
 }
+
+// A trial's figures are its refreshes' alone: REGISTERs beyond them and
+// their challenges (bindings refreshing on their own) make the trial the
+// generator's, not a verdict; failures are named by reason, with what
+// Timer F did not end as no-answer.
+func TestRefreshTrialMeasured(t *testing.T) {
+	tot := metrics.NewTotals()
+	for range 95 {
+		metrics.Latency(tot.Registration, time.Millisecond)
+	}
+	tot.Requests, tot.AuthChallenges, tot.Retransmissions = 100+100+7, 100, 4
+	tot.Refusals[503], tot.Refusals[401], tot.Timeouts, tot.NoBinding = 2, 1, 1, 1
+	asked := 50.0
+	res := &engine.RefreshResult{RefreshProgress: engine.RefreshProgress{Sent: 100, InFlight: 1}, Ran: 1980 * time.Millisecond,
+		Totals: tot, Generator: metrics.GeneratorSummary{RateAskedPerS: &asked}}
+	r := &Runner{}
+	got := r.refreshMeasured(res, nil, false)
+	want := map[string]int64{"503": 2, "auth-refused": 1, "timeout": 1, "no-binding": 1, "no-answer": 1}
+	if got.Attempts != 100 || got.Successes != 95 || got.Ran != 2*time.Second || got.Retransmissions != 4 || !r.auth ||
+		len(got.Failures) != len(want) || got.FirstFailure == nil || got.FirstFailure.Reason != "503" || got.Latency.Count != 95 {
+		t.Errorf("%+v", got)
+	}
+	for k, n := range want {
+		if got.Failures[k] != n {
+			t.Errorf("failures %v, want %v", got.Failures, want)
+		}
+	}
+	if len(got.Generator.Reasons) != 1 || !strings.HasPrefix(got.Generator.Reasons[0], "7 REGISTERs other than the trial's") {
+		t.Errorf("generator reasons %q", got.Generator.Reasons)
+	}
+}
