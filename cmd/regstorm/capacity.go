@@ -7,11 +7,13 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/regstorm/regstorm/capacity"
+	"github.com/regstorm/regstorm/engine"
 	"github.com/regstorm/regstorm/metrics"
 )
 
@@ -21,7 +23,9 @@ import (
 func capacityFlags() []cli.Flag {
 	d := capacity.DefaultParams()
 	return []cli.Flag{
-		&cli.StringFlag{Name: "mode", Value: "register", Usage: "register: new AoRs at each trial's rate (RFC 7502 Registration Rate)", EnvVars: env("mode")},
+		&cli.StringFlag{Name: "mode", Value: "register", Usage: "register: new AoRs at each trial's rate (RFC 7502 Registration Rate); refresh: --naps bindings registered first, then refreshed at each trial's rate (Re-Registration Rate)", EnvVars: env("mode")},
+		&cli.Float64Flag{Name: "fill-rate", Value: defaultFillRate, Usage: "refresh mode: the population's registrations per second before the first trial (set a rate the registrar takes)", EnvVars: env("fill-rate")},
+		&cli.BoolFlag{Name: "unregister", Usage: "refresh mode: un-REGISTER the population at the end, at --fill-rate (default: its bindings are left to expire)", EnvVars: env("unregister")},
 		&cli.DurationFlag{Name: "max-time", Value: d.MaxTime, Usage: "bound on the whole search", EnvVars: env("max-time")},
 		&cli.Float64Flag{Name: "start-rate", Value: d.StartRate, Usage: "the first trial's rate, per second", EnvVars: env("start-rate")},
 		&cli.Float64Flag{Name: "max-rate", Value: d.MaxRate, Usage: "the highest rate tried, per second", EnvVars: env("max-rate")},
@@ -45,6 +49,14 @@ const capacityExpires = 120
 // that the host's other loads trip).
 var capacityDefaults = capacity.DefaultParams
 
+// Refresh mode: the population's size unless --naps says (twice the
+// default confirmation), and its default fill rate (a rate most
+// registrars take; the user sets one the registrar is known to take).
+const (
+	defaultPopulation = 100000
+	defaultFillRate   = 500
+)
+
 // runCapacity searches for the registrar's registration rate.
 func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.Args().Len() > 0 {
@@ -54,8 +66,8 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 		return usagef("capacity: give the registrar to measure with --target (a search against the embedded registrar measures regstorm)")
 	}
 	mode := capacity.Mode(c.String("mode"))
-	if mode != capacity.ModeRegister {
-		return usagef("--mode %s: only register is built yet (new AoRs per trial); refresh is not", mode)
+	if mode != capacity.ModeRegister && mode != capacity.ModeRefresh {
+		return usagef("--mode %s: want register or refresh", mode)
 	}
 	p := capacityDefaults()
 	p.MaxTime, p.StartRate, p.MaxRate = c.Duration("max-time"), c.Float64("start-rate"), c.Float64("max-rate")
@@ -81,6 +93,12 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.IsSet("expires") {
 		expires = o.Groups[0].NAP.Expires
 	}
+	var refresh *capacity.Refresh
+	if mode == capacity.ModeRefresh {
+		if refresh, expires, err = refreshSetup(c, &o, p, expires); err != nil {
+			return err
+		}
+	}
 	// Auth: whether the registrar challenged, as the trials see it.
 	target := capacity.Target{Mode: mode, Transport: o.Groups[0].NAP.Transport.String()}
 	s, err := capacity.New(target, p)
@@ -91,10 +109,15 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if sched != nil && refresh != nil {
+		// a schedule's steps are fresh registrations, each its own run; a
+		// held population's refreshes across shards are not built
+		return usagef("--rates: a fixed schedule is register mode's; --mode refresh searches on one box")
+	}
 	ctx, stop := signalContext(stderr, nil, nil, nil)
 	defer stop()
 	o.Logf = logTo(stderr, "regstorm: ")
-	r := &capacity.Runner{Base: o, Expires: expires}
+	r := &capacity.Runner{Base: o, Expires: expires, Refresh: refresh}
 	if a := rc.metricsAddr; a != "" { // the trials' figures, and the current trial's rate
 		po := &promObserver{}
 		stopProm, addr, err := metrics.ServeMetrics(a, po.view, nil)
@@ -111,6 +134,10 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 	if !rc.quiet {
 		r.Trials = stderr
 		fmt.Fprintf(stderr, "regstorm capacity: %s over %s, %s\n", mode, o.Groups[0].NAP.Transport, sched.heading(p.MaxTime))
+		if refresh != nil {
+			fmt.Fprintf(stderr, "regstorm capacity: registering %d bindings at %s/s first (--fill-rate), expires %d s\n",
+				o.Groups[0].NAPs, strconv.FormatFloat(refresh.FillRate, 'f', -1, 64), expires)
+		}
 	}
 	var res capacity.Result
 	if sched != nil {
@@ -143,6 +170,35 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 		return cli.Exit("", 1)
 	}
 	return nil
+}
+
+// refreshSetup checks refresh mode's flags and sizes its population: --naps
+// bindings (defaultPopulation unless given), at least the confirmation's
+// refreshes, asking for an expires that outlasts the search (none
+// refreshes on its own meanwhile).
+func refreshSetup(c *cli.Context, o *engine.Options, p capacity.Params, expires uint32) (*capacity.Refresh, uint32, error) {
+	g := &o.Groups[0]
+	if !c.IsSet("naps") {
+		g.NAPs = defaultPopulation
+	}
+	if int64(g.NAPs) < p.ConfirmSize {
+		return nil, 0, usagef("capacity --mode refresh: --naps %d is fewer bindings than a confirmation's %d refreshes (--confirm-size): no binding is refreshed twice in a trial", g.NAPs, p.ConfirmSize)
+	}
+	fill := c.Float64("fill-rate")
+	if fill <= 0 || math.IsInf(fill, 0) || math.IsNaN(fill) {
+		return nil, 0, usagef("--fill-rate %v: want a rate > 0", fill)
+	}
+	need := uint32(86400) // a search without a time bound: a day
+	if p.MaxTime > 0 {
+		need = uint32(2*p.MaxTime.Seconds()) + 120
+	}
+	switch {
+	case !c.IsSet("expires"):
+		expires = need
+	case expires < need:
+		return nil, 0, usagef("capacity --mode refresh: --expires %d would make the bindings refresh on their own within the search (--max-time %v): want at least %d", expires, p.MaxTime, need)
+	}
+	return &capacity.Refresh{FillRate: fill, Unregister: c.Bool("unregister")}, expires, nil
 }
 
 // writeCapacity writes the search's summary: {"capacity": …} and the
@@ -189,7 +245,7 @@ func runArgsOf(args []string) []string {
 			out = append(out, rest[i])
 			continue
 		}
-		if !hasValue && name != "run-failing-trials" && i+1 < len(rest) {
+		if !hasValue && name != "run-failing-trials" && name != "unregister" && i+1 < len(rest) {
 			i++ // its value
 		}
 	}

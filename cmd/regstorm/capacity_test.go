@@ -15,15 +15,20 @@ import (
 	"github.com/regstorm/regstorm/registrar"
 )
 
-// A search without a target, or in a mode not built, or with search
-// settings that do not hold, is refused before anything starts.
+// A search without a target, or in a mode that does not exist, or with
+// search settings that do not hold (refresh mode: a population smaller
+// than a confirmation, bindings that would refresh on their own within
+// the search), is refused before anything starts.
 func TestCapacityBadInput(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"regstorm", "capacity"}, "--target"},
-		{[]string{"regstorm", "capacity", "--target", "sip:127.0.0.1:9", "--mode", "refresh"}, "--mode refresh"},
+		{[]string{"regstorm", "capacity", "--target", "sip:127.0.0.1:9", "--mode", "renew"}, "--mode renew"},
+		{[]string{"regstorm", "capacity", "--target", "sip:127.0.0.1:9", "--mode", "refresh", "--naps", "1000"}, "--naps 1000 is fewer bindings"},
+		{[]string{"regstorm", "capacity", "--target", "sip:127.0.0.1:9", "--mode", "refresh", "--expires", "600"}, "--expires 600 would make"},
+		{[]string{"regstorm", "capacity", "--target", "sip:127.0.0.1:9", "--mode", "refresh", "--fill-rate", "0"}, "--fill-rate 0"},
 		{[]string{"regstorm", "capacity", "--target", "sip:127.0.0.1:9", "--start-rate", "0"}, "start rate"},
 		{[]string{"regstorm", "capacity", "--target", "sip:127.0.0.1:9", "--transport", "carrier-pigeon"}, "--transport"},
 	} {
@@ -38,7 +43,7 @@ func TestCapacityBadInput(t *testing.T) {
 // and the search's own flags, values included.
 func TestRunArgsOfACapacitySearch(t *testing.T) {
 	got := strings.Join(runArgsOf([]string{"regstorm", "capacity", "--target", "sip:h", "--mode", "register", "--max-time=5m",
-		"--run-failing-trials", "--transport", "tcp", "--trial-duration", "5s"}), " ")
+		"--run-failing-trials", "--transport", "tcp", "--trial-duration", "5s", "--unregister", "--fill-rate", "900"}), " ")
 	if got != "regstorm --target sip:h --transport tcp" {
 		t.Errorf("%s", got)
 	}
