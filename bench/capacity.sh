@@ -17,6 +17,9 @@
 #   shards       two shard processes run a schedule around CAP (--rates, 5 s
 #                steps) against regstorm registrar --max-rate CAP with a
 #                burst of CAP/10, then merge: the highest clean step
+#   refresh-udp  --mode refresh: POP bindings (100 000) registered at FILL/s (3/4 of CAP),
+#                then refreshed, against regstorm registrar --max-rate CAP, UDP, --sockets shared;
+#                bounded by REFRESH_MAXTIME (420s: the fill is part of the search)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIOS="${SCENARIOS:-cap-udp cap-tcp drop nocap kam kam-auth}"; CAP="${CAP:-2000}"; RUNS="${RUNS:-1}"
@@ -26,17 +29,19 @@ go build -o "$OUT/regstorm" ./cmd/regstorm
 RS="$OUT/regstorm"
 search() { # scenario run transport extra-args...
   local sc=$1 run=$2 tr=$3; shift 3
-  flock "$LOCK" /usr/bin/time -f '%e' -o "$OUT/t.txt" timeout 600 "$RS" capacity --target "sip:127.0.0.1:$PORT" \
-    --transport "$tr" --max-time "$MAXTIME" --summary "$OUT/$sc-$run.json" "$@" $ARGS 2> "$OUT/$sc-$run.log" || true
-  python3 - "$OUT/$sc-$run.json" "$sc" "$run" "$CAP" "$(cat "$OUT/t.txt")" <<'PY'
+  flock "$LOCK" /usr/bin/time -f '%e %M' -o "$OUT/t.txt" timeout 600 "$RS" capacity --target "sip:127.0.0.1:$PORT" \
+    --transport "$tr" --max-time "${MT:-$MAXTIME}" --summary "$OUT/$sc-$run.json" "$@" $ARGS 2> "$OUT/$sc-$run.log" || true
+  python3 - "$OUT/$sc-$run.json" "$sc" "$run" "$CAP" $(cat "$OUT/t.txt") <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))["capacity"]
 cap = float(sys.argv[4])
 tr = c["trials"]
 rt = sum(t["retransmissions"] for t in tr)
+pop = c.get("population")
+fill = f" bindings={pop['bindings']} fill={pop['fill_rate_per_s']:.0f}/s in {pop['fill_s']:.0f}s" if pop else ""
 print(f"{sys.argv[2]} run={sys.argv[3]} rate={c['rate_per_s']:.0f}/s confirmed={c['confirmed']} limited_by={c['limited_by']} "
       f"at_least={c['at_least']} auth={c['auth']} trials={len(tr)} search={float(sys.argv[5]):.0f}s "
-      f"retransmissions={rt} rate/cap={c['rate_per_s']/cap:.3f}")
+      f"retransmissions={rt} rate/cap={c['rate_per_s']/cap:.3f}{fill} rss={int(sys.argv[6])//1024}MB")
 PY
 }
 shards() { # run: a schedule of 5 s steps around CAP in two shard processes, merged, all under the lock
@@ -81,6 +86,9 @@ for sc in $SCENARIOS; do
       kam) kamailio_up; search "$sc" "$run" udp ;;
       kam-auth) kamailio_up -A KAUTH=1; search "$sc" "$run" udp --password secret ;;
       shards) registrar --transport udp --max-rate "$CAP" --max-burst "$((CAP / 10))"; shards "$run" ;;
+      refresh-udp) registrar --transport udp --max-rate "$CAP"
+        MT="${REFRESH_MAXTIME:-420s}" search "$sc" "$run" udp --mode refresh --naps "${POP:-100000}" \
+          --fill-rate "${FILL:-$((CAP * 3 / 4))}" --sockets shared ;;
       *) echo "unknown scenario $sc" >&2; exit 2 ;;
     esac
     kill "$REG" 2>/dev/null || true; wait "$REG" 2>/dev/null || true

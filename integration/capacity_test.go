@@ -57,3 +57,30 @@ func TestCapacityFindsARegistrarsRateCap(t *testing.T) {
 		t.Errorf("found %v/s (cap %d/s), confirmed %v, limited by %v, at least %v", rate, capRate, c["confirmed"], c["limited_by"], c["at_least"])
 	}
 }
+
+// Refresh mode against the same cap: 100 000 bindings registered at
+// 1 500/s over one shared UDP socket, then refreshed at each trial's
+// rate; the cap is found within 5 %, confirmed, and the result says mode
+// refresh and its population, un-REGISTERed at the end (the search and
+// the fill within --max-time 420 s).
+func TestCapacityRefreshFindsARegistrarsRateCap(t *testing.T) {
+	const capRate = 2000
+	p := freePort(t)
+	reg := exec.Command(regstormBinary(t), "registrar", "--listen", "127.0.0.1:"+strconv.Itoa(p), "--transport", "udp",
+		"--max-rate", strconv.Itoa(capRate))
+	if err := reg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = reg.Process.Signal(os.Interrupt); _ = reg.Wait() }()
+	time.Sleep(300 * time.Millisecond) // its sockets bound
+	c := capacitySearch(t, p, "--mode", "refresh", "--naps", "100000", "--fill-rate", "1500", "--sockets", "shared",
+		"--unregister", "--max-time", "420s")
+	rate := c["rate_per_s"].(float64)
+	if c["mode"] != "refresh" || c["confirmed"] != true || c["limited_by"] != "registrar" || rate < 0.95*capRate || rate > 1.05*capRate {
+		t.Errorf("found %v/s (cap %d/s), mode %v, confirmed %v, limited by %v", rate, capRate, c["mode"], c["confirmed"], c["limited_by"])
+	}
+	pop, _ := c["population"].(map[string]any)
+	if pop == nil || pop["bindings"] != 100000.0 || pop["registered"] != 100000.0 || pop["unregistered_at_end"] != true {
+		t.Errorf("population %v", pop)
+	}
+}
