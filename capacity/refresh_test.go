@@ -97,14 +97,21 @@ func refreshRunner(pop *bucketPopulation, p Params) (*Runner, *Search) {
 // Against a registrar capped at x requests a second, a refresh search on
 // 10^5 bindings finds x within 5 %, confirmed, the registrar the limit;
 // no trial refreshes more bindings than the population holds, and the
-// result says mode refresh and its population.
+// result says mode refresh and its population; the progress lines say
+// the fill, then each trial's refreshes.
 func TestRefreshSearchFindsARegistrarsCap(t *testing.T) {
 	for _, x := range []float64{1000, 2000, 3000} {
 		pop := &bucketPopulation{t: t, x: x, bindings: 100000}
 		p := DefaultParams()
 		p.Settle = 0
 		r, s := refreshRunner(pop, p)
+		var lines strings.Builder
+		r.Trials = &lines
 		res := r.Search(context.Background(), s)
+		if !strings.HasPrefix(lines.String(), "population: 100 000 bindings registered at 2 000/s") ||
+			!strings.Contains(lines.String(), " refreshes  pass") {
+			t.Errorf("progress lines:\n%s", lines.String())
+		}
 		if !res.Confirmed || res.LimitedBy != LimitedByRegistrar || res.AtLeast || res.Mode != ModeRefresh {
 			t.Fatalf("cap %v: %s", x, res.Summary())
 		}

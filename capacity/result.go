@@ -233,10 +233,13 @@ func (f *Failed) text() string {
 
 // Line is a trial in one line, for the progress output, e.g.
 // "trial 5  bisect    2 400/s  10 s    24 000 registrations  pass  p99 1.3 ms".
-func (t Trial) Line() string {
+func (t Trial) Line() string { return t.line("registrations") }
+
+// line is Line with what the attempts are ("refreshes" in refresh mode).
+func (t Trial) line(things string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "trial %-2d %-8s %8s/s  %-6s %7s registrations  ", t.N, t.Phase, rate(t.Rate),
-		secText(time.Duration(t.RanS*float64(time.Second))), count(t.Attempts))
+	fmt.Fprintf(&b, "trial %-2d %-8s %8s/s  %-6s %7s %s  ", t.N, t.Phase, rate(t.Rate),
+		secText(time.Duration(t.RanS*float64(time.Second))), count(t.Attempts), things)
 	switch t.Outcome {
 	case OutcomePass:
 		b.WriteString("pass")

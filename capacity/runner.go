@@ -86,7 +86,11 @@ func (r *Runner) Search(ctx context.Context, s *Search) Result {
 		}
 		if r.Trials != nil {
 			tr := s.Result().Trials
-			fmt.Fprintln(r.Trials, tr[len(tr)-1].Line())
+			things := "registrations"
+			if r.Refresh != nil {
+				things = "refreshes"
+			}
+			fmt.Fprintln(r.Trials, tr[len(tr)-1].line(things))
 		}
 	}
 	if r.Refresh != nil {
