@@ -63,8 +63,11 @@ type PopulationInfo struct {
 	ExpiresS   uint32  `json:"expires_s"`
 	// FillFailed: why the fill did not register every binding (the search
 	// then ran no trial).
-	FillFailed   string `json:"fill_failed,omitempty"`
-	Unregistered bool   `json:"unregistered_at_end"`
+	FillFailed string `json:"fill_failed,omitempty"`
+	// UnregisterAtEnd: the population was to un-REGISTER at the end;
+	// Unregistered: the un-REGISTERs answered 2xx then.
+	UnregisterAtEnd bool  `json:"unregistered_at_end"`
+	Unregistered    int64 `json:"unregistered"`
 }
 
 // populationOptions is the run that holds the population: Base's group,
@@ -91,7 +94,7 @@ func (r *Runner) fill(ctx context.Context, s *Search) bool {
 	o := r.populationOptions()
 	g := o.Groups[0]
 	f.timerF = g.NAP.TimerF
-	f.info = &PopulationInfo{Bindings: g.NAPs, FillRate: f.FillRate, ExpiresS: r.Expires, Unregistered: f.Unregister}
+	f.info = &PopulationInfo{Bindings: g.NAPs, FillRate: f.FillRate, ExpiresS: r.Expires, UnregisterAtEnd: f.Unregister}
 	start := f.Start
 	if start == nil {
 		start = func(ctx context.Context, o engine.Options) (Population, error) { return engine.Start(ctx, o) }
@@ -141,7 +144,9 @@ func (f *Refresh) end() {
 		return
 	}
 	f.stop()
-	_, _ = f.pop.Wait()
+	if res, err := f.pop.Wait(); err == nil && res != nil && res.Totals != nil && f.info != nil {
+		f.info.Unregistered = res.Totals.Unregistered
+	}
 	f.pop = nil
 }
 

@@ -79,7 +79,14 @@ func (b *bucketPopulation) EndRefreshes() (*engine.RefreshResult, error) {
 	b.res = nil
 	return r, nil
 }
-func (b *bucketPopulation) Wait() (*engine.Result, error) { b.ended = true; return nil, nil }
+func (b *bucketPopulation) Wait() (*engine.Result, error) {
+	b.ended = true
+	tot := metrics.NewCounts()
+	if !b.opts.LeaveBindings {
+		tot.Unregistered = int64(b.bindings)
+	}
+	return &engine.Result{Totals: tot}, nil
+}
 
 // refreshRunner is a refresh search's runner on pop, with regstorm's
 // defaults but no pauses (simulated registrars need none).
@@ -117,7 +124,7 @@ func TestRefreshSearchFindsARegistrarsCap(t *testing.T) {
 		}
 		within(t, "rate found", res.RatePerS, 0.95*x, 1.05*x)
 		t.Logf("cap %v/s: %s (%d trials)", x, res.Summary(), len(res.Trials))
-		if pp := res.Population; pp == nil || pp.Bindings != 100000 || pp.Registered != 100000 || pp.FillRate != 2000 || pp.Unregistered {
+		if pp := res.Population; pp == nil || pp.Bindings != 100000 || pp.Registered != 100000 || pp.FillRate != 2000 || pp.UnregisterAtEnd || pp.Unregistered != 0 {
 			t.Errorf("population %+v", res.Population)
 		}
 		if !pop.ended || !strings.Contains(res.Summary(), "Re-Registration Rate: ") || !strings.Contains(res.Summary(), "refreshing 100 000 bindings") {
@@ -146,11 +153,16 @@ func TestRefreshPopulationTooSmall(t *testing.T) {
 	}
 }
 
-// A fill that fails ends the search before any trial, and says why.
+// A fill that fails ends the search before any trial, and says why; with
+// --unregister what it registered is removed, and the result counts it.
 func TestRefreshFillFails(t *testing.T) {
 	pop := &bucketPopulation{t: t, x: 1000, bindings: 100000, fillFails: true}
 	r, s := refreshRunner(pop, DefaultParams())
+	r.Refresh.Unregister = true
 	res := r.Search(context.Background(), s)
+	if p := res.Population; p == nil || !p.UnregisterAtEnd || p.Unregistered != 100000 || pop.opts.LeaveBindings {
+		t.Errorf("--unregister: population %+v, leave bindings %v", p, pop.opts.LeaveBindings)
+	}
 	if len(res.Trials) != 0 || res.RatePerS != 0 || res.LimitedBy != LimitedByRegistrar || !pop.ended ||
 		res.Population == nil || !strings.Contains(res.Why, "fill at 2 000/s failed (503: 31; 1 200 of 100 000 registered)") {
 		t.Fatalf("%s (%+v)", res.Summary(), res.Population)

@@ -50,6 +50,7 @@ func (r *Runner) Search(ctx context.Context, s *Search) Result {
 		defer f.end()
 		if !r.fill(ctx, s) {
 			s.Interrupt(time.Since(r.start))
+			f.end()
 			return r.result(s)
 		}
 		if r.Trials != nil {

@@ -80,7 +80,7 @@ func TestCapacityRefreshFindsARegistrarsRateCap(t *testing.T) {
 		t.Errorf("found %v/s (cap %d/s), mode %v, confirmed %v, limited by %v", rate, capRate, c["mode"], c["confirmed"], c["limited_by"])
 	}
 	pop, _ := c["population"].(map[string]any)
-	if pop == nil || pop["bindings"] != 100000.0 || pop["registered"] != 100000.0 || pop["unregistered_at_end"] != true {
+	if pop == nil || pop["bindings"] != 100000.0 || pop["registered"] != 100000.0 || pop["unregistered_at_end"] != true || pop["unregistered"] != 100000.0 {
 		t.Errorf("population %v", pop)
 	}
 }
