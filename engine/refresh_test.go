@@ -53,7 +53,7 @@ func TestRefreshTrialsArePacedRoundRobin(t *testing.T) {
 	e := startSim(t, n, refreshOpts(200, simX, 20*time.Second))
 	var res []*RefreshResult
 	keep := func(r *RefreshResult) { res = append(res, r) }
-	refreshAt(n, e, 5*time.Second, 50, 100, keep)    // NAPs 0–99, 5 s to 6.98 s
+	refreshAt(n, e, 5*time.Second, 50, 100, keep)   // NAPs 0–99, 5 s to 6.98 s
 	refreshAt(n, e, 10*time.Second, 100, 150, keep) // NAPs 100–199 then 0–49, 10 s to 11.49 s
 	n.run(e, 100*time.Second)
 	if _, err := e.Wait(); err != nil {
