@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstorm/regstorm/netsim"
 	"github.com/regstorm/regstorm/registrar"
 )
 
@@ -13,7 +14,7 @@ import (
 // their transactions ended (polled every 100 ms, as the capacity runner
 // does).
 func refreshAt(n *simNet, e *Engine, at time.Duration, rate float64, count int, got func(*RefreshResult)) {
-	n.at(at, func() {
+	n.At(at, func() {
 		e.ctrlQ <- func(now time.Duration) {
 			if err := e.beginRefreshes(rate, count, now); err != nil {
 				n.t.Errorf("begin: %v", err)
@@ -22,7 +23,7 @@ func refreshAt(n *simNet, e *Engine, at time.Duration, rate float64, count int, 
 	})
 	var poll func(time.Duration)
 	poll = func(t time.Duration) {
-		n.at(t, func() {
+		n.At(t, func() {
 			e.ctrlQ <- func(now time.Duration) {
 				if p := e.refreshProgress(); !p.Done || p.InFlight > 0 {
 					poll(now + 100*time.Millisecond)
@@ -63,10 +64,10 @@ func TestRefreshTrialsArePacedRoundRobin(t *testing.T) {
 		t.Fatalf("%d trials ended, want 2", len(res))
 	}
 	firstCallID := map[string]string{}
-	var refreshes []simSend
-	for _, s := range n.sends(simX, "") {
-		if s.cseq == 1 {
-			firstCallID[s.user] = s.callID
+	var refreshes []netsim.Send
+	for _, s := range n.Sends(simX, "") {
+		if s.CSeq == 1 {
+			firstCallID[s.User] = s.CallID
 		} else {
 			refreshes = append(refreshes, s)
 		}
@@ -82,9 +83,9 @@ func TestRefreshTrialsArePacedRoundRobin(t *testing.T) {
 				cseq = 3
 			}
 		}
-		if want := fmt.Sprintf("g%03d", nap); s.at != at || s.user != want || s.cseq != cseq || s.callID != firstCallID[s.user] {
-			t.Fatalf("refresh %d: %s CSeq %d at %v (Call-ID kept: %v); want %s CSeq %d at %v", k, s.user, s.cseq, s.at,
-				s.callID == firstCallID[s.user], want, cseq, at)
+		if want := fmt.Sprintf("g%03d", nap); s.At != at || s.User != want || s.CSeq != cseq || s.CallID != firstCallID[s.User] {
+			t.Fatalf("refresh %d: %s CSeq %d at %v (Call-ID kept: %v); want %s CSeq %d at %v", k, s.User, s.CSeq, s.At,
+				s.CallID == firstCallID[s.User], want, cseq, at)
 		}
 	}
 	for k, want := range []struct {
@@ -111,7 +112,7 @@ func TestRefreshTrialsArePacedRoundRobin(t *testing.T) {
 // has runs out after one round.
 func TestRefreshTrialsFindACap(t *testing.T) {
 	n := newSimNet(t, simX)
-	n.configure(simX, registrar.Config{MaxRate: 100})
+	n.Configure(simX, registrar.Config{MaxRate: 100})
 	e := startSim(t, n, refreshOpts(500, simX, 40*time.Second)) // filled by 5 s
 	var res []*RefreshResult
 	keep := func(r *RefreshResult) { res = append(res, r) }
