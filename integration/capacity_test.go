@@ -43,14 +43,7 @@ func capacitySearch(t *testing.T, port int, args ...string) map[string]any {
 // says the registrar was the limit.
 func TestCapacityFindsARegistrarsRateCap(t *testing.T) {
 	const capRate = 2000
-	p := freePort(t)
-	reg := exec.Command(regstormBinary(t), "registrar", "--listen", "127.0.0.1:"+strconv.Itoa(p), "--transport", "udp",
-		"--max-rate", strconv.Itoa(capRate))
-	if err := reg.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = reg.Process.Signal(os.Interrupt); _ = reg.Wait() }()
-	time.Sleep(300 * time.Millisecond) // its sockets bound
+	p := cappedRegistrar(t, capRate)
 	c := capacitySearch(t, p)
 	rate := c["rate_per_s"].(float64)
 	if c["confirmed"] != true || c["limited_by"] != "registrar" || c["at_least"] != false || rate < 0.95*capRate || rate > 1.05*capRate {
@@ -65,14 +58,7 @@ func TestCapacityFindsARegistrarsRateCap(t *testing.T) {
 // the fill within --max-time 420 s; the un-REGISTERs after it).
 func TestCapacityRefreshFindsARegistrarsRateCap(t *testing.T) {
 	const capRate = 2000
-	p := freePort(t)
-	reg := exec.Command(regstormBinary(t), "registrar", "--listen", "127.0.0.1:"+strconv.Itoa(p), "--transport", "udp",
-		"--max-rate", strconv.Itoa(capRate))
-	if err := reg.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = reg.Process.Signal(os.Interrupt); _ = reg.Wait() }()
-	time.Sleep(300 * time.Millisecond) // its sockets bound
+	p := cappedRegistrar(t, capRate)
 	c := capacitySearch(t, p, "--mode", "refresh", "--naps", "100000", "--fill-rate", "1500", "--sockets", "shared",
 		"--unregister", "--max-time", "420s")
 	rate := c["rate_per_s"].(float64)
@@ -95,4 +81,19 @@ func TestCapacityRefreshFindsARegistrarsRateCap(t *testing.T) {
 	if un := pop["unregistered"].(float64); un > 100000 || un+failed < 100000 {
 		t.Errorf("%v un-REGISTERed at the end, %v refreshes failed in the trials: want all but at most the failed", un, failed)
 	}
+}
+
+// cappedRegistrar starts `regstorm registrar --max-rate capRate` on UDP
+// for the test, and returns its port.
+func cappedRegistrar(t *testing.T, capRate int) int {
+	t.Helper()
+	p := freePort(t)
+	reg := exec.Command(regstormBinary(t), "registrar", "--listen", "127.0.0.1:"+strconv.Itoa(p), "--transport", "udp",
+		"--max-rate", strconv.Itoa(capRate))
+	if err := reg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Process.Signal(os.Interrupt); _ = reg.Wait() })
+	time.Sleep(300 * time.Millisecond) // its sockets bound
+	return p
 }

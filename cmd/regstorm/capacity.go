@@ -159,10 +159,15 @@ func runCapacity(c *cli.Context, stdout, stderr io.Writer) error {
 		return cli.Exit(fmt.Sprintf("--summary: %v", err), 1)
 	}
 	if sh := res.Schedule; sh != nil && sh.Shard != nil {
-		fmt.Fprintln(stderr, shardNote(sh.Shard, rc.summary))
-	} else {
-		fmt.Fprintln(stderr, res.Summary())
+		return sayCapacity(stderr, shardNote(sh.Shard, rc.summary), crossed)
 	}
+	return sayCapacity(stderr, res.Summary(), crossed)
+}
+
+// sayCapacity ends a search, a schedule or their merge: its sentence,
+// then each --fail-on threshold crossed (exit 1).
+func sayCapacity(stderr io.Writer, sentence string, crossed []string) error {
+	fmt.Fprintln(stderr, sentence)
 	for _, line := range crossed {
 		fmt.Fprintf(stderr, "regstorm: --fail-on crossed: %s\n", line)
 	}

@@ -90,12 +90,5 @@ func mergeCapacity(c *cli.Context, files []string, n int, warn func(string) erro
 	if err := writeCapacity(c.String("summary"), stdout, raw, sum.ThresholdsFailed); err != nil {
 		return usagef("--summary: %v", err)
 	}
-	fmt.Fprintln(stderr, res.Summary())
-	for _, line := range crossed {
-		fmt.Fprintf(stderr, "regstorm: --fail-on crossed: %s\n", line)
-	}
-	if len(crossed) > 0 {
-		return cli.Exit("", 1)
-	}
-	return nil
+	return sayCapacity(stderr, res.Summary(), crossed)
 }
