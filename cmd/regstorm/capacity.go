@@ -23,7 +23,7 @@ import (
 func capacityFlags() []cli.Flag {
 	d := capacity.DefaultParams()
 	return []cli.Flag{
-		&cli.StringFlag{Name: "mode", Value: "register", Usage: "register: new AoRs at each trial's rate (RFC 7502 Registration Rate); refresh: --naps bindings registered first, then refreshed at each trial's rate (Re-Registration Rate)", EnvVars: env("mode")},
+		&cli.StringFlag{Name: "mode", Value: "register", Usage: "register: new AoRs at each trial's rate (RFC 7502 Registration Rate); refresh: --naps bindings (100 000 unless --naps is given) registered first, then refreshed at each trial's rate (Re-Registration Rate)", EnvVars: env("mode")},
 		&cli.Float64Flag{Name: "fill-rate", Value: defaultFillRate, Usage: "refresh mode: the population's registrations per second before the first trial (set a rate the registrar takes)", EnvVars: env("fill-rate")},
 		&cli.BoolFlag{Name: "unregister", Usage: "refresh mode: un-REGISTER the population at the end, at --fill-rate (default: its bindings are left to expire)", EnvVars: env("unregister")},
 		&cli.DurationFlag{Name: "max-time", Value: d.MaxTime, Usage: "bound on the whole search", EnvVars: env("max-time")},
