@@ -230,19 +230,6 @@ func (e *Engine) refreshCounts() *metrics.Totals {
 	return t
 }
 
-// udpLosses is what the kernel refused of the lane's UDP sends (the
-// lane's lock held), as selfCheck counts it.
-func (l *lane) udpLosses() (n int64) {
-	if !l.udp {
-		return 0
-	}
-	n = l.rec.SendFailures
-	if l.batch != nil {
-		n += l.batch.Losses()
-	}
-	return n
-}
-
 // countsSince is now's counters less at's: those a refresh trial judges.
 func countsSince(now, at *metrics.Totals) *metrics.Totals {
 	d := metrics.NewCounts()

@@ -141,12 +141,7 @@ func (e *Engine) selfCheck(now time.Duration) *metrics.GeneratorSummary {
 		l.mu.Lock()
 		lag.Merge(l.rec.RefreshError)
 		drops += l.socketDrops()
-		if l.udp { // the kernel refused a datagram: regstorm sent faster than it could (a stream's refusal is a dead connection)
-			refused += l.rec.SendFailures
-			if l.batch != nil {
-				refused += l.batch.Losses()
-			}
-		}
+		refused += l.udpLosses()
 		l.mu.Unlock()
 	}
 	g := metrics.GeneratorSummary{RateOfferedPerS: offered, TimerLagMS: metrics.PercentilesOf(lag), SocketDrops: drops,

@@ -249,3 +249,17 @@ func (l *lane) localHostPort(i uint32) ([]byte, int) {
 	l.hostBuf = ap.Addr().Unmap().AppendTo(l.hostBuf[:0])
 	return l.hostBuf, int(ap.Port())
 }
+
+// udpLosses is what the kernel refused of the lane's UDP sends (the
+// lane's lock held): regstorm sent faster than it could. A stream's
+// refused send is a dead connection, not counted here.
+func (l *lane) udpLosses() (n int64) {
+	if !l.udp {
+		return 0
+	}
+	n = l.rec.SendFailures
+	if l.batch != nil {
+		n += l.batch.Losses()
+	}
+	return n
+}
